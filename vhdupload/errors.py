@@ -1,0 +1,118 @@
+"""The exception tree of vhdupload.
+
+Every error the library raises derives from :class:`VhdUploadError`; lower-library errors
+(``OSError``, ``azure.core`` errors) are translated with ``raise ... from`` so a caller needs
+to catch only this tree. Messages are one line: what is wrong, then what to do about it.
+
+::
+
+    VhdUploadError
+    ├── InputError                 a bad argument or path (missing file, DST exists, ...)
+    ├── FormatError                the file is not a readable VHD
+    │   ├── NotAVhdError           no VHD footer at all (a raw image: use ``convert``/``--raw``)
+    │   ├── OtherFormatError       a VHDX, qcow2, VMDK or VDI image, recognised and explained
+    │   ├── CorruptVhdError        a damaged footer, header, BAT or bitmap; truncated files
+    │   └── ParentChainError       a differencing disk whose parent is missing, wrong or cyclic
+    ├── NotAzureReadyError         readable, but Azure would refuse it (carries ``problems``)
+    ├── SourceChangedError         the source file changed while it was being uploaded
+    ├── CancelledError             the caller's cancellation event was set
+    ├── StorageError               talking to Azure Storage failed
+    │   ├── AuthenticationError    no usable credential, or the service refused it
+    │   ├── DestinationConflictError  the blob holds something else (needs ``--overwrite``)
+    │   ├── LeaseHeldError         another upload holds the blob's lease
+    │   └── TransferError          a request kept failing after all retries
+    └── RegistrationError          turning blobs into images or disks failed
+        ├── PreflightError         a source blob would be refused by Azure
+        └── ArmError               Azure Resource Manager answered with an error
+"""
+
+from __future__ import annotations
+
+
+class VhdUploadError(Exception):
+    """Root of every error vhdupload raises."""
+
+
+class InputError(VhdUploadError):
+    """An argument or a path the caller gave is not usable."""
+
+
+class FormatError(VhdUploadError):
+    """The file is not a readable VHD."""
+
+
+class NotAVhdError(FormatError):
+    """The file has no VHD footer at all; it may be a raw disk image."""
+
+
+class OtherFormatError(FormatError):
+    """The file is a disk image of another format (VHDX, qcow2, VMDK, VDI)."""
+
+    def __init__(self, message: str, *, format_name: str) -> None:
+        super().__init__(message)
+        self.format_name = format_name
+
+
+class CorruptVhdError(FormatError):
+    """A VHD structure is damaged, inconsistent or points outside the file."""
+
+
+class ParentChainError(FormatError):
+    """A differencing disk's parent is missing, has the wrong identity or forms a cycle."""
+
+
+class NotAzureReadyError(VhdUploadError):
+    """The VHD is readable but Azure would refuse it; ``problems`` lists why."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class SourceChangedError(VhdUploadError):
+    """The source changed during the upload, so the blob would be a mix of two versions."""
+
+
+class CancelledError(VhdUploadError):
+    """The operation was cancelled by the caller."""
+
+
+class StorageError(VhdUploadError):
+    """A request to Azure Storage failed."""
+
+
+class AuthenticationError(StorageError):
+    """No usable credential was found, or the service refused the one given."""
+
+
+class DestinationConflictError(StorageError):
+    """The destination blob holds a finished or foreign upload."""
+
+
+class LeaseHeldError(StorageError):
+    """Another upload holds the destination blob's lease."""
+
+    def __init__(self, message: str, *, expires_in: float | None = None) -> None:
+        super().__init__(message)
+        self.expires_in = expires_in
+
+
+class TransferError(StorageError):
+    """A request kept failing after every retry."""
+
+
+class RegistrationError(VhdUploadError):
+    """Registering an image, gallery version or disk failed."""
+
+
+class PreflightError(RegistrationError):
+    """A source blob fails the checks Azure would apply."""
+
+
+class ArmError(RegistrationError):
+    """Azure Resource Manager answered with an error."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
