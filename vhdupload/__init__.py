@@ -27,6 +27,19 @@ from .errors import (
     TransferError,
     VhdUploadError,
 )
+from .vhd import (
+    ConvertResult,
+    DiskReport,
+    Footer,
+    Readiness,
+    VirtualDisk,
+    azure_readiness,
+    convert_image,
+    inspect_disk,
+    make_fixed_footer,
+    open_disk,
+    round_up_to_mib,
+)
 
 __all__ = [
     "__version__",
@@ -49,4 +62,16 @@ __all__ = [
     "RegistrationError",
     "PreflightError",
     "ArmError",
+    # the VHD format layer
+    "open_disk",
+    "VirtualDisk",
+    "Footer",
+    "make_fixed_footer",
+    "azure_readiness",
+    "Readiness",
+    "round_up_to_mib",
+    "inspect_disk",
+    "DiskReport",
+    "convert_image",
+    "ConvertResult",
 ]

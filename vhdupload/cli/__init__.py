@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         typer.echo(f"usage error: {exc.format_message()}{hint}", err=True)
         return _finish(EXIT_USAGE, argv)
-    except click_exceptions.Abort:
+    except typer.Abort:  # typer >= 0.20 keeps Abort in typer.exceptions, not its vendored click
         typer.echo("error: interrupted", err=True)
         return _finish(130, argv)
     except KeyboardInterrupt:

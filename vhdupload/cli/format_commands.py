@@ -1,3 +1,75 @@
-"""Commands not written yet; this module adds its commands to the app."""
+"""``inspect`` and ``convert``: the commands that read VHDs without touching Azure."""
 
 from __future__ import annotations
+
+import json
+
+import typer
+
+from .. import convert_image, inspect_disk
+from ..vhd.limits import format_size
+from . import app
+from ._exit import EXIT_FINDING, EXIT_OK
+
+
+@app.command("inspect")
+def inspect_command(
+    path: str = typer.Argument(..., help="The VHD to inspect.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure."),
+) -> int:
+    """Show a VHD's type, size, geometry, allocated data, parent chain and whether Azure will take it."""
+    # The path is a plain string (not typer.Path(exists=True)) so that a missing path is an
+    # error the library words (exit 1), not a usage error (exit 2).
+    report = inspect_disk(path)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(_human(report))
+    if strict and not report.azure_ready:
+        return EXIT_FINDING
+    return EXIT_OK
+
+
+def _human(report) -> str:
+    lines = [
+        ("path", report.path),
+        ("type", report.disk_type),
+        ("virtual size", format_size(report.virtual_size)),
+        ("file size", format_size(report.file_size)),
+        ("allocated data", format_size(report.allocated_bytes)),
+        ("creator", f"{report.creator_application} {report.creator_version} on {report.creator_host_os}"),
+        ("created", report.created),
+        ("uuid", report.uuid),
+        ("geometry", "{}/{}/{} (CHS, {} bytes); spec CHS for the size: {}/{}/{}".format(
+            *report.geometry, report.geometry_size, *report.spec_geometry)),
+    ]
+    if report.block_size is not None:
+        lines.append(("block size", format_size(report.block_size)))
+    if report.parents:
+        lines.append(("parents", " -> ".join(report.parents)))
+    verdict = "ready for Azure" if report.azure_ready else "NOT ready for Azure"
+    lines.append(("verdict", verdict))
+    width = max(len(k) for k, _ in lines) + 1
+    out = [f"{k + ':':<{width}} {v}" for k, v in lines]
+    out += [f"  problem: {p}" for p in report.problems]
+    out += [f"  warning: {w}" for w in report.warnings]
+    return "\n".join(out)
+
+
+@app.command("convert")
+def convert_command(
+    src: str = typer.Argument(..., help="A VHD of any type, or a raw disk image.", show_default=False),
+    dst: str = typer.Argument(..., help="Where to write the fixed VHD.", show_default=False),
+    force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
+) -> int:
+    """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
+    result = convert_image(src, dst, force=force)
+    rounded = (
+        f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
+    )
+    typer.echo(
+        f"wrote {result.destination}: fixed VHD of {format_size(result.virtual_size)}{rounded} "
+        f"from a {result.source_type} source, {format_size(result.data_bytes)} of data, UUID {result.uuid}"
+    )
+    return EXIT_OK

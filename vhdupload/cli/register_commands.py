@@ -1,3 +1,332 @@
-"""Commands not written yet; this module adds its commands to the app."""
+"""``vhdupload register``: turn uploaded blobs into an image, a gallery image version or a disk.
+
+A thin layer over :mod:`vhdupload.registration`: options in, a plan printed (``--dry-run``) or
+run, a spinner on stderr while Azure works, the resource ID (or ``--json``) on stdout.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import InputError
+from ..registration import (
+    Registration,
+    RegistrationPlan,
+    make_compute_client,
+    plan_capture,
+    plan_disk,
+    plan_gallery_version,
+    plan_image,
+    run_plan,
+)
+from . import app
+from ._storage_options import (
+    AccountKeyOption,
+    AccountUrlOption,
+    ConnectionStringOption,
+    EmulatorOption,
+    blob_client_from_options,
+)
+
+register_app = typer.Typer(
+    name="register",
+    help="Register uploaded VHD blobs in Azure as a managed image, a gallery image version or a managed disk.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(register_app, name="register")
+
+_ARM = "Azure Resource Manager"
+SubscriptionOption = Annotated[
+    Optional[str], typer.Option("--subscription", help="Subscription ID (else AZURE_SUBSCRIPTION_ID).", rich_help_panel=_ARM)
+]
+ArmEndpointOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--arm-endpoint",
+        help="ARM endpoint URL for Azure Stack Hub or another cloud (https; plain http only on loopback).",
+        rich_help_panel=_ARM,
+    ),
+]
+CloudOption = Annotated[
+    Optional[str], typer.Option("--cloud", help="public, china or usgov (endpoint, audience and sign-in authority).", rich_help_panel=_ARM)
+]
+AudienceOption = Annotated[
+    Optional[str], typer.Option("--arm-audience", help="Token audience of a custom --arm-endpoint (Azure Stack Hub).", rich_help_panel=_ARM)
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Run the pre-flight reads and print the ARM request body and the az command; create nothing.")
+]
+NoWaitOption = Annotated[bool, typer.Option("--no-wait", help="Start the operation, print the resource ID and return at once.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the resulting resource in its REST (camelCase) form.")]
+SkipPreflightOption = Annotated[
+    bool, typer.Option("--skip-preflight", help="Do not read the source blobs (for blobs you cannot read); Azure still checks them.")
+]
+TagOption = Annotated[Optional[list[str]], typer.Option("--tag", help="A tag KEY=VALUE (repeatable).")]
+DataDiskOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--data-disk",
+        help="A data disk BLOB_URL[,lun=N][,caching=None|ReadOnly|ReadWrite] (repeatable); without lun, the lowest free LUN.",
+    ),
+]
+ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group of the new resource.")]
+
+
+def _subscription(value: str | None) -> str:
+    sub = value or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if not sub:
+        raise InputError("no subscription: pass --subscription ID or set AZURE_SUBSCRIPTION_ID")
+    return sub
+
+
+def _credential(cloud: str | None) -> Any:
+    from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+
+    authority = {"china": AzureAuthorityHosts.AZURE_CHINA, "usgov": AzureAuthorityHosts.AZURE_GOVERNMENT}.get((cloud or "").lower())
+    return DefaultAzureCredential(authority=authority) if authority else DefaultAzureCredential()
+
+
+def _compute(subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None) -> Any:
+    return make_compute_client(
+        credential=_credential(cloud), subscription_id=subscription, arm_endpoint=arm_endpoint, cloud=cloud, audience=audience
+    )
+
+
+def _blob_factory(account_url, connection_string, account_key, emulator):
+    def factory(url: str) -> Any:
+        return blob_client_from_options(
+            url, account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator
+        )
+
+    return factory
+
+
+def _say(plan: RegistrationPlan) -> None:
+    for note in plan.notes:
+        typer.echo(f"note: {note}", err=True)
+    for warning in plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(plan.as_dict(), indent=2))
+        return
+    for request in plan.requests:
+        typer.echo(f"# {request.description}: PUT {request.resource_id}")
+        typer.echo(json.dumps(request.body, indent=2))
+    typer.echo("# the same with the Azure CLI:")
+    for request in plan.requests:
+        typer.echo(request.az_command)
+
+
+def _wait(registration: Registration) -> Any:
+    """Wait with a spinner on stderr; on Ctrl-C say that Azure carries on and how to check."""
+    description = registration.plan.target.description
+    tty = sys.stderr.isatty()
+    if not tty:
+        typer.echo(f"waiting for Azure to create the {description}...", err=True)
+    frames, tick = "|/-\\", 0
+    try:
+        while not registration.done():
+            if tty:
+                sys.stderr.write(f"\r{frames[tick % 4]} creating the {description} ({registration.status()})")
+                sys.stderr.flush()
+            registration.wait(0.2)
+            tick += 1
+    except KeyboardInterrupt:
+        if tty:
+            sys.stderr.write("\n")
+        typer.echo(
+            f"interrupted: the operation continues in Azure; check it with "
+            f"`az resource show --ids {registration.resource_id} --query properties.provisioningState`",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    finally:
+        if tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+    return registration.result()
+
+
+def _finish(plan: RegistrationPlan, compute: Any, *, dry_run: bool, no_wait: bool, as_json: bool) -> None:
+    _say(plan)
+    if dry_run:
+        _print_dry_run(plan, as_json)
+        return
+    registration = run_plan(plan, compute_client=compute)
+    if no_wait:
+        typer.echo(json.dumps({"id": registration.resource_id, "status": "InProgress"}) if as_json else registration.resource_id)
+        typer.echo("started; Azure carries on without waiting", err=True)
+        return
+    resource = _wait(registration)
+    if as_json:
+        typer.echo(json.dumps(resource.as_dict(), indent=2))
+    else:
+        typer.echo(resource.get("id") or registration.resource_id)
+
+
+@register_app.command("image")
+def image_command(
+    name: Annotated[str, typer.Argument(help="Name of the managed image.")],
+    resource_group: ResourceGroupOption,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region (a captured VM's own by default).")] = None,
+    os_disk: Annotated[Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob.")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows.")] = None,
+    data_disk: DataDiskOption = None,
+    os_state: Annotated[str, typer.Option("--os-state", help="generalized (a managed image cannot be specialized).")] = "generalized",
+    hyper_v_generation: Annotated[
+        Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto (read from the OS disk's partition table).")
+    ] = None,
+    zone_resilient: Annotated[bool, typer.Option("--zone-resilient", help="Keep the image in zone-redundant storage.")] = False,
+    storage_sku: Annotated[
+        Optional[str], typer.Option("--storage-sku", help="Storage type of disks later made from the image, e.g. Premium_LRS.")
+    ] = None,
+    source_vm: Annotated[
+        Optional[str], typer.Option("--source-vm", help="Capture this deallocated, generalized VM (name or ID) instead of blobs.")
+    ] = None,
+    tag: TagOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
+    dry_run: DryRunOption = False,
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
+    skip_preflight: SkipPreflightOption = False,
+    account_url: AccountUrlOption = None,
+    connection_string: ConnectionStringOption = None,
+    account_key: AccountKeyOption = None,
+    emulator: EmulatorOption = False,
+) -> None:
+    """Create a managed image: an OS image from --os-disk alone, a VM image when --data-disk is given too.
+
+    A managed image must be generalized (Sysprep on Windows, `waagent -deprovision+user` on Linux,
+    before the upload); for a specialized disk set use `register gallery-version --os-state specialized`.
+    With --source-vm, capture an existing deallocated VM that was generalized and marked so (`az vm generalize`).
+    """
+    sub = _subscription(subscription)
+    tags = list(tag or [])
+    if source_vm:
+        if os_disk or data_disk:
+            raise InputError("give either --source-vm or --os-disk/--data-disk, not both")
+        compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+        plan = plan_capture(
+            name=name, resource_group=resource_group, source_vm=source_vm, subscription_id=sub, compute_client=compute,
+            location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
+        )
+    else:
+        missing = [o for o, v in (("--os-disk", os_disk), ("--location", location), ("--os-type", os_type)) if not v]
+        if missing:
+            raise InputError(f"an image from blobs needs {', '.join(missing)} (or --source-vm to capture a VM)")
+        plan = plan_image(
+            name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type,
+            subscription_id=sub, data_disks=data_disk or [], os_state=os_state,
+            hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
+            tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+            skip_preflight=skip_preflight,
+        )
+        compute = None if dry_run else _compute(sub, arm_endpoint, cloud, arm_audience)
+    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+
+
+@register_app.command("gallery-version")
+def gallery_version_command(
+    gallery: Annotated[str, typer.Option("--gallery", help="Azure Compute Gallery (created when missing).")],
+    image_definition: Annotated[str, typer.Option("--image-definition", help="Image definition (created when missing, given --publisher --offer --sku --os-type).")],
+    version: Annotated[str, typer.Option("--version", help="Version MAJOR.MINOR.PATCH.")],
+    resource_group: ResourceGroupOption,
+    location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the gallery resources.")],
+    os_disk: Annotated[str, typer.Option("--os-disk", help="URL of the OS disk's page blob.")],
+    data_disk: DataDiskOption = None,
+    storage_account_id: Annotated[
+        Optional[str], typer.Option("--storage-account-id", help="ID of the blobs' storage account (found through ARM when not given).")
+    ] = None,
+    target_region: Annotated[
+        Optional[list[str]], typer.Option("--target-region", help="Replicate to NAME[=replicas] (repeatable; default: --location).")
+    ] = None,
+    os_state: Annotated[str, typer.Option("--os-state", help="generalized or specialized.")] = "generalized",
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows (for a new definition).")] = None,
+    hyper_v_generation: Annotated[
+        Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto, for a new definition.")
+    ] = "auto",
+    publisher: Annotated[Optional[str], typer.Option("--publisher", help="Publisher of a new image definition.")] = None,
+    offer: Annotated[Optional[str], typer.Option("--offer", help="Offer of a new image definition.")] = None,
+    sku: Annotated[Optional[str], typer.Option("--sku", help="SKU of a new image definition.")] = None,
+    tag: TagOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
+    dry_run: DryRunOption = False,
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
+    skip_preflight: SkipPreflightOption = False,
+    account_url: AccountUrlOption = None,
+    connection_string: ConnectionStringOption = None,
+    account_key: AccountKeyOption = None,
+    emulator: EmulatorOption = False,
+) -> None:
+    """Create an Azure Compute Gallery image version from blobs (generalized or specialized).
+
+    With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
+    """
+    sub = _subscription(subscription)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+    plan = plan_gallery_version(
+        gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
+        location=location, os_disk=os_disk, subscription_id=sub, compute_client=compute, data_disks=data_disk or [],
+        storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
+        hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=list(tag or []),
+        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+        skip_preflight=skip_preflight,
+    )
+    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+
+
+@register_app.command("disk")
+def disk_command(
+    name: Annotated[str, typer.Argument(help="Name of the managed disk.")],
+    source: Annotated[str, typer.Option("--source", help="URL of the page blob to import.")],
+    resource_group: ResourceGroupOption,
+    location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the disk.")],
+    sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type, e.g. Premium_LRS.")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk.")] = None,
+    hyper_v_generation: Annotated[
+        Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto (default auto with --os-type).")
+    ] = None,
+    storage_account_id: Annotated[
+        Optional[str], typer.Option("--storage-account-id", help="ID of the blob's storage account (found through ARM when not given).")
+    ] = None,
+    tag: TagOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
+    dry_run: DryRunOption = False,
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
+    skip_preflight: SkipPreflightOption = False,
+    account_url: AccountUrlOption = None,
+    connection_string: ConnectionStringOption = None,
+    account_key: AccountKeyOption = None,
+    emulator: EmulatorOption = False,
+) -> None:
+    """Import a page blob as a managed disk."""
+    sub = _subscription(subscription)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+    plan = plan_disk(
+        name=name, resource_group=resource_group, location=location, source=source, subscription_id=sub,
+        compute_client=compute, sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
+        storage_account_id=storage_account_id, tags=list(tag or []),
+        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+        skip_preflight=skip_preflight,
+    )
+    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)

@@ -1,0 +1,162 @@
+"""``vhdupload register ...`` end to end: DefaultAzureCredential limited to the Azure CLI
+(AZURE_TOKEN_CREDENTIALS=AzureCliCredential) with a stub ``az`` on PATH, against the double."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from vhdupload.cli import main
+
+from .conftest import LOC, RG, SUB
+from .disk_images import ESP, gpt
+
+
+@pytest.fixture
+def stub_az(tmp_path, monkeypatch):
+    """An ``az`` that prints a token and records its arguments; the only credential allowed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "az.log"
+    script = bin_dir / "az"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{log}"\n'
+        'echo \'{"accessToken": "stub-cli-token", "expires_on": 4102444800, "tokenType": "Bearer", '
+        f'"subscription": "{SUB}", "tenant": "00000000-0000-0000-0000-0000000000aa"}}\'\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    return log
+
+
+@pytest.fixture
+def os_url(blobs, tmp_path):
+    data = gpt(tmp_path / "os", (2048, 4095, ESP)).read_bytes()
+    return blobs.page_blob("os.vhd", data[: 8 * 512], size=len(data))
+
+
+def _common(arm, azurite):
+    return ["--subscription", SUB, "--arm-endpoint", arm.url, "--connection-string", azurite.connection_string]
+
+
+def test_register_image_with_the_cli_credential(stub_az, arm, azurite, blobs, os_url, capsys):
+    data = blobs.page_blob("data.vhd")
+    code = main([
+        "register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+        "--data-disk", f"{data},caching=ReadOnly", "--tag", "env=test", *_common(arm, azurite),
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/images/web"
+    assert "note: Hyper-V generation V2: the OS disk has a GPT with an EFI System Partition" in err
+    assert "waiting for Azure to create the VM image web" in err
+    put = arm.puts()[0]
+    assert put.headers["Authorization"] == "Bearer stub-cli-token"
+    assert put.body["properties"]["storageProfile"]["dataDisks"] == [{"lun": 0, "blobUri": data, "caching": "ReadOnly"}]
+    assert "get-access-token" in stub_az.read_text()
+    assert azurite.connection_string.split("AccountKey=")[1].split(";")[0] not in out + err
+
+
+def test_json_prints_the_rest_form(stub_az, arm, azurite, os_url, capsys):
+    code = main(["register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+                 "--json", *_common(arm, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    resource = json.loads(out)
+    assert resource["properties"]["storageProfile"]["osDisk"]["osState"] == "Generalized"
+    assert resource["properties"]["hyperVGeneration"] == "V2"
+    assert resource["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_dry_run_prints_body_and_az_line_and_calls_nothing(stub_az, arm, azurite, blobs, os_url, capsys):
+    data = [blobs.page_blob(f"d{i}.vhd") for i in range(2)]
+    code = main([
+        "register", "image", "vm", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "windows",
+        "--data-disk", f"{data[0]},lun=1", "--data-disk", data[1], "--dry-run", *_common(arm, azurite),
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert arm.requests == [] and not stub_az.exists()
+    header, rest = out.split("\n", 1)
+    assert header == f"# VM image vm (OS disk + 2 data disks): PUT /subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/images/vm"
+    body_text, az_part = rest.split("# the same with the Azure CLI:\n")
+    body = json.loads(body_text)
+    assert [(d["lun"], d["blobUri"]) for d in body["properties"]["storageProfile"]["dataDisks"]] == [(0, data[1]), (1, data[0])]
+    assert az_part.startswith(
+        f"az image create --subscription {SUB} --resource-group {RG} --location {LOC} --name vm --source {os_url} "
+        f"--os-type Windows --data-disk-sources {data[1]} {data[0]} --hyper-v-generation V2"
+    )
+
+
+def test_dry_run_json_for_a_gallery_version(stub_az, arm, azurite, os_url, capsys):
+    code = main([
+        "register", "gallery-version", "--gallery", "gal", "--image-definition", "def", "--version", "1.0.0",
+        "-g", RG, "-l", LOC, "--os-disk", os_url, "--publisher", "p", "--offer", "o", "--sku", "s",
+        "--os-type", "linux", "--dry-run", "--json", *_common(arm, azurite),
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [r["description"] for r in plan["requests"]] == ["gallery gal", "image definition def", "image version def 1.0.0"]
+    assert plan["az"][2].startswith("az sig image-version create")
+    assert f"--os-vhd-storage-account {arm.storage_account_id}" in plan["az"][2]
+    assert arm.puts() == []  # only read-only lookups
+
+
+def test_disk_no_wait_returns_the_id_at_once(stub_az, arm, azurite, blobs, capsys):
+    code = main(["register", "disk", "data", "--source", blobs.page_blob("d.vhd"), "-g", RG, "-l", LOC,
+                 "--no-wait", *_common(arm, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip().endswith("/providers/Microsoft.Compute/disks/data")
+    assert arm.polls_of("location") == 0
+
+
+def test_refusals_are_one_line_errors(stub_az, arm, azurite, blobs, os_url, capsys):
+    cases = [
+        (["register", "image", "x", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux", "--os-state", "specialized"],
+         "error: a managed image must be generalized"),
+        (["register", "image", "x", "-g", RG, "-l", LOC, "--os-disk", blobs.url("nope.vhd"), "--os-type", "linux"],
+         "does not exist: upload it with `vhdupload upload`"),
+        (["register", "disk", "x", "--source", os_url, "-g", RG, "-l", LOC, "--arm-endpoint", "http://arm.example.com"],
+         "plain http:// only for a loopback address"),
+    ]
+    for args, message in cases:
+        code = main(args + ["--subscription", SUB, "--connection-string", azurite.connection_string]
+                    + ([] if "--arm-endpoint" in args else ["--arm-endpoint", arm.url]))
+        out, err = capsys.readouterr()
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+    assert arm.puts() == []
+
+
+def test_arm_failure_from_the_cli(stub_az, arm, azurite, os_url, capsys):
+    arm.fail_next = {"code": "QuotaExceeded", "message": "Operation results in exceeding quota limits."}
+    code = main(["register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux", *_common(arm, azurite)])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err.strip().endswith("error: cannot create the OS image web: Azure answered QuotaExceeded: Operation results in exceeding quota limits.")
+
+
+def test_ctrl_c_says_the_operation_continues(stub_az, arm, azurite, os_url, capsys, monkeypatch):
+    from vhdupload.registration import Registration
+
+    def interrupted(self, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Registration, "wait", interrupted)
+    code = main(["register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux", *_common(arm, azurite)])
+    _, err = capsys.readouterr()
+    assert code == 130
+    assert "the operation continues in Azure; check it with `az resource show --ids /subscriptions/" in err
+
+
+def test_capture_from_the_cli(stub_az, arm, azurite, capsys):
+    arm.add_vm(subscription=SUB, resource_group=RG, name="builder", power_state="running")
+    code = main(["register", "image", "cap", "-g", RG, "--source-vm", "builder", "--subscription", SUB, "--arm-endpoint", arm.url])
+    _, err = capsys.readouterr()
+    assert code == 1 and "the VM builder is running" in err

@@ -1,0 +1,237 @@
+"""``inspect`` and ``convert`` through the CLI, with every hostile input from the issue:
+exit 1 and one ``error:`` line naming the problem and the fix, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import pytest
+
+from vhdupload.cli import main
+
+from .builders import BAT_OFFSET, HEADER_OFFSET, MIB, build_differencing, build_dynamic, build_fixed
+from .qemu import needs_qemu, qemu_img
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# -- inspect ---------------------------------------------------------------------------------
+
+def test_inspect_ready_fixed_disk(tmp_path, capsys):
+    path = build_fixed(tmp_path / "ok.vhd", virtual_size=32 * MIB, writes={MIB: b"x" * 4096})
+    code, out, err = run(capsys, "inspect", str(path))
+    assert code == 0 and err == ""
+    assert "ready for Azure" in out and "NOT" not in out and "fixed" in out
+    code, out, _ = run(capsys, "inspect", "--strict", str(path))
+    assert code == 0
+
+
+def test_inspect_json_is_one_object(tmp_path, capsys):
+    parent = build_dynamic(tmp_path / "p.vhd", virtual_size=24 * MIB + 512, writes={0: b"a" * 4096})
+    child = build_differencing(tmp_path / "c.vhd", parent=parent, writes={MIB: b"b" * 4096})
+    code, out, err = run(capsys, "inspect", "--json", str(child))
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert report["disk_type"] == "differencing"
+    assert report["virtual_size"] == 24 * MIB + 512
+    assert report["allocated_bytes"] == 8192
+    assert report["azure_ready"] is False
+    assert [os.path.basename(p) for p in report["parents"]] == ["p.vhd"]
+    assert any("differencing VHD" in p and "vhdupload convert" in p for p in report["problems"])
+    assert any("whole number of MiB" in p for p in report["problems"])
+    assert isinstance(report["warnings"], list) and report["block_size"] == 2 * MIB
+
+
+def test_inspect_strict_exit_3_when_not_ready(tmp_path, capsys):
+    path = build_dynamic(tmp_path / "d.vhd", virtual_size=32 * MIB)
+    code, out, _ = run(capsys, "inspect", "--strict", str(path))
+    assert code == 3 and "NOT ready for Azure" in out and "Azure needs a fixed VHD" in out
+    assert run(capsys, "inspect", str(path))[0] == 0
+
+
+def test_inspect_warns_on_chs_mismatch_and_old_footer(tmp_path, capsys):
+    path = build_fixed(tmp_path / "old.vhd", virtual_size=MIB, short_footer=True)
+    code, out, _ = run(capsys, "inspect", "--json", str(path))
+    report = json.loads(out)
+    assert code == 0 and not report["azure_ready"]
+    assert any("511-byte" in w for w in report["warnings"])
+    assert any("file length" in p for p in report["problems"])
+
+
+def _damage(path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def _hostile(tmp_path) -> dict[str, tuple[object, tuple[str, ...]]]:
+    """name -> (path, words the error line must contain)."""
+    cases: dict[str, tuple[object, tuple[str, ...]]] = {}
+    cases["missing"] = (tmp_path / "nope.vhd", ("no such file",))
+    cases["directory"] = (tmp_path, ("is a directory",))
+    empty = tmp_path / "empty.vhd"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, ("is empty",))
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"\x33" * MIB)
+    cases["raw"] = (raw, ("no VHD footer", "vhdupload convert"))
+    trunc = build_fixed(tmp_path / "trunc.vhd", virtual_size=4 * MIB)
+    data = trunc.read_bytes()
+    trunc.write_bytes(data[:MIB] + data[-512:])  # data cut short, footer still at the end
+    cases["truncated fixed"] = (trunc, ("truncated",))
+    dyn_cut = build_dynamic(tmp_path / "cut.vhd", virtual_size=4 * MIB, writes={0: b"x" * 4096})
+    dyn_cut.write_bytes(dyn_cut.read_bytes()[:-5000])
+    cases["truncated dynamic"] = (dyn_cut, ("truncated",))
+    bad_sum = build_fixed(tmp_path / "sum.vhd", virtual_size=MIB)
+    _damage(bad_sum, MIB + 48, b"\x7f")
+    cases["bad footer checksum"] = (bad_sum, ("checksum", "damaged"))
+    bad_header = build_dynamic(tmp_path / "hdr.vhd", virtual_size=4 * MIB)
+    _damage(bad_header, HEADER_OFFSET + 32, b"\x00\x10")
+    cases["bad header checksum"] = (bad_header, ("dynamic header checksum",))
+    no_cookie = build_dynamic(tmp_path / "cookie.vhd", virtual_size=4 * MIB)
+    _damage(no_cookie, HEADER_OFFSET, b"xxsparse")
+    cases["header cookie"] = (no_cookie, ("cxsparse",))
+    bat_eof = build_dynamic(tmp_path / "bat.vhd", virtual_size=4 * MIB, writes={0: b"x"})
+    _damage(bat_eof, BAT_OFFSET, struct.pack(">I", 0x00FFFFFF))
+    cases["BAT past EOF"] = (bat_eof, ("BAT entry 0", "past"))
+    parent = build_dynamic(tmp_path / "parent.vhd", virtual_size=4 * MIB)
+    orphan = build_differencing(tmp_path / "orphan.vhd", parent=parent)
+    os.rename(parent, tmp_path / "moved-away.bin")
+    cases["missing parent"] = (orphan, ("parent is missing",))
+    parent2 = build_dynamic(tmp_path / "parent2.vhd", virtual_size=4 * MIB)
+    wrong = build_differencing(tmp_path / "wrong.vhd", parent=parent2)
+    build_dynamic(tmp_path / "parent2.vhd", virtual_size=4 * MIB)
+    cases["wrong parent"] = (wrong, ("UUID", "restore the original parent"))
+    return cases
+
+
+HOSTILE = ["missing", "directory", "empty", "raw", "truncated fixed", "truncated dynamic",
+           "bad footer checksum", "bad header checksum", "header cookie", "BAT past EOF",
+           "missing parent", "wrong parent"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_inspect_refuses_hostile_input(tmp_path, capsys, name):
+    path, needles = _hostile(tmp_path)[name]
+    code, out, err = run(capsys, "inspect", str(path))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, *needles)
+    code, out, err = run(capsys, "inspect", "--json", "--strict", str(path))
+    assert code == 1 and out == ""
+
+
+@needs_qemu
+@pytest.mark.parametrize(
+    "fmt, options, name",
+    [("vhdx", "", "VHDX"), ("qcow2", "", "qcow2"), ("vmdk", "", "VMDK"), ("vdi", "", "VDI"),
+     ("vmdk", "subformat=monolithicFlat", "VMDK descriptor")],
+)
+def test_other_formats_are_named_and_explained(tmp_path, capsys, fmt, options, name):
+    path = tmp_path / f"disk.{fmt}"
+    qemu_img("create", "-q", "-f", fmt, *(["-o", options] if options else []), str(path), "8M")
+    for command in (["inspect", str(path)], ["convert", str(path), str(tmp_path / "out.vhd")]):
+        code, out, err = run(capsys, *command)
+        assert code == 1
+        assert_one_line_error(err, f"is a {name}", f"qemu-img convert -f {fmt} -O raw", "vhdupload convert")
+    assert not (tmp_path / "out.vhd").exists()
+
+
+def test_missing_path_is_not_a_usage_error(capsys):
+    code, _, err = run(capsys, "inspect", "/nonexistent/dir/x.vhd")
+    assert code == 1 and err.startswith("error:")
+    code, _, err = run(capsys, "inspect")
+    assert code == 2
+
+
+# -- convert ---------------------------------------------------------------------------------
+
+def test_convert_raw_then_inspect_ready(tmp_path, capsys):
+    raw = tmp_path / "disk.raw"
+    with open(raw, "wb") as f:
+        f.truncate(21 * MIB + 4096)
+        f.write(b"boot" * 128)
+    dst = tmp_path / "disk.vhd"
+    code, out, err = run(capsys, "convert", str(raw), str(dst))
+    assert code == 0 and err == "" and "22 MiB" in out and "raw" in out
+    code, out, _ = run(capsys, "inspect", "--strict", "--json", str(dst))
+    report = json.loads(out)
+    assert code == 0 and report["azure_ready"] and report["virtual_size"] == 22 * MIB
+    assert report["warnings"] == []
+
+
+def test_convert_refuses_existing_destination_without_force(tmp_path, capsys):
+    src = build_dynamic(tmp_path / "d.vhd", virtual_size=2 * MIB, writes={0: b"new"})
+    dst = tmp_path / "out.vhd"
+    dst.write_bytes(b"precious")
+    code, _, err = run(capsys, "convert", str(src), str(dst))
+    assert code == 1 and dst.read_bytes() == b"precious"
+    assert_one_line_error(err, "already exists", "--force")
+    code, _, _ = run(capsys, "convert", "--force", str(src), str(dst))
+    assert code == 0 and dst.read_bytes()[:3] == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.vhd", "out.vhd"]
+
+
+@pytest.mark.parametrize("name", ["missing", "directory", "empty", "truncated fixed", "bad footer checksum",
+                                  "bad header checksum", "missing parent", "wrong parent"])
+def test_convert_refuses_damage_and_leaves_nothing_behind(tmp_path, capsys, name):
+    path, needles = _hostile(tmp_path)[name]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, _, err = run(capsys, "convert", str(path), str(out_dir / "x.vhd"))
+    assert code == 1
+    assert_one_line_error(err, *needles)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_convert_leaves_no_temporary_file_on_error(tmp_path, monkeypatch):
+    from vhdupload import convert_image
+
+    src = build_dynamic(tmp_path / "d.vhd", virtual_size=8 * MIB, writes={0: b"x" * 4096, 5 * MIB: b"y"})
+
+    def boom(done, total):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        convert_image(src, tmp_path / "out.vhd", progress=boom)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.vhd"]
+
+
+def test_convert_fixed_not_whole_mib_keeps_uuid(tmp_path, capsys):
+    src = build_fixed(tmp_path / "odd.vhd", virtual_size=3 * MIB + 512, writes={3 * MIB: b"z" * 512})
+    dst = tmp_path / "even.vhd"
+    assert run(capsys, "convert", str(src), str(dst))[0] == 0
+    code, out, _ = run(capsys, "inspect", "--json", str(src))
+    src_report = json.loads(out)
+    code, out, _ = run(capsys, "inspect", "--json", str(dst))
+    dst_report = json.loads(out)
+    assert dst_report["uuid"] == src_report["uuid"] and dst_report["virtual_size"] == 4 * MIB
+    assert dst_report["creator_application"] == "vhdu"
+    assert dst.read_bytes()[3 * MIB:3 * MIB + 512] == b"z" * 512
+
+
+def test_convert_refuses_bad_destinations(tmp_path, capsys):
+    src = build_fixed(tmp_path / "s.vhd", virtual_size=MIB)
+    code, _, err = run(capsys, "convert", "--force", str(src), str(src))
+    assert code == 1
+    assert_one_line_error(err, "is the source itself")
+    code, _, err = run(capsys, "convert", str(src), str(tmp_path / "no" / "such" / "dir.vhd"))
+    assert code == 1
+    assert_one_line_error(err, "does not exist")
+    code, _, err = run(capsys, "convert", str(src), str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "is a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.vhd"]

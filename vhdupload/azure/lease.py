@@ -1,0 +1,128 @@
+"""The lease that keeps a second writer out while an upload runs.
+
+The lease lasts at most 60 s and a thread renews it every third of that, so a crashed upload
+(``kill -9``, a lost network) frees the blob within a minute. Each renewal also writes a
+heartbeat into the metadata, which moves the blob's Last-Modified time: a second upload that
+meets the lease can tell an active holder (recent heartbeat) from a crashed one, and how long
+until its lease expires, on the server's clock alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+
+from ..errors import CancelledError, LeaseHeldError
+from .errors import error_code, translate
+from .page_blob import PageBlobSink
+
+MAX_LEASE_SECONDS = 60
+#: A holder whose last heartbeat is older than this is taken for crashed.
+_ACTIVE_WITHIN = 30
+
+
+class LeaseKeeper:
+    """Acquire, renew (with heartbeat) and release the blob's lease."""
+
+    def __init__(
+        self,
+        sink: PageBlobSink,
+        *,
+        duration: int = MAX_LEASE_SECONDS,
+        metadata: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
+        if not 15 <= duration <= MAX_LEASE_SECONDS:
+            raise ValueError("a lease lasts 15 to 60 seconds")
+        self.sink = sink
+        self.duration = duration
+        self._metadata = metadata
+        self.lease: Any = None
+        self.lost: BaseException | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # -- acquiring -------------------------------------------------------------------------
+    def acquire(self, *, wait: bool = False, cancel: threading.Event | None = None) -> Any:
+        """Take the lease; if another holds it, raise LeaseHeldError saying who and for how
+        long, or with ``wait`` poll until it is free."""
+        cancel = cancel or threading.Event()
+        while True:
+            try:
+                self.lease = self.sink.client.acquire_lease(lease_duration=self.duration)
+                return self.lease
+            except HttpResponseError as exc:
+                if error_code(exc) != "LeaseAlreadyPresent":
+                    raise translate(exc, action=f"taking the lease on {self.sink.url}") from None
+            message, expires_in = self.describe_holder()
+            if not wait:
+                raise LeaseHeldError(message, expires_in=expires_in)
+            if cancel.wait(min(max(expires_in or 5.0, 1.0), 5.0)):
+                raise CancelledError("cancelled while waiting for the lease; run the same command again to resume")
+
+    def describe_holder(self) -> tuple[str, float | None]:
+        props, server_now = self.sink.properties()
+        if props is None or server_now is None or props.last_modified is None:
+            return (f"another upload holds the lease on {self.sink.url}; try again later or add --wait", None)
+        age = max(0.0, server_now - props.last_modified.timestamp())
+        if age <= _ACTIVE_WITHIN:
+            return (
+                f"another upload is writing to {self.sink.url} now (it holds the blob's lease); "
+                "wait for it to finish, or add --wait",
+                None,
+            )
+        expires_in = max(1.0, MAX_LEASE_SECONDS - age + 1)
+        return (
+            f"an upload that stopped {age:.0f} s ago (probably crashed) still holds the lease on "
+            f"{self.sink.url}; it expires within {expires_in:.0f} s: rerun then, or add --wait",
+            expires_in,
+        )
+
+    # -- keeping ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._renew_loop, name="vhdupload-lease", daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self) -> None:
+        interval = self.duration / 3
+        next_at = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            try:
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    self.lease.renew()
+                    if self._metadata is not None:
+                        meta = self._metadata()
+                        meta["vhdupload_heartbeat"] = str(int(time.time()))
+                        self.sink.client.set_blob_metadata(meta, lease=self.lease)
+                next_at = time.monotonic() + interval
+            except HttpResponseError as exc:
+                if error_code(exc) in ("LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLeaseOperation", "LeaseLost"):
+                    self.lost = LeaseHeldError(
+                        f"the lease on {self.sink.url} was lost (someone broke it); run the same command again to resume"
+                    )
+                    return
+                next_at = time.monotonic() + 5  # transient: try again soon, well within the lease
+            except Exception:
+                next_at = time.monotonic() + 5
+
+    def write_metadata(self, metadata: dict[str, str]) -> None:
+        """Write metadata under the lease, never interleaved with a heartbeat."""
+        with self._lock:
+            self.sink.set_metadata(metadata, lease=self.lease)
+
+    def stop(self, *, release: bool = True) -> None:
+        with self._lock:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if release and self.lease is not None:
+            try:
+                self.lease.release()
+            except Exception:  # an expired lease frees itself; nothing to do
+                pass

@@ -1,0 +1,148 @@
+"""The page-blob sink: the few Azure Storage calls an upload makes, with errors translated.
+
+Put Page carries the CRC64 computed by the engine (``x-ms-content-crc64``), which the service
+checks; the engine owns retries, so every call here is a single attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, ContentSettings
+
+from ..errors import StorageError
+from ..redact import strip_query
+from .errors import classify, error_code, translate
+
+#: Get Page Ranges is asked window by window: a heavily fragmented giant blob answered in one
+#: call can time out on the service.
+RANGE_WINDOW = 1 << 36  # 64 GiB
+
+
+class PageBlobSink:
+    def __init__(self, client: BlobClient, *, timeout: float | None = None) -> None:
+        self.client = client
+        self.url = strip_query(client.url)
+        self._timeout = {"timeout": int(timeout)} if timeout else {}
+
+    # -- properties and creation ------------------------------------------------------
+    def properties(self) -> tuple[Any | None, float | None]:
+        """``(BlobProperties or None if absent, the server's clock in Unix seconds)``."""
+        seen: dict[str, str] = {}
+
+        def hook(response: Any) -> None:
+            seen["date"] = response.http_response.headers.get("Date", "")
+
+        try:
+            props = self.client.get_blob_properties(raw_response_hook=hook, **self._timeout)
+        except ResourceNotFoundError:
+            return None, _parse_http_date(seen.get("date"))
+        except HttpResponseError as exc:
+            raise translate(exc, action=f"reading the properties of {self.url}") from None
+        except Exception as exc:  # credential failures surface here first
+            raise translate(exc, action=f"reading the properties of {self.url}") from None
+        return props, _parse_http_date(seen.get("date"))
+
+    def ensure_container(self) -> None:
+        """Create the container if it is missing; a SAS that may not create it is fine when
+        it exists (the 403 is then ignored if the container answers)."""
+        container = self.client._get_container_client() if hasattr(self.client, "_get_container_client") else None
+        if container is None:
+            from azure.storage.blob import ContainerClient
+
+            container = ContainerClient.from_container_url(
+                self.client.url.rsplit("/", 1)[0], credential=self.client.credential
+            )
+        try:
+            container.create_container(**self._timeout)
+        except ResourceExistsError:
+            return
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                try:
+                    container.get_container_properties()
+                    return
+                except HttpResponseError:
+                    pass
+            raise translate(exc, action=f"creating the container of {self.url}") from None
+
+    def create(self, *, size: int, metadata: dict[str, str], replace: bool, lease: Any = None) -> None:
+        """Create the page blob afresh (``replace`` lets it replace an existing blob, which
+        clears every old page)."""
+        kwargs: dict[str, Any] = dict(self._timeout)
+        if not replace:
+            kwargs["if_none_match"] = "*"
+        if lease is not None:
+            kwargs["lease"] = lease
+        try:
+            self.client.create_page_blob(size, metadata=metadata, **kwargs)
+        except ResourceExistsError:
+            raise
+        except HttpResponseError as exc:
+            if error_code(exc) in ("BlobAlreadyExists", "ConditionNotMet"):
+                raise ResourceExistsError(message=str(exc)) from None
+            raise translate(exc, action=f"creating {self.url}") from None
+
+    # -- pages -------------------------------------------------------------------------
+    def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease: Any) -> None:
+        """One Put Page; raises the SDK's error (the engine classifies it)."""
+        self.client.upload_page(
+            data,
+            offset=offset,
+            length=len(data),
+            transactional_content_crc64=crc64_bytes,
+            lease=lease,
+            **self._timeout,
+        )
+
+    def held_ranges(self, *, size: int) -> Iterator[tuple[int, int]]:
+        """Half-open ranges the blob holds, window by window."""
+        for window in range(0, size, RANGE_WINDOW):
+            length = min(RANGE_WINDOW, size - window)
+            try:
+                pages = self.client.list_page_ranges(offset=window, length=length, **self._timeout)
+                for page in pages:
+                    if not getattr(page, "cleared", False):
+                        yield page.start, page.end + 1
+            except HttpResponseError as exc:
+                raise translate(exc, action=f"listing the pages of {self.url}") from None
+
+    def download(self, offset: int, length: int) -> bytes:
+        return self.client.download_blob(offset=offset, length=length, max_concurrency=1, **self._timeout).readall()
+
+    # -- finishing ---------------------------------------------------------------------
+    def set_metadata(self, metadata: dict[str, str], *, lease: Any = None) -> None:
+        try:
+            self.client.set_blob_metadata(metadata, lease=lease, **self._timeout)
+        except HttpResponseError as exc:
+            raise translate(exc, action=f"writing the metadata of {self.url}") from None
+
+    def set_content_md5(self, md5: bytes, *, lease: Any = None) -> None:
+        try:
+            props = self.client.get_blob_properties(lease=lease, **self._timeout)
+            settings = props.content_settings or ContentSettings()
+            settings.content_md5 = bytearray(md5)
+            self.client.set_http_headers(settings, lease=lease, **self._timeout)
+        except HttpResponseError as exc:
+            raise translate(exc, action=f"setting Content-MD5 on {self.url}") from None
+
+
+def retryable(exc: BaseException):
+    """Re-exported for the engine: a Retryable for a transient failure, else None."""
+    return classify(exc)
+
+
+def _parse_http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["PageBlobSink", "StorageError", "RANGE_WINDOW"]

@@ -1,0 +1,154 @@
+"""The upload's state, kept in the blob's own metadata so any machine can resume it.
+
+Names are valid C# identifiers (Azure requires it) with the prefix ``vhdupload_``; values are
+ASCII. The source is identified by what survives a copy to another machine: its virtual size,
+its VHD UUID, and a CRC64 fingerprint of a sample of its data; never by path or mtime. The
+``complete`` mark is set only after the footer page, which is written last.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+from .. import crc64
+from ..planning import PAGE, align_down
+
+PREFIX = "vhdupload_"
+FORMAT = "1"
+STATE_UPLOADING = "uploading"
+STATE_COMPLETE = "complete"
+
+KEY_FORMAT = PREFIX + "format"
+KEY_STATE = PREFIX + "state"
+KEY_CRC64 = PREFIX + "crc64"
+KEY_HEARTBEAT = PREFIX + "heartbeat"
+
+_SAMPLE = 64 * 1024
+_SPREAD_SAMPLES = 16
+_EXTENT_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """What makes two copies of a source the same source."""
+
+    virtual_size: int
+    uuid: str  # the VHD footer's UUID, hex; "" for a raw image
+    fingerprint: str  # CRC64 (16 hex) of sampled data
+    disk_type: str = ""
+    name: str = ""
+
+    def same_source(self, other: "SourceIdentity") -> bool:
+        # The disk type may differ (a copy converted dynamic -> fixed holds the same bytes).
+        return (self.virtual_size, self.uuid, self.fingerprint) == (other.virtual_size, other.uuid, other.fingerprint)
+
+    def describe(self) -> str:
+        uuid = f", UUID {self.uuid}" if self.uuid else ""
+        return f"{self.name or 'a source'} ({self.disk_type or 'disk'}, {self.virtual_size} bytes{uuid})"
+
+
+def fingerprint(disk) -> str:
+    """CRC64 of 64 KiB samples: the start and end, 16 places spread over the disk, and the
+    start of the first 16 extents (so sparse images with data in few places differ too)."""
+    size = disk.virtual_size
+    offsets = {0, align_down(max(size - _SAMPLE, 0), PAGE)}
+    offsets.update(align_down(size * i // _SPREAD_SAMPLES, PAGE) for i in range(1, _SPREAD_SAMPLES))
+    for index, (start, _stop) in enumerate(disk.extents()):
+        if index >= _EXTENT_SAMPLES:
+            break
+        offsets.add(align_down(start, PAGE))
+    crc = crc64.EMPTY
+    for offset in sorted(offsets):
+        length = min(_SAMPLE, size - offset)
+        if length > 0:
+            crc = crc64.compute(disk.read(offset, length), crc)
+    return crc64.to_hex(crc)
+
+
+def source_identity(disk) -> SourceIdentity:
+    uuid = disk.footer.uuid.hex if disk.footer is not None else ""
+    return SourceIdentity(
+        virtual_size=disk.virtual_size,
+        uuid=uuid,
+        fingerprint=fingerprint(disk),
+        disk_type=disk.disk_type,
+        name=disk.path.name,
+    )
+
+
+@dataclass
+class UploadState:
+    """Everything the blob's metadata says about the upload it holds."""
+
+    source: SourceIdentity
+    blob_size: int
+    footer_uuid: str  # the footer written last (pinned for raw images so reruns agree)
+    footer_timestamp: int
+    state: str = STATE_UPLOADING
+    crc64: str | None = None
+    heartbeat: int = 0
+    extra: dict[str, str] = field(default_factory=dict)  # others' metadata, kept as is
+
+    @property
+    def complete(self) -> bool:
+        return self.state == STATE_COMPLETE
+
+    @property
+    def footer_uuid_value(self) -> uuid_module.UUID | None:
+        return uuid_module.UUID(hex=self.footer_uuid) if self.footer_uuid else None
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = dict(self.extra)
+        meta.update(
+            {
+                KEY_FORMAT: FORMAT,
+                KEY_STATE: self.state,
+                PREFIX + "source_name": _ascii(self.source.name),
+                PREFIX + "source_type": self.source.disk_type,
+                PREFIX + "source_size": str(self.source.virtual_size),
+                PREFIX + "source_uuid": self.source.uuid,
+                PREFIX + "source_fingerprint": self.source.fingerprint,
+                PREFIX + "blob_size": str(self.blob_size),
+                PREFIX + "footer_uuid": self.footer_uuid,
+                PREFIX + "footer_timestamp": str(self.footer_timestamp),
+            }
+        )
+        if self.crc64:
+            meta[KEY_CRC64] = self.crc64
+        if self.heartbeat:
+            meta[KEY_HEARTBEAT] = str(self.heartbeat)
+        return meta
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str] | None) -> "UploadState | None":
+        """The state in ``metadata``, or None if the blob was not made by vhdupload."""
+        meta = {k.lower(): v for k, v in (metadata or {}).items()}
+        if meta.get(KEY_FORMAT) != FORMAT:
+            return None
+        try:
+            source = SourceIdentity(
+                virtual_size=int(meta[PREFIX + "source_size"]),
+                uuid=meta.get(PREFIX + "source_uuid", ""),
+                fingerprint=meta[PREFIX + "source_fingerprint"],
+                disk_type=meta.get(PREFIX + "source_type", ""),
+                name=unquote(meta.get(PREFIX + "source_name", "")),
+            )
+            return cls(
+                source=source,
+                blob_size=int(meta[PREFIX + "blob_size"]),
+                footer_uuid=meta.get(PREFIX + "footer_uuid", ""),
+                footer_timestamp=int(meta.get(PREFIX + "footer_timestamp", "0")),
+                state=meta.get(KEY_STATE, STATE_UPLOADING),
+                crc64=meta.get(KEY_CRC64),
+                heartbeat=int(meta.get(KEY_HEARTBEAT, "0") or 0),
+                extra={k: v for k, v in meta.items() if not k.startswith(PREFIX)},
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+def _ascii(text: str) -> str:
+    """Metadata values must be ASCII: percent-escape anything else (and '%' itself)."""
+    return quote(text, safe=" !#$&'()*+,-./:;=?@[]^_`{|}~")

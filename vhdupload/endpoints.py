@@ -1,0 +1,52 @@
+"""The two ends every command starts from: the local source disk and the destination blob."""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+from .azure.credentials import client_options, resolve_blob_client
+from .errors import InputError, VhdUploadError
+from .vhd import VirtualDisk, open_disk
+
+
+def open_source(source: str | PathLike, *, raw: bool = False) -> VirtualDisk:
+    """``open_disk`` with OS errors turned into one-line InputErrors."""
+    try:
+        return open_disk(source, raw=raw)
+    except VhdUploadError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{source} is a directory, not a disk image") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+
+
+def destination_client(
+    destination: str | None,
+    *,
+    blob_client: Any = None,
+    credential: Any = None,
+    account_url: str | None = None,
+    connection_string: str | None = None,
+    account_key: str | None = None,
+    emulator: bool = False,
+    threads: int = 8,
+    timeout: float | None = None,
+) -> Any:
+    """``blob_client`` if given, else one resolved from ``destination`` and the credentials."""
+    if blob_client is not None:
+        return blob_client
+    if destination is None:
+        raise InputError("give a destination (a blob URL or CONTAINER/NAME) or a blob_client")
+    return resolve_blob_client(
+        destination,
+        account_url=account_url,
+        connection_string=connection_string,
+        account_key=account_key,
+        credential=credential,
+        emulator=emulator,
+        **client_options(threads=threads, timeout=timeout),
+    )

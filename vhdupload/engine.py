@@ -1,0 +1,183 @@
+"""The data pump: read each 4 MiB chunk that may hold data, find its nonzero pages, send them
+with their CRC64 through a page sink, and compose the whole blob's CRC64 as chunks finish.
+
+Work is split per chunk (see :mod:`vhdupload.planning`), so every worker reads, scans,
+checksums and sends its own chunk: reading and CRC run in C (and ``pread``/sockets drop the
+GIL), and no Python loop touches individual bytes. Memory is the pool's bound: each worker
+holds one chunk and at most one slice of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import crc64, planning
+from .blob_image import BlobImage
+from .errors import SourceChangedError
+from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, run_bounded
+
+log = logging.getLogger("vhdupload.engine")
+
+#: ``send(data, offset, crc64_value)`` raises a Retryable (the engine retries it) or a
+#: package error (the upload stops).
+SendFunction = Callable[[bytes, int, int], None]
+
+
+@dataclass
+class PumpResult:
+    data_crc: int  # CRC64 of the whole data region [0, data_size)
+    data_bytes: int  # nonzero pages found
+    md5: "hashlib._Hash | None" = field(default=None, repr=False)
+
+
+def pump(
+    image: BlobImage,
+    *,
+    send: SendFunction,
+    held: planning.RangeSet,
+    threads: int,
+    max_gap: int,
+    cancel: threading.Event,
+    tracker: ProgressTracker,
+    content_md5: bool = False,
+    cancel_message: str = "cancelled",
+) -> PumpResult:
+    """Send every nonzero page of ``image``'s data region not already ``held``."""
+    data_size = image.data_size
+    folder = crc64.OrderedFold(lambda n: tracker.add(covered=n))
+    found = [0]
+    found_lock = threading.Lock()
+
+    def work(task: tuple[int, int, int]) -> int:
+        _index, start, stop = task
+        data = image.read(start, stop - start)
+        runs = planning.nonzero_runs(data, base=start)
+        nonzero = planning.total(runs)
+        runs = planning.merge_gaps(runs, max_gap=max_gap)
+        crc = crc64.EMPTY
+        cursor = start
+        present = 0
+        for lo, hi in runs:
+            piece = data if (lo == start and hi == stop) else data[lo - start : hi - start]
+            piece_crc = crc64.compute(piece)
+            crc = crc64.combine(crc64.append_zeros(crc, lo - cursor), piece_crc, hi - lo)
+            cursor = hi
+            todo = held.subtract_from([(lo, hi)]) if held else [(lo, hi)]
+            for a, b in todo:
+                if (a, b) == (lo, hi):
+                    send(piece, lo, piece_crc)
+                else:
+                    part = piece[a - lo : b - lo]
+                    send(part, a, crc64.compute(part))
+            present += (hi - lo) - planning.total(todo)
+        if present:
+            tracker.add(bytes_present=present)
+        with found_lock:
+            found[0] += nonzero
+        return crc64.append_zeros(crc, stop - cursor)
+
+    def on_result(task: tuple[int, int, int], crc: int) -> None:
+        folder.add(task[0], task[1], task[2], crc)
+
+    spans = planning.chunk_spans(image.extents(), stop=data_size)
+    tasks = ((index, start, stop) for index, (start, stop) in enumerate(spans))
+
+    md5_box: dict[str, object] = {}
+    md5_thread = None
+    if content_md5:
+        md5_thread = threading.Thread(
+            target=_md5_worker, args=(image, cancel, md5_box), name="vhdupload-md5", daemon=True
+        )
+        md5_thread.start()
+    try:
+        run_bounded(tasks, work, threads=threads, cancel=cancel, on_result=on_result, cancel_message=cancel_message)
+    finally:
+        if md5_thread is not None:
+            if cancel.is_set() or "error" in md5_box:
+                cancel.set()
+            md5_thread.join()
+    if "error" in md5_box:
+        raise md5_box["error"]  # type: ignore[misc]
+    return PumpResult(data_crc=folder.finish(data_size), data_bytes=found[0], md5=md5_box.get("md5"))  # type: ignore[arg-type]
+
+
+_ZEROS = bytes(planning.CHUNK)
+
+
+def _md5_worker(image: BlobImage, cancel: threading.Event, box: dict) -> None:
+    """MD5 of the whole blob, in order, beside the upload: it reads the extents again (the
+    page cache makes that cheap) and feeds the zeros it never reads from memory."""
+    try:
+        digest = hashlib.md5()
+        zeros = memoryview(_ZEROS)
+        position = 0
+        for start, stop in image.extents():
+            stop = min(stop, image.data_size)
+            _feed_zeros(digest, zeros, start - position)
+            for offset in range(start, stop, planning.CHUNK):
+                if cancel.is_set():
+                    return
+                digest.update(image.read(offset, min(planning.CHUNK, stop - offset)))
+            position = stop
+        _feed_zeros(digest, zeros, image.data_size - position)
+        digest.update(image.footer)
+        box["md5"] = digest
+    except BaseException as exc:  # handed to the caller's thread
+        box["error"] = exc
+
+
+def _feed_zeros(digest, zeros: memoryview, n: int) -> None:
+    while n > 0:
+        step = min(n, len(zeros))
+        digest.update(zeros[:step])
+        n -= step
+
+
+def make_sender(
+    *,
+    put: Callable[[bytes, int, int], None],
+    classify: Callable[[BaseException], Retryable | None],
+    translate: Callable[[BaseException, int, int], BaseException],
+    reread: Callable[[int, int], bytes],
+    is_checksum_mismatch: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    limiter: BandwidthLimiter,
+    tracker: ProgressTracker,
+) -> SendFunction:
+    """A ``send`` that rate-limits, retries transient failures and counts everything.
+
+    On a checksum mismatch the data is read again from the source (the bytes in memory or on
+    the wire were damaged); if the source no longer holds what was checksummed, the source
+    changed and the upload stops rather than mix versions.
+    """
+
+    def send(data: bytes, offset: int, crc: int) -> None:
+        body = [data]
+
+        def attempt(_number: int) -> None:
+            limiter.acquire(len(body[0]))
+            try:
+                put(body[0], offset, crc)
+            except Exception as exc:
+                retry = classify(exc)
+                if retry is None:
+                    raise translate(exc, offset, len(body[0])) from None
+                log.warning("retrying %d bytes at offset %d: %s", len(body[0]), offset, retry)
+                if is_checksum_mismatch(exc):
+                    fresh = reread(offset, len(body[0]))
+                    if crc64.compute(fresh) != crc:
+                        raise SourceChangedError(
+                            f"the source changed at offset {offset} during the upload; the blob is left "
+                            "unfinished: run the upload again once the source is stable"
+                        ) from None
+                    body[0] = fresh
+                raise retry from None
+            tracker.add(bytes_sent=len(body[0]), requests=1)
+
+        policy.call(attempt, what=f"writing {len(data)} bytes at offset {offset}")
+
+    return send

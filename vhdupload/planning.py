@@ -1,0 +1,208 @@
+"""Turn a disk's extents into Put Page ranges: pure functions over half-open ``(start, stop)``.
+
+The pipeline, per 4 MiB-aligned chunk of the blob:
+
+1. :func:`chunk_spans` groups the extents that may hold data into at most one read per chunk,
+   so holes of sparse files and unallocated blocks are never read at all;
+2. :func:`nonzero_runs` finds the 4 KiB pages of what was read that are not all zeros (the tail
+   of a span at 512 bytes);
+3. :func:`merge_gaps` joins runs separated by fewer than ``max_gap`` zero bytes, because on
+   Azure (and Azurite) a request costs as much time as a good many KiB of payload;
+4. :func:`subtract` removes what the blob already holds when an upload resumes.
+
+Chunks are aligned to 4 MiB, the Put Page maximum, so no range ever needs splitting.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+
+Range = tuple[int, int]
+
+SECTOR = 512
+PAGE = 4096
+#: Put Page accepts at most 4 MiB per request; chunks are this size and aligned to it.
+CHUNK = 4 * 1024 * 1024
+
+#: Zero gaps shorter than this between two data runs are sent rather than skipped.
+#:
+#: Measured against Azurite on this 2-core machine (see the report in ``benchmarks/``):
+#: scattered 4-64 KiB runs, 1 GiB, ~2,400 runs; one request costs about as much as 64-128 KiB
+#: of payload there (Azurite ingests ~60 MB/s and a request costs ~1-2 ms of client and
+#: server CPU). Azure's own targets (500 requests/s, 60 MiB/s per blob) put the break-even
+#: near 120 KiB. 64 KiB keeps bytes sent within 1.4x the data on scattered images while
+#: cutting the request count; larger gaps sent more zeros than the requests they saved.
+DEFAULT_MAX_GAP = 64 * 1024
+
+_ZERO_CHUNK = bytes(CHUNK)
+_ZERO_PAGE = bytes(PAGE)
+_ZERO_SECTOR = bytes(SECTOR)
+
+
+def align_down(n: int, alignment: int) -> int:
+    return n - n % alignment
+
+
+def align_up(n: int, alignment: int) -> int:
+    return -(-n // alignment) * alignment
+
+
+def chunk_spans(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> Iterator[Range]:
+    """One span per chunk that any extent touches: from the first extent byte in the chunk to
+    the last, widened to whole 4 KiB pages and clipped to the chunk and to ``stop``.
+
+    Reading a span reads the small holes between extents of one chunk too (they read as
+    zeros, and one read is cheaper than several); holes larger than a chunk are never read.
+    """
+    current_chunk = -1
+    span_start = span_stop = 0
+    for start, end in extents:
+        end = min(end, stop)
+        while start < end:
+            index = start // chunk
+            piece_stop = min(end, (index + 1) * chunk)
+            if index != current_chunk:
+                if current_chunk >= 0:
+                    yield _widen(span_start, span_stop, current_chunk, chunk, stop)
+                current_chunk, span_start = index, start
+            span_stop = piece_stop
+            start = piece_stop
+    if current_chunk >= 0:
+        yield _widen(span_start, span_stop, current_chunk, chunk, stop)
+
+
+def _widen(start: int, stop_: int, index: int, chunk: int, limit: int) -> Range:
+    low = max(align_down(start, PAGE), index * chunk)
+    high = min(align_up(stop_, PAGE), (index + 1) * chunk, limit)
+    return low, high
+
+
+def is_zero(data: bytes) -> bool:
+    """True if ``data`` holds only zero bytes (a memcmp against a cached zero buffer)."""
+    n = len(data)
+    if n == CHUNK:
+        return data == _ZERO_CHUNK
+    if n < CHUNK:
+        return data == bytes(n)  # calloc'd: the OS hands out zero pages without writing them
+    return all(is_zero(data[i : i + CHUNK]) for i in range(0, n, CHUNK))
+
+
+def nonzero_runs(data: bytes, *, base: int = 0) -> list[Range]:
+    """Absolute ranges of the 4 KiB pages of ``data`` (read at offset ``base``) that are not
+    all zeros, coalesced; a tail shorter than a page is looked at in 512-byte sectors.
+
+    A whole chunk of zeros costs one memcmp; otherwise each page is one ``startswith``
+    against a zero page, which compares in place without copying the slice.
+    """
+    n = len(data)
+    if n == CHUNK and data == _ZERO_CHUNK:
+        return []
+    runs: list[Range] = []
+    run_start = -1
+    startswith = data.startswith
+    whole = n - n % PAGE
+    for offset in range(0, whole, PAGE):
+        if startswith(_ZERO_PAGE, offset):
+            if run_start >= 0:
+                runs.append((base + run_start, base + offset))
+                run_start = -1
+        elif run_start < 0:
+            run_start = offset
+    for offset in range(whole, n, SECTOR):
+        if startswith(_ZERO_SECTOR[: min(SECTOR, n - offset)], offset):
+            if run_start >= 0:
+                runs.append((base + run_start, base + offset))
+                run_start = -1
+        elif run_start < 0:
+            run_start = offset
+    if run_start >= 0:
+        runs.append((base + run_start, base + n))
+    return runs
+
+
+def merge_gaps(runs: Sequence[Range], *, max_gap: int) -> list[Range]:
+    """Join neighbouring runs whose zero gap is shorter than ``max_gap`` bytes."""
+    merged: list[Range] = []
+    for start, stop in runs:
+        if merged and start - merged[-1][1] < max_gap:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def coalesce(ranges: Iterable[Range]) -> list[Range]:
+    """Sort ranges and join those that touch or overlap."""
+    out: list[Range] = []
+    for start, stop in sorted(ranges):
+        if stop <= start:
+            continue
+        if out and start <= out[-1][1]:
+            if stop > out[-1][1]:
+                out[-1] = (out[-1][0], stop)
+        else:
+            out.append((start, stop))
+    return out
+
+
+def total(ranges: Iterable[Range]) -> int:
+    return sum(stop - start for start, stop in ranges)
+
+
+class RangeSet:
+    """A sorted, coalesced set of ranges with fast clipping; used for what the blob holds."""
+
+    def __init__(self, ranges: Iterable[Range] = ()) -> None:
+        self.ranges = coalesce(ranges)
+        self._starts = [start for start, _ in self.ranges]
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+    def size(self) -> int:
+        return total(self.ranges)
+
+    def within(self, start: int, stop: int) -> list[Range]:
+        """The parts of the set inside ``[start, stop)``."""
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        out = []
+        for lo, hi in self.ranges[i:]:
+            if lo >= stop:
+                break
+            lo, hi = max(lo, start), min(hi, stop)
+            if lo < hi:
+                out.append((lo, hi))
+        return out
+
+    def subtract_from(self, ranges: Iterable[Range]) -> list[Range]:
+        """``ranges`` minus the set."""
+        out: list[Range] = []
+        for start, stop in ranges:
+            cursor = start
+            for lo, hi in self.within(start, stop):
+                if lo > cursor:
+                    out.append((cursor, lo))
+                cursor = hi
+            if cursor < stop:
+                out.append((cursor, stop))
+        return out
+
+
+def subtract(ranges: Iterable[Range], held: Iterable[Range]) -> list[Range]:
+    """``ranges`` minus ``held`` (both half-open); a convenience over :class:`RangeSet`."""
+    return RangeSet(held).subtract_from(ranges)
+
+
+def gaps(ranges: Sequence[Range], *, start: int, stop: int) -> list[Range]:
+    """The parts of ``[start, stop)`` not covered by the sorted, disjoint ``ranges``."""
+    out: list[Range] = []
+    cursor = start
+    for lo, hi in ranges:
+        lo, hi = max(lo, start), min(hi, stop)
+        if lo > cursor:
+            out.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if cursor < stop:
+        out.append((cursor, stop))
+    return out

@@ -1,0 +1,55 @@
+"""Registration: turn uploaded page blobs into managed images, gallery image versions and disks.
+
+- :mod:`.blobs` blob URLs and small ranged reads; :mod:`.preflight` the checks Azure would make;
+- :mod:`.generation` Hyper-V generation from the partition table;
+- :mod:`.bodies` the ARM request bodies; :mod:`.az_command` the equivalent ``az`` lines;
+- :mod:`.arm` the compute client and ARM errors; :mod:`.storage_accounts` storage account IDs;
+- :mod:`.planning` what will be sent; :mod:`.operations` sending it.
+"""
+
+from __future__ import annotations
+
+from .arm import make_compute_client
+from .bodies import DataDisk, parse_data_disk
+from .generation import GenerationDetection, detect_generation
+from .operations import (
+    Registration,
+    begin_capture_vm_image,
+    begin_register_disk,
+    begin_register_gallery_version,
+    begin_register_image,
+    capture_vm_image,
+    register_disk,
+    register_gallery_version,
+    register_image,
+    run_plan,
+)
+from .planning import plan_capture, plan_disk, plan_gallery_version, plan_image
+from .plans import ArmRequest, RegistrationPlan
+from .preflight import BlobCheck, check_blob
+
+__all__ = [
+    "ArmRequest",
+    "BlobCheck",
+    "DataDisk",
+    "GenerationDetection",
+    "Registration",
+    "RegistrationPlan",
+    "begin_capture_vm_image",
+    "begin_register_disk",
+    "begin_register_gallery_version",
+    "begin_register_image",
+    "capture_vm_image",
+    "check_blob",
+    "detect_generation",
+    "make_compute_client",
+    "parse_data_disk",
+    "plan_capture",
+    "plan_disk",
+    "plan_gallery_version",
+    "plan_image",
+    "register_disk",
+    "register_gallery_version",
+    "register_image",
+    "run_plan",
+]

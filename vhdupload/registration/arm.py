@@ -1,0 +1,145 @@
+"""Reaching Azure Resource Manager: the compute client, and ARM errors in plain words."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from azure.core import AzureClouds
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.core.tools import get_arm_endpoints
+
+from ..errors import ArmError, InputError
+from ..redact import redact
+from .blobs import is_loopback
+
+CLOUDS = {
+    "public": AzureClouds.AZURE_PUBLIC_CLOUD,
+    "china": AzureClouds.AZURE_CHINA_CLOUD,
+    "usgov": AzureClouds.AZURE_US_GOVERNMENT,
+}
+
+
+class LoopbackHttpPolicy(SansIOHTTPPolicy):
+    """Let the bearer-token policy send a token over plain http, to a loopback address only.
+
+    ``enforce_https=False`` is azure-core's documented per-request opt-out; this policy sets it
+    for each request (the LRO polls included) whose URL is ``http://`` on loopback, so a token
+    can never travel unencrypted anywhere else.
+    """
+
+    def on_request(self, request: Any) -> None:
+        parts = urlsplit(request.http_request.url)
+        if parts.scheme == "http" and is_loopback(parts.hostname):
+            request.context.options["enforce_https"] = False
+
+
+def check_arm_endpoint(arm_endpoint: str) -> str:
+    """An ARM endpoint URL: https anywhere, plain http only on loopback."""
+    parts = urlsplit(arm_endpoint)
+    if parts.scheme == "https" and parts.hostname:
+        return arm_endpoint.rstrip("/")
+    if parts.scheme == "http" and is_loopback(parts.hostname):
+        return arm_endpoint.rstrip("/")
+    raise InputError(
+        f"--arm-endpoint {arm_endpoint!r} must be an https:// URL (plain http:// only for a loopback address)"
+    )
+
+
+def cloud_setting(cloud: str | None) -> AzureClouds | None:
+    if cloud is None:
+        return None
+    try:
+        return CLOUDS[cloud.lower()]
+    except KeyError:
+        raise InputError(f"--cloud {cloud!r} is not one of {', '.join(CLOUDS)}") from None
+
+
+def make_compute_client(
+    *,
+    credential: Any,
+    subscription_id: str,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+    **client_options: Any,
+) -> Any:
+    """A ``ComputeManagementClient`` for ``cloud`` (public, china, usgov) or ``arm_endpoint``.
+
+    ``audience`` is the token audience of a custom endpoint (Azure Stack Hub publishes it at
+    ``ARM/metadata/endpoints``); it defaults to the cloud's own.
+    """
+    from azure.mgmt.compute import ComputeManagementClient
+
+    if not subscription_id:
+        raise InputError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID")
+    setting = cloud_setting(cloud)
+    kwargs: dict[str, Any] = {"cloud_setting": setting} if setting else {}
+    if arm_endpoint:
+        kwargs["base_url"] = check_arm_endpoint(arm_endpoint)
+    if audience:
+        scope = audience.rstrip("/")
+        kwargs["credential_scopes"] = [scope if scope.endswith("/.default") else f"{scope}/.default"]
+    else:
+        kwargs["credential_scopes"] = get_arm_endpoints(setting or AzureClouds.AZURE_PUBLIC_CLOUD)["credential_scopes"]
+    per_call = list(client_options.pop("per_call_policies", []) or [])
+    return ComputeManagementClient(
+        credential, subscription_id, per_call_policies=[LoopbackHttpPolicy(), *per_call], **kwargs, **client_options
+    )
+
+
+def arm_error(exc: Exception, *, action: str) -> ArmError:
+    """Translate an azure-core error raised while doing ``action`` into an :class:`ArmError`."""
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
+        first = redact(str(exc)).strip().splitlines()[0] if str(exc).strip() else "no credential"
+        return ArmError(
+            f"cannot {action}: no usable Azure credential ({first}); sign in with `az login` "
+            "or set AZURE_TOKEN_CREDENTIALS / the AZURE_CLIENT_* variables",
+            code="AuthenticationFailed",
+        )
+    if isinstance(exc, HttpResponseError):
+        code, message = error_details(exc)
+        status = exc.status_code if (exc.status_code or 0) >= 400 else None  # an LRO's Failed poll is a 200
+        text = f"cannot {action}: Azure answered {code or status}: {message}"
+        if status == 401 or code in ("AuthenticationFailed", "InvalidAuthenticationToken"):
+            text += " (sign in again with `az login`)"
+        elif status == 403 or code == "AuthorizationFailed":
+            text += " (ask for a role that allows it on the resource group, e.g. Contributor)"
+        return ArmError(text, code=code, status=status)
+    if isinstance(exc, ServiceRequestError):
+        return ArmError(f"cannot {action}: Azure Resource Manager cannot be reached ({redact(str(exc)).splitlines()[0]}); check the network or --arm-endpoint")
+    return ArmError(f"cannot {action}: {redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def error_details(exc: HttpResponseError) -> tuple[str | None, str]:
+    """The ARM error ``code`` and ``message``: from the parsed error, else the response body."""
+    code = getattr(getattr(exc, "error", None), "code", None)
+    message = getattr(getattr(exc, "error", None), "message", None)
+    response = getattr(exc, "response", None)
+    if (not code or not message) and response is not None:
+        try:
+            body = response.json()
+        except Exception:  # not JSON: keep what azure-core said
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code = code or error.get("code")
+            message = message or error.get("message")
+    if not message:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+    return code, redact(str(message)).strip()
+
+
+@contextlib.contextmanager
+def arm_errors(action: str) -> Iterator[None]:
+    """Turn any azure-core error raised inside into an :class:`ArmError` about ``action``."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except ArmError:
+        raise
+    except AzureError as exc:
+        raise arm_error(exc, action=action) from exc

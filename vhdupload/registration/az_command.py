@@ -1,0 +1,106 @@
+"""The Azure CLI line equivalent to a request body, shown by ``--dry-run``.
+
+Each line is derived from the very body that would be sent, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+
+def _line(words: list[str | None]) -> str:
+    return " ".join(shlex.quote(w) for w in words if w is not None)
+
+
+def _opt(flag: str, value) -> list[str]:
+    if value is None or value == [] or value == {}:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [flag, *map(str, value)]
+    return [flag, str(value)]
+
+
+def _common(subscription: str | None, resource_group: str, body: dict) -> list[str]:
+    return [*_opt("--subscription", subscription), "--resource-group", resource_group, "--location", body["location"]]
+
+
+def _tags(body: dict) -> list[str]:
+    return _opt("--tags", [f"{k}={v}" for k, v in (body.get("tags") or {}).items()])
+
+
+def az_image_create(*, name: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+    """``az image create`` for a managed image body (from blobs or captured from a VM)."""
+    props = body["properties"]
+    words = ["az", "image", "create", *_common(subscription, resource_group, body), "--name", name]
+    if "sourceVirtualMachine" in props:
+        words += ["--source", props["sourceVirtualMachine"]["id"]]
+    else:
+        os_disk = props["storageProfile"]["osDisk"]
+        data = props["storageProfile"].get("dataDisks") or []
+        words += ["--source", os_disk["blobUri"], "--os-type", os_disk["osType"]]
+        words += _opt("--os-disk-caching", os_disk.get("caching"))
+        words += _opt("--data-disk-sources", [d["blobUri"] for d in data])
+        cachings = {d.get("caching") for d in data} - {None}
+        if len(cachings) == 1:
+            words += ["--data-disk-caching", cachings.pop()]
+        words += _opt("--storage-sku", os_disk.get("storageAccountType"))
+    words += _opt("--hyper-v-generation", props.get("hyperVGeneration"))
+    if (props.get("storageProfile") or {}).get("zoneResilient"):
+        words += ["--zone-resilient", "true"]
+    line = _line(words + _tags(body))
+    data = (props.get("storageProfile") or {}).get("dataDisks") or []
+    if [d["lun"] for d in data] != list(range(len(data))) or len({d.get("caching") for d in data}) > 1:
+        line += "\n# note: az gives the data disks LUNs 0, 1, ... in this order and one caching; the ARM body sets each disk's own"
+    return line
+
+
+def az_sig_create(*, gallery: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+    return _line(["az", "sig", "create", *_common(subscription, resource_group, body), "--gallery-name", gallery, *_tags(body)])
+
+
+def az_sig_image_definition_create(
+    *, gallery: str, definition: str, resource_group: str, body: dict, subscription: str | None = None
+) -> str:
+    props = body["properties"]
+    ident = props["identifier"]
+    words = [
+        "az", "sig", "image-definition", "create", *_common(subscription, resource_group, body),
+        "--gallery-name", gallery, "--gallery-image-definition", definition,
+        "--publisher", ident["publisher"], "--offer", ident["offer"], "--sku", ident["sku"],
+        "--os-type", props["osType"], "--os-state", props["osState"],
+        *_opt("--hyper-v-generation", props.get("hyperVGeneration")),
+    ]
+    return _line(words + _tags(body))
+
+
+def az_sig_image_version_create(
+    *, gallery: str, definition: str, version: str, resource_group: str, body: dict, subscription: str | None = None
+) -> str:
+    props = body["properties"]
+    storage = props["storageProfile"]
+    os_source = storage["osDiskImage"]["source"]
+    data = storage.get("dataDiskImages") or []
+    regions = [f"{r['name']}={r.get('regionalReplicaCount', 1)}" for r in props["publishingProfile"]["targetRegions"]]
+    words = [
+        "az", "sig", "image-version", "create", *_common(subscription, resource_group, body),
+        "--gallery-name", gallery, "--gallery-image-definition", definition, "--gallery-image-version", version,
+        "--os-vhd-uri", os_source["uri"], "--os-vhd-storage-account", os_source["storageAccountId"],
+        *_opt("--data-vhds-uris", [d["source"]["uri"] for d in data]),
+        *_opt("--data-vhds-storage-accounts", [d["source"]["storageAccountId"] for d in data]),
+        *_opt("--data-vhds-luns", [d["lun"] for d in data]),
+        "--target-regions", *regions,
+    ]
+    return _line(words + _tags(body))
+
+
+def az_disk_create(*, name: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+    props = body["properties"]
+    creation = props["creationData"]
+    words = [
+        "az", "disk", "create", *_common(subscription, resource_group, body), "--name", name,
+        "--source", creation["sourceUri"], "--source-storage-account-id", creation["storageAccountId"],
+        *_opt("--sku", (body.get("sku") or {}).get("name")),
+        *_opt("--os-type", props.get("osType")),
+        *_opt("--hyper-v-generation", props.get("hyperVGeneration")),
+    ]
+    return _line(words + _tags(body))

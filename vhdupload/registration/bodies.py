@@ -1,0 +1,278 @@
+"""The ARM request bodies (REST camelCase, exactly what is sent) and the values that go in them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..errors import InputError
+from ..redact import redact, strip_query
+
+MAX_LUN = 63
+CACHING = {"none": "None", "readonly": "ReadOnly", "readwrite": "ReadWrite"}
+OS_TYPES = {"linux": "Linux", "windows": "Windows"}
+OS_STATES = {"generalized": "Generalized", "specialized": "Specialized"}
+STORAGE_SKUS = {
+    s.lower(): s
+    for s in (
+        "Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS",
+        "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS",
+    )
+}
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def _pick(table: dict[str, str], value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return table[value.strip().lower()]
+    except KeyError:
+        raise InputError(f"{option} {value!r} is not one of {', '.join(table.values())}") from None
+
+
+def os_type(value: str | None) -> str | None:
+    return _pick(OS_TYPES, value, "--os-type")
+
+
+def os_state(value: str | None) -> str | None:
+    return _pick(OS_STATES, value, "--os-state")
+
+
+def caching(value: str | None) -> str | None:
+    return _pick(CACHING, value, "caching")
+
+
+def storage_sku(value: str | None, option: str = "--storage-sku") -> str | None:
+    return _pick(STORAGE_SKUS, value, option)
+
+
+def gallery_version(value: str) -> str:
+    if not _VERSION.match(value):
+        raise InputError(f"--version {value!r} is not MAJOR.MINOR.PATCH (for example 1.0.0)")
+    return value
+
+
+@dataclass(frozen=True)
+class DataDisk:
+    """One data disk of a VM image: a blob, its LUN (None: the lowest free one) and caching."""
+
+    url: str
+    lun: int | None = None
+    caching: str | None = None
+
+
+def parse_data_disk(text: str) -> DataDisk:
+    """``BLOB_URL[,lun=N][,caching=None|ReadOnly|ReadWrite]`` → :class:`DataDisk`."""
+    pieces = text.split(",")
+    options: dict[str, str] = {}
+    while len(pieces) > 1 and re.match(r"^\s*(lun|caching)\s*=", pieces[-1], re.I):
+        key, _, value = pieces.pop().partition("=")
+        key = key.strip().lower()
+        if key in options:
+            raise InputError(f"--data-disk {redact(text)!r} gives {key} twice")
+        options[key] = value.strip()
+    url = ",".join(pieces).strip()
+    if not url:
+        raise InputError(f"--data-disk {redact(text)!r} has no blob URL")
+    lun = None
+    if "lun" in options:
+        if not options["lun"].isdigit() or int(options["lun"]) > MAX_LUN:
+            raise InputError(f"--data-disk lun={options['lun']!r} is not a number from 0 to {MAX_LUN}")
+        lun = int(options["lun"])
+    return DataDisk(url=url, lun=lun, caching=caching(options.get("caching")))
+
+
+def assign_luns(disks: Iterable[DataDisk], *, os_disk: str | None = None) -> list[DataDisk]:
+    """Give every disk a LUN: explicit ones kept, the rest the lowest free, in order.
+
+    Refuses a LUN given twice and a blob given twice (or also given as the OS disk).
+    """
+    disks = list(disks)
+    seen_urls = {strip_query(os_disk)} if os_disk else set()
+    for disk in disks:
+        url = strip_query(disk.url)
+        if url in seen_urls:
+            raise InputError(f"{url} is given twice: each disk needs its own blob")
+        seen_urls.add(url)
+    taken: set[int] = set()
+    for disk in disks:
+        if disk.lun is not None:
+            if disk.lun in taken:
+                raise InputError(f"LUN {disk.lun} is given to two data disks: give each disk its own lun=N")
+            taken.add(disk.lun)
+    if len(disks) > MAX_LUN + 1:
+        raise InputError(f"{len(disks)} data disks given; Azure allows at most {MAX_LUN + 1}")
+    free = (n for n in range(MAX_LUN + 1) if n not in taken)
+    return [d if d.lun is not None else DataDisk(url=d.url, lun=next(free), caching=d.caching) for d in disks]
+
+
+def parse_tags(items: Iterable[str] | dict[str, str] | None) -> dict[str, str]:
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--tag {item!r} is not KEY=VALUE")
+        tags[key.strip()] = value
+    return tags
+
+
+def _with_tags(body: dict, tags: dict[str, str]) -> dict:
+    if tags:
+        body["tags"] = dict(tags)
+    return body
+
+
+def _drop_none(mapping: dict) -> dict:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def image_body(
+    *,
+    location: str,
+    os_disk: str,
+    os_type: str,
+    os_state: str = "Generalized",
+    data_disks: Iterable[DataDisk] = (),
+    hyper_v_generation: str | None = None,
+    zone_resilient: bool = False,
+    storage_sku: str | None = None,
+    os_caching: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """A managed image (``Microsoft.Compute/images``) made from blobs."""
+    storage_profile: dict = {
+        "osDisk": _drop_none(
+            {
+                "osType": os_type,
+                "osState": os_state,
+                "blobUri": strip_query(os_disk),
+                "caching": os_caching,
+                "storageAccountType": storage_sku,
+            }
+        ),
+        "dataDisks": [
+            _drop_none(
+                {"lun": d.lun, "blobUri": strip_query(d.url), "caching": d.caching, "storageAccountType": storage_sku}
+            )
+            for d in sorted(data_disks, key=lambda d: d.lun)
+        ],
+    }
+    if zone_resilient:
+        storage_profile["zoneResilient"] = True
+    properties = _drop_none({"storageProfile": storage_profile, "hyperVGeneration": hyper_v_generation})
+    return _with_tags({"location": location, "properties": properties}, tags or {})
+
+
+def capture_body(
+    *, location: str, vm_id: str, hyper_v_generation: str | None, zone_resilient: bool = False, tags=None
+) -> dict:
+    """A managed image captured from a generalized, deallocated VM."""
+    properties: dict = {"sourceVirtualMachine": {"id": vm_id}}
+    if hyper_v_generation:
+        properties["hyperVGeneration"] = hyper_v_generation
+    if zone_resilient:
+        properties["storageProfile"] = {"zoneResilient": True}
+    return _with_tags({"location": location, "properties": properties}, tags or {})
+
+
+def gallery_body(*, location: str, tags=None) -> dict:
+    return _with_tags({"location": location, "properties": {}}, tags or {})
+
+
+def image_definition_body(
+    *,
+    location: str,
+    os_type: str,
+    os_state: str,
+    hyper_v_generation: str | None,
+    publisher: str,
+    offer: str,
+    sku: str,
+    tags=None,
+) -> dict:
+    properties = _drop_none(
+        {
+            "osType": os_type,
+            "osState": os_state,
+            "hyperVGeneration": hyper_v_generation,
+            "identifier": {"publisher": publisher, "offer": offer, "sku": sku},
+        }
+    )
+    return _with_tags({"location": location, "properties": properties}, tags or {})
+
+
+def parse_target_region(text: str) -> dict:
+    """``NAME[=replicas]`` → a ``targetRegions`` entry."""
+    name, sep, count = text.partition("=")
+    if not name.strip() or (sep and not count.strip().isdigit()) or (sep and int(count) < 1):
+        raise InputError(f"--target-region {text!r} is not NAME or NAME=REPLICAS")
+    return {"name": name.strip(), "regionalReplicaCount": int(count) if sep else 1}
+
+
+def gallery_version_body(
+    *,
+    location: str,
+    os_disk: str,
+    storage_account_ids: dict[str, str],
+    data_disks: Iterable[DataDisk] = (),
+    target_regions: Iterable[dict] = (),
+    tags=None,
+) -> dict:
+    """A gallery image version made from VHD blobs; ``storage_account_ids`` maps URL → account ID."""
+
+    def source(url: str) -> dict:
+        return {"storageAccountId": storage_account_ids[strip_query(url)], "uri": strip_query(url)}
+
+    regions = list(target_regions) or [{"name": location, "regionalReplicaCount": 1}]
+    storage_profile = {
+        "osDiskImage": {"hostCaching": "ReadWrite", "source": source(os_disk)},
+        "dataDiskImages": [
+            {"lun": d.lun, "hostCaching": d.caching or "None", "source": source(d.url)}
+            for d in sorted(data_disks, key=lambda d: d.lun)
+        ],
+    }
+    properties = {"publishingProfile": {"targetRegions": regions}, "storageProfile": storage_profile}
+    return _with_tags({"location": location, "properties": properties}, tags or {})
+
+
+def disk_import_body(
+    *,
+    location: str,
+    source: str,
+    storage_account_id: str,
+    sku: str | None = None,
+    os_type: str | None = None,
+    hyper_v_generation: str | None = None,
+    tags=None,
+) -> dict:
+    """A managed disk imported from a blob (``createOption: Import``)."""
+    properties = _drop_none(
+        {
+            "osType": os_type,
+            "hyperVGeneration": hyper_v_generation,
+            "creationData": {
+                "createOption": "Import",
+                "sourceUri": strip_query(source),
+                "storageAccountId": storage_account_id,
+            },
+        }
+    )
+    body: dict = {"location": location}
+    if sku:
+        body["sku"] = {"name": sku}
+    body["properties"] = properties
+    return _with_tags(body, tags or {})
+
+
+def generation_or_none(value: str | None) -> str | None:
+    """An explicit V1/V2, or None for ``auto``/nothing (where the disk cannot be read)."""
+    from .generation import normalize_generation
+
+    value = normalize_generation(value)
+    return None if value in (None, "auto") else value

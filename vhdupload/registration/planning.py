@@ -1,0 +1,347 @@
+"""Building the plan of each registration: pre-flight, generation, bodies, az lines.
+
+Nothing here creates anything in Azure; the lookups it makes (a VM, a gallery, storage
+accounts) are read-only GETs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from ..errors import InputError, PreflightError
+from . import az_command, bodies, resource_ids
+from .arm import arm_errors
+from .blobs import BlobClientFactory, BlobReader
+from .generation import GenerationChoice, choose_generation
+from .plans import ArmRequest, RegistrationPlan
+from .preflight import BlobCheck, check_blob
+from .storage_accounts import storage_account_ids
+
+GENERALIZE_HINT = (
+    "generalize the OS before uploading (Windows: `sysprep /generalize /oobe /shutdown`; "
+    "Linux: `sudo waagent -deprovision+user`)"
+)
+
+
+def _data_disks(data_disks: Iterable[bodies.DataDisk | str], os_disk: str | None) -> list[bodies.DataDisk]:
+    specs = [d if isinstance(d, bodies.DataDisk) else bodies.parse_data_disk(d) for d in data_disks]
+    return bodies.assign_luns(specs, os_disk=os_disk)
+
+
+def _preflight(
+    os_disk: str | None,
+    data: list[bodies.DataDisk],
+    *,
+    factory: BlobClientFactory | None,
+    skip: bool,
+) -> tuple[list[BlobCheck], BlobReader | None]:
+    """Check every source blob; return the checks and a reader of the OS disk (None if skipped)."""
+    if skip:
+        return [], None
+    if factory is None:
+        raise InputError("pre-flight needs to read the blobs: give blob_client_factory, or skip_preflight=True")
+    checks, os_reader = [], None
+    for url, role in ([(os_disk, "os")] if os_disk else []) + [(d.url, "data") for d in data]:
+        reader = BlobReader(factory(url), url=url)
+        checks.append(check_blob(reader, role=role))
+        if role == "os":
+            os_reader = reader
+    return checks, os_reader
+
+
+def _generation(requested: str | None, reader: BlobReader | None) -> GenerationChoice:
+    return choose_generation(requested, reader.read if reader is not None else None)
+
+
+def _put(operations: str, *path: str) -> Any:
+    """A ``begin`` callable: ``client.<operations>.begin_create_or_update(*path, body, **polling)``."""
+
+    def begin(client: Any, body: dict, **polling: Any) -> Any:
+        return getattr(client, operations).begin_create_or_update(*path, body, **polling)
+
+    return begin
+
+
+def plan_image(
+    *,
+    name: str,
+    resource_group: str,
+    location: str,
+    os_disk: str,
+    os_type: str,
+    subscription_id: str,
+    data_disks: Iterable[bodies.DataDisk | str] = (),
+    os_state: str = "generalized",
+    hyper_v_generation: str | None = "auto",
+    zone_resilient: bool = False,
+    storage_sku: str | None = None,
+    os_caching: str | None = None,
+    tags: dict[str, str] | Iterable[str] | None = None,
+    blob_client_factory: BlobClientFactory | None = None,
+    skip_preflight: bool = False,
+) -> RegistrationPlan:
+    """Plan a managed image: an OS image (only ``os_disk``) or a VM image (with ``data_disks``)."""
+    if bodies.os_state(os_state) == "Specialized":
+        raise InputError(
+            "a managed image must be generalized, so --os-state specialized is refused: "
+            "register a specialized disk set with `vhdupload register gallery-version --os-state specialized`"
+        )
+    kind_os = bodies.os_type(os_type)
+    if kind_os is None:
+        raise InputError("--os-type is required for an image: linux or windows")
+    data = _data_disks(data_disks, os_disk)
+    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight)
+    generation = _generation(hyper_v_generation, reader)
+    body = bodies.image_body(
+        location=location,
+        os_disk=os_disk,
+        os_type=kind_os,
+        os_state="Generalized",
+        data_disks=data,
+        hyper_v_generation=generation.generation,
+        zone_resilient=zone_resilient,
+        storage_sku=bodies.storage_sku(storage_sku),
+        os_caching=bodies.caching(os_caching),
+        tags=bodies.parse_tags(tags),
+    )
+    what = f"VM image {name} (OS disk + {len(data)} data disks)" if data else f"OS image {name}"
+    request = ArmRequest(
+        description=what,
+        resource_id=resource_ids.image_id(subscription_id, resource_group, name),
+        body=body,
+        az_command=az_command.az_image_create(name=name, resource_group=resource_group, body=body, subscription=subscription_id),
+        begin=_put("images", resource_group, name),
+    )
+    return RegistrationPlan(
+        kind="image", requests=[request], checks=checks, notes=generation.notes, warnings=generation.warnings
+    )
+
+
+def _power_and_state(vm: dict) -> tuple[str | None, bool]:
+    statuses = ((vm.get("properties") or {}).get("instanceView") or {}).get("statuses") or []
+    codes = [str(s.get("code", "")) for s in statuses]
+    power = next((c.split("/", 1)[1].lower() for c in codes if c.lower().startswith("powerstate/")), None)
+    generalized = any(c.lower() == "osstate/generalized" for c in codes)
+    return power, generalized
+
+
+def plan_capture(
+    *,
+    name: str,
+    resource_group: str,
+    source_vm: str,
+    subscription_id: str,
+    compute_client: Any,
+    location: str | None = None,
+    hyper_v_generation: str | None = None,
+    zone_resilient: bool = False,
+    tags: dict[str, str] | Iterable[str] | None = None,
+) -> RegistrationPlan:
+    """Plan capturing a generalized, deallocated VM as a managed image."""
+    sub, vm_rg, vm_name = resource_ids.split_vm(source_vm, subscription_id=subscription_id, resource_group=resource_group)
+    vm_id = resource_ids.vm_id(sub, vm_rg, vm_name)
+    with arm_errors(f"read the VM {vm_name}"):
+        try:
+            vm = compute_client.virtual_machines.get(vm_rg, vm_name, expand="instanceView").as_dict()
+        except ResourceNotFoundError:
+            raise InputError(f"there is no VM {vm_name!r} in resource group {vm_rg!r}: check --source-vm") from None
+    power, generalized = _power_and_state(vm)
+    deallocate = f"az vm deallocate --resource-group {vm_rg} --name {vm_name}"
+    if power != "deallocated":
+        state = f"is {power}" if power else "reports no power state"
+        raise PreflightError(
+            f"the VM {vm_name} {state}; only a deallocated VM can be captured: "
+            f"generalize it, then run `{deallocate}` and try again"
+        )
+    if not generalized:
+        raise PreflightError(
+            f"the VM {vm_name} is not marked generalized: inside it, {GENERALIZE_HINT}; then "
+            f"`{deallocate}` and `az vm generalize --resource-group {vm_rg} --name {vm_name}`"
+        )
+    instance = (vm.get("properties") or {}).get("instanceView") or {}
+    generation = bodies.generation_or_none(hyper_v_generation) or instance.get("hyperVGeneration")
+    body = bodies.capture_body(
+        location=location or vm["location"],
+        vm_id=vm_id,
+        hyper_v_generation=generation,
+        zone_resilient=zone_resilient,
+        tags=bodies.parse_tags(tags),
+    )
+    request = ArmRequest(
+        description=f"image {name} captured from VM {vm_name}",
+        resource_id=resource_ids.image_id(subscription_id, resource_group, name),
+        body=body,
+        az_command=az_command.az_image_create(name=name, resource_group=resource_group, body=body, subscription=subscription_id),
+        begin=_put("images", resource_group, name),
+    )
+    note = f"capturing VM {vm_name}: it must have been generalized inside ({GENERALIZE_HINT}) and marked so with `az vm generalize`"
+    return RegistrationPlan(kind="image", requests=[request], notes=[note])
+
+
+def _existing(getter: Any, *path: str, action: str) -> dict | None:
+    with arm_errors(action):
+        try:
+            return getter(*path).as_dict()
+        except ResourceNotFoundError:
+            return None
+
+
+def plan_gallery_version(
+    *,
+    gallery: str,
+    image_definition: str,
+    version: str,
+    resource_group: str,
+    location: str,
+    os_disk: str,
+    subscription_id: str,
+    compute_client: Any,
+    data_disks: Iterable[bodies.DataDisk | str] = (),
+    storage_account_id: str | None = None,
+    target_regions: Iterable[str | dict] = (),
+    os_state: str = "generalized",
+    os_type: str | None = None,
+    hyper_v_generation: str | None = "auto",
+    publisher: str | None = None,
+    offer: str | None = None,
+    sku: str | None = None,
+    tags: dict[str, str] | Iterable[str] | None = None,
+    blob_client_factory: BlobClientFactory | None = None,
+    skip_preflight: bool = False,
+) -> RegistrationPlan:
+    """Plan a gallery image version; the gallery and the image definition are added when missing."""
+    version = bodies.gallery_version(version)
+    state = bodies.os_state(os_state) or "Generalized"
+    kind_os = bodies.os_type(os_type)
+    data = _data_disks(data_disks, os_disk)
+    regions = [r if isinstance(r, dict) else bodies.parse_target_region(r) for r in target_regions]
+    tag_map = bodies.parse_tags(tags)
+    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight)
+    ids = storage_account_ids(
+        compute_client, subscription_id=subscription_id, urls=[os_disk, *(d.url for d in data)], given=storage_account_id
+    )
+    requests: list[ArmRequest] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    common = {"resource_group": resource_group, "subscription": subscription_id}
+
+    gallery_found = _existing(compute_client.galleries.get, resource_group, gallery, action=f"read the gallery {gallery}")
+    if gallery_found is None:
+        body = bodies.gallery_body(location=location, tags=tag_map)
+        requests.append(
+            ArmRequest(
+                description=f"gallery {gallery}",
+                resource_id=resource_ids.gallery_id(subscription_id, resource_group, gallery),
+                body=body,
+                az_command=az_command.az_sig_create(gallery=gallery, body=body, **common),
+                begin=_put("galleries", resource_group, gallery),
+            )
+        )
+        notes.append(f"the gallery {gallery} does not exist and will be created")
+    definition = None
+    if gallery_found is not None:
+        definition = _existing(
+            compute_client.gallery_images.get, resource_group, gallery, image_definition,
+            action=f"read the image definition {image_definition}",
+        )
+    if definition is not None:
+        props = definition.get("properties") or {}
+        for label, wanted, actual in (("OS type", kind_os, props.get("osType")), ("OS state", state, props.get("osState"))):
+            if wanted and actual and wanted.lower() != str(actual).lower():
+                raise InputError(
+                    f"the image definition {image_definition} is for {label} {actual}, not {wanted}: "
+                    "use a definition that matches, or another --image-definition name to create one"
+                )
+        existing_gen = props.get("hyperVGeneration")
+        if existing_gen and reader is not None:
+            choice = _generation(existing_gen, reader)
+            warnings += choice.warnings
+    else:
+        missing = [f"--{n}" for n, v in (("publisher", publisher), ("offer", offer), ("sku", sku), ("os-type", kind_os)) if not v]
+        if missing:
+            raise InputError(
+                f"the image definition {image_definition} does not exist in gallery {gallery}; to create it, "
+                f"also give {', '.join(missing)}"
+            )
+        choice = _generation(hyper_v_generation, reader)
+        notes += choice.notes
+        warnings += choice.warnings
+        body = bodies.image_definition_body(
+            location=location, os_type=kind_os, os_state=state, hyper_v_generation=choice.generation,
+            publisher=publisher, offer=offer, sku=sku, tags=tag_map,
+        )
+        requests.append(
+            ArmRequest(
+                description=f"image definition {image_definition}",
+                resource_id=resource_ids.image_definition_id(subscription_id, resource_group, gallery, image_definition),
+                body=body,
+                az_command=az_command.az_sig_image_definition_create(
+                    gallery=gallery, definition=image_definition, body=body, **common
+                ),
+                begin=_put("gallery_images", resource_group, gallery, image_definition),
+            )
+        )
+        notes.append(f"the image definition {image_definition} does not exist and will be created ({state})")
+    body = bodies.gallery_version_body(
+        location=location, os_disk=os_disk, storage_account_ids=ids, data_disks=data, target_regions=regions, tags=tag_map
+    )
+    requests.append(
+        ArmRequest(
+            description=f"image version {image_definition} {version}",
+            resource_id=resource_ids.image_version_id(subscription_id, resource_group, gallery, image_definition, version),
+            body=body,
+            az_command=az_command.az_sig_image_version_create(
+                gallery=gallery, definition=image_definition, version=version, body=body, **common
+            ),
+            begin=_put("gallery_image_versions", resource_group, gallery, image_definition, version),
+        )
+    )
+    return RegistrationPlan(kind="gallery-version", requests=requests, checks=checks, notes=notes, warnings=warnings)
+
+
+def plan_disk(
+    *,
+    name: str,
+    resource_group: str,
+    location: str,
+    source: str,
+    subscription_id: str,
+    compute_client: Any = None,
+    sku: str | None = None,
+    os_type: str | None = None,
+    hyper_v_generation: str | None = None,
+    storage_account_id: str | None = None,
+    tags: dict[str, str] | Iterable[str] | None = None,
+    blob_client_factory: BlobClientFactory | None = None,
+    skip_preflight: bool = False,
+) -> RegistrationPlan:
+    """Plan a managed disk imported from a blob; an OS disk (``os_type``) gets a generation (auto by default)."""
+    kind_os = bodies.os_type(os_type)
+    if kind_os is None and hyper_v_generation not in (None, "auto"):
+        raise InputError("--hyper-v-generation applies to an OS disk: give --os-type too")
+    if kind_os is not None:
+        checks, reader = _preflight(source, [], factory=blob_client_factory, skip=skip_preflight)
+        choice = _generation(hyper_v_generation or "auto", reader)
+    else:
+        checks, _ = _preflight(None, [bodies.DataDisk(url=source)], factory=blob_client_factory, skip=skip_preflight)
+        choice = GenerationChoice(None)
+    ids = storage_account_ids(compute_client, subscription_id=subscription_id, urls=[source], given=storage_account_id)
+    body = bodies.disk_import_body(
+        location=location,
+        source=source,
+        storage_account_id=next(iter(ids.values())),
+        sku=bodies.storage_sku(sku, "--sku"),
+        os_type=kind_os,
+        hyper_v_generation=choice.generation,
+        tags=bodies.parse_tags(tags),
+    )
+    request = ArmRequest(
+        description=f"disk {name}",
+        resource_id=resource_ids.disk_id(subscription_id, resource_group, name),
+        body=body,
+        az_command=az_command.az_disk_create(name=name, resource_group=resource_group, body=body, subscription=subscription_id),
+        begin=_put("disks", resource_group, name),
+    )
+    return RegistrationPlan(kind="disk", requests=[request], checks=checks, notes=choice.notes, warnings=choice.warnings)

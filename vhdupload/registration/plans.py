@@ -1,0 +1,58 @@
+"""What a registration will send: the ordered ARM requests, plus what to tell the user.
+
+A plan is built before anything is created (that is what ``--dry-run`` prints); running it is
+:mod:`vhdupload.registration.operations`' job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .preflight import BlobCheck
+
+
+@dataclass
+class ArmRequest:
+    """One ``PUT`` of a resource: what it is, where, the exact body and the equivalent ``az`` line."""
+
+    description: str
+    resource_id: str
+    body: dict
+    az_command: str
+    begin: Callable[..., Any] = field(repr=False, compare=False)  # (compute_client, **polling) -> LROPoller
+
+
+@dataclass
+class RegistrationPlan:
+    """The requests of one registration, in order; the last creates the resource asked for."""
+
+    kind: str  # "image" | "gallery-version" | "disk"
+    requests: list[ArmRequest]
+    checks: list[BlobCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> ArmRequest:
+        return self.requests[-1]
+
+    @property
+    def resource_id(self) -> str:
+        return self.target.resource_id
+
+    @property
+    def body(self) -> dict:
+        return self.target.body
+
+    def as_dict(self) -> dict:
+        """The dry-run view: every request with its body, and the ``az`` lines."""
+        return {
+            "requests": [
+                {"method": "PUT", "description": r.description, "id": r.resource_id, "body": r.body}
+                for r in self.requests
+            ],
+            "az": [r.az_command for r in self.requests],
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
+        }

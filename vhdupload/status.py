@@ -1,0 +1,83 @@
+"""``upload_status``: what a blob holds of an upload, read from its metadata and page ranges."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import planning
+from .azure.page_blob import PageBlobSink
+from .azure.state import UploadState
+from .endpoints import destination_client
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    blob_url: str
+    exists: bool
+    made_by_vhdupload: bool
+    complete: bool
+    blob_size: int
+    bytes_present: int  # bytes in the blob's written page ranges
+    source_name: str | None
+    source_type: str | None
+    source_size: int | None
+    source_uuid: str | None
+    crc64: str | None
+    lease: str | None  # "leased" while an upload (or a crashed one) holds it
+    last_modified: str | None
+
+    @property
+    def state(self) -> str:
+        if not self.exists:
+            return "absent"
+        if not self.made_by_vhdupload:
+            return "foreign"
+        return "complete" if self.complete else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        return data
+
+
+def upload_status(
+    destination: str | None = None,
+    *,
+    blob_client: Any = None,
+    credential: Any = None,
+    account_url: str | None = None,
+    connection_string: str | None = None,
+    account_key: str | None = None,
+    emulator: bool = False,
+    timeout: float | None = None,
+) -> UploadStatus:
+    """The state of the upload at ``destination`` (credentials as for ``upload_vhd``)."""
+    client = destination_client(
+        destination, blob_client=blob_client, credential=credential, account_url=account_url,
+        connection_string=connection_string, account_key=account_key, emulator=emulator,
+        threads=2, timeout=timeout,
+    )
+    sink = PageBlobSink(client, timeout=timeout)
+    props, _ = sink.properties()
+    if props is None:
+        return UploadStatus(sink.url, False, False, False, 0, 0, None, None, None, None, None, None, None)
+    state = UploadState.from_metadata(props.metadata)
+    is_page_blob = str(getattr(props, "blob_type", "")).lower().endswith("pageblob")
+    present = planning.RangeSet(sink.held_ranges(size=props.size)).size() if is_page_blob else props.size
+    lease = getattr(props, "lease", None)
+    return UploadStatus(
+        blob_url=sink.url,
+        exists=True,
+        made_by_vhdupload=state is not None,
+        complete=bool(state and state.complete),
+        blob_size=props.size,
+        bytes_present=present,
+        source_name=state.source.name if state else None,
+        source_type=state.source.disk_type if state else None,
+        source_size=state.source.virtual_size if state else None,
+        source_uuid=(state.source.uuid or None) if state else None,
+        crc64=state.crc64 if state else None,
+        lease=str(getattr(lease, "state", None) or "") or None,
+        last_modified=props.last_modified.isoformat() if props.last_modified else None,
+    )

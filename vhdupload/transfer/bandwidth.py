@@ -1,0 +1,31 @@
+"""A token bucket shared by all workers: at most ``rate`` bytes per second on average."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class BandwidthLimiter:
+    """``acquire(n)`` blocks until ``n`` bytes may be sent. Bursts up to one second's worth."""
+
+    def __init__(self, rate: float | None, *, cancel: threading.Event | None = None) -> None:
+        self.rate = rate
+        self._cancel = cancel or threading.Event()
+        self._lock = threading.Lock()
+        self._tokens = rate or 0.0
+        self._stamp = time.monotonic()
+
+    def acquire(self, n: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            # Take the tokens now (possibly going negative) so requests queue in order; the
+            # debt is paid by sleeping outside the lock.
+            self._tokens -= n
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._cancel.wait(wait)

@@ -1,0 +1,52 @@
+"""Progress as plain snapshots handed to subscriber callbacks (called from worker threads)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an upload stands; every field counts bytes of the blob unless it says otherwise."""
+
+    total: int  # the blob's size
+    covered: int = 0  # examined so far: sent, skipped as zeros, or already present
+    bytes_sent: int = 0  # request bodies sent successfully (merged zero gaps included)
+    bytes_present: int = 0  # already on the blob when resuming, not sent again
+    data_bytes: int = 0  # nonzero pages found
+    requests: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class ProgressTracker:
+    """Thread-safe counters; each change is published to every subscriber as a snapshot."""
+
+    def __init__(self, *, total: int, subscribers: list[ProgressCallback] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._state = Progress(total=total)
+        self._start = time.monotonic()
+        self._subscribers = [s for s in (subscribers or []) if s is not None]
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            state = self._state
+            changes = {name: getattr(state, name) + value for name, value in deltas.items()}
+            changes["elapsed"] = time.monotonic() - self._start
+            self._state = replace(state, **changes)
+            snapshot = self._state
+            # Call under the lock so subscribers see snapshots in order (a tqdm bar that went
+            # backwards would confuse people); subscribers must be quick.
+            for subscriber in self._subscribers:
+                subscriber(snapshot)
+
+    @property
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return replace(self._state, elapsed=time.monotonic() - self._start)

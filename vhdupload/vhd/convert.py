@@ -1,0 +1,111 @@
+"""``convert_image``: any VHD or a raw image in, a fixed, whole-MiB, sparse VHD out."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import InputError, NotAVhdError
+from .footer import make_fixed_footer
+from .limits import round_up_to_mib
+from .open import open_disk
+
+CHUNK_SIZE = 4 * 1024 * 1024
+_ZEROS = bytes(CHUNK_SIZE)
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    source: str
+    destination: str
+    source_type: str  # "fixed" | "dynamic" | "differencing" | "raw"
+    source_size: int  # the source's virtual size
+    virtual_size: int  # the output's, a whole MiB
+    uuid: str
+    data_bytes: int  # bytes actually written (holes left where the source has no data)
+
+
+def convert_image(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ConvertResult:
+    """Write ``src`` (a VHD of any kind, or a raw image when it has no footer at all) to
+    ``dst`` as a fixed VHD whose size is rounded up to a whole MiB.
+
+    The output is sparse: only the source's extents are written (and all-zero chunks of them
+    are skipped); the rest is holes. It goes to a temporary file next to ``dst`` that is
+    renamed into place, so ``dst`` is never half-written. A damaged footer is refused rather
+    than taken as raw. ``progress(done, total)`` is called with bytes of extents processed.
+    """
+    src_path, dst_path = pathlib.Path(src), pathlib.Path(dst)
+    try:
+        disk = open_disk(src_path)
+    except NotAVhdError:
+        disk = open_disk(src_path, raw=True)  # no footer at all: a raw image
+    with disk:
+        _check_destination(src_path, dst_path, force=force)
+        if disk.virtual_size == 0:
+            raise InputError(f"{src_path} holds a disk of 0 bytes: nothing to convert")
+        size = round_up_to_mib(disk.virtual_size)
+        footer = make_fixed_footer(virtual_size=size, template=disk.footer)
+        extents = list(disk.extents())
+        total = sum(b - a for a, b in extents)
+        tmp_name = dst_path.parent / f".{dst_path.name}.{secrets.token_hex(6)}.tmp"
+        # 0o666 through O_CREAT lets the kernel apply the umask, like any newly written file.
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            written = 0
+            done = 0
+            os.ftruncate(fd, size)  # holes everywhere until data is written
+            for start, stop in extents:
+                for pos in range(start, stop, CHUNK_SIZE):
+                    n = min(CHUNK_SIZE, stop - pos)
+                    chunk = disk.read(pos, n)
+                    if chunk != _ZEROS[:n]:  # keep all-zero chunks as holes
+                        _pwrite_all(fd, chunk, pos)
+                        written += n
+                    done += n
+                    if progress is not None:
+                        progress(done, total)
+            _pwrite_all(fd, footer.to_bytes(), size)
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp_name, dst_path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(tmp_name)
+            except FileNotFoundError:
+                pass
+            raise
+    return ConvertResult(
+        source=str(src_path), destination=str(dst_path), source_type=disk.disk_type,
+        source_size=disk.virtual_size, virtual_size=size, uuid=str(footer.uuid), data_bytes=written,
+    )
+
+
+def _check_destination(src: pathlib.Path, dst: pathlib.Path, *, force: bool) -> None:
+    if dst.is_dir():
+        raise InputError(f"{dst} is a directory: give the path of the VHD file to write")
+    if not dst.parent.is_dir():
+        raise InputError(f"{dst.parent} does not exist: create the directory first")
+    if dst.exists():
+        if src.exists() and os.path.samefile(src, dst):
+            raise InputError(f"{dst} is the source itself: write the VHD to another path")
+        if not force:
+            raise InputError(f"{dst} already exists: choose another path or pass --force to replace it")
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n

@@ -1,0 +1,135 @@
+"""The virtual-disk view every kind of disk shares: a flat disk of ``virtual_size`` bytes.
+
+Reads go through ``os.pread`` on one file descriptor, which is thread-safe (no shared seek
+position), because the uploader reads from many threads at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+from collections.abc import Iterator
+
+from ..errors import CorruptVhdError
+from .footer import Footer
+
+
+class VirtualDisk:
+    """Base of FixedDisk, DynamicDisk, DifferencingDisk and RawDisk.
+
+    ``extents()`` yields sorted, coalesced, half-open ranges that may hold nonzero data;
+    everything outside them reads as zeros. ``read()`` returns exactly the bytes asked for.
+    """
+
+    disk_type: str = "raw"
+
+    def __init__(self, *, path: pathlib.Path, fd: int, file_size: int, virtual_size: int,
+                 footer: Footer | None, footer_bytes: bytes | None) -> None:
+        self.path = path
+        self._fd = fd
+        self.file_size = file_size
+        self.virtual_size = virtual_size
+        self.footer = footer
+        self.footer_bytes = footer_bytes
+        self.parents: list[pathlib.Path] = []
+
+    # -- the contract ------------------------------------------------------------------
+    def extents(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
+        start, stop = self._bounds(start, stop)
+        return self._extents(start, stop)
+
+    def _extents(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
+        raise NotImplementedError
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes from ``offset``; zeros where nothing is allocated."""
+        if offset < 0 or length < 0 or offset + length > self.virtual_size:
+            raise ValueError(
+                f"read of {length} bytes at {offset} is outside the disk's {self.virtual_size} bytes"
+            )
+        if length == 0:
+            return b""
+        return self._read(offset, length)
+
+    def _read(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def allocated_bytes(self) -> int:
+        return sum(stop - start for start, stop in self.extents())
+
+    def fingerprint_files(self) -> list[os.stat_result]:
+        """``stat`` of every file in the chain (this one first), for change detection."""
+        return [os.stat(path) for path in [self.path, *self.parents]]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "VirtualDisk":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.path)!r} {self.virtual_size} bytes>"
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    def _bounds(self, start: int, stop: int | None) -> tuple[int, int]:
+        if stop is None or stop > self.virtual_size:
+            stop = self.virtual_size
+        start = max(start, 0)
+        return start, max(start, stop)
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` file bytes at ``offset``, or CorruptVhdError if the file is short."""
+        return pread_exact(self._fd, offset, length, path=self.path)
+
+
+def pread_exact(fd: int, offset: int, length: int, *, path: pathlib.Path) -> bytes:
+    chunks = []
+    remaining = length
+    while remaining:
+        chunk = os.pread(fd, remaining, offset)
+        if not chunk:
+            raise CorruptVhdError(
+                f"{path}: unexpected end of file at offset {offset} (the file is truncated or "
+                "was shortened while being read)"
+            )
+        chunks.append(chunk)
+        offset += len(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def sparse_extents(fd: int, start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """Ranges of ``[start, stop)`` the file holds data in, found with SEEK_DATA/SEEK_HOLE.
+
+    Holes are skipped without reading them. Where the platform or file system cannot tell,
+    the whole range is one extent: finding zeros by reading is the upload planner's job.
+    """
+    seek_data = getattr(os, "SEEK_DATA", None)
+    seek_hole = getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None:
+        if start < stop:
+            yield (start, stop)
+        return
+    pos = start
+    while pos < stop:
+        try:
+            data = os.lseek(fd, pos, seek_data)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after pos
+                return
+            if pos == start:  # not supported here: one extent, the whole range
+                yield (start, stop)
+                return
+            raise
+        if data >= stop:
+            return
+        hole = os.lseek(fd, data, seek_hole)
+        end = min(hole, stop)
+        yield (data, end)
+        pos = end

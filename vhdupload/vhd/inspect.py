@@ -1,0 +1,88 @@
+"""``inspect_disk``: everything a person (or a CI gate) needs to know about a VHD, as data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from .dynamic import DynamicDisk
+from .footer import FOOTER_SIZE
+from .geometry import chs_for_size
+from .limits import azure_readiness, format_size
+from .open import open_disk
+
+
+@dataclass(frozen=True)
+class DiskReport:
+    """What :func:`inspect_disk` found. ``to_dict()`` is the ``inspect --json`` object."""
+
+    path: str
+    disk_type: str  # "fixed" | "dynamic" | "differencing"
+    virtual_size: int
+    file_size: int
+    allocated_bytes: int
+    creator_application: str
+    creator_version: str
+    creator_host_os: str
+    uuid: str
+    created: str  # ISO 8601, from the footer's timestamp
+    original_size: int
+    geometry: tuple[int, int, int]  # as stored in the footer: cylinders, heads, sectors/track
+    geometry_size: int  # bytes the stored geometry describes
+    spec_geometry: tuple[int, int, int]  # what the VHD spec computes for the current size
+    saved_state: bool
+    block_size: int | None
+    parents: list[str]
+    azure_ready: bool
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _text(code: bytes) -> str:
+    return code.decode("latin-1").rstrip("\0 ") or repr(code)
+
+
+def inspect_disk(path: str | os.PathLike) -> DiskReport:
+    """Open the VHD at ``path`` (raising the FormatError tree if it is not one) and report on it."""
+    with open_disk(path) as disk:
+        footer = disk.footer
+        assert footer is not None  # open_disk without raw=True only returns VHDs
+        readiness = azure_readiness(disk)
+        warnings = list(readiness.warnings)
+        geometry = footer.geometry
+        if geometry.size != disk.virtual_size and not geometry.is_maximum:
+            warnings.append(
+                f"the footer's CHS geometry {geometry} describes {format_size(geometry.size)}, not "
+                f"the current size {disk.virtual_size}: Azure and vhdupload use the current size, "
+                "but some tools (qemu-img before version 10, for most creators) use the CHS size"
+            )
+        if footer.saved_state:
+            warnings.append("the footer's saved-state flag is set: the disk was saved while a VM was running")
+        if len(disk.footer_bytes or b"") != FOOTER_SIZE:
+            warnings.append("the footer is the old 511-byte kind written by early Virtual PC")
+        major, minor = footer.creator_version >> 16, footer.creator_version & 0xFFFF
+        return DiskReport(
+            path=str(disk.path),
+            disk_type=disk.disk_type,
+            virtual_size=disk.virtual_size,
+            file_size=disk.file_size,
+            allocated_bytes=disk.allocated_bytes(),
+            creator_application=_text(footer.creator_application),
+            creator_version=f"{major}.{minor}",
+            creator_host_os=_text(footer.creator_host_os),
+            uuid=str(footer.uuid),
+            created=footer.created.isoformat(),
+            original_size=footer.original_size,
+            geometry=tuple(geometry),
+            geometry_size=geometry.size,
+            spec_geometry=tuple(chs_for_size(disk.virtual_size)),
+            saved_state=bool(footer.saved_state),
+            block_size=disk.block_size if isinstance(disk, DynamicDisk) else None,
+            parents=[str(p) for p in disk.parents],
+            azure_ready=readiness.ready,
+            problems=list(readiness.problems),
+            warnings=warnings,
+        )
