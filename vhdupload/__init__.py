@@ -40,6 +40,11 @@ from .vhd import (
     open_disk,
     round_up_to_mib,
 )
+from .azure.credentials import client_options, resolve_blob_client
+from .status import UploadStatus, upload_status
+from .transfer import Progress
+from .upload import UploadResult, upload_vhd
+from .verify import VerifyResult, verify_upload
 
 __all__ = [
     "__version__",
@@ -74,4 +79,14 @@ __all__ = [
     "DiskReport",
     "convert_image",
     "ConvertResult",
+    # the upload engine
+    "upload_vhd",
+    "UploadResult",
+    "Progress",
+    "verify_upload",
+    "VerifyResult",
+    "upload_status",
+    "UploadStatus",
+    "resolve_blob_client",
+    "client_options",
 ]

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import requests
+import requests.adapters
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobClient
@@ -143,14 +146,10 @@ def _connection_string_parts(connection_string: str) -> dict[str, str]:
 
 def client_options(*, threads: int = 8, timeout: float | None = None, **extra: Any) -> dict[str, Any]:
     """SDK options for an engine that owns retries and runs ``threads`` requests at once."""
-    import requests.adapters
-
     session = requests.Session()
     # requests looks the proxy and CA variables up in os.environ on every request, which cost
     # ~20 % of the client CPU per Put Page here. Read them once instead; only a NO_PROXY list
     # (which needs per-URL matching) keeps requests' own lookup.
-    import urllib.request
-
     proxies = urllib.request.getproxies()
     if not any(k.lower() == "no_proxy" for k in os.environ) or not proxies:
         session.trust_env = False
