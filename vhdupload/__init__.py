@@ -45,6 +45,26 @@ from .status import UploadStatus, upload_status
 from .transfer import Progress
 from .upload import UploadResult, upload_vhd
 from .verify import VerifyResult, verify_upload
+from .registration import (
+    DataDisk,
+    Registration,
+    RegistrationPlan,
+    begin_capture_vm_image,
+    begin_register_disk,
+    begin_register_gallery_version,
+    begin_register_image,
+    capture_vm_image,
+    detect_generation,
+    make_compute_client,
+    plan_capture,
+    plan_disk,
+    plan_gallery_version,
+    plan_image,
+    register_disk,
+    register_gallery_version,
+    register_image,
+    run_plan,
+)
 
 __all__ = [
     "__version__",
@@ -89,4 +109,23 @@ __all__ = [
     "UploadStatus",
     "resolve_blob_client",
     "client_options",
+    # registration
+    "register_image",
+    "register_gallery_version",
+    "register_disk",
+    "capture_vm_image",
+    "begin_register_image",
+    "begin_register_gallery_version",
+    "begin_register_disk",
+    "begin_capture_vm_image",
+    "Registration",
+    "RegistrationPlan",
+    "plan_image",
+    "plan_capture",
+    "plan_gallery_version",
+    "plan_disk",
+    "run_plan",
+    "DataDisk",
+    "detect_generation",
+    "make_compute_client",
 ]

@@ -136,3 +136,17 @@ def test_disk_import_failure_is_a_clear_error(blobs, arm, compute):
         register_disk(name="data", resource_group=RG, location=LOC, source=blobs.page_blob("d.vhd"),
                       compute_client=compute, blob_client_factory=blobs.factory())
     assert info.value.code == "ImportFailed" and info.value.status == 400
+
+
+def test_disk_plan_gives_the_az_line(blobs, arm, compute):
+    from vhdupload.registration import plan_disk
+
+    url = blobs.page_blob("d.vhd")
+    plan = plan_disk(name="data", resource_group=RG, location=LOC, source=url + "?sv=1&sig=abc", sku="StandardSSD_LRS",
+                     subscription_id=SUB, compute_client=compute, storage_account_id=arm.storage_account_id,
+                     skip_preflight=True)
+    assert plan.target.az_command == (
+        f"az disk create --subscription {SUB} --resource-group {RG} --location {LOC} --name data --source {url} "
+        f"--source-storage-account-id {arm.storage_account_id} --sku StandardSSD_LRS"
+    )
+    assert arm.requests == []

@@ -13,7 +13,7 @@ from vhdupload.registration import (
 )
 
 from .conftest import LOC, RG, SUB
-from .disk_images import BIOS_BOOT, ESP, LINUX, gpt, mbr
+from .disk_images import ESP, LINUX, gpt, mbr
 
 
 def _os_blob(blobs, tmp_path, name="os.vhd", kind="gpt"):
@@ -171,3 +171,15 @@ def test_capture_refuses_a_vm_not_marked_generalized(arm, compute):
 def test_capture_of_a_missing_vm(arm, compute):
     with pytest.raises(InputError, match="there is no VM 'ghost'"):
         capture_vm_image(name="cap", resource_group=RG, source_vm="ghost", compute_client=compute)
+
+
+def test_cloud_and_audience_choose_the_token_scope(credential):
+    china = make_compute_client(credential=credential, subscription_id=SUB, cloud="china")
+    assert china._config.credential_scopes == ["https://management.chinacloudapi.cn/.default"]
+    stack = make_compute_client(
+        credential=credential, subscription_id=SUB, arm_endpoint="https://management.local.azurestack.external",
+        audience="https://management.adfs.azurestack.local/1234",
+    )
+    assert stack._config.credential_scopes == ["https://management.adfs.azurestack.local/1234/.default"]
+    with pytest.raises(InputError, match="--cloud 'mars'"):
+        make_compute_client(credential=credential, subscription_id=SUB, cloud="mars")

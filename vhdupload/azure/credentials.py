@@ -157,17 +157,22 @@ def client_options(*, threads: int = 8, timeout: float | None = None, **extra: A
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(threads * 2, 10), max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    options: dict[str, Any] = {
-        "retry_total": 0,
-        "transport": RequestsTransport(session=session, session_owner=True),
-        "max_single_put_size": 4 * 1024 * 1024,
-    }
+    # A ready transport ignores the client's connection keywords: they go to the transport.
+    connection: dict[str, Any] = {}
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle and not session.trust_env:
-        options["connection_verify"] = bundle  # what requests would have read from the environment
+        connection["connection_verify"] = bundle  # what requests would have read from the environment
     if timeout:
-        options["connection_timeout"] = min(timeout, 60)
-        options["read_timeout"] = timeout
+        connection["connection_timeout"] = min(timeout, 60)
+        connection["read_timeout"] = timeout
+    for name in ("connection_verify", "connection_cert", "connection_timeout", "read_timeout"):
+        if name in extra:
+            connection[name] = extra.pop(name)
+    options: dict[str, Any] = {
+        "retry_total": 0,
+        "transport": RequestsTransport(session=session, session_owner=True, **connection),
+        "max_single_put_size": 4 * 1024 * 1024,
+    }
     options.update(extra)
     return options
 

@@ -26,6 +26,7 @@ class PageBlobSink:
         self.client = client
         self.url = strip_query(client.url)
         self._timeout = {"timeout": int(timeout)} if timeout else {}
+        self.container_missing = True  # until properties() learns otherwise
 
     # -- properties and creation ------------------------------------------------------
     def properties(self) -> tuple[Any | None, float | None]:
@@ -37,7 +38,8 @@ class PageBlobSink:
 
         try:
             props = self.client.get_blob_properties(raw_response_hook=hook, **self._timeout)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            self.container_missing = error_code(exc) != "BlobNotFound"  # unknown: maybe
             return None, _parse_http_date(seen.get("date"))
         except HttpResponseError as exc:
             raise translate(exc, action=f"reading the properties of {self.url}") from None
@@ -47,25 +49,18 @@ class PageBlobSink:
 
     def ensure_container(self) -> None:
         """Create the container if it is missing; a SAS that may not create it is fine when
-        it exists (the 403 is then ignored if the container answers)."""
-        container = self.client._get_container_client() if hasattr(self.client, "_get_container_client") else None
-        if container is None:
-            from azure.storage.blob import ContainerClient
-
-            container = ContainerClient.from_container_url(
-                self.client.url.rsplit("/", 1)[0], credential=self.client.credential
-            )
+        it exists (a refused creation is then left for the blob's creation to report)."""
+        if not self.container_missing:
+            return
+        # The SDK's own helper shares the blob client's pipeline, credential and SAS.
+        container = self.client._get_container_client()
         try:
             container.create_container(**self._timeout)
         except ResourceExistsError:
             return
         except HttpResponseError as exc:
             if exc.status_code == 403:
-                try:
-                    container.get_container_properties()
-                    return
-                except HttpResponseError:
-                    pass
+                return  # may exist; if not, creating the blob says so
             raise translate(exc, action=f"creating the container of {self.url}") from None
 
     def create(self, *, size: int, metadata: dict[str, str], replace: bool, lease: Any = None) -> None:

@@ -228,7 +228,11 @@ def parse_bandwidth(text: str) -> float:
 def _setup_logging(verbose: bool) -> None:
     if not verbose:
         return
+    root = logging.getLogger("vhdupload")
+    if any(getattr(h, "_vhdupload_cli", False) for h in root.handlers):
+        return  # main() may run several times in one process (tests, embedding programs)
     handler = logging.StreamHandler(sys.stderr)
+    handler._vhdupload_cli = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name, level in (("vhdupload", logging.DEBUG), ("azure", logging.INFO)):

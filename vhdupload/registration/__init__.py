@@ -4,7 +4,8 @@
 - :mod:`.generation` Hyper-V generation from the partition table;
 - :mod:`.bodies` the ARM request bodies; :mod:`.az_command` the equivalent ``az`` lines;
 - :mod:`.arm` the compute client and ARM errors; :mod:`.storage_accounts` storage account IDs;
-- :mod:`.planning` what will be sent; :mod:`.operations` sending it.
+- :mod:`.resource_ids` the IDs of what is created;
+- :mod:`.plans` / :mod:`.planning` what will be sent; :mod:`.operations` sending it.
 """
 
 from __future__ import annotations

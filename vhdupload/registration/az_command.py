@@ -40,8 +40,8 @@ def az_image_create(*, name: str, resource_group: str, body: dict, subscription:
         words += ["--source", os_disk["blobUri"], "--os-type", os_disk["osType"]]
         words += _opt("--os-disk-caching", os_disk.get("caching"))
         words += _opt("--data-disk-sources", [d["blobUri"] for d in data])
-        cachings = {d.get("caching") for d in data} - {None}
-        if len(cachings) == 1:
+        cachings = {d.get("caching") for d in data}
+        if len(cachings) == 1 and None not in cachings:  # az has one caching for all data disks
             words += ["--data-disk-caching", cachings.pop()]
         words += _opt("--storage-sku", os_disk.get("storageAccountType"))
     words += _opt("--hyper-v-generation", props.get("hyperVGeneration"))

@@ -8,12 +8,10 @@ at once, for callers that show progress or do not wait.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import InputError
 from .arm import arm_errors, make_compute_client
-from .bodies import DataDisk
-from .blobs import BlobClientFactory
 from .planning import plan_capture, plan_disk, plan_gallery_version, plan_image
 from .plans import RegistrationPlan
 
@@ -33,8 +31,9 @@ class Registration:
         return self.poller.done()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait up to ``timeout`` seconds (for ever if None); errors surface in :meth:`result`."""
-        self.poller.wait(timeout)
+        """Wait up to ``timeout`` seconds (for ever if None); a failure raises :class:`~vhdupload.ArmError`."""
+        with arm_errors(f"create the {self.plan.target.description}"):
+            self.poller.wait(timeout)
 
     def status(self) -> str:
         return str(self.poller.status())
@@ -48,6 +47,7 @@ class Registration:
 def _client(
     compute_client: Any, credential: Any, subscription_id: str | None, arm_options: dict[str, Any]
 ) -> tuple[Any, str]:
+    arm_options = {k: v for k, v in arm_options.items() if v is not None}
     if compute_client is not None:
         sub = subscription_id or getattr(getattr(compute_client, "_config", None), "subscription_id", None)
         if not sub:
@@ -70,116 +70,68 @@ def run_plan(plan: RegistrationPlan, *, compute_client: Any, polling_interval: f
     return Registration(plan, poller)
 
 
-def begin_register_image(
+def _begin(
+    planner: Any,
     *,
-    name: str,
-    resource_group: str,
-    location: str,
-    os_disk: str,
-    os_type: str,
-    data_disks: Iterable[DataDisk | str] = (),
-    os_state: str = "generalized",
-    hyper_v_generation: str | None = "auto",
-    zone_resilient: bool = False,
-    storage_sku: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
     credential: Any = None,
     subscription_id: str | None = None,
     compute_client: Any = None,
     polling_interval: float | None = None,
-    **arm_options: Any,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+    **options: Any,
 ) -> Registration:
-    """Start creating a managed image from blobs (see :func:`register_image`)."""
+    arm_options = {"arm_endpoint": arm_endpoint, "cloud": cloud, "audience": audience}
     client, sub = _client(compute_client, credential, subscription_id, arm_options)
-    plan = plan_image(
-        name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type,
-        subscription_id=sub, data_disks=data_disks, os_state=os_state, hyper_v_generation=hyper_v_generation,
-        zone_resilient=zone_resilient, storage_sku=storage_sku, tags=tags,
-        blob_client_factory=blob_client_factory, skip_preflight=skip_preflight,
-    )
+    if planner is not plan_image:
+        options["compute_client"] = client
+    plan = planner(subscription_id=sub, **options)
     return run_plan(plan, compute_client=client, polling_interval=polling_interval)
+
+
+_CONNECTION = """
+
+    Azure is reached with ``compute_client``, or with ``credential`` + ``subscription_id`` (and
+    optionally ``arm_endpoint``, ``cloud``, ``audience``, see :func:`make_compute_client`);
+    ``polling_interval`` overrides the seconds between polls when Azure does not say.
+"""
+
+
+def begin_register_image(**kwargs: Any) -> Registration:
+    """Start creating a managed image; the options are :func:`plan_image`'s."""
+    return _begin(plan_image, **kwargs)
 
 
 def register_image(**kwargs: Any) -> Any:
     """Create a managed image: an OS image from ``os_disk``, a VM image when ``data_disks`` are given.
 
-    Every source blob is pre-flighted first (``blob_client_factory(url)`` makes a ``BlobClient``)
-    unless ``skip_preflight``; ``hyper_v_generation="auto"`` reads the OS disk's partition table.
-    Returns the ``Image``.
+    Options: ``name``, ``resource_group``, ``location``, ``os_disk``, ``os_type``, ``data_disks``
+    (URLs or :class:`DataDisk`, ``"URL,lun=N,caching=ReadOnly"``), ``hyper_v_generation``
+    (``"auto"`` reads the OS disk's partition table), ``zone_resilient``, ``storage_sku``,
+    ``tags``, ``blob_client_factory`` (URL -> ``BlobClient``, for the pre-flight reads),
+    ``skip_preflight`` (see :func:`plan_image`). Returns the ``Image``.
     """
     return begin_register_image(**kwargs).result()
 
 
-def begin_capture_vm_image(
-    *,
-    name: str,
-    resource_group: str,
-    source_vm: str,
-    location: str | None = None,
-    hyper_v_generation: str | None = None,
-    zone_resilient: bool = False,
-    tags: dict[str, str] | Iterable[str] | None = None,
-    credential: Any = None,
-    subscription_id: str | None = None,
-    compute_client: Any = None,
-    polling_interval: float | None = None,
-    **arm_options: Any,
-) -> Registration:
-    """Start capturing a generalized, deallocated VM as a managed image."""
-    client, sub = _client(compute_client, credential, subscription_id, arm_options)
-    plan = plan_capture(
-        name=name, resource_group=resource_group, source_vm=source_vm, subscription_id=sub, compute_client=client,
-        location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
-    )
-    return run_plan(plan, compute_client=client, polling_interval=polling_interval)
+def begin_capture_vm_image(**kwargs: Any) -> Registration:
+    """Start capturing a generalized, deallocated VM; the options are :func:`plan_capture`'s."""
+    return _begin(plan_capture, **kwargs)
 
 
 def capture_vm_image(**kwargs: Any) -> Any:
-    """Capture an existing VM (name in ``resource_group``, or ID) as a managed image; returns the ``Image``.
+    """Capture an existing VM (``source_vm``: a name in ``resource_group``, or an ID) as a managed image.
 
     Refuses a VM that is not deallocated or not marked generalized (``az vm generalize``).
+    Returns the ``Image``.
     """
     return begin_capture_vm_image(**kwargs).result()
 
 
-def begin_register_gallery_version(
-    *,
-    gallery: str,
-    image_definition: str,
-    version: str,
-    resource_group: str,
-    location: str,
-    os_disk: str,
-    data_disks: Iterable[DataDisk | str] = (),
-    storage_account_id: str | None = None,
-    target_regions: Iterable[str | dict] = (),
-    os_state: str = "generalized",
-    os_type: str | None = None,
-    hyper_v_generation: str | None = "auto",
-    publisher: str | None = None,
-    offer: str | None = None,
-    sku: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
-    credential: Any = None,
-    subscription_id: str | None = None,
-    compute_client: Any = None,
-    polling_interval: float | None = None,
-    **arm_options: Any,
-) -> Registration:
-    """Start creating a gallery image version (the gallery and definition first, when missing)."""
-    client, sub = _client(compute_client, credential, subscription_id, arm_options)
-    plan = plan_gallery_version(
-        gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
-        location=location, os_disk=os_disk, subscription_id=sub, compute_client=client, data_disks=data_disks,
-        storage_account_id=storage_account_id, target_regions=target_regions, os_state=os_state, os_type=os_type,
-        hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=tags,
-        blob_client_factory=blob_client_factory, skip_preflight=skip_preflight,
-    )
-    return run_plan(plan, compute_client=client, polling_interval=polling_interval)
+def begin_register_gallery_version(**kwargs: Any) -> Registration:
+    """Start creating a gallery image version; the options are :func:`plan_gallery_version`'s."""
+    return _begin(plan_gallery_version, **kwargs)
 
 
 def register_gallery_version(**kwargs: Any) -> Any:
@@ -191,34 +143,9 @@ def register_gallery_version(**kwargs: Any) -> Any:
     return begin_register_gallery_version(**kwargs).result()
 
 
-def begin_register_disk(
-    *,
-    name: str,
-    resource_group: str,
-    location: str,
-    source: str,
-    sku: str | None = None,
-    os_type: str | None = None,
-    hyper_v_generation: str | None = None,
-    storage_account_id: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
-    credential: Any = None,
-    subscription_id: str | None = None,
-    compute_client: Any = None,
-    polling_interval: float | None = None,
-    **arm_options: Any,
-) -> Registration:
-    """Start importing a blob as a managed disk."""
-    client, sub = _client(compute_client, credential, subscription_id, arm_options)
-    plan = plan_disk(
-        name=name, resource_group=resource_group, location=location, source=source, subscription_id=sub,
-        compute_client=client, sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
-        storage_account_id=storage_account_id, tags=tags,
-        blob_client_factory=blob_client_factory, skip_preflight=skip_preflight,
-    )
-    return run_plan(plan, compute_client=client, polling_interval=polling_interval)
+def begin_register_disk(**kwargs: Any) -> Registration:
+    """Start importing a blob as a managed disk; the options are :func:`plan_disk`'s."""
+    return _begin(plan_disk, **kwargs)
 
 
 def register_disk(**kwargs: Any) -> Any:
@@ -227,3 +154,10 @@ def register_disk(**kwargs: Any) -> Any:
     ``storage_account_id`` is found through ARM when not given, and asked for when it cannot be.
     """
     return begin_register_disk(**kwargs).result()
+
+
+for _function in (
+    begin_register_image, register_image, begin_capture_vm_image, capture_vm_image,
+    begin_register_gallery_version, register_gallery_version, begin_register_disk, register_disk,
+):
+    _function.__doc__ = (_function.__doc__ or "") + _CONNECTION

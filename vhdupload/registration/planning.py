@@ -14,7 +14,7 @@ from ..errors import InputError, PreflightError
 from . import az_command, bodies, resource_ids
 from .arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
-from .generation import GenerationChoice, choose_generation
+from .generation import GenerationChoice, choose_generation, normalize_generation
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 from .storage_accounts import storage_account_ids
@@ -82,7 +82,13 @@ def plan_image(
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
 ) -> RegistrationPlan:
-    """Plan a managed image: an OS image (only ``os_disk``) or a VM image (with ``data_disks``)."""
+    """Plan a managed image: an OS image (only ``os_disk``) or a VM image (with ``data_disks``).
+
+    ``data_disks`` are URLs, ``"URL,lun=N,caching=ReadOnly"`` strings or :class:`DataDisk`; a disk
+    without a LUN gets the lowest free one. ``hyper_v_generation`` is ``"V1"``, ``"V2"`` or
+    ``"auto"`` (read from the OS disk). Each blob is pre-flighted through
+    ``blob_client_factory(url)`` unless ``skip_preflight``. Only a generalized image is possible.
+    """
     if bodies.os_state(os_state) == "Specialized":
         raise InputError(
             "a managed image must be generalized, so --os-state specialized is refused: "
@@ -319,6 +325,7 @@ def plan_disk(
 ) -> RegistrationPlan:
     """Plan a managed disk imported from a blob; an OS disk (``os_type``) gets a generation (auto by default)."""
     kind_os = bodies.os_type(os_type)
+    hyper_v_generation = normalize_generation(hyper_v_generation)
     if kind_os is None and hyper_v_generation not in (None, "auto"):
         raise InputError("--hyper-v-generation applies to an OS disk: give --os-type too")
     if kind_os is not None:

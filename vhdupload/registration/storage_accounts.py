@@ -25,6 +25,8 @@ def find_storage_account_id(compute_client: Any, *, subscription_id: str, blob_u
     with arm_errors("list the storage accounts of the subscription"):
         while url:
             response = compute_client.send_request(HttpRequest("GET", url))
+            if response.status_code == 403:  # may not list accounts: the caller is asked for the ID
+                return None
             response.raise_for_status()
             page = response.json()
             for account in page.get("value", []):

@@ -1,0 +1,126 @@
+"""Checksums, retries, the command line's contracts, and secrets kept out of every output."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from azure.storage.blob import BlobSasPermissions, ContainerSasPermissions, generate_blob_sas, generate_container_sas
+
+from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
+from vhdupload import TransferError, upload_vhd, verify_upload
+from vhdupload.azure.page_blob import PageBlobSink
+from vhdupload.cli import main
+
+from .conftest import blob_client, container_client, read_blob, write_random
+
+MIB = 1 << 20
+JSON_KEYS = {"blob_url", "virtual_size", "blob_size", "bytes_sent", "bytes_skipped", "bytes_present",
+             "requests", "retries", "seconds", "crc64", "resumed"}
+
+
+@pytest.fixture
+def raw_image(tmp_path):
+    path = tmp_path / "disk.img"
+    write_random(path, 8 * MIB, runs=[(0, 8192), (5 * MIB, 64 * 1024)])
+    return path
+
+
+def _corrupt_first_put(monkeypatch, times: int = 1) -> list[int]:
+    """Flip a byte of the body after its CRC64 was computed, as a bad wire would."""
+    real = PageBlobSink.put_page
+    corrupted: list[int] = []
+
+    def put_page(self, data, *, offset, crc64_bytes, lease):
+        if len(corrupted) < times:
+            corrupted.append(offset)
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        return real(self, data, offset=offset, crc64_bytes=crc64_bytes, lease=lease)
+
+    monkeypatch.setattr(PageBlobSink, "put_page", put_page)
+    return corrupted
+
+
+def test_corrupted_body_is_rejected_by_the_server_and_retried(monkeypatch, raw_image, conn, dest, caplog):
+    corrupted = _corrupt_first_put(monkeypatch)
+    with caplog.at_level("WARNING", logger="vhdupload"):
+        result = upload_vhd(raw_image, dest, connection_string=conn, raw=True, threads=1)
+    assert corrupted and result.retries == 1
+    assert any("Crc64Mismatch" in r.getMessage() for r in caplog.records)
+    assert verify_upload(raw_image, dest, connection_string=conn, raw=True).identical
+
+
+def test_corruption_without_retries_left_is_reported_with_how_to_resume(monkeypatch, raw_image, conn, dest):
+    _corrupt_first_put(monkeypatch, times=100)
+    with pytest.raises(TransferError, match="Crc64Mismatch.*run the same command again to resume"):
+        upload_vhd(raw_image, dest, connection_string=conn, raw=True, threads=1, max_retries=1)
+
+
+def test_json_contract_and_rerun_says_already_there(raw_image, conn, dest, capsys):
+    args = ["upload", str(raw_image), dest, "--raw", "--connection-string", conn, "--json", "--no-progress"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)  # one object, alone on stdout
+    assert JSON_KEYS <= summary.keys()
+    assert summary["blob_size"] == 8 * MIB + 512 and summary["virtual_size"] == 8 * MIB
+    assert summary["bytes_sent"] + summary["bytes_skipped"] + summary["bytes_present"] == summary["blob_size"]
+    assert len(summary["crc64"]) == 16 and summary["resumed"] is False
+    assert "?" not in summary["blob_url"]
+    assert main(["upload", str(raw_image), dest, "--raw", "--connection-string", conn]) == 0
+    out, _ = capsys.readouterr()
+    assert "already uploaded" in out and "nothing sent" in out
+
+
+def test_content_md5_is_set_and_verify_status_exit_codes(raw_image, conn, dest, capsys, tmp_path):
+    assert main(["upload", str(raw_image), dest, "--raw", "--connection-string", conn, "--content-md5"]) == 0
+    blob = read_blob(conn, dest)
+    md5 = blob_client(conn, dest).get_blob_properties().content_settings.content_md5
+    assert bytes(md5) == hashlib.md5(blob).digest()
+    capsys.readouterr()
+    assert main(["verify", str(raw_image), dest, "--raw", "--connection-string", conn]) == 0
+    assert "identical" in capsys.readouterr().out
+    assert main(["status", dest, "--connection-string", conn, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["state"] == "complete" and status["source_name"] == "disk.img"
+    # a changed local byte: exit 3 with the offset
+    with open(raw_image, "r+b") as f:
+        f.seek(5 * MIB + 100)
+        f.write(b"\x00\x01")
+    assert main(["verify", str(raw_image), dest, "--raw", "--connection-string", conn, "--json"]) == 3
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["identical"] is False and verdict["first_difference"] in (5 * MIB + 100, 5 * MIB + 101)
+    # could not compare: exit 1
+    assert main(["verify", str(raw_image), dest + "-missing", "--raw", "--connection-string", conn]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_secret_in_any_output(raw_image, azurite, container_name, capsys):
+    container_client(azurite.connection_string, f"{container_name}/x").create_container()
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+    sas = generate_container_sas(DEV_ACCOUNT, container_name, account_key=DEV_KEY,
+                                 permission=ContainerSasPermissions(read=True, write=True, create=True, list=True),
+                                 expiry=expiry)
+    sig = [p.split("=", 1)[1] for p in sas.split("&") if p.startswith("sig=")][0]
+    url = f"{azurite.account_url}/{container_name}/sas.vhd?{sas}"
+    runs = [
+        ["upload", str(raw_image), url, "--raw", "--verbose", "--json"],
+        ["status", url, "--verbose"],
+        ["verify", str(raw_image), url, "--raw", "--verbose"],
+        ["upload", str(raw_image), f"{container_name}/key.vhd", "--raw", "--verbose",
+         "--account-url", azurite.account_url, "--account-key", DEV_KEY],
+        # a refusal: the error line must not carry them either
+        ["upload", str(raw_image), url.replace("sig=", "sig=AAAA"), "--raw", "--verbose"],
+        ["upload", str(raw_image), f"{container_name}/key.vhd", "--raw", "--verbose",
+         "--connection-string", azurite.connection_string.replace(DEV_KEY, DEV_KEY[:-8] + "AAAAAAA=")],
+    ]
+    codes = []
+    for args in runs:
+        codes.append(main(args))
+        out, err = capsys.readouterr()
+        for text in (out, err):
+            assert sig not in text and DEV_KEY not in text and DEV_KEY[:-8] not in text
+            assert "Authorization: SharedKey" not in text or "REDACTED" in text
+    assert codes[:4] == [0, 0, 0, 0] and codes[4] == 1 and codes[5] == 1
