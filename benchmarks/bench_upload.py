@@ -200,6 +200,7 @@ class Run:
     max_rss_mib: float = 0.0
     server_cpu: float = 0.0
     proxy_cpu: float = 0.0
+    load_before: float = 0.0  # 1-minute load average when the measurement started
     wire_sent: int = 0
     wire_received: int = 0
     connections: int = 0
@@ -341,7 +342,7 @@ def verify_upload(image: Image, account_url: str, blob: str, rng: random.Random)
 
 def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: list[str], timeout: float,
             rng: random.Random, direct: bool = False) -> Run:
-    run = Run(image=image.name, tool=tool, repeat=repeat)
+    run = Run(image=image.name, tool=tool, repeat=repeat, load_before=os.getloadavg()[0])
     blob = f"{image.name}-{tool}-{repeat}.vhd"
     server = start_azurite()
     proxy = None
@@ -560,13 +561,16 @@ def main(argv: list[str] | None = None) -> int:
                               direct=args.direct)
                 runs.append(run)
                 if run.ok:
-                    log(f"    {run.wall:.1f} s wall, {run.cpu:.1f} s CPU, {run.wire_sent:,} bytes sent; {run.verified}")
+                    log(f"    {run.wall:.1f} s wall, {run.cpu:.1f} s CPU, {run.wire_sent:,} bytes sent, "
+                        f"load {run.load_before:.1f} before; {run.verified}")
                 else:
                     log(f"    FAILED: {run.error}")
 
     tools_shown = [t for t in args.tools]
+    loads = [r.load_before for r in runs]
     print(f"\nvhdupload upload benchmark, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-          f"{os.cpu_count()} CPUs, median of {args.repeat}; load average at the end {os.getloadavg()[0]:.2f}")
+          f"{os.cpu_count()} CPUs, median of {args.repeat}; 1-min load average before the measurements "
+          f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}")
     print(f"command: python3 benchmarks/bench_upload.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     print(table(runs, images, tools_shown, unavailable))
     print("\nbytes sent: every byte the tool sent to the server (HTTP requests with headers), counted by a proxy;"

@@ -52,17 +52,17 @@ def pump(
     found = [0]
     found_lock = threading.Lock()
 
-    def work(task: tuple[int, int, int]) -> int:
-        _index, start, stop = task
-        data = image.read(start, stop - start)
-        runs = planning.nonzero_runs(data, base=start)
+    def work(task: tuple[int, int, int, list[planning.Range]]) -> int:
+        _index, start, stop, pieces = task
+        reads = [(lo, image.read(lo, hi - lo)) for lo, hi in pieces]
+        runs = [run for lo, data in reads for run in planning.nonzero_runs(data, base=lo)]
         nonzero = planning.total(runs)
         runs = planning.merge_gaps(runs, max_gap=max_gap)
         crc = crc64.EMPTY
         cursor = start
         present = 0
         for lo, hi in runs:
-            piece = data if (lo == start and hi == stop) else data[lo - start : hi - start]
+            piece = _gather(reads, lo, hi)
             piece_crc = crc64.compute(piece)
             crc = crc64.combine(crc64.append_zeros(crc, lo - cursor), piece_crc, hi - lo)
             cursor = hi
@@ -80,11 +80,11 @@ def pump(
             found[0] += nonzero
         return crc64.append_zeros(crc, stop - cursor)
 
-    def on_result(task: tuple[int, int, int], crc: int) -> None:
+    def on_result(task: tuple[int, int, int, list[planning.Range]], crc: int) -> None:
         folder.add(task[0], task[1], task[2], crc)
 
-    spans = planning.chunk_spans(image.extents(), stop=data_size)
-    tasks = ((index, start, stop) for index, (start, stop) in enumerate(spans))
+    chunks = planning.chunk_pieces(image.extents(), stop=data_size)
+    tasks = ((index, pieces[0][0], pieces[-1][1], pieces) for index, pieces in enumerate(chunks))
 
     md5_box: dict[str, object] = {}
     md5_thread = None
@@ -106,6 +106,32 @@ def pump(
 
 
 _ZEROS = bytes(planning.CHUNK)
+
+
+def _gather(reads: list[tuple[int, bytes]], lo: int, hi: int) -> bytes:
+    """Bytes ``[lo, hi)`` from the pieces read (sorted ``(offset, data)``), zeros between them.
+
+    Almost always one slice of one piece (or the whole piece, without a copy); a run that
+    merged a gap across a hole is assembled."""
+    parts = []
+    cursor = lo
+    for offset, data in reads:
+        end = offset + len(data)
+        if end <= cursor:
+            continue
+        if offset >= hi:
+            break
+        if offset > cursor:
+            parts.append(_ZEROS[: offset - cursor] if offset - cursor <= len(_ZEROS) else bytes(offset - cursor))
+            cursor = offset
+        take = min(end, hi)
+        if cursor == offset and take == end and lo == offset and hi == end:
+            return data
+        parts.append(data[cursor - offset : take - offset])
+        cursor = take
+    if cursor < hi:
+        parts.append(bytes(hi - cursor))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _md5_worker(image: BlobImage, cancel: threading.Event, box: dict) -> None:

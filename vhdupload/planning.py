@@ -2,8 +2,8 @@
 
 The pipeline, per 4 MiB-aligned chunk of the blob:
 
-1. :func:`chunk_spans` groups the extents that may hold data into at most one read per chunk,
-   so holes of sparse files and unallocated blocks are never read at all;
+1. :func:`chunk_pieces` groups the extents that may hold data by chunk, so holes of sparse
+   files and unallocated blocks are never read at all;
 2. :func:`nonzero_runs` finds the 4 KiB pages of what was read that are not all zeros (the tail
    of a span at 512 bytes);
 3. :func:`merge_gaps` joins runs separated by fewer than ``max_gap`` zero bytes, because on
@@ -48,34 +48,39 @@ def align_up(n: int, alignment: int) -> int:
     return -(-n // alignment) * alignment
 
 
-def chunk_spans(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> Iterator[Range]:
-    """One span per chunk that any extent touches: from the first extent byte in the chunk to
-    the last, widened to whole 4 KiB pages and clipped to the chunk and to ``stop``.
+def chunk_pieces(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> Iterator[list[Range]]:
+    """For each chunk that any extent touches, the extents inside it, widened to whole 4 KiB
+    pages, clipped to the chunk and to ``stop``, and coalesced.
 
-    Reading a span reads the small holes between extents of one chunk too (they read as
-    zeros, and one read is cheaper than several); holes larger than a chunk are never read.
+    Only these pieces are read: a hole between two extents, even inside one chunk, reads as
+    zeros without a system call (a sparse file's scattered data costs its own size to read).
     """
-    current_chunk = -1
-    span_start = span_stop = 0
+    current = -1
+    pieces: list[Range] = []
     for start, end in extents:
         end = min(end, stop)
         while start < end:
             index = start // chunk
             piece_stop = min(end, (index + 1) * chunk)
-            if index != current_chunk:
-                if current_chunk >= 0:
-                    yield _widen(span_start, span_stop, current_chunk, chunk, stop)
-                current_chunk, span_start = index, start
-            span_stop = piece_stop
+            if index != current:
+                if pieces:
+                    yield pieces
+                current, pieces = index, []
+            low = max(align_down(start, PAGE), index * chunk)
+            high = min(align_up(piece_stop, PAGE), (index + 1) * chunk, stop)
+            if pieces and low <= pieces[-1][1]:
+                pieces[-1] = (pieces[-1][0], max(high, pieces[-1][1]))
+            else:
+                pieces.append((low, high))
             start = piece_stop
-    if current_chunk >= 0:
-        yield _widen(span_start, span_stop, current_chunk, chunk, stop)
+    if pieces:
+        yield pieces
 
 
-def _widen(start: int, stop_: int, index: int, chunk: int, limit: int) -> Range:
-    low = max(align_down(start, PAGE), index * chunk)
-    high = min(align_up(stop_, PAGE), (index + 1) * chunk, limit)
-    return low, high
+def chunk_spans(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> Iterator[Range]:
+    """One span per chunk touched: from its first piece to its last (see :func:`chunk_pieces`)."""
+    for pieces in chunk_pieces(extents, stop=stop, chunk=chunk):
+        yield pieces[0][0], pieces[-1][1]
 
 
 def is_zero(data: bytes) -> bool:

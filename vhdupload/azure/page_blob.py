@@ -6,6 +6,7 @@ checks; the engine owns retries, so every call here is a single attempt.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from azure.storage.blob import BlobClient, ContentSettings
 
 from ..errors import StorageError
 from ..redact import strip_query
+from .direct_put import DirectPageWriter
 from .errors import classify, error_code, translate
 
 #: Get Page Ranges is asked window by window: a heavily fragmented giant blob answered in one
@@ -27,6 +29,8 @@ class PageBlobSink:
         self.url = strip_query(client.url)
         self._timeout = {"timeout": int(timeout)} if timeout else {}
         self.container_missing = True  # until properties() learns otherwise
+        # The hot path: Put Page without the SDK's per-request pipeline (see direct_put).
+        self._direct = None if os.environ.get("VHDUPLOAD_SDK_PUT") else DirectPageWriter.for_client(client, timeout=timeout)
 
     # -- properties and creation ------------------------------------------------------
     def properties(self) -> tuple[Any | None, float | None]:
@@ -83,6 +87,9 @@ class PageBlobSink:
     # -- pages -------------------------------------------------------------------------
     def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease: Any) -> None:
         """One Put Page; raises the SDK's error (the engine classifies it)."""
+        if self._direct is not None:
+            self._direct.put_page(data, offset=offset, crc64_bytes=crc64_bytes, lease_id=getattr(lease, "id", lease))
+            return
         self.client.upload_page(
             data,
             offset=offset,
