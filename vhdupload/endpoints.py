@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .azure.credentials import client_options, resolve_blob_client
 from .errors import InputError, VhdUploadError
@@ -24,29 +24,30 @@ def open_source(source: str | PathLike, *, raw: bool = False) -> VirtualDisk:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
+class StorageCredentials(TypedDict, total=False):
+    """The credential keywords every library entry takes (see ``resolve_blob_client``)."""
+
+    credential: Any  # a TokenCredential (Entra ID), used after SAS, connection string and key
+    account_url: str | None  # when the destination is CONTAINER/NAME
+    connection_string: str | None
+    account_key: str | None
+    emulator: bool
+
+
 def destination_client(
     destination: str | None,
     *,
     blob_client: Any = None,
-    credential: Any = None,
-    account_url: str | None = None,
-    connection_string: str | None = None,
-    account_key: str | None = None,
-    emulator: bool = False,
     threads: int = 8,
     timeout: float | None = None,
+    **storage: Unpack[StorageCredentials],
 ) -> Any:
     """``blob_client`` if given, else one resolved from ``destination`` and the credentials."""
+    unknown = set(storage) - set(StorageCredentials.__annotations__)
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
     if blob_client is not None:
         return blob_client
     if destination is None:
         raise InputError("give a destination (a blob URL or CONTAINER/NAME) or a blob_client")
-    return resolve_blob_client(
-        destination,
-        account_url=account_url,
-        connection_string=connection_string,
-        account_key=account_key,
-        credential=credential,
-        emulator=emulator,
-        **client_options(threads=threads, timeout=timeout),
-    )
+    return resolve_blob_client(destination, **storage, **client_options(threads=threads, timeout=timeout))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import crc64, planning
 from .blob_image import BlobImage
-from .errors import SourceChangedError
+from .errors import SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, run_bounded
 
 log = logging.getLogger("vhdupload.engine")
@@ -188,6 +188,8 @@ def make_sender(
             limiter.acquire(len(body[0]))
             try:
                 put(body[0], offset, crc)
+            except VhdUploadError:
+                raise  # already ours (a lost lease, a changed source): nothing to translate
             except Exception as exc:
                 retry = classify(exc)
                 if retry is None:

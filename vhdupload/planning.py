@@ -27,12 +27,14 @@ CHUNK = 4 * 1024 * 1024
 
 #: Zero gaps shorter than this between two data runs are sent rather than skipped.
 #:
-#: Measured against Azurite on this 2-core machine (see the report in ``benchmarks/``):
-#: scattered 4-64 KiB runs, 1 GiB, ~2,400 runs; one request costs about as much as 64-128 KiB
-#: of payload there (Azurite ingests ~60 MB/s and a request costs ~1-2 ms of client and
-#: server CPU). Azure's own targets (500 requests/s, 60 MiB/s per blob) put the break-even
-#: near 120 KiB. 64 KiB keeps bytes sent within 1.4x the data on scattered images while
-#: cutting the request count; larger gaps sent more zeros than the requests they saved.
+#: Measured against Azurite here: with 8 threads it answers ~450 Put Pages/s of 4 KiB but only
+#: ~35-60 MB/s of payload, so one request costs about as much time as 80-120 KiB of data
+#: (Azure's targets for one page blob, 500 requests/s and 60 MiB/s, give ~120 KiB too). On a
+#: 1 GiB image with ~2,400 runs of 4-64 KiB (79.5 MB of data), gaps of
+#:   32 KiB: 2,119 requests, 1.02x the data, 5.1 s;   64 KiB: 1,974 requests, 1.11x, 4.3 s;
+#:   96 KiB: 1,830 requests, 1.25x, 4.4 s;            128 KiB: 1,702 requests, 1.43x;
+#: so time is flat beyond 64 KiB (runs sit ~400 KiB apart, few gaps are short) while bytes
+#: grow fast, and 128 KiB already breaks the 1.4x budget: 64 KiB.
 DEFAULT_MAX_GAP = 64 * 1024
 
 _ZERO_CHUNK = bytes(CHUNK)

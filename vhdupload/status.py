@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from . import planning
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState
-from .endpoints import destination_client
+from .endpoints import StorageCredentials, destination_client
 
 
 @dataclass(frozen=True)
@@ -45,17 +45,12 @@ def upload_status(
     destination: str | None = None,
     *,
     blob_client: Any = None,
-    credential: Any = None,
-    account_url: str | None = None,
-    connection_string: str | None = None,
-    account_key: str | None = None,
-    emulator: bool = False,
     timeout: float | None = None,
+    **storage: Unpack[StorageCredentials],
 ) -> UploadStatus:
     """The state of the upload at ``destination`` (credentials as for ``upload_vhd``)."""
     client = destination_client(
-        destination, blob_client=blob_client, credential=credential, account_url=account_url,
-        connection_string=connection_string, account_key=account_key, emulator=emulator,
+        destination, blob_client=blob_client, **storage,
         threads=2, timeout=timeout,
     )
     sink = PageBlobSink(client, timeout=timeout)

@@ -22,7 +22,7 @@ import time
 import uuid as uuid_module
 from dataclasses import asdict, dataclass
 from os import PathLike
-from typing import Any
+from typing import Any, Unpack
 
 from azure.core.exceptions import ResourceExistsError
 
@@ -32,7 +32,7 @@ from .azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
 from .azure.page_blob import PageBlobSink
 from .azure.state import STATE_COMPLETE, UploadState, source_identity
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
-from .endpoints import destination_client, open_source
+from .endpoints import StorageCredentials, destination_client, open_source
 from .engine import make_sender, pump
 from .errors import DestinationConflictError, InputError, SourceChangedError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
@@ -82,11 +82,6 @@ def upload_vhd(
     destination: str | None = None,
     *,
     blob_client: Any = None,
-    credential: Any = None,
-    account_url: str | None = None,
-    connection_string: str | None = None,
-    account_key: str | None = None,
-    emulator: bool = False,
     raw: bool = False,
     resize: bool = True,
     overwrite: bool = False,
@@ -100,13 +95,16 @@ def upload_vhd(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     lease_seconds: int = MAX_LEASE_SECONDS,
+    **storage: Unpack[StorageCredentials],
 ) -> UploadResult:
     """Upload the VHD (or, with ``raw``, raw image) at ``source`` to a page blob.
 
     The destination is either ``blob_client`` (a ready ``azure.storage.blob.BlobClient``;
     best built with :func:`vhdupload.azure.credentials.client_options` so the SDK does not
     retry on its own) or ``destination`` (a blob URL, maybe with a SAS, or ``CONTAINER/NAME``
-    with ``account_url``) plus credentials, tried in the Azure CLI's order.
+    with ``account_url``) plus the credential keywords of
+    :class:`~vhdupload.endpoints.StorageCredentials` (``credential``, ``account_url``,
+    ``connection_string``, ``account_key``, ``emulator``), tried in the Azure CLI's order.
 
     ``progress`` receives :class:`~vhdupload.transfer.Progress` snapshots from worker threads;
     setting ``cancel`` stops the upload with :class:`~vhdupload.errors.CancelledError` (the
@@ -126,8 +124,7 @@ def upload_vhd(
         identity = source_identity(disk)
         stats_before = _stat_key(disk)
         blob_client = destination_client(
-            destination, blob_client=blob_client, credential=credential, account_url=account_url,
-            connection_string=connection_string, account_key=account_key, emulator=emulator,
+            destination, blob_client=blob_client, **storage,
             threads=settings.threads, timeout=settings.timeout,
         )
         sink = PageBlobSink(blob_client, timeout=settings.timeout)
@@ -249,6 +246,9 @@ class _Session:
     # -- steps 4 and 5 -----------------------------------------------------------------------
     def run(self, *, progress, max_gap: int, content_md5: bool, started: float, stats_before) -> UploadResult:
         mode, existing = self._prepare()
+        log.info("%s: %s (blob %d bytes, source %s)", self.sink.url,
+                 {"new": "new upload", "resume": "resuming", "complete": "already complete"}[mode],
+                 self.image.size, self.identity.describe())
         if mode == "complete":
             assert existing is not None
             return self._result(
@@ -266,6 +266,7 @@ class _Session:
         held = planning.RangeSet()
         if mode == "resume":
             held = planning.RangeSet(self.sink.held_ranges(size=image.data_size))
+            log.info("the blob already holds %d bytes in %d ranges; they are not sent again", held.size(), len(held.ranges))
         self.keeper.start()
         tracker = ProgressTracker(total=image.size, subscribers=[progress] if progress else None)
         cancel_message = f"upload cancelled; {RESUME_HINT}"
@@ -298,6 +299,7 @@ class _Session:
                 f"{image.disk.path} changed while it was being uploaded; the blob is left unfinished. "
                 "Upload again (with --overwrite) once the source is stable"
             )
+        log.info("data done (%d bytes found); writing the footer page, then the complete mark", result.data_bytes)
         footer_crc = crc64.compute(image.footer)
         send(image.footer, image.data_size, footer_crc)  # the footer page goes last
         whole = crc64.to_hex(crc64.combine(result.data_crc, footer_crc, FOOTER_SIZE))

@@ -14,13 +14,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from os import PathLike
-from typing import Any
+from typing import Any, Unpack
 
 from . import crc64, planning
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState
 from .blob_image import BlobImage, blob_image
-from .endpoints import destination_client, open_source
+from .endpoints import StorageCredentials, destination_client, open_source
 from .errors import StorageError
 from .transfer import run_bounded
 from .transfer.settings import DEFAULT_THREADS
@@ -50,16 +50,12 @@ def verify_upload(
     destination: str | None = None,
     *,
     blob_client: Any = None,
-    credential: Any = None,
-    account_url: str | None = None,
-    connection_string: str | None = None,
-    account_key: str | None = None,
-    emulator: bool = False,
     raw: bool = False,
     resize: bool = True,
     threads: int = DEFAULT_THREADS,
     timeout: float | None = None,
     cancel: threading.Event | None = None,
+    **storage: Unpack[StorageCredentials],
 ) -> VerifyResult:
     """Compare the blob at ``destination`` with ``source`` (same options as ``upload_vhd``).
 
@@ -71,8 +67,7 @@ def verify_upload(
     try:
         image = blob_image(disk, resize=resize)
         client = destination_client(
-            destination, blob_client=blob_client, credential=credential, account_url=account_url,
-            connection_string=connection_string, account_key=account_key, emulator=emulator,
+            destination, blob_client=blob_client, **storage,
             threads=threads, timeout=timeout,
         )
         sink = PageBlobSink(client, timeout=timeout)

@@ -94,6 +94,9 @@ def test_upload_and_verify_with_an_entra_id_token_over_https(https_azurite, cont
     write_random(raw, 4 * MIB, runs=[(0, 4096), (2 * MIB, 8192)])
     credential = FakeCredential(fake_jwt())
     client = _client(https_azurite, container_name, credential)
+    from vhdupload.azure.page_blob import PageBlobSink
+
+    assert PageBlobSink(client)._direct is not None  # the hot path signs with the token too
     result = upload_vhd(raw, blob_client=client, raw=True)
     assert result.bytes_sent == 3 * 4096 + 512 and result.blob_url.startswith("https://")
     assert credential.calls >= 1

@@ -124,3 +124,24 @@ def test_no_secret_in_any_output(raw_image, azurite, container_name, capsys):
             assert sig not in text and DEV_KEY not in text and DEV_KEY[:-8] not in text
             assert "Authorization: SharedKey" not in text or "REDACTED" in text
     assert codes[:4] == [0, 0, 0, 0] and codes[4] == 1 and codes[5] == 1
+
+
+def test_hot_path_is_used_for_key_and_sas_and_the_sdk_path_still_works(monkeypatch, raw_image, azurite,
+                                                                       container_name, conn):
+    from vhdupload import resolve_blob_client
+
+    keyed = resolve_blob_client(f"{container_name}/k.vhd", connection_string=conn)
+    assert PageBlobSink(keyed)._direct is not None
+    container_client(conn, f"{container_name}/x").create_container()
+    sas = generate_container_sas(DEV_ACCOUNT, container_name, account_key=DEV_KEY,
+                                 permission=ContainerSasPermissions(read=True, write=True, create=True, list=True),
+                                 expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    with_sas = resolve_blob_client(f"{azurite.account_url}/{container_name}/s.vhd?{sas}")
+    assert PageBlobSink(with_sas)._direct is not None
+    # With the switch set, every Put Page goes through the SDK's upload_page instead.
+    monkeypatch.setenv("VHDUPLOAD_SDK_PUT", "1")
+    assert PageBlobSink(keyed)._direct is None
+    _corrupt_first_put(monkeypatch)
+    result = upload_vhd(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True, threads=2)
+    assert result.retries == 1
+    assert verify_upload(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True).identical

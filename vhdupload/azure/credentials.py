@@ -35,6 +35,8 @@ EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K
 EMULATOR_ACCOUNT_URL = f"http://127.0.0.1:10000/{EMULATOR_ACCOUNT}"
 
 _SAS_MARKER = "sig="
+#: Seconds one request may wait for an answer before the engine retries it (``--timeout``).
+DEFAULT_REQUEST_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,11 @@ def client_options(*, threads: int = 8, timeout: float | None = None, **extra: A
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle and not session.trust_env:
         connection["connection_verify"] = bundle  # what requests would have read from the environment
-    if timeout:
-        connection["connection_timeout"] = min(timeout, 60)
-        connection["read_timeout"] = timeout
+    # azure-core waits 300 s for an answer by default; a request that hangs that long is
+    # better retried (seen here: a busy Azurite left a first batch of Put Pages unanswered).
+    timeout = timeout or DEFAULT_REQUEST_TIMEOUT
+    connection["connection_timeout"] = min(timeout, 20)
+    connection["read_timeout"] = timeout
     for name in ("connection_verify", "connection_cert", "connection_timeout", "read_timeout"):
         if name in extra:
             connection[name] = extra.pop(name)

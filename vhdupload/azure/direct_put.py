@@ -166,10 +166,15 @@ class _SharedKey:
         self._key = account_key
         self._sort = _storage_header_sort
         self._sign_string = sign_string
+        self._orders: dict[tuple[str, ...], list[str]] = {}  # the service's header order, per name set
 
     def __call__(self, headers: dict[str, str], *, path: str, query: str, content_length: int) -> None:
-        x_ms = self._sort([(k.lower(), v) for k, v in headers.items() if k.lower().startswith("x-ms-")])
-        canonical_headers = "".join(f"{k}:{v}\n" for k, v in x_ms)
+        values = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-ms-")}
+        names = tuple(values)
+        order = self._orders.get(names)
+        if order is None:  # the SDK's sort compares character by character: do it once per name set
+            order = self._orders[names] = [k for k, _ in self._sort([(k, "") for k in names])]
+        canonical_headers = "".join(f"{k}:{values[k]}\n" for k in order)
         params = sorted([("comp", "page"), *parse_qsl(query, keep_blank_values=True)])
         canonical_query = "".join(f"\n{k.lower()}:{unquote(v)}" for k, v in params)
         length = str(content_length) if content_length else ""

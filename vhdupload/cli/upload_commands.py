@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import sys
 import threading
 from typing import Annotated, Any, Optional
@@ -256,8 +257,11 @@ class _ProgressBar:
             if self._bar is None:
                 from tqdm import tqdm
 
+                # shutil falls back to 80 columns where a terminal reports none (tqdm would
+                # then draw nothing at all).
                 self._bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1024,
-                                 desc="covered", file=sys.stderr, dynamic_ncols=True, leave=False)
+                                 desc="covered", file=sys.stderr, ncols=shutil.get_terminal_size().columns,
+                                 leave=False)
             self._bar.set_postfix_str(f"sent {progress.bytes_sent / 1e6:.0f} MB, {progress.retries} retries", refresh=False)
             delta = progress.covered - self._bar.n
             if delta > 0:
