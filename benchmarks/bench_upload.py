@@ -529,8 +529,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and kill both unwind through the finally blocks that stop the tool, Azurite and
+    # the proxy (SIGINT explicitly: a shell starting us in the background leaves it ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     images = [get_image(name, log=log) for name in args.images]
 
     unavailable: dict[str, str] = {}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from os import PathLike
 from typing import Any, TypedDict, Unpack
 
+from azure.core.exceptions import AzureError
+
 from .azure.credentials import client_options, resolve_blob_client
+from .azure.errors import translate
 from .errors import InputError, VhdUploadError
+from .redact import redact
 from .vhd import VirtualDisk, open_disk
 
 
@@ -51,3 +56,27 @@ def destination_client(
     if destination is None:
         raise InputError("give a destination (a blob URL or CONTAINER/NAME) or a blob_client")
     return resolve_blob_client(destination, **storage, **client_options(threads=threads, timeout=timeout))
+
+
+def package_errors(action: str):
+    """Decorate a library entry so that it raises only the package's tree: Azure errors are
+    translated, OS errors become InputError, anything else a VhdUploadError naming ``action``
+    (a bug, but one a caller can still catch as documented)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except (VhdUploadError, TypeError):
+                raise  # ours already; a TypeError is the caller's wrong keyword
+            except AzureError as exc:
+                raise translate(exc, action=action) from exc
+            except OSError as exc:
+                raise InputError(f"{action} failed: {redact(str(exc))}") from exc
+            except Exception as exc:
+                raise VhdUploadError(f"{action} failed unexpectedly: {type(exc).__name__}: {redact(str(exc))}") from exc
+
+        return wrapper
+
+    return decorate

@@ -8,7 +8,7 @@ from typing import Any, Unpack
 from . import planning
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState
-from .endpoints import StorageCredentials, destination_client
+from .endpoints import StorageCredentials, destination_client, package_errors
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class UploadStatus:
         return data
 
 
+@package_errors("reading the upload status")
 def upload_status(
     destination: str | None = None,
     *,

@@ -32,7 +32,7 @@ from .azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
 from .azure.page_blob import PageBlobSink
 from .azure.state import STATE_COMPLETE, UploadState, source_identity
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
-from .endpoints import StorageCredentials, destination_client, open_source
+from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .engine import make_sender, pump
 from .errors import DestinationConflictError, InputError, SourceChangedError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
@@ -77,6 +77,7 @@ class UploadResult:
         return data
 
 
+@package_errors("the upload")
 def upload_vhd(
     source: str | PathLike,
     destination: str | None = None,
@@ -258,6 +259,8 @@ class _Session:
         try:
             return self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
                                   started=started, stats_before=stats_before)
+        except OSError as exc:  # reading the source failed (a disk error, a vanished file)
+            raise InputError(f"reading {self.image.disk.path} failed: {exc.strerror or exc}; {RESUME_HINT}") from None
         finally:
             self.keeper.stop(release=True)
 

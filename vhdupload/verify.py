@@ -20,7 +20,7 @@ from . import crc64, planning
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState
 from .blob_image import BlobImage, blob_image
-from .endpoints import StorageCredentials, destination_client, open_source
+from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .errors import StorageError
 from .transfer import run_bounded
 from .transfer.settings import DEFAULT_THREADS
@@ -45,6 +45,7 @@ class VerifyResult:
         return data
 
 
+@package_errors("verifying")
 def verify_upload(
     source: str | PathLike,
     destination: str | None = None,

@@ -113,3 +113,26 @@ def test_bandwidth_units():
     assert parse_bandwidth("80") == 10e6  # megabits/s, as AzCopy's --cap-mbps
     assert parse_bandwidth("50MB/s") == 50e6
     assert parse_bandwidth("1GiB/s") == 1024**3
+
+
+def test_lease_holder_is_told_apart_by_the_age_of_its_last_write():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from vhdupload.azure.lease import LeaseKeeper
+
+    now = datetime(2026, 1, 1, 12, 0, 45, tzinfo=timezone.utc)
+
+    class Sink:
+        url = "https://a.blob.core.windows.net/c/d.vhd"
+
+        def __init__(self, seconds_ago):
+            self.last = datetime.fromtimestamp(now.timestamp() - seconds_ago, tz=timezone.utc)
+
+        def properties(self):
+            return SimpleNamespace(last_modified=self.last), now.timestamp()
+
+    message, expires = LeaseKeeper(Sink(45)).describe_holder()
+    assert "crashed" in message and "expires within 16 s" in message and expires == 16
+    message, expires = LeaseKeeper(Sink(3)).describe_holder()
+    assert "writing to" in message and "--wait" in message and expires is None

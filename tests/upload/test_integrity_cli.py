@@ -145,3 +145,22 @@ def test_hot_path_is_used_for_key_and_sas_and_the_sdk_path_still_works(monkeypat
     result = upload_vhd(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True, threads=2)
     assert result.retries == 1
     assert verify_upload(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True).identical
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(raw_image, conn, dest):
+    import socket
+
+    from vhdupload import resolve_blob_client
+
+    client = resolve_blob_client(dest, connection_string=conn)
+    sink = PageBlobSink(client)
+    sink.ensure_container()
+    client.create_page_blob(8 * MIB)
+    page = b"\x01" * 4096
+    from vhdupload import crc64
+
+    crc = crc64.to_header(crc64.compute(page))
+    sink.put_page(page, offset=0, crc64_bytes=crc, lease=None)
+    sink._direct._local.connection.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout would
+    sink.put_page(page, offset=4096, crc64_bytes=crc, lease=None)
+    assert read_blob(conn, dest)[:8192] == page * 2

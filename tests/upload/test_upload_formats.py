@@ -46,9 +46,10 @@ def test_qemu_force_size_images(tmp_path, conn, dest, qemu_img_path, subformat):
     assert verify_upload(vhd, dest, connection_string=conn).identical
 
 
-def test_chs_rounded_dynamic_image_is_padded_to_a_whole_mib(tmp_path, conn, dest, qemu_img_path):
+@pytest.mark.parametrize("subformat", ["dynamic", "fixed"])
+def test_chs_rounded_image_is_padded_to_a_whole_mib(tmp_path, conn, dest, qemu_img_path, subformat):
     vhd = tmp_path / "chs.vhd"
-    qemu_img("create", "-f", "vpc", vhd, "50M")  # CHS-rounded: 52,432,896 bytes
+    qemu_img("create", "-f", "vpc", "-o", f"subformat={subformat}", vhd, "50M")  # CHS-rounded: 52,432,896 bytes
     subprocess_write(vhd, [(0x11, 0, 65536), (0x22, 50 * MIB - 4096, 4096)])
     virtual = len(qemu_raw(vhd, tmp_path))
     assert virtual % MIB

@@ -16,6 +16,7 @@ uses the SDK.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ssl
 import threading
@@ -29,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
+_STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class DirectPageWriter:
@@ -86,8 +88,6 @@ class DirectPageWriter:
 
     # -- one request -------------------------------------------------------------------------
     def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease_id: str | None) -> None:
-        import base64
-
         headers = {
             "x-ms-version": self._api_version,
             "x-ms-date": formatdate(usegmt=True),
@@ -99,15 +99,21 @@ class DirectPageWriter:
         if lease_id:
             headers["x-ms-lease-id"] = lease_id
         self._sign(headers, path=self._path, query=self._query, content_length=len(data))
-        connection = self._connection()
-        try:
-            connection.request("PUT", self._target, body=data, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop()
-            kind = ServiceResponseError if isinstance(exc, TimeoutError) else ServiceRequestError
-            raise kind(f"{type(exc).__name__}: {exc}") from None
+        for fresh in (False, True):
+            connection, reused = self._connection()
+            try:
+                connection.request("PUT", self._target, body=data, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                # A kept-alive connection the server closed while idle fails at once: that is
+                # no failure of the request, which is idempotent: send it again on a new one.
+                if reused and not fresh and isinstance(exc, _STALE_CONNECTION):
+                    continue
+                kind = ServiceResponseError if isinstance(exc, TimeoutError) else ServiceRequestError
+                raise kind(f"{type(exc).__name__}: {exc}") from None
         if response.status >= 300:
             if response.getheader("Connection", "").lower() == "close":
                 self._drop()
@@ -115,15 +121,17 @@ class DirectPageWriter:
         if response.getheader("Connection", "").lower() == "close":
             self._drop()
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it already served a request."""
         connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self._https:
-                connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._ssl)
-            else:
-                connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-            self._local.connection = connection
-        return connection
+        if connection is not None:
+            return connection, True
+        if self._https:
+            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._ssl)
+        else:
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        self._local.connection = connection
+        return connection, False
 
     def _drop(self) -> None:
         connection = getattr(self._local, "connection", None)

@@ -112,7 +112,10 @@ class PageBlobSink:
                 raise translate(exc, action=f"listing the pages of {self.url}") from None
 
     def download(self, offset: int, length: int) -> bytes:
-        return self.client.download_blob(offset=offset, length=length, max_concurrency=1, **self._timeout).readall()
+        try:
+            return self.client.download_blob(offset=offset, length=length, max_concurrency=1, **self._timeout).readall()
+        except Exception as exc:
+            raise translate(exc, action=f"reading {length} bytes at offset {offset} of {self.url}") from None
 
     # -- finishing ---------------------------------------------------------------------
     def set_metadata(self, metadata: dict[str, str], *, lease: Any = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
+log = logging.getLogger("vhdupload.progress")
+
 
 class ProgressTracker:
     """Thread-safe counters; each change is published to every subscriber as a snapshot."""
@@ -43,8 +46,12 @@ class ProgressTracker:
             snapshot = self._state
             # Call under the lock so subscribers see snapshots in order (a tqdm bar that went
             # backwards would confuse people); subscribers must be quick.
-            for subscriber in self._subscribers:
-                subscriber(snapshot)
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(snapshot)
+                except Exception:  # progress is advisory: a broken callback must not stop an upload
+                    log.warning("progress callback %r failed and is dropped", subscriber, exc_info=True)
+                    self._subscribers.remove(subscriber)
 
     @property
     def snapshot(self) -> Progress:
