@@ -12,7 +12,8 @@ For every image and every tool, one measurement is:
    (requests, headers included) as counted by the proxy;
 3. a check that the upload landed: a page blob of the image's size, the footer and random
    windows (in data and in holes) read back and compared with the file; for vhdupload also
-   ``vhdupload verify`` when that command exists;
+   ``vhdupload verify``, when that command exists, on the first repeat of each image (it is slow
+   on images with many ranges);
 4. Azurite and the proxy stopped (so the next measurement starts from an empty server, with
    no garbage collection of the previous blob running behind it).
 
@@ -373,8 +374,9 @@ def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: 
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         run.proxy_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
         if code != 0:
-            tail = (err.strip() or out.strip()).splitlines()[-5:]
-            run.error = f"exit {code}: " + " | ".join(tail)
+            lines = (err.strip() or out.strip()).splitlines()
+            errors = [line.strip() for line in lines if "error" in line.lower()]
+            run.error = f"exit {code}: " + " | ".join(errors[:2] or lines[-5:])
             if tool == "azcopy":
                 run.error += " | " + azcopy_log_errors(tmp / "logs")
             return run
@@ -478,7 +480,7 @@ def table(runs: list[Run], images: list[Image], tools: list[str], unavailable: d
             if s is None:
                 failed = [r.error for r in runs if r.image == image.name and r.tool == tool and not r.ok]
                 if failed:
-                    lines.append(f"| {label} | {pages} | {tool} | FAILED: {failed[0][:120]} | | | | | | | |")
+                    lines.append(f"| {label} | {pages} | {tool} | FAILED: {failed[0][:120].replace('|', '/')} | | | | | | | |")
                 continue
             measured = s["sent"] >= 0
             sent = fmt_bytes(s["sent"]) if measured else "not counted (--direct)"

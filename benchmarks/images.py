@@ -293,14 +293,14 @@ def _gen_ext4(path: Path, *, virtual_size: int, manifest: list[tuple[str, str, i
 @dataclass(frozen=True)
 class Spec:
     name: str
-    key: str  # parameters, as they go into the cache file name
+    make_key: Callable[[], str]  # parameters, as they go into the cache file name
     description: str
     virtual_size: int
     generate: Callable[[Path], None]
 
 
 def specs() -> dict[str, Spec]:
-    """The image specifications; ``c`` looks at the machine's files to key its cache entry."""
+    """The image specifications; ``c``'s key looks at the machine's files, so it is computed on demand."""
     a = dict(virtual_size=2 * GIB, block=MIB, count=512, seed=1)
     b = dict(virtual_size=1 * GIB, runs=2400, min_len=4 * KIB, max_len=64 * KIB, seed=2)
     g = dict(virtual_size=256 * GIB, block=MIB, count=64, seed=4)
@@ -309,16 +309,17 @@ def specs() -> dict[str, Spec]:
     def c_generate(path: Path) -> None:
         _gen_ext4(path, virtual_size=c_size, manifest=_tree_manifest(EXT4_SOURCES, c_budget), seed=c_seed)
 
-    # The manifest (which files, how big) keys the cache: a changed machine makes a new image.
-    c_key = f"3g-ext4-{c_budget // 1000000}mb-s{c_seed}-{_manifest_digest(_tree_manifest(EXT4_SOURCES, c_budget))}"
+    def c_key() -> str:
+        # The manifest (which files, how big) keys the cache: a changed machine makes a new image.
+        return f"3g-ext4-{c_budget // 1000000}mb-s{c_seed}-{_manifest_digest(_tree_manifest(EXT4_SOURCES, c_budget))}"
     return {
-        "a": Spec("a", "2g-25pct-1m-s1", "2 GiB, 25 % of its 1 MiB blocks random (512 blocks)",
+        "a": Spec("a", lambda: "2g-25pct-1m-s1", "2 GiB, 25 % of its 1 MiB blocks random (512 blocks)",
                   a["virtual_size"], lambda p: _gen_blocks(p, **a)),
-        "b": Spec("b", "1g-2400runs-4k64k-s2", "1 GiB, 2,400 runs of 4-64 KiB random data scattered",
+        "b": Spec("b", lambda: "1g-2400runs-4k64k-s2", "1 GiB, 2,400 runs of 4-64 KiB random data scattered",
                   b["virtual_size"], lambda p: _gen_runs(p, **b)),
         "c": Spec("c", c_key, "3 GiB ext4 made by mkfs.ext4 -d from ~0.7 GB of /usr/lib/python3*, /usr/share",
                   c_size, c_generate),
-        "giant": Spec("giant", "256g-64x1m-s4", "256 GiB sparse, 64 MiB of data (64 random 1 MiB blocks)",
+        "giant": Spec("giant", lambda: "256g-64x1m-s4", "256 GiB sparse, 64 MiB of data (64 random 1 MiB blocks)",
                       g["virtual_size"], lambda p: _gen_blocks(p, **g)),
     }
 
@@ -327,7 +328,7 @@ def get_image(name: str, *, work_dir: Path = WORK_DIR, log: Callable[[str], None
     """Return the cached image ``name``, generating it (and its data-pages figure) if needed."""
     spec = specs()[name]
     work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / f"image-{spec.name}-{spec.key}.vhd"
+    path = work_dir / f"image-{spec.name}-{spec.make_key()}.vhd"
     sidecar = path.with_suffix(".json")
     if path.exists() and sidecar.exists():
         record = json.loads(sidecar.read_text())

@@ -1,7 +1,7 @@
 """The README's first command: make a sample disk, then inspect it, upload it to a local Azurite,
 verify it and show its status, all through the real CLI.
 
-The sample is an ext4 file system (built from this repository's own sources) inside a dynamic
+The sample is an ext4 file system (holding a copy of Python's standard library) inside a dynamic
 VHD made by qemu-img, the way a user's image usually arrives: sparse, not a whole MiB, not fixed.
 """
 
@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,11 @@ def run(args: list[str], *, check: bool = True) -> int:
 def make_sample(workdir: Path) -> Path:
     raw = workdir / "sample.raw"
     tree = workdir / "tree"
-    shutil.copytree(REPO_ROOT / "vhdupload", tree / "vhdupload", ignore=shutil.ignore_patterns("__pycache__"))
+    # Python's own standard library: a real directory tree of some tens of MB on every machine.
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    shutil.copytree(
+        stdlib, tree / "python", ignore=shutil.ignore_patterns("__pycache__", "site-packages", "test", "tests")
+    )
     # 250 MiB + 3 sectors: deliberately not a whole MiB, so the upload has to fix it.
     with open(raw, "wb") as handle:
         handle.truncate(250 * 1024 * 1024 + 1536)

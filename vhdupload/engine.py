@@ -200,7 +200,7 @@ def make_sender(
                     if crc64.compute(fresh) != crc:
                         raise SourceChangedError(
                             f"the source changed at offset {offset} during the upload; the blob is left "
-                            "unfinished: run the upload again once the source is stable"
+                            "unfinished: upload again with --overwrite once the source is stable"
                         ) from None
                     body[0] = fresh
                 raise retry from None

@@ -26,6 +26,7 @@ class UploadStatus:
     crc64: str | None
     lease: str | None  # "leased" while an upload (or a crashed one) holds it
     last_modified: str | None
+    source_changed: bool = False  # the source changed mid-upload: only --overwrite continues
 
     @property
     def state(self) -> str:
@@ -33,6 +34,8 @@ class UploadStatus:
             return "absent"
         if not self.made_by_vhdupload:
             return "foreign"
+        if self.source_changed:
+            return "source-changed"
         return "complete" if self.complete else "partial"
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,4 +79,5 @@ def upload_status(
         crc64=state.crc64 if state else None,
         lease=str(getattr(lease, "state", None) or "") or None,
         last_modified=props.last_modified.isoformat() if props.last_modified else None,
+        source_changed=bool(state and state.source_changed),
     )

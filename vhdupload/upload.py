@@ -30,7 +30,7 @@ from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
 from .azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
 from .azure.page_blob import PageBlobSink
-from .azure.state import STATE_COMPLETE, UploadState, source_identity
+from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .engine import make_sender, pump
@@ -121,14 +121,14 @@ def upload_vhd(
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
     try:
+        stats_before = _stat_key(disk)  # before any data is read: a change from here on is caught
         image = blob_image(disk, resize=resize)  # refuses before anything remote happens
         identity = source_identity(disk)
-        stats_before = _stat_key(disk)
         blob_client = destination_client(
             destination, blob_client=blob_client, **storage,
             threads=settings.threads, timeout=settings.timeout,
         )
-        sink = PageBlobSink(blob_client, timeout=settings.timeout)
+        sink = PageBlobSink(blob_client, timeout=settings.timeout, max_retries=settings.max_retries, cancel=cancel)
         session = _Session(
             sink=sink, image=image, identity=identity, settings=settings, cancel=cancel,
             overwrite=overwrite, wait=wait, lease_seconds=lease_seconds,
@@ -188,7 +188,7 @@ class _Session:
             )
             if ours and existing.complete and not self.overwrite:
                 return "complete", existing
-            if not ours and not self.overwrite:
+            if (not ours or existing.source_changed) and not self.overwrite:
                 raise DestinationConflictError(self._conflict_message(existing))
             self.keeper.acquire(wait=self.wait, cancel=self.cancel)
             if ours and not self.overwrite:
@@ -198,10 +198,14 @@ class _Session:
                 if existing is not None and existing.complete:
                     self.keeper.stop(release=True)
                     return "complete", existing
+                if existing is not None and existing.source_changed:
+                    self.keeper.stop(release=True)
+                    raise DestinationConflictError(self._conflict_message(existing))
                 if existing is not None and existing.source.same_source(self.identity):
                     self.state = existing
-                    self.state.state = "uploading"
+                    self.state.lease_seconds = self.keeper.duration  # what a rerun meeting our lease reads
                     self.image = self._image_for(existing)
+                    self.keeper.write_metadata(self.state.to_metadata())
                     return "resume", existing
             # Overwrite (or the blob changed under us): create it afresh, so no old page
             # survives beside skipped zeros.
@@ -222,6 +226,7 @@ class _Session:
             blob_size=self.image.size,
             footer_uuid=footer.uuid.hex,
             footer_timestamp=footer.timestamp,
+            lease_seconds=self.keeper.duration,
         )
 
     def _image_for(self, state: UploadState) -> BlobImage:
@@ -237,6 +242,11 @@ class _Session:
     def _conflict_message(self, existing: UploadState | None) -> str:
         if existing is None:
             what = "a blob that vhdupload did not make"
+        elif existing.source_changed:
+            return (
+                f"{self.sink.url} holds an unfinished upload whose source changed while it was being sent, "
+                "so the pages already there cannot be trusted; add --overwrite to upload afresh"
+            )
         elif existing.source.same_source(self.identity):
             what = f"an upload of the same source but a different layout ({existing.blob_size} bytes)"
         else:
@@ -259,6 +269,9 @@ class _Session:
         try:
             return self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
                                   started=started, stats_before=stats_before)
+        except SourceChangedError:
+            self._mark_source_changed()
+            raise
         except OSError as exc:  # reading the source failed (a disk error, a vanished file)
             raise InputError(f"reading {self.image.disk.path} failed: {exc.strerror or exc}; {RESUME_HINT}") from None
         finally:
@@ -321,6 +334,17 @@ class _Session:
             md5=base64.b64encode(md5).decode("ascii") if md5 is not None else None,
         )
 
+    def _mark_source_changed(self) -> None:
+        """Record on the blob that its pages may mix two versions of the source, so that no
+        rerun resumes it (best effort: the error that follows says what to do either way)."""
+        if self.state is None:
+            return
+        self.state.state = STATE_SOURCE_CHANGED
+        try:
+            self.keeper.write_metadata(self.state.to_metadata())
+        except Exception as exc:  # noqa: BLE001 - the SourceChangedError is what matters
+            log.warning("could not mark %s as made from a changed source: %s", self.sink.url, exc)
+
     def _put(self, data: bytes, offset: int, crc: int) -> None:
         if self.keeper.lost is not None:
             raise self.keeper.lost
@@ -347,7 +371,7 @@ class _Session:
             bytes_skipped=max(0, image.size - sent - present),
             bytes_present=present,
             requests=requests,
-            retries=retries,
+            retries=retries + self.sink.retries,  # Put Pages and the other calls alike
             seconds=time.monotonic() - started,
             crc64=crc,
             resumed=resumed,

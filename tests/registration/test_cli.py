@@ -160,3 +160,135 @@ def test_capture_from_the_cli(stub_az, arm, azurite, capsys):
     code = main(["register", "image", "cap", "-g", RG, "--source-vm", "builder", "--subscription", SUB, "--arm-endpoint", arm.url])
     _, err = capsys.readouterr()
     assert code == 1 and "the VM builder is running" in err
+
+
+# -- dry runs read, and never write ------------------------------------------------------------
+
+def _gallery_args(os_url, *extra):
+    return ["register", "gallery-version", "--gallery", "gal", "--image-definition", "def", "--version", "1.0.0",
+            "-g", RG, "-l", LOC, "--os-disk", os_url, "--publisher", "p", "--offer", "o", "--sku", "s",
+            "--os-type", "linux", *extra]
+
+
+def test_dry_run_of_every_command_sends_only_reads(stub_az, arm, azurite, blobs, os_url, capsys):
+    vm = arm.add_vm(subscription=SUB, resource_group=RG, name="builder")
+    commands = [
+        _gallery_args(os_url, "--dry-run"),
+        ["register", "disk", "d", "--source", blobs.page_blob("d.vhd"), "-g", RG, "-l", LOC, "--os-type", "linux",
+         "--hyper-v-generation", "V1", "--dry-run"],
+        ["register", "image", "cap", "-g", RG, "--source-vm", vm, "--dry-run"],
+    ]
+    for command in commands:
+        code = main(command + _common(arm, azurite))
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "PUT /subscriptions/" in out and "# the same with the Azure CLI:" in out
+    assert arm.writes() == []
+    assert {r.method for r in arm.requests} == {"GET"}
+    assert any("/galleries/gal" in r.path for r in arm.requests)  # the dry run did look things up
+
+
+def test_dry_run_refuses_the_sdks_own_provider_registration_post(stub_az, arm, azurite, os_url, capsys):
+    """azure-mgmt-core POSTs a provider registration by itself on a 409; a dry run must not let it out."""
+    arm.compute_unregistered = True
+    code = main(_gallery_args(os_url, "--dry-run") + _common(arm, azurite))
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "refusing to send POST" in err and "dry run changes nothing" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert arm.writes() == []
+
+
+def test_dry_run_az_lines_are_commands_and_notes_stay_notes(stub_az, arm, azurite, blobs, os_url, capsys):
+    data = blobs.page_blob("d.vhd")
+    args = ["register", "image", "vm", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+            "--data-disk", f"{data},lun=5", "--dry-run", *_common(arm, azurite)]
+    assert main(args) == 0
+    out, _ = capsys.readouterr()
+    assert out.rstrip().endswith("# note: az gives the data disks LUNs 0, 1, ... in this order and one caching; "
+                                 "the ARM body sets each disk's own")
+    assert main(args + ["--json"]) == 0
+    plan = json.loads(capsys.readouterr()[0])
+    assert all("\n" not in line and line.startswith("az ") for line in plan["az"])
+    assert any(note.startswith("az: az gives the data disks LUNs") for note in plan["notes"])
+
+
+# -- a SAS never leaves the process -------------------------------------------------------------
+
+def _sas_url(blobs, azurite, name):
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    key = azurite.connection_string.split("AccountKey=")[1].split(";")[0]
+    token = generate_blob_sas("devstoreaccount1", blobs.container, name, account_key=key,
+                              permission=BlobSasPermissions(read=True),
+                              expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    return f"{blobs.url(name)}?{token}"
+
+
+def test_a_sas_in_blob_urls_reaches_no_output_body_az_line_or_error(stub_az, arm, azurite, blobs, os_url, capsys):
+    os_sas = _sas_url(blobs, azurite, "os.vhd")
+    blobs.page_blob("d.vhd")
+    data_sas = _sas_url(blobs, azurite, "d.vhd")
+    from vhdupload.cli import main as run_cli
+    from .conftest import vhd_footer
+
+    blobs.page_blob("dyn.vhd", footer=vhd_footer(2 * 1024 * 1024, disk_type=3))
+    dyn_sas = _sas_url(blobs, azurite, "dyn.vhd")
+    secrets = {os_sas.split("sig=")[1].split("&")[0], data_sas.split("sig=")[1].split("&")[0],
+               dyn_sas.split("sig=")[1].split("&")[0]}
+    base = ["--subscription", SUB, "--arm-endpoint", arm.url]  # no storage credential: the SAS is the access
+    image = ["register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_sas, "--os-type", "linux",
+             "--data-disk", f"{data_sas},lun=2", *base]
+    runs = [
+        (image + ["--dry-run"], 0), (image + ["--dry-run", "--json"], 0), (image + ["--json"], 0),
+        (image + ["--no-wait", "--json"], 0),
+        (_gallery_args(os_sas, "--data-disk", data_sas, "--dry-run", "--json", *base), 0),
+        (["register", "disk", "d", "--source", data_sas, "-g", RG, "-l", LOC, "--json", *base], 0),
+        (["register", "image", "x", "-g", RG, "-l", LOC, "--os-disk", dyn_sas, "--os-type", "linux", *base], 1),
+        (["register", "image", "x", "-g", RG, "-l", LOC, "--os-disk", os_sas, "--os-type", "linux",
+          "--data-disk", os_sas, *base], 1),
+    ]
+    seen = ""
+    for args, expected in runs:
+        code = run_cli(args)
+        out, err = capsys.readouterr()
+        assert code == expected, err
+        seen += out + err
+    assert "devstoreaccount1" in seen and "is a dynamic VHD" in seen and "is given twice" in seen
+    sent = json.dumps([[r.path, r.body, r.query] for r in arm.requests])
+    assert "/images/web" in sent and "/disks/d" in sent
+    for secret in secrets:
+        assert secret not in seen and secret not in sent
+    assert "sig=" not in seen and "sig=" not in sent
+
+
+# -- captures, Ctrl-C ------------------------------------------------------------------------------
+
+def test_capture_refuses_a_specialized_image_and_blob_only_options_before_any_call(stub_az, arm, capsys):
+    arm.add_vm(subscription=SUB, resource_group=RG, name="builder")
+    base = ["register", "image", "cap", "-g", RG, "--source-vm", "builder", "--subscription", SUB, "--arm-endpoint", arm.url]
+    for extra, message in [
+        (["--os-state", "specialized"], "a managed image must be generalized"),
+        (["--storage-sku", "Premium_LRS"], "--storage-sku apply to an image from blobs"),
+    ]:
+        code = main(base + extra)
+        _, err = capsys.readouterr()
+        assert code == 1 and message in err, err
+    assert arm.requests == []
+
+
+def test_ctrl_c_while_a_new_gallery_is_created_says_what_goes_on(stub_az, arm, azurite, os_url, capsys, monkeypatch):
+    from azure.core.polling import LROPoller
+
+    def interrupted(self, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LROPoller, "result", interrupted)
+    code = main(_gallery_args(os_url) + _common(arm, azurite))
+    _, err = capsys.readouterr()
+    assert code == 130
+    assert "interrupted: whatever was already sent continues in Azure" in err
+    assert f"az resource show --ids /subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal " in err
+    assert [p.path.rsplit("/", 1)[-1] for p in arm.puts()] == ["gal"]

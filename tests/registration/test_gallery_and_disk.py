@@ -74,6 +74,17 @@ def test_existing_definition_is_used_and_checked(blobs, arm, compute, tmp_path):
         _version(blobs, compute, os_url, version="1.2.5", os_state="specialized")
 
 
+def test_existing_definition_of_another_generation_is_refused(blobs, arm, compute, tmp_path):
+    os_url = _os_blob(blobs, tmp_path)  # GPT + ESP: the definition is made V2
+    _version(blobs, compute, os_url, publisher="p", offer="o", sku="s", os_type="linux")
+    arm.requests.clear()
+    with pytest.raises(InputError, match="is for Hyper-V generation V2, not V1: a version takes its definition's generation"):
+        _version(blobs, compute, os_url, version="1.2.4", hyper_v_generation="V1")
+    assert arm.puts() == []
+    _version(blobs, compute, os_url, version="1.2.4", hyper_v_generation="v2")  # the same generation is fine
+    assert [p.path.rsplit("/", 1)[-1] for p in arm.puts()] == ["1.2.4"]
+
+
 def test_storage_account_not_found_asks_for_the_id(blobs, arm, compute, tmp_path):
     arm.storage_accounts.clear()
     with pytest.raises(InputError, match="cannot find the storage account 'devstoreaccount1'.*pass --storage-account-id"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from vhdupload.errors import ArmError, InputError, PreflightError
 from vhdupload.registration import (
@@ -173,13 +174,22 @@ def test_capture_of_a_missing_vm(arm, compute):
         capture_vm_image(name="cap", resource_group=RG, source_vm="ghost", compute_client=compute)
 
 
-def test_cloud_and_audience_choose_the_token_scope(credential):
-    china = make_compute_client(credential=credential, subscription_id=SUB, cloud="china")
-    assert china._config.credential_scopes == ["https://management.chinacloudapi.cn/.default"]
-    stack = make_compute_client(
-        credential=credential, subscription_id=SUB, arm_endpoint="https://management.local.azurestack.external",
-        audience="https://management.adfs.azurestack.local/1234",
-    )
-    assert stack._config.credential_scopes == ["https://management.adfs.azurestack.local/1234/.default"]
+def _scope_asked_for(arm, credential, **options) -> tuple[str, ...]:
+    """The token scope the client asks the credential for, seen from outside (no private SDK state):
+    the client is pointed at the double and sends one GET."""
+    client = make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=arm.url, **options)
+    credential.scopes.clear()
+    with pytest.raises(ResourceNotFoundError):
+        client.virtual_machines.get(RG, "nobody")
+    return credential.scopes[-1]
+
+
+def test_cloud_and_audience_choose_the_token_scope(arm, credential):
+    assert _scope_asked_for(arm, credential) == ("https://management.azure.com/.default",)
+    assert _scope_asked_for(arm, credential, cloud="china") == ("https://management.chinacloudapi.cn/.default",)
+    assert _scope_asked_for(arm, credential, cloud="usgov") == ("https://management.core.usgovcloudapi.net/.default",)
+    stack = _scope_asked_for(arm, credential, audience="https://management.adfs.azurestack.local/1234")
+    assert stack == ("https://management.adfs.azurestack.local/1234/.default",)
+    assert arm.requests[-1].headers["Authorization"] == "Bearer fake-arm-token"
     with pytest.raises(InputError, match="--cloud 'mars'"):
         make_compute_client(credential=credential, subscription_id=SUB, cloud="mars")

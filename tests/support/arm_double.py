@@ -12,8 +12,9 @@ polls:
 
 Like Azure, it reads each source blob (from Azurite) and refuses one that is missing, not a page
 blob, not a fixed VHD with a valid footer, or not a whole MiB, using Azure's own words. It also
-serves ``GET`` of VMs (with an instance view) and the storage accounts list. Every request is
-recorded (``requests``) with its parsed JSON body. Polls come back with ``retry-after-ms`` so
+serves ``GET`` of VMs (with an instance view) and the storage accounts list, and the resource
+provider registration ``POST`` (see ``compute_unregistered``). Every request, whatever its method,
+is recorded (``requests``) with its parsed JSON body. Polls come back with ``retry-after-ms`` so
 tests never sleep for long.
 """
 
@@ -66,6 +67,9 @@ class ArmDouble:
     resources: dict[str, dict] = field(default_factory=dict)
     storage_accounts: list[dict] = field(default_factory=list)
     fail_next: dict | None = None  # {"code":..., "message":...}: the next LRO ends Failed with it
+    #: Like a subscription that never used Compute: its GETs answer 409 MissingSubscriptionRegistration
+    #: until ``POST .../providers/Microsoft.Compute/register`` (which azure-mgmt-core sends by itself).
+    compute_unregistered: bool = False
     port: int = 0
     _operations: dict[str, _Operation] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -104,6 +108,10 @@ class ArmDouble:
     def puts(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "PUT"]
 
+    def writes(self) -> list[RecordedRequest]:
+        """Every request that could change something: anything but GET and HEAD."""
+        return [r for r in self.requests if r.method not in ("GET", "HEAD")]
+
     def polls_of(self, kind: str) -> int:
         return sum(1 for r in self.requests if r.method == "GET" and f"/{kind}/" in r.path)
 
@@ -117,7 +125,9 @@ class ArmDouble:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="arm-double", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="arm-double", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -237,9 +247,17 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         if re.match(r"^/subscriptions/[^/]+/providers/Microsoft\.Storage/storageAccounts$", path, re.I):
             return self._send(200, {"value": state.storage_accounts})
+        if re.match(r"^/subscriptions/[^/]+/providers/Microsoft\.Compute$", path, re.I):
+            state_text = "NotRegistered" if state.compute_unregistered else "Registered"
+            return self._send(200, {"namespace": "Microsoft.Compute", "registrationState": state_text})
         match = re.match(r"^/operations/(?P<kind>async|location)/(?P<op>\d+)$", path)
         if match:
             return self._poll(match["kind"], match["op"])
+        if state.compute_unregistered and "/providers/microsoft.compute/" in path.lower():
+            return self._error(
+                409, "MissingSubscriptionRegistration",
+                "The subscription is not registered to use namespace 'Microsoft.Compute'.",
+            )
         resource = state.resources.get(path.lower())
         if resource is None:
             return self._error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
@@ -279,6 +297,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _op_url(self, kind: str, op_id: str) -> str:
         return f"{self.state.url}/operations/{kind}/{op_id}?api-version=2026-04-01"
+
+    def do_POST(self) -> None:  # noqa: N802
+        path, _, _ = self._record()
+        if not self._authorized():
+            return
+        if re.match(r"^/subscriptions/[^/]+/providers/Microsoft\.Compute/register$", path, re.I):
+            self.state.compute_unregistered = False
+            return self._send(200, {"namespace": "Microsoft.Compute", "registrationState": "Registered"})
+        return self._error(405, "MethodNotAllowed", f"POST {path} is not served by the double")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._record()
+        self._error(405, "MethodNotAllowed", "DELETE is not served by the double")
+
+    do_PATCH = do_DELETE
 
     def do_PUT(self) -> None:  # noqa: N802
         path, _, body = self._record()

@@ -69,6 +69,23 @@ def qemu_raw(path, tmp_path) -> bytes:
     return out.read_bytes()
 
 
+def libvhdi_read(chain) -> bytes:
+    """The whole disk as libvhdi reads the differencing ``chain`` (paths, child first)."""
+    pyvhdi = pytest.importorskip("pyvhdi")
+    files = []
+    try:
+        for path in chain:
+            handle = pyvhdi.file()
+            handle.open(str(path))
+            files.append(handle)
+        for child, parent in zip(files, files[1:]):
+            child.set_parent(parent)
+        return files[0].read_buffer_at_offset(files[0].get_media_size(), 0)
+    finally:
+        for handle in files:
+            handle.close()
+
+
 @pytest.fixture(scope="session")
 def qemu_img_path(qemu_img) -> str:
     return qemu_img

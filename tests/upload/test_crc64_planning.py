@@ -126,13 +126,19 @@ def test_lease_holder_is_told_apart_by_the_age_of_its_last_write():
     class Sink:
         url = "https://a.blob.core.windows.net/c/d.vhd"
 
-        def __init__(self, seconds_ago):
+        def __init__(self, seconds_ago, lease_seconds=0):
             self.last = datetime.fromtimestamp(now.timestamp() - seconds_ago, tz=timezone.utc)
+            self.metadata = {"vhdupload_format": "1", "vhdupload_source_size": "1", "vhdupload_source_fingerprint": "0",
+                             "vhdupload_blob_size": "1049088", "vhdupload_lease_seconds": str(lease_seconds)}
 
         def properties(self):
-            return SimpleNamespace(last_modified=self.last), now.timestamp()
+            return SimpleNamespace(last_modified=self.last, metadata=self.metadata), now.timestamp()
 
-    message, expires = LeaseKeeper(Sink(45)).describe_holder()
+    message, expires = LeaseKeeper(Sink(45)).describe_holder()  # a 60 s lease renewed every 20 s
     assert "crashed" in message and "expires within 16 s" in message and expires == 16
     message, expires = LeaseKeeper(Sink(3)).describe_holder()
-    assert "writing to" in message and "--wait" in message and expires is None
+    assert "writing to" in message and "expires within 58 s" in message and "--wait" in message and expires == 58
+    message, expires = LeaseKeeper(Sink(11, lease_seconds=15)).describe_holder()  # renewed every 5 s
+    assert "crashed" in message and "expires within 5 s" in message and expires == 5
+    message, expires = LeaseKeeper(Sink(40, lease_seconds=15)).describe_holder()
+    assert "expires within 1 s" in message

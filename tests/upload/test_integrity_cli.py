@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -111,19 +112,32 @@ def test_no_secret_in_any_output(raw_image, azurite, container_name, capsys):
         ["verify", str(raw_image), url, "--raw", "--verbose"],
         ["upload", str(raw_image), f"{container_name}/key.vhd", "--raw", "--verbose",
          "--account-url", azurite.account_url, "--account-key", DEV_KEY],
+        ["upload", str(raw_image), f"{container_name}/conn.vhd", "--raw", "--verbose", "--content-md5",
+         "--connection-string", azurite.connection_string],
         # a refusal: the error line must not carry them either
         ["upload", str(raw_image), url.replace("sig=", "sig=AAAA"), "--raw", "--verbose"],
         ["upload", str(raw_image), f"{container_name}/key.vhd", "--raw", "--verbose",
          "--connection-string", azurite.connection_string.replace(DEV_KEY, DEV_KEY[:-8] + "AAAAAAA=")],
     ]
     codes = []
+    errors = []
     for args in runs:
         codes.append(main(args))
         out, err = capsys.readouterr()
+        errors.append(err)
         for text in (out, err):
             assert sig not in text and DEV_KEY not in text and DEV_KEY[:-8] not in text
             assert "Authorization: SharedKey" not in text or "REDACTED" in text
-    assert codes[:4] == [0, 0, 0, 0] and codes[4] == 1 and codes[5] == 1
+    assert codes == [0, 0, 0, 0, 0, 1, 1]
+    # the refusals (403) say what was refused and what to check
+    for err in errors[5:]:
+        assert re.search(r"^error: reading the properties of \S+ was refused \(403 \w+: .*check the credential", err, re.M), err
+    # nothing secret in anything the uploads left on the blobs
+    for name in ("sas.vhd", "key.vhd", "conn.vhd"):
+        props = blob_client(azurite.connection_string, f"{container_name}/{name}").get_blob_properties()
+        stored = json.dumps(props.metadata) + str(props.content_settings)
+        assert props.metadata["vhdupload_state"] == "complete"
+        assert sig not in stored and DEV_KEY not in stored and "sig=" not in stored and "AccountKey" not in stored
 
 
 def test_hot_path_is_used_for_key_and_sas_and_the_sdk_path_still_works(monkeypatch, raw_image, azurite,

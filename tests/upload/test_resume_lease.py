@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +22,8 @@ from vhdupload import (
     upload_vhd,
     verify_upload,
 )
+
+from vhdupload.cli import main
 
 from .conftest import blob_client, container_client, page_ranges, write_random
 
@@ -47,7 +51,7 @@ def _has_pages(conn: str, dest: str, at_least: int) -> bool:
         return False
 
 
-def test_sigkill_mid_upload_then_rerun_resumes_to_a_verified_blob(tmp_path, conn, dest):
+def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(tmp_path, conn, dest, capsys):
     raw = tmp_path / "disk.img"
     write_random(raw, 32 * MIB, runs=[(i * MIB, MIB) for i in range(0, 32, 2)])  # 16 MiB of data
     # Slow (2 MB/s) so it is surely mid-way when killed; a 15 s lease so the rerun waits little.
@@ -64,14 +68,19 @@ def test_sigkill_mid_upload_then_rerun_resumes_to_a_verified_blob(tmp_path, conn
     status = upload_status(dest, connection_string=conn)
     assert status.state == "partial" and 0 < status.bytes_present < 16 * MIB
     assert status.lease == "leased"
-    # Without --wait the rerun is refused at once, naming the holder.
-    with pytest.raises(LeaseHeldError, match="lease"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True)
+    # Without --wait the rerun is refused at once, saying when the crashed holder's lease expires.
+    args = ["upload", str(raw), dest, "--raw", "--connection-string", conn, "--no-progress", "--json"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    match = re.search(r"another upload is writing to .* if it has crashed, its lease expires within (\d+) s.*--wait", err)
+    assert match and 1 <= int(match.group(1)) <= 16, err
     started = time.monotonic()
-    result = upload_vhd(raw, dest, connection_string=conn, raw=True, wait=True)
+    assert main([*args, "--wait"]) == 0
     assert time.monotonic() - started < 30
-    assert result.resumed and result.bytes_present >= 2 * MIB
-    assert result.bytes_sent + result.bytes_present == 16 * MIB + 512
+    result = json.loads(capsys.readouterr().out)
+    assert result["resumed"] and result["bytes_present"] >= 2 * MIB
+    assert result["bytes_sent"] + result["bytes_present"] == 16 * MIB + 512
     check = verify_upload(raw, dest, connection_string=conn, raw=True)
     assert check.identical, check.problem
 
@@ -126,18 +135,42 @@ def test_foreign_blob_is_refused(tmp_path, conn, dest):
         upload_vhd(raw, dest, connection_string=conn, raw=True)
 
 
-def test_source_changing_during_upload_fails_and_leaves_the_blob_unfinished(tmp_path, conn, dest):
+@pytest.mark.parametrize("where", ["ahead", "behind"])
+def test_source_changing_during_upload_fails_and_no_rerun_resumes_the_mix(tmp_path, conn, dest, where):
+    """A write into the file mid-upload, ahead of the pump (not yet sent) or behind it (already
+    sent, at an offset the fingerprint does not sample): the upload fails, the blob says so, a
+    plain rerun refuses to resume the mix, and --overwrite starts afresh to a verified blob."""
     raw = tmp_path / "a.img"
-    write_random(raw, 16 * MIB, runs=[(i * MIB, 4096) for i in range(16)])
+    write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
+    # The fingerprint samples the first 16 extents and every 1.5 MiB here, not 17 MiB.
+    offset, after = (22 * MIB + 100, 1) if where == "ahead" else (17 * MIB + 100, 20 * MIB)
+    fingerprint_before = _identity(raw).fingerprint
     touched = threading.Event()
 
-    def touch(_progress) -> None:
-        if not touched.is_set():
+    def touch(progress) -> None:
+        if progress.requests and progress.covered >= after and not touched.is_set():
             touched.set()
             with open(raw, "r+b") as f:
-                f.seek(15 * MIB)
+                f.seek(offset)
                 f.write(b"changed!")
 
-    with pytest.raises(SourceChangedError, match="changed"):
+    with pytest.raises(SourceChangedError, match="changed.*--overwrite"):
         upload_vhd(raw, dest, connection_string=conn, raw=True, progress=touch, threads=1)
-    assert upload_status(dest, connection_string=conn).state == "partial"
+    assert touched.is_set()
+    status = upload_status(dest, connection_string=conn)
+    assert status.state == "source-changed" and not status.complete and status.lease in (None, "available")
+    if where == "behind":
+        assert _identity(raw).fingerprint == fingerprint_before  # only the mark stops a silent mix
+    with pytest.raises(DestinationConflictError, match="source changed.*add --overwrite"):
+        upload_vhd(raw, dest, connection_string=conn, raw=True)
+    result = upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True)
+    assert not result.resumed and result.bytes_present == 0
+    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+
+
+def _identity(path):
+    from vhdupload.azure.state import source_identity
+    from vhdupload.vhd import open_disk
+
+    with open_disk(path, raw=True) as disk:
+        return source_identity(disk)

@@ -1,5 +1,6 @@
-"""Every kind of source goes up byte for byte: the blob equals what qemu-img (or the test
-builders) read from the source, then zero padding to a whole MiB, then the expected footer."""
+"""Every kind of source goes up byte for byte: the blob equals what qemu-img (or libvhdi, for
+differencing disks) reads from the source, then zero padding to a whole MiB, then the expected
+footer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from vhdupload import Footer, upload_vhd, verify_upload
 from vhdupload.errors import NotAzureReadyError
 from vhdupload.crc64 import compute, to_hex
 
-from .conftest import container_client, page_ranges, qemu_img, qemu_raw, read_blob, write_random
+from .conftest import container_client, libvhdi_read, page_ranges, qemu_img, qemu_raw, read_blob, write_random
 
 MIB = 1 << 20
 RUNS = [(0, 4096), (3 * MIB + 512 * 3, 70_000), (9 * MIB, 2 * MIB + 4096), (17 * MIB - 8192, 8192)]
@@ -77,22 +78,24 @@ def subprocess_write(path, writes):
     subprocess.run(["qemu-io", "-f", "vpc", *cmds, str(path)], check=True, capture_output=True)
 
 
-def test_differencing_disk_is_expanded_with_its_parent(tmp_path, conn, dest):
+def test_differencing_chain_is_expanded_as_libvhdi_reads_it(tmp_path, conn, dest):
+    """libvhdi is the independent reader (qemu-img reads no differencing disk); every write
+    is 4 KiB-aligned, where libvhdi is trusted (it misreads partly set bitmap bytes)."""
     size = 12 * MIB
-    parent_writes = {0: b"\x01" * 8192, 5 * MIB: b"\x02" * MIB}
-    child_writes = {4096: b"\x03" * 4096, 5 * MIB + 512 * 8: b"\x04" * 4096, 11 * MIB: b"\x05" * 512}
-    parent = build_dynamic(tmp_path / "parent.vhd", virtual_size=size, writes=parent_writes)
-    child = build_differencing(tmp_path / "child.vhd", parent=parent, writes=child_writes)
-    expected = bytearray(size)
-    for writes in (parent_writes, child_writes):
-        for offset, data in writes.items():
-            expected[offset : offset + len(data)] = data
-    result = upload_vhd(child, dest, connection_string=conn)
+    base_writes = {0: b"\x01" * 8192, 5 * MIB: b"\x02" * MIB, 2 * MIB - 4096: b"\x08" * 8192}
+    middle_writes = {4096: b"\x03" * 4096, 5 * MIB + 4096: b"\x04" * 4096, 11 * MIB: b"\x05" * 4096}
+    top_writes = {0: b"\x06" * 4096, 7 * MIB: b"\x07" * 3 * 4096, 11 * MIB: b"\x09" * 8192}
+    base = build_dynamic(tmp_path / "base.vhd", virtual_size=size, writes=base_writes)
+    middle = build_differencing(tmp_path / "middle.vhd", parent=base, writes=middle_writes)
+    top = build_differencing(tmp_path / "top.vhd", parent=middle, writes=top_writes, block_size=512 * 1024)
+    oracle = libvhdi_read([top, middle, base])
+    assert len(oracle) == size and oracle[7 * MIB : 7 * MIB + 4] == b"\x07" * 4  # the oracle reads the chain
+    result = upload_vhd(top, dest, connection_string=conn)
     blob = read_blob(conn, dest)
-    check_blob(blob, bytes(expected), source_footer=Footer.parse(child.read_bytes()[-512:]), data_size=size)
-    # 8 KiB + 1 MiB from the parent; the child adds one page at 11 MiB (its others overlap those)
-    assert result.data_bytes == 8192 + MIB + 4096
-    assert verify_upload(child, dest, connection_string=conn).identical
+    check_blob(blob, oracle, source_footer=Footer.parse(top.read_bytes()[-512:]), data_size=size)
+    # the union of the chain's allocated pages, each counted once
+    assert result.data_bytes == 8192 + 8192 + MIB + 3 * 4096 + 8192
+    assert verify_upload(top, dest, connection_string=conn).identical
 
 
 def test_sparse_raw_image_gets_a_footer_on_the_fly_and_zeros_are_skipped(tmp_path, conn, dest):

@@ -235,3 +235,107 @@ def test_convert_refuses_bad_destinations(tmp_path, capsys):
     assert code == 1
     assert_one_line_error(err, "is a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.vhd"]
+
+
+# -- convert failures after the temporary file exists: nothing may be left behind --------------
+
+def test_convert_into_an_unwritable_directory_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    # Root ignores directory permissions, so make the kernel's answer explicit.
+    src = build_dynamic(tmp_path / "d.vhd", virtual_size=2 * MIB, writes={0: b"x" * 4096})
+    out_dir = tmp_path / "ro"
+    out_dir.mkdir()
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    code, out, err = run(capsys, "convert", str(src), str(out_dir / "x.vhd"))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, f"cannot create a file in {out_dir}", "Permission denied", "directory you can write to")
+    assert ".tmp" not in err and list(out_dir.iterdir()) == []
+
+
+def test_convert_that_runs_out_of_room_leaves_nothing(tmp_path):
+    """A real write error from the kernel (EFBIG under RLIMIT_FSIZE) after the temporary file exists."""
+    import subprocess
+    import sys
+
+    src = build_dynamic(tmp_path / "d.vhd", virtual_size=8 * MIB, writes={0: b"x" * 4096, 6 * MIB: b"y" * 4096})
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20)); "
+        "from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, "convert", str(src), str(out_dir / "x.vhd")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert_one_line_error(proc.stderr, f"cannot write {out_dir / 'x.vhd'}", "nothing was written")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_convert_of_a_source_that_turns_out_corrupt_midway(tmp_path):
+    """The source is cut short while it is converted: a FormatError, and no file left behind."""
+    from vhdupload import convert_image
+    from vhdupload.errors import CorruptVhdError
+
+    src = build_dynamic(tmp_path / "d.vhd", virtual_size=16 * MIB,
+                        writes={0: b"a" * 4096, 9 * MIB: b"b" * 4096, 14 * MIB: b"c" * 4096})
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    calls = []
+
+    def cut_source(done, total):
+        calls.append(done)
+        if len(calls) == 1:
+            os.truncate(src, 3 * MIB)
+
+    with pytest.raises(CorruptVhdError, match="unexpected end of file"):
+        convert_image(src, out_dir / "x.vhd", progress=cut_source)
+    assert calls and list(out_dir.iterdir()) == []
+
+
+def test_corrupt_inputs_say_how_to_fix_them(tmp_path, capsys):
+    cases = _hostile(tmp_path)
+    for name in ("truncated fixed", "bad footer checksum", "bad header checksum", "header cookie", "BAT past EOF"):
+        code, _, err = run(capsys, "inspect", str(cases[name][0]))
+        assert code == 1
+        assert_one_line_error(err, "get an intact copy")
+
+
+def test_parent_tried_once_when_both_locators_name_it(tmp_path, capsys):
+    parent = build_dynamic(tmp_path / "parent.vhd", virtual_size=4 * MIB)
+    child = build_differencing(tmp_path / "child.vhd", parent=parent)  # W2ru and W2ku: the same file
+    build_dynamic(tmp_path / "parent.vhd", virtual_size=4 * MIB)  # replaced: another UUID
+    code, _, err = run(capsys, "inspect", str(child))
+    assert code == 1
+    assert_one_line_error(err, "restore the original parent")
+    assert err.count("has UUID") == 1, err
+
+
+def test_inspect_says_when_chs_and_current_size_disagree(tmp_path, capsys):
+    """A Hyper-V style footer: the spec's CHS for 32 MiB describes 33,527,808 bytes, not 33,554,432."""
+    from vhdupload.vhd import chs_for_size
+
+    from .builders import FIXED, footer_bytes
+
+    size = 32 * MIB
+    chs = tuple(chs_for_size(size))
+    path = tmp_path / "hyperv.vhd"
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.seek(size)
+        f.write(footer_bytes(disk_type=FIXED, current_size=size, creator=b"win ", geometry=chs))
+    code, out, err = run(capsys, "inspect", "--json", str(path))
+    report = json.loads(out)
+    assert code == 0 and err == "" and report["azure_ready"] and report["virtual_size"] == size
+    assert [w for w in report["warnings"] if "CHS geometry 963/4/17 describes 33527808 bytes" in w
+            and f"not the current size {size}" in w]
+    code, out, _ = run(capsys, "inspect", str(path))
+    assert "warning: the footer's CHS geometry 963/4/17" in out
+    # the maximum geometry means "use the current size": no warning then
+    build_fixed(path, virtual_size=size)
+    assert not [w for w in json.loads(run(capsys, "inspect", "--json", str(path))[1])["warnings"] if "CHS" in w]

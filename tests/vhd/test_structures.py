@@ -102,8 +102,8 @@ def test_corrupt_dynamic_disk(tmp_path_factory, data):
                         writes={0: b"\x11" * 700, 40000: b"\x22" * 9000})
     image = src.read_bytes()
     n = len(image)
-    regions = [(n - 512, n), (HEADER_OFFSET, HEADER_OFFSET + 1024), (BAT_OFFSET, BAT_OFFSET + 12),
-               (BAT_OFFSET + 512, n - 512)]  # blocks: bitmaps and data
+    regions = [(n - 512, n), (0, 512), (HEADER_OFFSET, HEADER_OFFSET + 1024), (BAT_OFFSET, BAT_OFFSET + 12),
+               (BAT_OFFSET + 512, n - 512)]  # footer, its copy at 0, header, BAT, bitmaps and data
     _corrupt_and_read(data, folder / "bad.vhd", image, regions)
 
 
@@ -116,8 +116,8 @@ def test_corrupt_differencing_disk(tmp_path_factory, data):
                                writes={1024: b"c" * 1024})
     image = child.read_bytes()
     n = len(image)
-    regions = [(n - 512, n), (HEADER_OFFSET, HEADER_OFFSET + 1024), (BAT_OFFSET, BAT_OFFSET + 8),
-               (BAT_OFFSET + 512, n - 512)]  # locator data, bitmaps and data
+    regions = [(n - 512, n), (0, 512), (HEADER_OFFSET, HEADER_OFFSET + 1024), (BAT_OFFSET, BAT_OFFSET + 8),
+               (BAT_OFFSET + 512, n - 512)]  # footer, its copy, header, BAT, locator data, bitmaps and data
     _corrupt_and_read(data, folder / "bad.vhd", image, regions)
 
 
@@ -192,3 +192,59 @@ def test_header_overlapping_the_footer(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptVhdError, match="overlapping the footer"):
         open_disk(path)
+
+
+# -- hostile sizes must not turn into allocations ---------------------------------------------
+
+def _peak_memory_of(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            fn()
+        except FormatError:
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _rewrite_footer(path, **fields) -> None:
+    data = bytearray(path.read_bytes())
+    footer = bytearray(data[-512:])
+    for offset, value in fields.items():
+        struct.pack_into(">Q", footer, int(offset), value)
+    footer[64:68] = bytes(4)
+    footer[64:68] = struct.pack(">I", ~sum(footer) & 0xFFFFFFFF)
+    data[-512:] = footer
+    data[:512] = footer
+    path.write_bytes(bytes(data))
+
+
+def test_huge_table_that_fits_a_sparse_file_loads_only_what_the_size_needs(tmp_path):
+    """2^32 - 2 BAT entries (16 GiB of table) inside a sparse file: the table is never read whole."""
+    path = build_dynamic(tmp_path / "d.vhd", virtual_size=8 * MIB, writes={0: b"x" * 512})
+    _rewrite_header(path, max_table_entries=2**32 - 2)
+    footer = path.read_bytes()[-512:]
+    with open(path, "r+b") as f:  # move the footer past the claimed table, leaving a hole
+        f.truncate(17 * 1024**3)
+        f.seek(0, 2)
+        f.write(footer)
+
+    def read() -> None:
+        with open_disk(path) as disk:
+            assert disk.read(0, 512) == b"x" * 512
+            assert list(disk.extents()) == [(0, 4096)]
+
+    assert _peak_memory_of(read) < 2 * MIB
+
+
+@pytest.mark.parametrize("block_size, size", [(512, 2**41), (2**31, 2**63)])
+def test_huge_virtual_size_is_refused_without_allocating(tmp_path, block_size, size):
+    path = build_dynamic(tmp_path / "d.vhd", virtual_size=8 * MIB)
+    _rewrite_header(path, block_size=block_size, max_table_entries=2**32 - 2)
+    _rewrite_footer(path, **{"48": size})
+    with pytest.raises(CorruptVhdError):
+        open_disk(path)
+    assert _peak_memory_of(lambda: open_disk(path)) < MIB

@@ -10,8 +10,8 @@ would use) over one kept-alive connection per thread, and raises ``azure.core`` 
 the engine classifies failures exactly as for SDK calls.
 
 :func:`DirectPageWriter.for_client` returns ``None`` when the client is set up in a way this
-path does not reproduce (a proxy, a custom transport, client certificates); the engine then
-uses the SDK.
+path does not reproduce (a proxy, a custom transport, client certificates, an SDK without the
+private signing helpers it borrows); the engine then uses the SDK.
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ class DirectPageWriter:
                 return None
             sign = _no_auth
         elif hasattr(credential, "account_key") and hasattr(credential, "account_name"):
-            sign = _SharedKey(credential.account_name, credential.account_key)
+            try:
+                sign = _SharedKey(credential.account_name, credential.account_key)
+            except (ImportError, AttributeError):
+                return None  # an SDK without the private signing helpers: its own pipeline signs
         elif hasattr(credential, "get_token"):
             if not url.startswith("https://"):
                 return None
@@ -167,8 +170,10 @@ class _SharedKey:
     """The SharedKey signature, built exactly as the SDK's SharedKeyCredentialPolicy does."""
 
     def __init__(self, account_name: str, account_key: str) -> None:
-        from azure.storage.blob._shared.authentication import _storage_header_sort
+        # Private helpers of azure-storage-blob 12.x (pinned <13 for them); if a release drops
+        # them the ImportError makes for_client fall back to the SDK's upload_page.
         from azure.storage.blob._shared import sign_string
+        from azure.storage.blob._shared.authentication import _storage_header_sort
 
         self._account = account_name
         self._key = account_key

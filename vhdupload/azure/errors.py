@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import re
+
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -32,7 +34,7 @@ _LEASE_CODES = {
 def error_code(exc: BaseException) -> str | None:
     code = getattr(exc, "error_code", None)
     if code:
-        return str(code)
+        return str(getattr(code, "value", code))  # the SDK may hand a StorageErrorCode enum
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     return headers.get("x-ms-error-code")
@@ -45,6 +47,8 @@ def status_of(exc: BaseException) -> int | None:
 def describe(exc: BaseException) -> str:
     """One scrubbed line: status, error code and the first line of the message."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    # azure-core's wording for an answer without a body (a HEAD): keep the service's reason.
+    first = re.sub(r"^Operation returned an invalid status '(.*)'$", r"\1", first)
     code = error_code(exc)
     status = status_of(exc)
     prefix = " ".join(p for p in (str(status) if status else "", code or "") if p)

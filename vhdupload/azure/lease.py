@@ -4,13 +4,15 @@ The lease lasts at most 60 s and a thread renews it every third of that, so a cr
 (``kill -9``, a lost network) frees the blob within a minute. Each renewal also writes a
 heartbeat into the metadata, which moves the blob's Last-Modified time: a second upload that
 meets the lease can tell an active holder (recent heartbeat) from a crashed one, and how long
-until its lease expires, on the server's clock alone.
+until its lease expires, on the server's clock alone (the lease's length is in the metadata).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +23,8 @@ from .errors import error_code, translate
 from .page_blob import PageBlobSink
 
 MAX_LEASE_SECONDS = 60
-#: A holder whose last heartbeat is older than this is taken for crashed.
-_ACTIVE_WITHIN = 30
+#: Seconds a holder may be late with its renewal (a slow request) before it is taken for stopped.
+_RENEWAL_SLACK = 5
 
 
 class LeaseKeeper:
@@ -41,6 +43,7 @@ class LeaseKeeper:
         self.duration = duration
         self._metadata = metadata
         self.lease: Any = None
+        self._lease_id = str(uuid.uuid4())
         self.lost: BaseException | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -53,7 +56,11 @@ class LeaseKeeper:
         cancel = cancel or threading.Event()
         while True:
             try:
-                self.lease = self.sink.client.acquire_lease(lease_duration=self.duration)
+                # A lease id of our own makes a retried acquire (its answer lost) idempotent.
+                self.lease = self.sink.call(
+                    lambda: self.sink.client.acquire_lease(lease_duration=self.duration, lease_id=self._lease_id),
+                    what=f"taking the lease on {self.sink.url}",
+                )
                 return self.lease
             except HttpResponseError as exc:
                 if error_code(exc) != "LeaseAlreadyPresent":
@@ -65,17 +72,30 @@ class LeaseKeeper:
                 raise CancelledError("cancelled while waiting for the lease; run the same command again to resume")
 
     def describe_holder(self) -> tuple[str, float | None]:
+        """What to tell a user who meets the lease, and within how many seconds it expires if
+        its holder has stopped renewing it (None when that cannot be known).
+
+        A holder renews every third of its lease (recorded in the metadata) and writes a
+        heartbeat each time, and its Put Pages move Last-Modified too; so the lease expires at
+        most ``lease - age`` seconds after the last write, and a holder silent for longer than
+        one renewal period (plus slack) has stopped: crashed, or cut off."""
+        from .state import UploadState  # a sibling module; imported here to keep layers simple
+
         props, server_now = self.sink.properties()
         if props is None or server_now is None or props.last_modified is None:
             return (f"another upload holds the lease on {self.sink.url}; try again later or add --wait", None)
+        state = UploadState.from_metadata(getattr(props, "metadata", None))
+        lease = (state.lease_seconds if state else 0) or MAX_LEASE_SECONDS
         age = max(0.0, server_now - props.last_modified.timestamp())
-        if age <= _ACTIVE_WITHIN:
+        # +1: Last-Modified and Date have whole-second resolution.
+        expires_in = float(max(1, math.ceil(lease - age) + 1))
+        if age <= lease / 3 + _RENEWAL_SLACK:
             return (
-                f"another upload is writing to {self.sink.url} now (it holds the blob's lease); "
-                "wait for it to finish, or add --wait",
-                None,
+                f"another upload is writing to {self.sink.url} now (it holds the blob's lease, last write "
+                f"{age:.0f} s ago); if it has crashed, its lease expires within {expires_in:.0f} s: "
+                "rerun then, or add --wait",
+                expires_in,
             )
-        expires_in = max(1.0, MAX_LEASE_SECONDS - age + 1)
         return (
             f"an upload that stopped {age:.0f} s ago (probably crashed) still holds the lease on "
             f"{self.sink.url}; it expires within {expires_in:.0f} s: rerun then, or add --wait",

@@ -1,22 +1,33 @@
 """The page-blob sink: the few Azure Storage calls an upload makes, with errors translated.
 
 Put Page carries the CRC64 computed by the engine (``x-ms-content-crc64``), which the service
-checks; the engine owns retries, so every call here is a single attempt.
+checks; it is a single attempt here, since the engine retries it (re-reading the data after a
+``Crc64Mismatch``). The other calls (properties, creation, page ranges, metadata, the lease)
+are retried here with the same policy, since the SDK's own retries are off: a transient 500
+on the final metadata write must not fail a finished upload. Every retry is counted in
+:attr:`PageBlobSink.retries`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContentSettings
 
-from ..errors import StorageError
+from ..errors import StorageError, VhdUploadError
 from ..redact import strip_query
+from ..transfer import RetryPolicy
+from ..transfer.settings import DEFAULT_MAX_RETRIES
 from .direct_put import DirectPageWriter
-from .errors import classify, error_code, translate
+from .errors import classify, describe, error_code, translate
+
+log = logging.getLogger("vhdupload.storage")
+T = TypeVar("T")
 
 #: Get Page Ranges is asked window by window: a heavily fragmented giant blob answered in one
 #: call can time out on the service.
@@ -24,13 +35,47 @@ RANGE_WINDOW = 1 << 36  # 64 GiB
 
 
 class PageBlobSink:
-    def __init__(self, client: BlobClient, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        client: BlobClient,
+        *,
+        timeout: float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.client = client
         self.url = strip_query(client.url)
         self._timeout = {"timeout": int(timeout)} if timeout else {}
+        self.retries = 0  # retried control calls (Put Page retries are the engine's to count)
+        self._retries_lock = threading.Lock()
+        self._policy = RetryPolicy(
+            max_retries=max_retries, cancel=cancel or threading.Event(), on_retry=self._count_retry,
+            cancel_message="cancelled; run the same command again to resume",
+        )
         self.container_missing = True  # until properties() learns otherwise
+        self._container_refusal: str | None = None  # why creating the container was refused
         # The hot path: Put Page without the SDK's per-request pipeline (see direct_put).
         self._direct = None if os.environ.get("VHDUPLOAD_SDK_PUT") else DirectPageWriter.for_client(client, timeout=timeout)
+
+    def _count_retry(self, _exc: BaseException) -> None:
+        with self._retries_lock:
+            self.retries += 1
+
+    def call(self, operation: Callable[[], T], *, what: str) -> T:
+        """``operation()`` retried on transient failures (5xx, 408/429, timeouts, resets);
+        anything else (and the last failure) is raised as the SDK raised it."""
+
+        def attempt(_number: int) -> T:
+            try:
+                return operation()
+            except Exception as exc:
+                retry = classify(exc)
+                if retry is None:
+                    raise
+                log.warning("retrying %s: %s", what, retry)
+                raise retry from exc
+
+        return self._policy.call(attempt, what=what)
 
     # -- properties and creation ------------------------------------------------------
     def properties(self) -> tuple[Any | None, float | None]:
@@ -41,12 +86,15 @@ class PageBlobSink:
             seen["date"] = response.http_response.headers.get("Date", "")
 
         try:
-            props = self.client.get_blob_properties(raw_response_hook=hook, **self._timeout)
+            props = self.call(lambda: self.client.get_blob_properties(raw_response_hook=hook, **self._timeout),
+                              what=f"reading the properties of {self.url}")
         except ResourceNotFoundError as exc:
             self.container_missing = error_code(exc) != "BlobNotFound"  # unknown: maybe
             return None, _parse_http_date(seen.get("date"))
         except HttpResponseError as exc:
             raise translate(exc, action=f"reading the properties of {self.url}") from None
+        except VhdUploadError:
+            raise  # retries spent, or cancelled
         except Exception as exc:  # credential failures surface here first
             raise translate(exc, action=f"reading the properties of {self.url}") from None
         return props, _parse_http_date(seen.get("date"))
@@ -59,11 +107,12 @@ class PageBlobSink:
         # The SDK's own helper shares the blob client's pipeline, credential and SAS.
         container = self.client._get_container_client()
         try:
-            container.create_container(**self._timeout)
+            self.call(lambda: container.create_container(**self._timeout), what=f"creating the container of {self.url}")
         except ResourceExistsError:
             return
         except HttpResponseError as exc:
             if exc.status_code == 403:
+                self._container_refusal = describe(exc)
                 return  # may exist; if not, creating the blob says so
             raise translate(exc, action=f"creating the container of {self.url}") from None
 
@@ -76,12 +125,19 @@ class PageBlobSink:
         if lease is not None:
             kwargs["lease"] = lease
         try:
-            self.client.create_page_blob(size, metadata=metadata, **kwargs)
+            self.call(lambda: self.client.create_page_blob(size, metadata=metadata, **kwargs), what=f"creating {self.url}")
         except ResourceExistsError:
             raise
         except HttpResponseError as exc:
             if error_code(exc) in ("BlobAlreadyExists", "ConditionNotMet"):
                 raise ResourceExistsError(message=str(exc)) from None
+            if error_code(exc) == "ContainerNotFound" and self._container_refusal:
+                container = self.url.rsplit("/", 2)[-2]
+                raise StorageError(
+                    f"the container {container!r} of {self.url} does not exist and this credential may not "
+                    f"create it ({self._container_refusal}): create the container first, or use a credential "
+                    "that may (a key, a connection string, or an account SAS with the container resource type)"
+                ) from None
             raise translate(exc, action=f"creating {self.url}") from None
 
     # -- pages -------------------------------------------------------------------------
@@ -104,39 +160,44 @@ class PageBlobSink:
         for window in range(0, size, RANGE_WINDOW):
             length = min(RANGE_WINDOW, size - window)
             try:
-                pages = self.client.list_page_ranges(offset=window, length=length, **self._timeout)
-                for page in pages:
-                    if not getattr(page, "cleared", False):
-                        yield page.start, page.end + 1
+                pages = self.call(
+                    lambda: list(self.client.list_page_ranges(offset=window, length=length, **self._timeout)),
+                    what=f"listing the pages of {self.url}",
+                )
             except HttpResponseError as exc:
                 raise translate(exc, action=f"listing the pages of {self.url}") from None
+            for page in pages:
+                if not getattr(page, "cleared", False):
+                    yield page.start, page.end + 1
 
     def download(self, offset: int, length: int) -> bytes:
         try:
-            return self.client.download_blob(offset=offset, length=length, max_concurrency=1, **self._timeout).readall()
+            return self.call(
+                lambda: self.client.download_blob(offset=offset, length=length, max_concurrency=1, **self._timeout).readall(),
+                what=f"reading {length} bytes at offset {offset} of {self.url}",
+            )
         except Exception as exc:
             raise translate(exc, action=f"reading {length} bytes at offset {offset} of {self.url}") from None
 
     # -- finishing ---------------------------------------------------------------------
     def set_metadata(self, metadata: dict[str, str], *, lease: Any = None) -> None:
         try:
-            self.client.set_blob_metadata(metadata, lease=lease, **self._timeout)
+            self.call(lambda: self.client.set_blob_metadata(metadata, lease=lease, **self._timeout),
+                      what=f"writing the metadata of {self.url}")
         except HttpResponseError as exc:
             raise translate(exc, action=f"writing the metadata of {self.url}") from None
 
     def set_content_md5(self, md5: bytes, *, lease: Any = None) -> None:
-        try:
+        def set_it() -> None:
             props = self.client.get_blob_properties(lease=lease, **self._timeout)
             settings = props.content_settings or ContentSettings()
             settings.content_md5 = bytearray(md5)
             self.client.set_http_headers(settings, lease=lease, **self._timeout)
+
+        try:
+            self.call(set_it, what=f"setting Content-MD5 on {self.url}")
         except HttpResponseError as exc:
             raise translate(exc, action=f"setting Content-MD5 on {self.url}") from None
-
-
-def retryable(exc: BaseException):
-    """Re-exported for the engine: a Retryable for a transient failure, else None."""
-    return classify(exc)
 
 
 def _parse_http_date(value: str | None) -> float | None:

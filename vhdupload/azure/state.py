@@ -19,11 +19,15 @@ PREFIX = "vhdupload_"
 FORMAT = "1"
 STATE_UPLOADING = "uploading"
 STATE_COMPLETE = "complete"
+#: The source changed while it was being sent: the pages on the blob may mix two versions, so
+#: a rerun must not resume this upload (only ``--overwrite`` starts it afresh).
+STATE_SOURCE_CHANGED = "source_changed"
 
 KEY_FORMAT = PREFIX + "format"
 KEY_STATE = PREFIX + "state"
 KEY_CRC64 = PREFIX + "crc64"
 KEY_HEARTBEAT = PREFIX + "heartbeat"
+KEY_LEASE_SECONDS = PREFIX + "lease_seconds"
 
 _SAMPLE = 64 * 1024
 _SPREAD_SAMPLES = 16
@@ -89,11 +93,16 @@ class UploadState:
     state: str = STATE_UPLOADING
     crc64: str | None = None
     heartbeat: int = 0
+    lease_seconds: int = 0  # how long the writer's lease lasts (0: unknown, take the 60 s maximum)
     extra: dict[str, str] = field(default_factory=dict)  # others' metadata, kept as is
 
     @property
     def complete(self) -> bool:
         return self.state == STATE_COMPLETE
+
+    @property
+    def source_changed(self) -> bool:
+        return self.state == STATE_SOURCE_CHANGED
 
     @property
     def footer_uuid_value(self) -> uuid_module.UUID | None:
@@ -119,6 +128,8 @@ class UploadState:
             meta[KEY_CRC64] = self.crc64
         if self.heartbeat:
             meta[KEY_HEARTBEAT] = str(self.heartbeat)
+        if self.lease_seconds:
+            meta[KEY_LEASE_SECONDS] = str(self.lease_seconds)
         return meta
 
     @classmethod
@@ -143,6 +154,7 @@ class UploadState:
                 state=meta.get(KEY_STATE, STATE_UPLOADING),
                 crc64=meta.get(KEY_CRC64),
                 heartbeat=int(meta.get(KEY_HEARTBEAT, "0") or 0),
+                lease_seconds=int(meta.get(KEY_LEASE_SECONDS, "0") or 0),
                 extra={k: v for k, v in meta.items() if not k.startswith(PREFIX)},
             )
         except (KeyError, ValueError):

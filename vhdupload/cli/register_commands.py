@@ -92,9 +92,13 @@ def _credential(cloud: str | None) -> Any:
     return DefaultAzureCredential(authority=authority) if authority else DefaultAzureCredential()
 
 
-def _compute(subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None) -> Any:
+def _compute(
+    subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None, *, read_only: bool
+) -> Any:
+    """The compute client; for ``--dry-run`` one that can only read (GET), never create."""
     return make_compute_client(
-        credential=_credential(cloud), subscription_id=subscription, arm_endpoint=arm_endpoint, cloud=cloud, audience=audience
+        credential=_credential(cloud), subscription_id=subscription, arm_endpoint=arm_endpoint, cloud=cloud,
+        audience=audience, read_only=read_only,
     )
 
 
@@ -124,6 +128,18 @@ def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
     typer.echo("# the same with the Azure CLI:")
     for request in plan.requests:
         typer.echo(request.az_command)
+        if request.az_note:
+            typer.echo(f"# note: {request.az_note}")
+
+
+def _interrupted(what: str, resource_ids: list[str]) -> None:
+    """Ctrl-C: Azure carries on regardless; say so, and how to look at it."""
+    typer.echo(
+        f"interrupted: {what}; check it with "
+        f"`az resource show --ids {' '.join(resource_ids)} --query properties.provisioningState`",
+        err=True,
+    )
+    raise typer.Exit(130)
 
 
 def _wait(registration: Registration) -> Any:
@@ -143,12 +159,7 @@ def _wait(registration: Registration) -> Any:
     except KeyboardInterrupt:
         if tty:
             sys.stderr.write("\n")
-        typer.echo(
-            f"interrupted: the operation continues in Azure; check it with "
-            f"`az resource show --ids {registration.resource_id} --query properties.provisioningState`",
-            err=True,
-        )
-        raise typer.Exit(130) from None
+        _interrupted("the operation continues in Azure", [registration.resource_id])
     finally:
         if tty:
             sys.stderr.write("\r\033[K")
@@ -161,7 +172,13 @@ def _finish(plan: RegistrationPlan, compute: Any, *, dry_run: bool, no_wait: boo
     if dry_run:
         _print_dry_run(plan, as_json)
         return
-    registration = run_plan(plan, compute_client=compute)
+    try:
+        registration = run_plan(plan, compute_client=compute)
+    except KeyboardInterrupt:  # e.g. while a new gallery or image definition is being created
+        _interrupted(
+            "whatever was already sent continues in Azure (a resource not yet sent will not be found)",
+            [r.resource_id for r in plan.requests],
+        )
     if no_wait:
         typer.echo(json.dumps({"id": registration.resource_id, "status": "InProgress"}) if as_json else registration.resource_id)
         typer.echo("started; Azure carries on without waiting", err=True)
@@ -217,10 +234,14 @@ def image_command(
     if source_vm:
         if os_disk or data_disk:
             raise InputError("give either --source-vm or --os-disk/--data-disk, not both")
-        compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+        ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
+        if ignored:
+            raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
+        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
         plan = plan_capture(
             name=name, resource_group=resource_group, source_vm=source_vm, subscription_id=sub, compute_client=compute,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
+            os_state=os_state,
         )
     else:
         missing = [o for o, v in (("--os-disk", os_disk), ("--location", location), ("--os-type", os_type)) if not v]
@@ -233,7 +254,7 @@ def image_command(
             tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
             skip_preflight=skip_preflight,
         )
-        compute = None if dry_run else _compute(sub, arm_endpoint, cloud, arm_audience)
+        compute = None if dry_run else _compute(sub, arm_endpoint, cloud, arm_audience, read_only=False)
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
@@ -279,7 +300,7 @@ def gallery_version_command(
     With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
     """
     sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     plan = plan_gallery_version(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, subscription_id=sub, compute_client=compute, data_disks=data_disk or [],
@@ -321,7 +342,7 @@ def disk_command(
 ) -> None:
     """Import a page blob as a managed disk."""
     sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     plan = plan_disk(
         name=name, resource_group=resource_group, location=location, source=source, subscription_id=sub,
         compute_client=compute, sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -171,7 +172,10 @@ def status(
     if result.made_by_vhdupload:
         uuid = f", UUID {result.source_uuid}" if result.source_uuid else ""
         lines.append(f"  source:        {result.source_name} ({result.source_type}, {result.source_size} bytes{uuid})")
-        lines.append(f"  complete:      {'yes' if result.complete else 'no: rerun the upload to finish it'}")
+        if result.source_changed:
+            lines.append("  complete:      no: the source changed during the upload; upload again with --overwrite")
+        else:
+            lines.append(f"  complete:      {'yes' if result.complete else 'no: rerun the upload to finish it'}")
         if result.crc64:
             lines.append(f"  CRC64:         {result.crc64}")
     if result.lease == "leased":
@@ -242,12 +246,25 @@ def _setup_logging(verbose: bool) -> None:
         logger.addHandler(handler)
 
 
+def _stderr_size() -> tuple[int, int]:
+    """Columns and lines of the terminal on stderr (the bar's), else of ``COLUMNS``/``LINES``,
+    else 80 x 24. A terminal that reports 0 x 0 (a fresh pseudo-terminal, some CI runners)
+    counts as unknown: tqdm given 0 rows draws nothing at all."""
+    fallback = shutil.get_terminal_size()  # COLUMNS/LINES, stdout's terminal, or 80 x 24
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, ValueError, OSError):
+        return fallback.columns, fallback.lines
+    return (size.columns or fallback.columns), (size.lines or fallback.lines)
+
+
 class _ProgressBar:
     """A tqdm bar on stderr fed by progress snapshots (from worker threads)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self._enabled = enabled
         self._bar: Any = None
+        self._wide = False
         self._lock = threading.Lock()
 
     def update(self, progress: Any) -> None:
@@ -257,12 +274,19 @@ class _ProgressBar:
             if self._bar is None:
                 from tqdm import tqdm
 
-                # shutil falls back to 80 columns where a terminal reports none (tqdm would
-                # then draw nothing at all).
-                self._bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1024,
-                                 desc="covered", file=sys.stderr, ncols=shutil.get_terminal_size().columns,
-                                 leave=False)
-            self._bar.set_postfix_str(f"sent {progress.bytes_sent / 1e6:.0f} MB, {progress.retries} retries", refresh=False)
+                # Decimal units throughout, as in the summary: the bar's rate and ETA are of the
+                # disk covered (zeros skipped count), the postfix says what actually went out.
+                columns, lines = _stderr_size()
+                self._bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1000,
+                                 desc="covered", file=sys.stderr, ncols=columns, nrows=lines, leave=False)
+                self._wide = self._bar.ncols is None or self._bar.ncols >= 96
+            sent = f"sent {progress.bytes_sent / 1e6:.0f} MB"
+            if self._wide:  # room for the send rate too (at 80 columns it would push the bar out)
+                rate = progress.bytes_sent / progress.elapsed / 1e6 if progress.elapsed > 0 else 0.0
+                sent += f", {rate:.1f} MB/s"
+            if progress.retries:
+                sent += f", {progress.retries} retries"
+            self._bar.set_postfix_str(sent, refresh=False)
             delta = progress.covered - self._bar.n
             if delta > 0:
                 self._bar.update(delta)

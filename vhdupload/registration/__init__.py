@@ -5,7 +5,8 @@
 - :mod:`.bodies` the ARM request bodies; :mod:`.az_command` the equivalent ``az`` lines;
 - :mod:`.arm` the compute client and ARM errors; :mod:`.storage_accounts` storage account IDs;
 - :mod:`.resource_ids` the IDs of what is created;
-- :mod:`.plans` / :mod:`.planning` what will be sent; :mod:`.operations` sending it.
+- :mod:`.plans` the RegistrationPlan and ArmRequest types; :mod:`.prepare` the plan_* functions
+  that build them (pre-flight, generation, bodies); :mod:`.operations` sending them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .operations import (
     register_image,
     run_plan,
 )
-from .planning import plan_capture, plan_disk, plan_gallery_version, plan_image
+from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 

@@ -36,6 +36,26 @@ class LoopbackHttpPolicy(SansIOHTTPPolicy):
             request.context.options["enforce_https"] = False
 
 
+class ReadOnlyPolicy(SansIOHTTPPolicy):
+    """Refuse, before it leaves the process, any request that could change something in Azure.
+
+    ``--dry-run`` still reads (a VM, a gallery, the storage accounts); this makes sure that
+    nothing else is sent, not even the resource-provider registration ``POST`` that
+    azure-mgmt-core sends on its own when a subscription lacks a provider.
+    """
+
+    SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+    def on_request(self, request: Any) -> None:
+        method = request.http_request.method.upper()
+        if method not in self.SAFE_METHODS:
+            raise ArmError(
+                f"refusing to send {method} {redact(request.http_request.url)} during a dry run: "
+                "a dry run changes nothing in Azure",
+                code="DryRun",
+            )
+
+
 def check_arm_endpoint(arm_endpoint: str) -> str:
     """An ARM endpoint URL: https anywhere, plain http only on loopback."""
     parts = urlsplit(arm_endpoint)
@@ -64,12 +84,14 @@ def make_compute_client(
     arm_endpoint: str | None = None,
     cloud: str | None = None,
     audience: str | None = None,
+    read_only: bool = False,
     **client_options: Any,
 ) -> Any:
     """A ``ComputeManagementClient`` for ``cloud`` (public, china, usgov) or ``arm_endpoint``.
 
     ``audience`` is the token audience of a custom endpoint (Azure Stack Hub publishes it at
-    ``ARM/metadata/endpoints``); it defaults to the cloud's own.
+    ``ARM/metadata/endpoints``); it defaults to the cloud's own. ``read_only`` makes a client
+    that sends only GET/HEAD (anything else raises :class:`ArmError` unsent): the dry-run client.
     """
     from azure.mgmt.compute import ComputeManagementClient
 
@@ -84,9 +106,15 @@ def make_compute_client(
         kwargs["credential_scopes"] = [scope if scope.endswith("/.default") else f"{scope}/.default"]
     else:
         kwargs["credential_scopes"] = get_arm_endpoints(setting or AzureClouds.AZURE_PUBLIC_CLOUD)["credential_scopes"]
-    per_call = list(client_options.pop("per_call_policies", []) or [])
+    # Per-retry, not per-call: the policies must see every request that leaves, including the
+    # resource-provider registration POST and GET that azure-mgmt-core's auto-registration policy
+    # (which sits after the per-call policies) builds by itself, and they must run before the
+    # bearer-token policy.
+    per_retry = list(client_options.pop("per_retry_policies", []) or [])
+    guard = [ReadOnlyPolicy()] if read_only else []
     return ComputeManagementClient(
-        credential, subscription_id, per_call_policies=[LoopbackHttpPolicy(), *per_call], **kwargs, **client_options
+        credential, subscription_id, per_retry_policies=[*guard, LoopbackHttpPolicy(), *per_retry], **kwargs,
+        **client_options,
     )
 
 

@@ -47,11 +47,15 @@ def az_image_create(*, name: str, resource_group: str, body: dict, subscription:
     words += _opt("--hyper-v-generation", props.get("hyperVGeneration"))
     if (props.get("storageProfile") or {}).get("zoneResilient"):
         words += ["--zone-resilient", "true"]
-    line = _line(words + _tags(body))
-    data = (props.get("storageProfile") or {}).get("dataDisks") or []
+    return _line(words + _tags(body))
+
+
+def az_image_note(body: dict) -> str | None:
+    """What ``az image create`` cannot express for this body, or None."""
+    data = ((body.get("properties") or {}).get("storageProfile") or {}).get("dataDisks") or []
     if [d["lun"] for d in data] != list(range(len(data))) or len({d.get("caching") for d in data}) > 1:
-        line += "\n# note: az gives the data disks LUNs 0, 1, ... in this order and one caching; the ARM body sets each disk's own"
-    return line
+        return "az gives the data disks LUNs 0, 1, ... in this order and one caching; the ARM body sets each disk's own"
+    return None
 
 
 def az_sig_create(*, gallery: str, resource_group: str, body: dict, subscription: str | None = None) -> str:

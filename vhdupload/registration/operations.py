@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InputError
 from .arm import arm_errors, make_compute_client
-from .planning import plan_capture, plan_disk, plan_gallery_version, plan_image
+from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
 from .plans import RegistrationPlan
 
 
@@ -49,6 +49,9 @@ def _client(
 ) -> tuple[Any, str]:
     arm_options = {k: v for k, v in arm_options.items() if v is not None}
     if compute_client is not None:
+        # ComputeManagementClient has no public accessor for the subscription it was made for
+        # (azure-mgmt-compute 39 keeps it only in ``_config``), so a ready client given without
+        # subscription_id is asked through that attribute, and refused if it lacks one.
         sub = subscription_id or getattr(getattr(compute_client, "_config", None), "subscription_id", None)
         if not sub:
             raise InputError("give subscription_id together with compute_client")

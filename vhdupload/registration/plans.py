@@ -21,6 +21,7 @@ class ArmRequest:
     body: dict
     az_command: str
     begin: Callable[..., Any] = field(repr=False, compare=False)  # (compute_client, **polling) -> LROPoller
+    az_note: str | None = None  # where the az line cannot say what the body says
 
 
 @dataclass
@@ -53,6 +54,6 @@ class RegistrationPlan:
                 for r in self.requests
             ],
             "az": [r.az_command for r in self.requests],
-            "notes": list(self.notes),
+            "notes": [*self.notes, *(f"az: {r.az_note}" for r in self.requests if r.az_note)],
             "warnings": list(self.warnings),
         }

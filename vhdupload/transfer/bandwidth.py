@@ -7,13 +7,16 @@ import time
 
 
 class BandwidthLimiter:
-    """``acquire(n)`` blocks until ``n`` bytes may be sent. Bursts up to one second's worth."""
+    """``acquire(n)`` blocks until ``n`` bytes may be sent. After an idle spell it bursts up to
+    one second's worth; over the whole transfer the average stays at or under ``rate``."""
 
     def __init__(self, rate: float | None, *, cancel: threading.Event | None = None) -> None:
         self.rate = rate
         self._cancel = cancel or threading.Event()
         self._lock = threading.Lock()
-        self._tokens = rate or 0.0
+        # Start empty: a first burst would let a short upload average well above the cap
+        # (64 MB at a 20 MB/s cap took 2.5 s, not 3.2, with a full bucket at the start).
+        self._tokens = 0.0
         self._stamp = time.monotonic()
 
     def acquire(self, n: int) -> None:

@@ -63,9 +63,13 @@ def parent_candidates(child: pathlib.Path, *, locators: list[tuple[str, str]], p
     if parent_name:
         basenames.insert(0, parent_name.replace("\\", "/").rsplit("/", 1)[-1])
     candidates.extend(directory / name for name in basenames if name not in ("", ".", ".."))
+    # The relative and the absolute locator usually name the same file: try (and name) it once.
     unique: list[pathlib.Path] = []
+    seen: set[str] = set()
     for c in candidates:
-        if c not in unique:
+        key = os.path.realpath(c)
+        if key not in seen:
+            seen.add(key)
             unique.append(c)
     return unique
 
@@ -92,7 +96,11 @@ def open_parent(
         except ParentChainError:
             raise
         except FormatError as exc:
-            raise ParentChainError(f"{child}: its parent {candidate} is not a readable VHD: {exc}") from exc
+            from .open import with_repair_hint  # noqa: PLC0415 (open imports this module)
+
+            raise ParentChainError(
+                with_repair_hint(f"{child}: its parent {candidate} is not a readable VHD: {exc}")
+            ) from exc
         if parent.footer is None or parent.footer.uuid != header.parent_uuid:
             got = parent.footer.uuid if parent.footer else None
             parent.close()

@@ -58,7 +58,13 @@ def convert_image(
         total = sum(b - a for a, b in extents)
         tmp_name = dst_path.parent / f".{dst_path.name}.{secrets.token_hex(6)}.tmp"
         # 0o666 through O_CREAT lets the kernel apply the umask, like any newly written file.
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create a file in {dst_path.parent} ({exc.strerror or exc}): "
+                "write the VHD to a directory you can write to"
+            ) from None
         try:
             written = 0
             done = 0
@@ -78,13 +84,18 @@ def convert_image(
             os.close(fd)
             fd = -1
             os.replace(tmp_name, dst_path)
-        except BaseException:
+        except BaseException as exc:
             if fd >= 0:
                 os.close(fd)
             try:
                 os.unlink(tmp_name)
             except FileNotFoundError:
                 pass
+            if isinstance(exc, OSError):  # writing failed (no space, file too large, I/O error)
+                raise InputError(
+                    f"cannot write {dst_path} ({exc.strerror or exc}); nothing was written: "
+                    "free some space or choose another destination"
+                ) from None
             raise
     return ConvertResult(
         source=str(src_path), destination=str(dst_path), source_type=disk.disk_type,

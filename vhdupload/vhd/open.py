@@ -20,6 +20,9 @@ from .footer import (
 )
 from .sniff import SNIFF_SIZE, other_format_error
 
+#: What to do about a damaged file, added to every CorruptVhdError that reaches the caller.
+REPAIR_HINT = "get an intact copy (copy or export the disk again from where it was made)"
+
 
 def open_disk(path: str | os.PathLike, *, raw: bool = False) -> VirtualDisk:
     """Open ``path`` as a VHD (fixed, dynamic or differencing) or, with ``raw=True``, a raw image.
@@ -27,7 +30,15 @@ def open_disk(path: str | os.PathLike, *, raw: bool = False) -> VirtualDisk:
     Raises InputError for a path that cannot be a disk (missing, directory, empty) and the
     FormatError tree for a file that is not a readable VHD.
     """
-    return _open(pathlib.Path(path), raw=raw, chain=())
+    try:
+        return _open(pathlib.Path(path), raw=raw, chain=())
+    except CorruptVhdError as exc:
+        raise CorruptVhdError(with_repair_hint(str(exc))) from None
+
+
+def with_repair_hint(message: str) -> str:
+    """``message`` ending with what to do about a damaged file (once)."""
+    return message if message.endswith(REPAIR_HINT) else f"{message}; {REPAIR_HINT}"
 
 
 def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:

@@ -1,4 +1,5 @@
-"""Building the plan of each registration: pre-flight, generation, bodies, az lines.
+"""Preparing each registration: the ``plan_*`` functions run the pre-flight, choose the
+generation and build the bodies and ``az`` lines into a :class:`~.plans.RegistrationPlan`.
 
 Nothing here creates anything in Azure; the lookups it makes (a VM, a gallery, storage
 accounts) are read-only GETs.
@@ -23,6 +24,15 @@ GENERALIZE_HINT = (
     "generalize the OS before uploading (Windows: `sysprep /generalize /oobe /shutdown`; "
     "Linux: `sudo waagent -deprovision+user`)"
 )
+
+
+def refuse_specialized_image(os_state: str | None) -> None:
+    """Managed images are generalized only (Azure's API says so): point at the gallery instead."""
+    if bodies.os_state(os_state) == "Specialized":
+        raise InputError(
+            "a managed image must be generalized, so --os-state specialized is refused: "
+            "register a specialized disk set with `vhdupload register gallery-version --os-state specialized`"
+        )
 
 
 def _data_disks(data_disks: Iterable[bodies.DataDisk | str], os_disk: str | None) -> list[bodies.DataDisk]:
@@ -89,11 +99,7 @@ def plan_image(
     ``"auto"`` (read from the OS disk). Each blob is pre-flighted through
     ``blob_client_factory(url)`` unless ``skip_preflight``. Only a generalized image is possible.
     """
-    if bodies.os_state(os_state) == "Specialized":
-        raise InputError(
-            "a managed image must be generalized, so --os-state specialized is refused: "
-            "register a specialized disk set with `vhdupload register gallery-version --os-state specialized`"
-        )
+    refuse_specialized_image(os_state)
     kind_os = bodies.os_type(os_type)
     if kind_os is None:
         raise InputError("--os-type is required for an image: linux or windows")
@@ -119,6 +125,7 @@ def plan_image(
         body=body,
         az_command=az_command.az_image_create(name=name, resource_group=resource_group, body=body, subscription=subscription_id),
         begin=_put("images", resource_group, name),
+        az_note=az_command.az_image_note(body),
     )
     return RegistrationPlan(
         kind="image", requests=[request], checks=checks, notes=generation.notes, warnings=generation.warnings
@@ -144,8 +151,10 @@ def plan_capture(
     hyper_v_generation: str | None = None,
     zone_resilient: bool = False,
     tags: dict[str, str] | Iterable[str] | None = None,
+    os_state: str = "generalized",
 ) -> RegistrationPlan:
-    """Plan capturing a generalized, deallocated VM as a managed image."""
+    """Plan capturing a generalized, deallocated VM as a managed image (never a specialized one)."""
+    refuse_specialized_image(os_state)
     sub, vm_rg, vm_name = resource_ids.split_vm(source_vm, subscription_id=subscription_id, resource_group=resource_group)
     vm_id = resource_ids.vm_id(sub, vm_rg, vm_name)
     with arm_errors(f"read the VM {vm_name}"):
@@ -261,6 +270,13 @@ def plan_gallery_version(
                     "use a definition that matches, or another --image-definition name to create one"
                 )
         existing_gen = props.get("hyperVGeneration")
+        wanted_gen = bodies.generation_or_none(hyper_v_generation)
+        if wanted_gen and existing_gen and wanted_gen.lower() != str(existing_gen).lower():
+            raise InputError(
+                f"the image definition {image_definition} is for Hyper-V generation {existing_gen}, not "
+                f"{wanted_gen}: a version takes its definition's generation; use another --image-definition "
+                "name to create one for this generation"
+            )
         if existing_gen and reader is not None:
             choice = _generation(existing_gen, reader)
             warnings += choice.warnings
