@@ -29,8 +29,8 @@ from azure.core.exceptions import ResourceExistsError
 from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
 from .azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
-from .azure.page_blob import PageBlobSink
-from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity
+from .azure.page_blob import RANGE_WINDOW, PageBlobSink
+from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity, stat_token
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .engine import make_sender, pump
@@ -43,6 +43,8 @@ from .vhd import Footer
 log = logging.getLogger("vhdupload.upload")
 
 RESUME_HINT = "nothing was deleted: run the same command again to resume"
+_SPOT_CHECKS = 16  # data ranges of the blob compared with the source before it is trusted
+_SPOT_CHECK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def upload_vhd(
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
     try:
-        stats_before = _stat_key(disk)  # before any data is read: a change from here on is caught
+        stats_before = stat_token(disk.fingerprint_files())  # before any data is read: a change from here on is caught
         image = blob_image(disk, resize=resize)  # refuses before anything remote happens
         identity = source_identity(disk)
         blob_client = destination_client(
@@ -131,24 +133,20 @@ def upload_vhd(
         sink = PageBlobSink(blob_client, timeout=settings.timeout, max_retries=settings.max_retries, cancel=cancel)
         session = _Session(
             sink=sink, image=image, identity=identity, settings=settings, cancel=cancel,
-            overwrite=overwrite, wait=wait, lease_seconds=lease_seconds,
+            overwrite=overwrite, wait=wait, lease_seconds=lease_seconds, stats=stats_before,
         )
         return session.run(
-            progress=progress, max_gap=max_gap, content_md5=content_md5, started=started, stats_before=stats_before
+            progress=progress, max_gap=max_gap, content_md5=content_md5, started=started
         )
     finally:
         disk.close()
-
-
-def _stat_key(disk) -> list[tuple[int, int, int, int]]:
-    return [(s.st_size, s.st_mtime_ns, s.st_ino, s.st_dev) for s in disk.fingerprint_files()]
 
 
 class _Session:
     """One upload against one blob: the decisions of steps 2-5 and their shared state."""
 
     def __init__(self, *, sink: PageBlobSink, image: BlobImage, identity, settings: TransferSettings,
-                 cancel: threading.Event, overwrite: bool, wait: bool, lease_seconds: int) -> None:
+                 cancel: threading.Event, overwrite: bool, wait: bool, lease_seconds: int, stats: str) -> None:
         self.sink = sink
         self.image = image
         self.identity = identity
@@ -156,6 +154,7 @@ class _Session:
         self.cancel = cancel
         self.overwrite = overwrite
         self.wait = wait
+        self.stats = stats  # stat_token of the source files when opened
         self.keeper = LeaseKeeper(sink, duration=lease_seconds, metadata=self._metadata)
         self.state: UploadState | None = None
 
@@ -186,7 +185,15 @@ class _Session:
                 and existing.blob_size == self.image.size
                 and str(getattr(props, "blob_type", "")).lower().endswith("pageblob")
             )
+            if ours and not self.overwrite and existing.modified_since(self.stats):
+                if existing.complete:
+                    raise DestinationConflictError(
+                        f"{self.sink.url} holds a finished upload of {self.image.disk.path.name}, but the file was "
+                        "modified since; add --overwrite to upload it again"
+                    )
+                existing.state = STATE_SOURCE_CHANGED  # modified since the unfinished upload read it
             if ours and existing.complete and not self.overwrite:
+                self._spot_check(existing)
                 return "complete", existing
             if (not ours or existing.source_changed) and not self.overwrite:
                 raise DestinationConflictError(self._conflict_message(existing))
@@ -198,12 +205,18 @@ class _Session:
                 if existing is not None and existing.complete:
                     self.keeper.stop(release=True)
                     return "complete", existing
-                if existing is not None and existing.source_changed:
+                if existing is not None and (existing.source_changed or existing.modified_since(self.stats)):
                     self.keeper.stop(release=True)
                     raise DestinationConflictError(self._conflict_message(existing))
                 if existing is not None and existing.source.same_source(self.identity):
+                    try:
+                        self._spot_check(existing)
+                    except DestinationConflictError:
+                        self.keeper.stop(release=True)
+                        raise
                     self.state = existing
                     self.state.lease_seconds = self.keeper.duration  # what a rerun meeting our lease reads
+                    self.state.source_stat = self.stats  # this file (maybe a copy) is the one now read
                     self.image = self._image_for(existing)
                     self.keeper.write_metadata(self.state.to_metadata())
                     return "resume", existing
@@ -216,6 +229,30 @@ class _Session:
             return "new", None
         raise DestinationConflictError(f"{self.sink.url} keeps changing under this upload; try again")
 
+    def _spot_check(self, existing: UploadState) -> None:
+        """Compare up to 16 of the blob's data ranges (64 KiB at the start of each, spread over
+        the first listing window) with the local source, and refuse if one differs.
+
+        The fingerprint samples fixed places only, so that any copy of the source agrees with
+        it; two sparse images of one size whose data differs elsewhere would share it. The
+        blob's own pages settle that, wherever the rerun runs, for ~1 MiB of reads."""
+        image = self.image
+        held = []
+        for lo, hi in self.sink.held_ranges(size=image.data_size):
+            if lo >= RANGE_WINDOW:
+                break  # one listing is enough
+            held.append((lo, min(hi, image.data_size)))
+        ranges = planning.RangeSet(held).ranges
+        for lo, hi in ranges[:: max(1, len(ranges) // _SPOT_CHECKS)][:_SPOT_CHECKS]:
+            n = min(_SPOT_CHECK_BYTES, hi - lo)
+            if n > 0 and self.sink.download(lo, n) != image.read(lo, n):
+                state = "a finished" if existing.complete else "an unfinished"
+                raise DestinationConflictError(
+                    f"{self.sink.url} holds {state} upload that looks like {image.disk.path.name} (same size and "
+                    f"samples) but holds other data near offset {lo}; it is another source, or this one changed: "
+                    "add --overwrite to replace it"
+                )
+
     def _fresh_state(self) -> UploadState:
         footer = Footer.parse(self.image.footer)
         if self.image.disk.footer is None:
@@ -227,6 +264,7 @@ class _Session:
             footer_uuid=footer.uuid.hex,
             footer_timestamp=footer.timestamp,
             lease_seconds=self.keeper.duration,
+            source_stat=self.stats,
         )
 
     def _image_for(self, state: UploadState) -> BlobImage:
@@ -244,18 +282,18 @@ class _Session:
             what = "a blob that vhdupload did not make"
         elif existing.source_changed:
             return (
-                f"{self.sink.url} holds an unfinished upload whose source changed while it was being sent, "
+                f"{self.sink.url} holds an unfinished upload whose source changed during or since it, "
                 "so the pages already there cannot be trusted; add --overwrite to upload afresh"
             )
         elif existing.source.same_source(self.identity):
             what = f"an upload of the same source but a different layout ({existing.blob_size} bytes)"
         else:
-            state = "finished" if existing.complete else "unfinished"
-            what = f"a {state} upload of another source, {existing.source.describe()}"
+            state = "a finished" if existing.complete else "an unfinished"
+            what = f"{state} upload of another source, {existing.source.describe()}"
         return f"{self.sink.url} already holds {what}; add --overwrite to replace it"
 
     # -- steps 4 and 5 -----------------------------------------------------------------------
-    def run(self, *, progress, max_gap: int, content_md5: bool, started: float, stats_before) -> UploadResult:
+    def run(self, *, progress, max_gap: int, content_md5: bool, started: float) -> UploadResult:
         mode, existing = self._prepare()
         log.info("%s: %s (blob %d bytes, source %s)", self.sink.url,
                  {"new": "new upload", "resume": "resuming", "complete": "already complete"}[mode],
@@ -268,16 +306,20 @@ class _Session:
             )
         try:
             return self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
-                                  started=started, stats_before=stats_before)
+                                  started=started)
         except SourceChangedError:
             self._mark_source_changed()
             raise
         except OSError as exc:  # reading the source failed (a disk error, a vanished file)
             raise InputError(f"reading {self.image.disk.path} failed: {exc.strerror or exc}; {RESUME_HINT}") from None
+        except BaseException:  # cancelled, interrupted, retries spent...: was the source written meanwhile?
+            if self._source_moved():
+                self._mark_source_changed()
+            raise
         finally:
             self.keeper.stop(release=True)
 
-    def _transfer(self, mode, *, progress, max_gap, content_md5, started, stats_before) -> UploadResult:
+    def _transfer(self, mode, *, progress, max_gap, content_md5, started) -> UploadResult:
         image = self.image
         held = planning.RangeSet()
         if mode == "resume":
@@ -310,7 +352,7 @@ class _Session:
             cancel=self.cancel, tracker=tracker, content_md5=content_md5, cancel_message=cancel_message,
         )
         self._check_lease()
-        if _stat_key(image.disk) != stats_before:
+        if self._source_moved():
             raise SourceChangedError(
                 f"{image.disk.path} changed while it was being uploaded; the blob is left unfinished. "
                 "Upload again (with --overwrite) once the source is stable"
@@ -333,6 +375,13 @@ class _Session:
             resumed=mode == "resume", already=False,
             md5=base64.b64encode(md5).decode("ascii") if md5 is not None else None,
         )
+
+    def _source_moved(self) -> bool:
+        """Whether the source files were written (or replaced) since they were opened."""
+        try:
+            return stat_token(self.image.disk.fingerprint_files()) != self.stats
+        except OSError:
+            return False  # gone: a rerun cannot open it either
 
     def _mark_source_changed(self) -> None:
         """Record on the blob that its pages may mix two versions of the source, so that no

@@ -194,7 +194,7 @@ def test_dry_run_refuses_the_sdks_own_provider_registration_post(stub_az, arm, a
     code = main(_gallery_args(os_url, "--dry-run") + _common(arm, azurite))
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
-    assert "refusing to send POST" in err and "dry run changes nothing" in err
+    assert "not registered for Microsoft.Compute" in err and "az provider register --namespace Microsoft.Compute" in err
     assert len(err.strip().splitlines()) == 1, err
     assert arm.writes() == []
 
@@ -292,3 +292,44 @@ def test_ctrl_c_while_a_new_gallery_is_created_says_what_goes_on(stub_az, arm, a
     assert "interrupted: whatever was already sent continues in Azure" in err
     assert f"az resource show --ids /subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal " in err
     assert [p.path.rsplit("/", 1)[-1] for p in arm.puts()] == ["gal"]
+
+
+def test_image_options_reach_the_body_and_the_az_line(stub_az, arm, azurite, blobs, os_url, capsys, monkeypatch):
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)  # instead of --subscription
+    data = blobs.page_blob("d.vhd")
+    code = main([
+        "register", "image", "z", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+        "--data-disk", f"{data},caching=ReadWrite", "--zone-resilient", "--storage-sku", "standardssd_lrs",
+        "--tag", "owner=platform", "--tag", "tier=gold", "--hyper-v-generation", "V1",
+        "--arm-endpoint", arm.url, "--connection-string", azurite.connection_string,
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "warning: --hyper-v-generation V1 given, but the OS disk has a GPT with an EFI System Partition" in err
+    body = arm.puts()[0].body
+    assert arm.puts()[0].path.startswith(f"/subscriptions/{SUB}/")
+    assert body["tags"] == {"owner": "platform", "tier": "gold"}
+    profile = body["properties"]["storageProfile"]
+    assert profile["zoneResilient"] is True and body["properties"]["hyperVGeneration"] == "V1"
+    assert profile["osDisk"]["storageAccountType"] == "StandardSSD_LRS"
+    assert profile["dataDisks"] == [{"lun": 0, "blobUri": data, "caching": "ReadWrite", "storageAccountType": "StandardSSD_LRS"}]
+    code = main(["register", "image", "z", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+                 "--zone-resilient", "--storage-sku", "Premium_LRS", "--tag", "a=b", "--hyper-v-generation", "V2",
+                 "--dry-run", "--arm-endpoint", arm.url, "--connection-string", azurite.connection_string])
+    out, _ = capsys.readouterr()
+    az_line = out.split("# the same with the Azure CLI:\n")[1].strip()
+    assert az_line.endswith("--storage-sku Premium_LRS --hyper-v-generation V2 --zone-resilient true --tags a=b")
+
+
+def test_disk_options_reach_the_body(stub_az, arm, azurite, os_url, capsys):
+    code = main(["register", "disk", "osd", "--source", os_url, "-g", RG, "-l", LOC, "--sku", "premium_zrs",
+                 "--os-type", "windows", "--hyper-v-generation", "v2", "--storage-account-id", arm.storage_account_id,
+                 "--json", *_common(arm, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    disk = json.loads(out)
+    assert disk["sku"] == {"name": "Premium_ZRS"} and disk["properties"]["osType"] == "Windows"
+    assert disk["properties"]["hyperVGeneration"] == "V2"
+    assert disk["properties"]["creationData"]["storageAccountId"] == arm.storage_account_id
+    assert not any("Microsoft.Storage" in r.path for r in arm.requests)  # given, so not looked up
+    assert arm.polls_of("location") == 3

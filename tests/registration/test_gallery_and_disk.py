@@ -161,3 +161,23 @@ def test_disk_plan_gives_the_az_line(blobs, arm, compute):
         f"--source-storage-account-id {arm.storage_account_id} --sku StandardSSD_LRS"
     )
     assert arm.requests == []
+
+
+def test_new_definition_takes_the_os_type_from_the_disk_when_not_given(blobs, arm, compute, tmp_path):
+    from vhdupload.registration import plan_gallery_version
+
+    from .disk_images import LINUX
+
+    data = gpt(tmp_path / "linux", (2048, 4095, ESP), (4096, 6143, LINUX)).read_bytes()
+    url = blobs.page_blob("linux.vhd", data[: 8 * 512], size=len(data))
+    plan = plan_gallery_version(
+        gallery="gal", image_definition="ubuntu", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
+        subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory(),
+        publisher="p", offer="o", sku="s",
+    )
+    definition = plan.requests[1].body["properties"]
+    assert definition["osType"] == "Linux" and definition["hyperVGeneration"] == "V2"
+    assert any(n.startswith("OS type Linux for the new image definition: the OS disk has Linux filesystem") for n in plan.notes)
+    assert arm.writes() == []
+    with pytest.raises(InputError, match="also give --os-type \\(the OS disk has no partition type"):
+        _version(blobs, compute, _os_blob(blobs, tmp_path), publisher="p", offer="o", sku="s")

@@ -78,3 +78,26 @@ def test_auto_without_reading_the_disk_asks_for_the_flag():
 def test_unknown_generation_is_refused():
     with pytest.raises(InputError, match="not V1, V2 or auto"):
         choose_generation("V3", None)
+
+
+MS_RESERVED, MS_BASIC, WINDOWS_RE = "0c01", "0700", "2700"
+
+
+@pytest.mark.parametrize(
+    "make, os_type, words",
+    [
+        (lambda p: gpt(p, (2048, 4095, ESP), (4096, 6143, LINUX)), "Linux", "Linux filesystem"),
+        (lambda p: gpt(p, (2048, 2559, ESP), (2560, 2815, MS_RESERVED), (2816, 6143, MS_BASIC)), "Windows", "Microsoft reserved"),
+        (lambda p: mbr(p, "83"), "Linux", "Linux partitions"),
+        (lambda p: mbr(p, "7", "27"), "Windows", "NTFS, Windows recovery"),
+        (lambda p: gpt(p, (2048, 4095, ESP), (4096, 6143, MS_BASIC)), None, "no partition type"),
+        (lambda p: gpt(p, (2048, 2559, MS_RESERVED), (4096, 6143, LINUX)), None, "both Linux"),
+        (blank, None, "no partition type"),
+    ],
+    ids=["gpt-linux", "gpt-windows", "mbr-linux", "mbr-windows", "basic-data-only", "both", "blank"],
+)
+def test_os_type_from_partition_types(tmp_path, make, os_type, words):
+    from vhdupload.registration.generation import detect_os_type
+
+    found = detect_os_type(reader(make(tmp_path / "d")))
+    assert found.os_type == os_type and words in found.reason

@@ -121,8 +121,12 @@ def test_credential_and_subscription_instead_of_a_client(blobs, arm, credential,
 
 
 def test_plain_http_only_to_loopback(credential):
-    with pytest.raises(InputError, match="plain http:// only for a loopback"):
-        make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint="http://management.example.com")
+    for endpoint in ("http://management.example.com", "http://127.0.0.1.example.com", "http://10.0.0.1:8080",
+                     "ftp://127.0.0.1", "http://169.254.169.254"):
+        with pytest.raises(InputError, match="plain http:// only for a loopback"):
+            make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=endpoint)
+    for endpoint in ("http://127.0.0.1:5000", "http://[::1]:5000", "http://localhost:5000"):
+        make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=endpoint)
     make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint="https://management.local.azurestack.external")
 
 
@@ -193,3 +197,27 @@ def test_cloud_and_audience_choose_the_token_scope(arm, credential):
     assert arm.requests[-1].headers["Authorization"] == "Bearer fake-arm-token"
     with pytest.raises(InputError, match="--cloud 'mars'"):
         make_compute_client(credential=credential, subscription_id=SUB, cloud="mars")
+
+
+def test_a_read_only_client_refuses_every_write_unsent(arm, credential):
+    client = make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=arm.url, read_only=True)
+    with pytest.raises(ResourceNotFoundError):
+        client.images.get(RG, "nothing")  # reads go out
+    with pytest.raises(ArmError, match="refusing to send PUT .* during a dry run") as info:
+        client.images.begin_create_or_update(RG, "x", {"location": LOC, "properties": {}})
+    assert info.value.code == "DryRun"
+    assert arm.writes() == [] and len(arm.requests) == 1
+
+
+def test_no_token_follows_a_poll_url_to_plain_http_off_loopback(blobs, arm, credential, tmp_path):
+    """The loopback exemption is per request: an operation URL on another http host gets no token."""
+    arm.poll_base = "http://arm-poll.invalid"
+    # no retries: the refusal is final, and the SDK's backoff would only slow the test down
+    compute = make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=arm.url, retry_total=0)
+    with pytest.raises(ArmError, match="cannot create the OS image web") as info:
+        register_image(
+            name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
+            compute_client=compute, blob_client_factory=blobs.factory(),
+        )
+    assert "non-TLS" in str(info.value)
+    assert len(arm.puts()) == 1 and arm.polls_of("async") == 0

@@ -70,6 +70,9 @@ class ArmDouble:
     #: Like a subscription that never used Compute: its GETs answer 409 MissingSubscriptionRegistration
     #: until ``POST .../providers/Microsoft.Compute/register`` (which azure-mgmt-core sends by itself).
     compute_unregistered: bool = False
+    #: Where operation (poll) URLs point; None: the double itself. A test sets a foreign http:// base
+    #: to show that no token is sent over plain http anywhere but loopback.
+    poll_base: str | None = None
     port: int = 0
     _operations: dict[str, _Operation] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -296,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             return resource
 
     def _op_url(self, kind: str, op_id: str) -> str:
-        return f"{self.state.url}/operations/{kind}/{op_id}?api-version=2026-04-01"
+        return f"{self.state.poll_base or self.state.url}/operations/{kind}/{op_id}?api-version=2026-04-01"
 
     def do_POST(self) -> None:  # noqa: N802
         path, _, _ = self._record()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import sys
 
 import pytest
 from azure.storage.blob import BlobClient
 
+from tests.support.libvhdi import read_chain
 from vhdupload.azure.credentials import client_options
 
 
@@ -69,21 +71,15 @@ def qemu_raw(path, tmp_path) -> bytes:
     return out.read_bytes()
 
 
+def cli_command(*args: str) -> list[str]:
+    """argv running the ``vhdupload`` CLI in a fresh interpreter (for subprocess tests)."""
+    return [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))", *args]
+
+
 def libvhdi_read(chain) -> bytes:
-    """The whole disk as libvhdi reads the differencing ``chain`` (paths, child first)."""
-    pyvhdi = pytest.importorskip("pyvhdi")
-    files = []
-    try:
-        for path in chain:
-            handle = pyvhdi.file()
-            handle.open(str(path))
-            files.append(handle)
-        for child, parent in zip(files, files[1:]):
-            child.set_parent(parent)
-        return files[0].read_buffer_at_offset(files[0].get_media_size(), 0)
-    finally:
-        for handle in files:
-            handle.close()
+    """The disk as libvhdi reads the differencing ``chain`` (child first); skips without pyvhdi."""
+    pytest.importorskip("pyvhdi")
+    return read_chain(chain)
 
 
 @pytest.fixture(scope="session")

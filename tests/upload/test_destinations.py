@@ -130,3 +130,17 @@ def test_without_the_sdks_private_signing_helpers_put_page_falls_back_to_the_sdk
     result = upload_vhd(raw, dest, connection_string=conn, raw=True)
     assert result.requests == 3 and read_blob(conn, dest)[: 4 * MIB] == content
     assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+
+
+@pytest.mark.parametrize("name, ok", [("vhds", True), ("a-b-1", True), ("$root", True), ("a" * 63, True),
+                                      ("c1", False), ("a--b", False), ("-ab", False), ("abc-", False),
+                                      ("ABC", False), ("a" * 64, False), ("a_b", False)])
+def test_container_names_azure_would_refuse_are_refused_before_any_request(name, ok):
+    from vhdupload.azure.credentials import parse_destination
+    from vhdupload.errors import InputError
+
+    if ok:
+        assert parse_destination(f"{name}/d.vhd", account_url="https://a.blob.core.windows.net").container == name
+    else:
+        with pytest.raises(InputError, match="not a valid container name"):
+            parse_destination(f"https://a.blob.core.windows.net/{name}/d.vhd")

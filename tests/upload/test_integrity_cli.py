@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from azure.storage.blob import BlobSasPermissions, ContainerSasPermissions, generate_blob_sas, generate_container_sas
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
 from vhdupload import TransferError, upload_vhd, verify_upload
@@ -178,3 +177,13 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(r
     sink._direct._local.connection.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout would
     sink.put_page(page, offset=4096, crc64_bytes=crc, lease=None)
     assert read_blob(conn, dest)[:8192] == page * 2
+
+
+def test_max_bandwidth_caps_the_average_rate_from_the_first_byte(tmp_path, conn, dest, capsys):
+    raw = tmp_path / "disk.img"
+    write_random(raw, 8 * MIB, runs=[(0, 4 * MIB)])
+    # a bare number is megabits/s, as AzCopy's --cap-mbps: 32 Mbit/s = 4 MB/s, so 4.19 MB take >= 1.05 s
+    assert main(["upload", str(raw), dest, "--raw", "--connection-string", conn, "--json", "--max-bandwidth", "32"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["bytes_sent"] == 4 * MIB + 512
+    assert summary["bytes_sent"] / summary["seconds"] <= 4e6 * 1.02

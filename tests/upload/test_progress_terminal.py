@@ -8,18 +8,17 @@ import os
 import pty
 import re
 import subprocess
-import sys
 
 import pytest
 
-from .conftest import write_random
+from .conftest import cli_command, write_random
 
 MIB = 1 << 20
 
 
 def _run(args: list[str], *, tty: bool) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal (``tty``) or a pipe; returns (code, out, err)."""
-    command = [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))", *args]
+    command = cli_command(*args)
     env = {**os.environ, "COLUMNS": "120"}
     if not tty:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -25,13 +23,9 @@ from vhdupload import (
 
 from vhdupload.cli import main
 
-from .conftest import blob_client, container_client, page_ranges, write_random
+from .conftest import blob_client, cli_command, container_client, page_ranges, write_random
 
 MIB = 1 << 20
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))", *args]
 
 
 def _wait_for(predicate, timeout: float = 30.0) -> None:
@@ -56,7 +50,7 @@ def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(
     write_random(raw, 32 * MIB, runs=[(i * MIB, MIB) for i in range(0, 32, 2)])  # 16 MiB of data
     # Slow (2 MB/s) so it is surely mid-way when killed; a 15 s lease so the rerun waits little.
     proc = subprocess.Popen(
-        _cli("upload", str(raw), dest, "--raw", "--connection-string", conn, "--no-progress",
+        cli_command("upload", str(raw), dest, "--raw", "--connection-string", conn, "--no-progress",
              "--max-bandwidth", "2MB/s", "--threads", "2", "--lease-seconds", "15"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -174,3 +168,82 @@ def _identity(path):
 
     with open_disk(path, raw=True) as disk:
         return source_identity(disk)
+
+
+def _poke(path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"poked!")
+
+
+def _cancel_after_first_chunk(raw, dest, conn, *, poke_at: int | None = None, requests: int = 1) -> None:
+    cancel = threading.Event()
+
+    def progress(snapshot) -> None:
+        if snapshot.requests >= requests and not cancel.is_set():
+            if poke_at is not None:
+                _poke(raw, poke_at)
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        upload_vhd(raw, dest, connection_string=conn, raw=True, threads=1, progress=progress, cancel=cancel)
+
+
+def test_a_source_written_before_a_cancel_or_between_runs_is_not_resumed_but_a_copy_is(tmp_path, conn, dest):
+    """17 MiB + 100 is not sampled by the fingerprint: only the file's own stat tells."""
+    raw = tmp_path / "a.img"
+    write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
+    # written, then cancelled (as a Ctrl-C would): the blob is marked
+    _cancel_after_first_chunk(raw, dest, conn, poke_at=17 * MIB + 100)
+    assert upload_status(dest, connection_string=conn).state == "source-changed"
+    upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True)
+    # cancelled cleanly, then written before the rerun (as after a kill -9): no resume
+    dest2 = dest.replace("disk.vhd", "second.vhd")
+    _cancel_after_first_chunk(raw, dest2, conn)
+    assert upload_status(dest2, connection_string=conn).state == "partial"
+    _poke(raw, 17 * MIB + 200)
+    with pytest.raises(DestinationConflictError, match="changed during or since.*add --overwrite"):
+        upload_vhd(raw, dest2, connection_string=conn, raw=True)
+    # a copy (another inode, as on another machine) is judged by its fingerprint and resumes
+    dest3 = dest.replace("disk.vhd", "third.vhd")
+    _cancel_after_first_chunk(raw, dest3, conn)
+    copy = tmp_path / "copy.img"
+    copy.write_bytes(raw.read_bytes())
+    result = upload_vhd(copy, dest3, connection_string=conn, raw=True)
+    assert result.resumed and result.bytes_present > 0
+    assert verify_upload(copy, dest3, connection_string=conn, raw=True).identical
+
+
+def test_a_finished_upload_of_a_file_modified_since_is_not_called_already_there(tmp_path, conn, dest):
+    raw = tmp_path / "a.img"
+    write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
+    upload_vhd(raw, dest, connection_string=conn, raw=True)
+    assert upload_vhd(raw, dest, connection_string=conn, raw=True).already_complete  # unchanged: nothing sent
+    _poke(raw, 17 * MIB + 100)
+    with pytest.raises(DestinationConflictError, match="modified since; add --overwrite"):
+        upload_vhd(raw, dest, connection_string=conn, raw=True)
+    assert not upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True).already_complete
+    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+
+
+def test_another_image_with_the_same_size_and_samples_is_never_taken_for_the_source(tmp_path, conn, dest):
+    """Two sparse raw images that agree everywhere the fingerprint samples (fixed places) but
+    not at 5 MiB: the blob's own pages tell them apart, finished or not."""
+    runs = [(i * MIB, 4096) for i in range(24)]
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    write_random(a, 24 * MIB, runs=runs)
+    write_random(b, 24 * MIB, runs=runs)
+    _poke(b, 5 * MIB + 10)
+    assert _identity(a).same_source(_identity(b))
+    upload_vhd(a, dest, connection_string=conn, raw=True)
+    with pytest.raises(DestinationConflictError, match="finished upload .* other data near offset 5242880"):
+        upload_vhd(b, dest, connection_string=conn, raw=True)
+    dest2 = dest.replace("disk.vhd", "second.vhd")
+    _cancel_after_first_chunk(a, dest2, conn, requests=3)  # the blob holds a's pages at 0, 1 and 2 MiB
+    b2 = tmp_path / "b2.img"
+    write_random(b2, 24 * MIB, runs=runs)
+    _poke(b2, 2 * MIB + 10)  # differs from a inside what the blob already holds (elsewhere it would be no mix)
+    with pytest.raises(DestinationConflictError, match="unfinished upload .* other data near offset 2097152"):
+        upload_vhd(b2, dest2, connection_string=conn, raw=True)
+    result = upload_vhd(a, dest2, connection_string=conn, raw=True)  # the source itself resumes
+    assert result.resumed and verify_upload(a, dest2, connection_string=conn, raw=True).identical

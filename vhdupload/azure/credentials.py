@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,22 @@ def _path_style(host: str | None) -> bool:
         return False
 
 
+_CONTAINER_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}|\$root|\$web)$")
+
+
+def _checked(target: Destination) -> Destination:
+    """Refuse a container name Azure would refuse, before any request (its own answer is a
+    bare "400 OutOfRangeInput" or "InvalidResourceName")."""
+    if not _CONTAINER_NAME.match(target.container):
+        raise InputError(
+            f"{target.container!r} is not a valid container name: 3 to 63 lowercase letters, digits and "
+            "single hyphens, starting and ending with a letter or digit"
+        )
+    if len(target.blob) > 1024:
+        raise InputError(f"the blob name is {len(target.blob)} characters long; Azure allows at most 1024")
+    return target
+
+
 def parse_destination(dest: str, *, account_url: str | None = None) -> Destination:
     """Parse ``https://ACCOUNT.blob.core.windows.net/CONTAINER/NAME[?SAS]``, a path-style
     ``http://127.0.0.1:PORT/ACCOUNT/CONTAINER/NAME``, or ``CONTAINER/NAME`` with ``account_url``."""
@@ -109,7 +126,7 @@ def parse_destination(dest: str, *, account_url: str | None = None) -> Destinati
         if len(segments) < 2 or not segments[0] or not segments[-1]:
             raise InputError(f"{strip_query(dest)!r} is not a blob URL: it needs a container and a blob name")
         sas = parts.query if _SAS_MARKER in parts.query else None
-        return Destination(base, account, segments[0], "/".join(segments[1:]), sas)
+        return _checked(Destination(base, account, segments[0], "/".join(segments[1:]), sas))
     container, _, blob = dest.partition("/")
     if not container or not blob:
         raise InputError(f"{dest!r} is neither a blob URL nor CONTAINER/NAME")
@@ -125,7 +142,7 @@ def parse_destination(dest: str, *, account_url: str | None = None) -> Destinati
     else:
         account = (parts.hostname or "").split(".", 1)[0] or None
     sas = parts.query if _SAS_MARKER in parts.query else None
-    return Destination(base, account, container, blob, sas)
+    return _checked(Destination(base, account, container, blob, sas))
 
 
 def _connection_string_parts(connection_string: str) -> dict[str, str]:

@@ -50,7 +50,7 @@ class PageBlobSink:
         self._retries_lock = threading.Lock()
         self._policy = RetryPolicy(
             max_retries=max_retries, cancel=cancel or threading.Event(), on_retry=self._count_retry,
-            cancel_message="cancelled; run the same command again to resume",
+            cancel_message="cancelled; run the same command again to resume", always_try_once=True,
         )
         self.container_missing = True  # until properties() learns otherwise
         self._container_refusal: str | None = None  # why creating the container was refused

@@ -2,7 +2,8 @@
 
 Names are valid C# identifiers (Azure requires it) with the prefix ``vhdupload_``; values are
 ASCII. The source is identified by what survives a copy to another machine: its virtual size,
-its VHD UUID, and a CRC64 fingerprint of a sample of its data; never by path or mtime. The
+its VHD UUID, and a CRC64 fingerprint of a sample of its data; never by path or mtime alone
+(``source_stat`` only tells whether the very same file was modified since it was read). The
 ``complete`` mark is set only after the footer page, which is written last.
 """
 
@@ -28,10 +29,10 @@ KEY_STATE = PREFIX + "state"
 KEY_CRC64 = PREFIX + "crc64"
 KEY_HEARTBEAT = PREFIX + "heartbeat"
 KEY_LEASE_SECONDS = PREFIX + "lease_seconds"
+KEY_SOURCE_STAT = PREFIX + "source_stat"
 
 _SAMPLE = 64 * 1024
 _SPREAD_SAMPLES = 16
-_EXTENT_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,14 @@ class SourceIdentity:
 
 
 def fingerprint(disk) -> str:
-    """CRC64 of 64 KiB samples: the start and end, 16 places spread over the disk, and the
-    start of the first 16 extents (so sparse images with data in few places differ too)."""
+    """CRC64 of 64 KiB samples at fixed places: the start, the end, and 16 places spread over
+    the disk. The places depend on the size alone, never on how the file is laid out, so a
+    sparse file and its dense copy, or a dynamic VHD and its fixed conversion, agree. (Where
+    the data of a sparse image actually lies is compared on the blob itself before a resume:
+    see ``upload._Session._spot_check``.)"""
     size = disk.virtual_size
     offsets = {0, align_down(max(size - _SAMPLE, 0), PAGE)}
     offsets.update(align_down(size * i // _SPREAD_SAMPLES, PAGE) for i in range(1, _SPREAD_SAMPLES))
-    for index, (start, _stop) in enumerate(disk.extents()):
-        if index >= _EXTENT_SAMPLES:
-            break
-        offsets.add(align_down(start, PAGE))
     crc = crc64.EMPTY
     for offset in sorted(offsets):
         length = min(_SAMPLE, size - offset)
@@ -82,6 +82,15 @@ def source_identity(disk) -> SourceIdentity:
     )
 
 
+def stat_token(stats: list) -> str:
+    """``DEV:INODE:DIGEST`` for the ``os.stat`` results of a source's files (the disk first):
+    the digest covers every file's size, mtime, inode and device."""
+    if not stats:
+        return ""
+    keys = repr([(s.st_size, s.st_mtime_ns, s.st_ino, s.st_dev) for s in stats]).encode("ascii")
+    return f"{stats[0].st_dev}:{stats[0].st_ino}:{crc64.to_hex(crc64.compute(keys))}"
+
+
 @dataclass
 class UploadState:
     """Everything the blob's metadata says about the upload it holds."""
@@ -94,6 +103,9 @@ class UploadState:
     crc64: str | None = None
     heartbeat: int = 0
     lease_seconds: int = 0  # how long the writer's lease lasts (0: unknown, take the 60 s maximum)
+    #: ``DEV:INODE:DIGEST`` of the source file(s) as the last writer saw them: on the same file
+    #: (same device and inode) a different digest means it was modified since (see upload.py).
+    source_stat: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # others' metadata, kept as is
 
     @property
@@ -103,6 +115,15 @@ class UploadState:
     @property
     def source_changed(self) -> bool:
         return self.state == STATE_SOURCE_CHANGED
+
+    def modified_since(self, stat_token: str) -> bool:
+        """Whether ``stat_token`` (see :func:`stat_token`) shows the very file this upload read
+        (same device and inode) modified since: a copy elsewhere has another inode and is
+        judged by the fingerprint alone."""
+        if not self.source_stat or not stat_token:
+            return False
+        recorded, current = self.source_stat.rsplit(":", 1), stat_token.rsplit(":", 1)
+        return recorded[0] == current[0] and recorded[1] != current[1]
 
     @property
     def footer_uuid_value(self) -> uuid_module.UUID | None:
@@ -130,6 +151,8 @@ class UploadState:
             meta[KEY_HEARTBEAT] = str(self.heartbeat)
         if self.lease_seconds:
             meta[KEY_LEASE_SECONDS] = str(self.lease_seconds)
+        if self.source_stat:
+            meta[KEY_SOURCE_STAT] = self.source_stat
         return meta
 
     @classmethod
@@ -155,6 +178,7 @@ class UploadState:
                 crc64=meta.get(KEY_CRC64),
                 heartbeat=int(meta.get(KEY_HEARTBEAT, "0") or 0),
                 lease_seconds=int(meta.get(KEY_LEASE_SECONDS, "0") or 0),
+                source_stat=meta.get(KEY_SOURCE_STAT, ""),
                 extra={k: v for k, v in meta.items() if not k.startswith(PREFIX)},
             )
         except (KeyError, ValueError):

@@ -25,7 +25,7 @@ from ..upload import RESUME_HINT, UploadResult, upload_vhd
 from ..verify import verify_upload
 from ..vhd.limits import format_size
 from . import app
-from ._exit import EXIT_ERROR, EXIT_FINDING, EXIT_OK
+from ._exit import EXIT_FINDING, EXIT_OK
 from ._storage_options import (
     AccountKeyOption,
     AccountUrlOption,

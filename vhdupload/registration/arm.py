@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -49,6 +50,14 @@ class ReadOnlyPolicy(SansIOHTTPPolicy):
     def on_request(self, request: Any) -> None:
         method = request.http_request.method.upper()
         if method not in self.SAFE_METHODS:
+            match = re.search(r"/providers/([^/?]+)/register\b", request.http_request.url, re.I)
+            if match:
+                raise ArmError(
+                    f"the subscription is not registered for {match[1]}, and registering it would change it, "
+                    f"which a dry run does not do: run `az provider register --namespace {match[1]}` "
+                    "(or the command without --dry-run, which registers it)",
+                    code="DryRun",
+                )
             raise ArmError(
                 f"refusing to send {method} {redact(request.http_request.url)} during a dry run: "
                 "a dry run changes nothing in Azure",

@@ -93,6 +93,52 @@ def _judge_gpt(type_guids: list[uuid.UUID]) -> GenerationDetection:
     return GenerationDetection(None, "a GPT with neither an EFI System Partition nor a BIOS boot partition")
 
 
+# Partition types that belong to one OS family only ("basic data" is shared, so it decides nothing).
+_WINDOWS_GPT = {
+    uuid.UUID("e3c9e316-0b5c-4db8-817d-f92df00215ae"): "Microsoft reserved",
+    uuid.UUID("de94bba4-06d1-4d40-a16a-bfd50179d6ac"): "Windows recovery",
+}
+_LINUX_GPT = {
+    uuid.UUID("0fc63daf-8483-4772-8e79-3d69d8477de4"): "Linux filesystem",
+    uuid.UUID("e6d6d379-f507-44c2-a23c-238f2a3df928"): "Linux LVM",
+    uuid.UUID("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"): "Linux swap",
+    uuid.UUID("4f68bce3-e8cd-4db1-96e7-fbcaf984b709"): "Linux root (x86-64)",
+    uuid.UUID("b921b045-1df0-41c3-af44-4c6f280d3fae"): "Linux root (ARM64)",
+    uuid.UUID("bc13c2ff-59e6-4262-a352-b275fd6f7172"): "Linux extended boot",
+}
+_WINDOWS_MBR = {0x07: "NTFS", 0x27: "Windows recovery"}
+_LINUX_MBR = {0x83: "Linux", 0x8E: "Linux LVM", 0x82: "Linux swap"}
+
+
+@dataclass(frozen=True)
+class OsTypeDetection:
+    """``os_type`` ("Linux" | "Windows") when the partition types name one family only."""
+
+    os_type: str | None
+    reason: str
+
+
+def detect_os_type(read_at: ReadAt) -> OsTypeDetection:
+    """Guess the OS family from partition types alone (never from file systems)."""
+    mbr = read_at(0, SECTOR)
+    has_mbr = len(mbr) == SECTOR and mbr[510:512] == b"\x55\xaa"
+    types = [mbr[446 + 16 * i + 4] for i in range(4)] if has_mbr else []
+    if _MBR_PROTECTIVE in types or not has_mbr:
+        guids = _read_gpt(read_at) or []
+        windows = sorted({_WINDOWS_GPT[g] for g in guids if g in _WINDOWS_GPT})
+        linux = sorted({_LINUX_GPT[g] for g in guids if g in _LINUX_GPT})
+    else:
+        windows = sorted({_WINDOWS_MBR[t] for t in types if t in _WINDOWS_MBR})
+        linux = sorted({_LINUX_MBR[t] for t in types if t in _LINUX_MBR})
+    if linux and not windows:
+        return OsTypeDetection("Linux", f"{', '.join(linux)} partitions")
+    if windows and not linux:
+        return OsTypeDetection("Windows", f"{', '.join(windows)} partitions")
+    if linux and windows:
+        return OsTypeDetection(None, f"both Linux ({', '.join(linux)}) and Windows ({', '.join(windows)}) partitions")
+    return OsTypeDetection(None, "no partition type that belongs to Linux or Windows only")
+
+
 def normalize_generation(value: str | None) -> str | None:
     """``v1``/``1``/``V1`` → ``V1``; ``auto``/None stay as they are; anything else is refused."""
     if value is None:

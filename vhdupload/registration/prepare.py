@@ -15,7 +15,7 @@ from ..errors import InputError, PreflightError
 from . import az_command, bodies, resource_ids
 from .arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
-from .generation import GenerationChoice, choose_generation, normalize_generation
+from .generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 from .storage_accounts import storage_account_ids
@@ -281,11 +281,21 @@ def plan_gallery_version(
             choice = _generation(existing_gen, reader)
             warnings += choice.warnings
     else:
+        undetected = ""
+        if kind_os is None and reader is not None:
+            detected = detect_os_type(reader.read)
+            undetected = f" (the OS disk has {detected.reason}, which does not tell the OS type)"
+            if detected.os_type is not None:
+                kind_os = detected.os_type
+                notes.append(
+                    f"OS type {kind_os} for the new image definition: the OS disk has {detected.reason} "
+                    "(pass --os-type to choose otherwise)"
+                )
         missing = [f"--{n}" for n, v in (("publisher", publisher), ("offer", offer), ("sku", sku), ("os-type", kind_os)) if not v]
         if missing:
             raise InputError(
                 f"the image definition {image_definition} does not exist in gallery {gallery}; to create it, "
-                f"also give {', '.join(missing)}"
+                f"also give {', '.join(missing)}{undetected if '--os-type' in missing else ''}"
             )
         choice = _generation(hyper_v_generation, reader)
         notes += choice.notes

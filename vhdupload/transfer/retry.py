@@ -37,6 +37,7 @@ class RetryPolicy:
         on_retry: Callable[[Retryable], None] | None = None,
         cancel_message: str = "cancelled",
         failure_hint: str = "",
+        always_try_once: bool = False,
     ) -> None:
         self.max_retries = max_retries
         self.cancel = cancel
@@ -45,6 +46,9 @@ class RetryPolicy:
         self.on_retry = on_retry
         self.cancel_message = cancel_message
         self.failure_hint = failure_hint
+        #: Make the first try even when cancelled (the calls that wind a cancelled upload down,
+        #: like releasing the lease or marking the blob, must still go out); only retries stop.
+        self.always_try_once = always_try_once
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]."""
@@ -58,7 +62,7 @@ class RetryPolicy:
         retries are spent (then :class:`TransferError`)."""
         attempt = 0
         while True:
-            if self.cancel.is_set():
+            if self.cancel.is_set() and (attempt or not self.always_try_once):
                 raise CancelledError(self.cancel_message)
             try:
                 return operation(attempt)
