@@ -14,7 +14,7 @@ from ._exit import EXIT_FINDING, EXIT_OK
 
 @app.command("inspect")
 def inspect_command(
-    path: str = typer.Argument(..., help="The VHD to inspect.", show_default=False),
+    path: str = typer.Argument(..., metavar="PATH", help="The VHD to inspect.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     strict: bool = typer.Option(False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure."),
 ) -> int:
@@ -59,8 +59,8 @@ def _human(report) -> str:
 
 @app.command("convert")
 def convert_command(
-    src: str = typer.Argument(..., help="A VHD of any type, or a raw disk image.", show_default=False),
-    dst: str = typer.Argument(..., help="Where to write the fixed VHD.", show_default=False),
+    src: str = typer.Argument(..., metavar="SRC", help="A VHD of any type, or a raw disk image.", show_default=False),
+    dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""

@@ -192,7 +192,7 @@ def _finish(plan: RegistrationPlan, compute: Any, *, dry_run: bool, no_wait: boo
 
 @register_app.command("image")
 def image_command(
-    name: Annotated[str, typer.Argument(help="Name of the managed image.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed image.")],
     resource_group: ResourceGroupOption,
     location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region (a captured VM's own by default).")] = None,
     os_disk: Annotated[Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob.")] = None,
@@ -314,7 +314,7 @@ def gallery_version_command(
 
 @register_app.command("disk")
 def disk_command(
-    name: Annotated[str, typer.Argument(help="Name of the managed disk.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed disk.")],
     source: Annotated[str, typer.Option("--source", help="URL of the page blob to import.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the disk.")],

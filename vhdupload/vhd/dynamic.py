@@ -22,9 +22,10 @@ from .disk import VirtualDisk, pread_exact
 from .dynamic_header import HEADER_SIZE, NO_OFFSET, DynamicHeader
 from .footer import DISK_TYPE_DIFFERENCING, Footer
 
-#: The largest BAT we load: 2^25 entries (128 MiB) is 64 TiB at 2 MiB blocks, far past any
-#: VHD (2040 GiB) or page blob (8 TiB), so a larger claim is damage, not a disk.
-MAX_BAT_ENTRIES = 1 << 25
+#: The largest BAT we load: 2^24 entries (64 MiB) is 32 TiB at 2 MiB blocks and still 8 TiB
+#: at 512 KiB blocks, past any VHD (2040 GiB) or page blob (8 TiB), so a larger claim is
+#: damage, not a disk; the cap keeps a hostile sparse file from costing more memory than that.
+MAX_BAT_ENTRIES = 1 << 24
 MIN_BLOCK_SIZE = SECTOR_SIZE
 MAX_BLOCK_SIZE = 1 << 31
 #: Bitmaps kept per disk: the uploader reads 4 MiB pieces in order, so a few suffice.
