@@ -5,6 +5,8 @@ bounded by --max-retries) and counted in the ``--json`` summary."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +68,17 @@ def test_retries_are_bounded_and_the_error_says_how_to_resume(image, proxy, cont
     err = capsys.readouterr().err
     assert "after 3 tries" in err and "500" in err and "run the same command again to resume" in err
     assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_the_library_prints_nothing_even_when_it_retries(image, proxy, container_name, conn):
+    """No logging configured by the embedding program: the retry warnings must not reach its
+    stderr through Python's last-resort handler."""
+    proxy.inject("page", "500")
+    code = (
+        "import sys; from vhdupload import upload_vhd; "
+        "r = upload_vhd(sys.argv[1], sys.argv[2], account_url=sys.argv[3], account_key=sys.argv[4], raw=True); "
+        "sys.exit(0 if r.retries == 1 else 5)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(image), f"{container_name}/lib.vhd", proxy.account_url(), DEV_KEY],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr

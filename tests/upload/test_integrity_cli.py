@@ -69,9 +69,22 @@ def test_json_contract_and_rerun_says_already_there(raw_image, conn, dest, capsy
     assert summary["bytes_sent"] + summary["bytes_skipped"] + summary["bytes_present"] == summary["blob_size"]
     assert len(summary["crc64"]) == 16 and summary["resumed"] is False
     assert "?" not in summary["blob_url"]
+    assert out.count("\n") == 1 and err == ""
+    ints = JSON_KEYS - {"blob_url", "seconds", "crc64", "resumed"}
+    assert all(type(summary[k]) is int for k in ints) and isinstance(summary["seconds"], float)
+    assert re.fullmatch(r"[0-9a-f]{16}", summary["crc64"])
     assert main(["upload", str(raw_image), dest, "--raw", "--connection-string", conn]) == 0
     out, _ = capsys.readouterr()
     assert "already uploaded" in out and "nothing sent" in out
+    assert main(args) == 0  # the same contract when there is nothing to do
+    again = json.loads(capsys.readouterr().out)
+    assert JSON_KEYS <= again.keys() and again["bytes_sent"] == 0 and again["crc64"] == summary["crc64"]
+    # --overwrite replaces a finished blob: everything sent again, nothing taken as present
+    assert main([*args, "--overwrite"]) == 0
+    replaced = json.loads(capsys.readouterr().out)
+    assert replaced["bytes_sent"] == summary["bytes_sent"] and replaced["bytes_present"] == 0
+    assert main(["--version"]) == 0
+    assert re.fullmatch(r"vhdupload \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
 
 
 def test_content_md5_is_set_and_verify_status_exit_codes(raw_image, conn, dest, capsys, tmp_path):
