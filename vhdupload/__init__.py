@@ -7,6 +7,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
+# A library never prints: without this, Python's last-resort handler would write the package's
+# warnings (a retried request...) to the embedding program's stderr. The CLI adds a handler
+# with --verbose.
+_logging.getLogger("vhdupload").addHandler(_logging.NullHandler())
+
 from .errors import (
     ArmError,
     AuthenticationError,

@@ -41,10 +41,6 @@ from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from .vhd import Footer
 
 log = logging.getLogger("vhdupload.upload")
-# A library never prints: without this, Python's last-resort handler would write the package's
-# warnings (a retried request...) to the embedding program's stderr. The CLI adds a handler
-# with --verbose. (Here because every entry point imports this module.)
-logging.getLogger("vhdupload").addHandler(logging.NullHandler())
 
 RESUME_HINT = "nothing was deleted: run the same command again to resume"
 _SPOT_CHECKS = 16  # data ranges of the blob compared with the source before it is trusted
