@@ -12,26 +12,13 @@ import pytest
 from vhdupload.errors import ParentChainError
 from vhdupload.vhd import convert_image, open_disk
 
+from tests.support.libvhdi import read_chain
+
 from .builders import BAT_OFFSET, MIB, build_differencing, build_dynamic, build_fixed
 
 pyvhdi = pytest.importorskip("pyvhdi")
 
 SIZE = 8 * MIB
-
-
-def _libvhdi_read(paths: list) -> bytes:
-    """Read the chain ``paths`` (child first) with libvhdi."""
-    files = []
-    for p in paths:
-        f = pyvhdi.file()
-        f.open(str(p))
-        files.append(f)
-    for child, parent in zip(files, files[1:]):
-        child.set_parent(parent)
-    data = files[0].read_buffer_at_offset(files[0].get_media_size(), 0)
-    for f in files:
-        f.close()
-    return data
 
 
 def _expected(size: int, *layers: dict) -> bytes:
@@ -59,7 +46,7 @@ def chain(tmp_path):
 def test_three_level_chain_reads_as_libvhdi_does(chain):
     top, middle, base = chain
     expected = _expected(SIZE, BASE, MIDDLE, TOP)
-    assert _libvhdi_read([top, middle, base]) == expected
+    assert read_chain([top, middle, base]) == expected
     with open_disk(top) as disk:
         assert disk.disk_type == "differencing"
         assert [p.name for p in disk.parents] == ["middle.vhd", "base.vhd"]
@@ -148,5 +135,5 @@ def test_converted_chain_reads_the_same_in_libvhdi(chain, tmp_path):
     out = tmp_path / "flat.vhd"
     result = convert_image(top, out)
     assert result.virtual_size == SIZE
-    data = _libvhdi_read([out])
+    data = read_chain([out])
     assert len(data) == SIZE and data == _expected(SIZE, BASE, MIDDLE, TOP)
