@@ -7,7 +7,7 @@ accounts) are read-only GETs.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeAlias
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -19,6 +19,11 @@ from .generation import GenerationChoice, choose_generation, detect_os_type, nor
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 from .storage_accounts import storage_account_ids
+
+#: ``{"team": "infra"}``, ``["team=infra"]`` or None.
+Tags: TypeAlias = dict[str, str] | Iterable[str] | None
+#: Blob URLs, ``"URL,lun=N,caching=ReadOnly"`` strings or :class:`~.bodies.DataDisk`.
+DataDisks: TypeAlias = Iterable[bodies.DataDisk | str]
 
 GENERALIZE_HINT = (
     "generalize the OS before uploading (Windows: `sysprep /generalize /oobe /shutdown`; "
@@ -35,7 +40,7 @@ def refuse_specialized_image(os_state: str | None) -> None:
         )
 
 
-def _data_disks(data_disks: Iterable[bodies.DataDisk | str], os_disk: str | None) -> list[bodies.DataDisk]:
+def _data_disks(data_disks: DataDisks, os_disk: str | None) -> list[bodies.DataDisk]:
     specs = [d if isinstance(d, bodies.DataDisk) else bodies.parse_data_disk(d) for d in data_disks]
     return bodies.assign_luns(specs, os_disk=os_disk)
 
@@ -82,13 +87,13 @@ def plan_image(
     os_disk: str,
     os_type: str,
     subscription_id: str,
-    data_disks: Iterable[bodies.DataDisk | str] = (),
+    data_disks: DataDisks = (),
     os_state: str = "generalized",
     hyper_v_generation: str | None = "auto",
     zone_resilient: bool = False,
     storage_sku: str | None = None,
     os_caching: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
+    tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
 ) -> RegistrationPlan:
@@ -150,7 +155,7 @@ def plan_capture(
     location: str | None = None,
     hyper_v_generation: str | None = None,
     zone_resilient: bool = False,
-    tags: dict[str, str] | Iterable[str] | None = None,
+    tags: Tags = None,
     os_state: str = "generalized",
 ) -> RegistrationPlan:
     """Plan capturing a generalized, deallocated VM as a managed image (never a specialized one)."""
@@ -213,7 +218,7 @@ def plan_gallery_version(
     os_disk: str,
     subscription_id: str,
     compute_client: Any,
-    data_disks: Iterable[bodies.DataDisk | str] = (),
+    data_disks: DataDisks = (),
     storage_account_id: str | None = None,
     target_regions: Iterable[str | dict] = (),
     os_state: str = "generalized",
@@ -222,7 +227,7 @@ def plan_gallery_version(
     publisher: str | None = None,
     offer: str | None = None,
     sku: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
+    tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
 ) -> RegistrationPlan:
@@ -345,7 +350,7 @@ def plan_disk(
     os_type: str | None = None,
     hyper_v_generation: str | None = None,
     storage_account_id: str | None = None,
-    tags: dict[str, str] | Iterable[str] | None = None,
+    tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
 ) -> RegistrationPlan:
