@@ -66,9 +66,20 @@ def zeros(n: int) -> int:
     return crc
 
 
+_ONES = (1 << 64) - 1
+
+
 def append_zeros(crc: int, n: int) -> int:
-    """CRC of (whatever gave ``crc``) followed by ``n`` zero bytes."""
-    return combine(crc, zeros(n), n) if n else crc
+    """CRC of (whatever gave ``crc``) followed by ``n`` zero bytes.
+
+    One ``concat`` instead of :func:`zeros`'s one per set bit of ``n`` (an upload calls this
+    for every gap between data runs: ~40 ms of CPU on 2,400 runs). Why it is the same value:
+    ``concat`` with zero initial values is ``shift_n(crc_a) ^ crc_b``, where ``shift_n``
+    (feeding ``n`` zero bytes through the register) is linear; the CRC of ``n`` zeros, with
+    its all-ones init and xorout, is ``shift_n(ONES) ^ ONES``; so ``combine(crc, zeros(n), n)``
+    is ``shift_n(crc ^ ONES) ^ ONES``, one concat of ``crc ^ ONES`` with ``ONES``.
+    """
+    return _native.concat(0, 0, crc ^ _ONES, 0, 0, _ONES, n) if n else crc
 
 
 def to_header(crc: int) -> bytes:

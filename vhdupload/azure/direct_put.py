@@ -12,12 +12,22 @@ the engine classifies failures exactly as for SDK calls.
 :func:`DirectPageWriter.for_client` returns ``None`` when the client is set up in a way this
 path does not reproduce (a proxy, a custom transport, client certificates, an SDK without the
 private signing helpers it borrows); the engine then uses the SDK.
+
+The exchange itself is written on the socket, not through ``HTTPConnection.request`` and
+``getresponse``: those cost ~120 us of client CPU per request (``putheader``'s checks per
+header, two sends, and above all ``email.parser`` reading the response headers; 205 us per
+Put Page against Azurite, 88 us this way), a quarter of a scattered upload's CPU. Put Page
+needs little of HTTP: one request (the same bytes ``http.client`` would send, in one
+``sendmsg``) and a short answer with ``Content-Length``. ``HTTPConnection`` still opens the
+connections (TLS, timeouts, ``TCP_NODELAY``).
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import re
+import socket
 import ssl
 import threading
 import time
@@ -31,6 +41,8 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+_MAX_HEAD = 65536  # bytes of status line and headers before the answer is refused (as http.client's limits)
+_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")  # what http.client refuses in a request target
 
 
 class DirectPageWriter:
@@ -42,6 +54,11 @@ class DirectPageWriter:
         self._path = parts.path
         self._query = parts.query  # a SAS, when there is one
         self._target = f"{parts.path}?comp=page" + (f"&{parts.query}" if parts.query else "")
+        # The request line and the headers http.client adds itself, in its order and form.
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        default_port = 443 if self._https else 80
+        host_header = host if self._port in (None, default_port) else f"{host}:{self._port}"
+        self._preamble = f"PUT {self._target} HTTP/1.1\r\nHost: {host_header}\r\nAccept-Encoding: identity\r\n"
         self._api_version = api_version
         self._sign = sign
         self._timeout = timeout
@@ -87,13 +104,15 @@ class DirectPageWriter:
                 context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
         read_timeout = timeout or getattr(config, "read_timeout", None) or 300
         full = f"{url}?{query}" if query else url
+        if _UNSAFE_TARGET.search(urlsplit(full).path + query):
+            return None  # http.client would refuse the request line; let the SDK say why
         return cls(url=full, api_version=client.api_version, sign=sign, timeout=read_timeout, ssl_context=context)
 
     # -- one request -------------------------------------------------------------------------
     def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease_id: str | None) -> None:
         headers = {
             "x-ms-version": self._api_version,
-            "x-ms-date": formatdate(usegmt=True),
+            "x-ms-date": _http_date(),
             "x-ms-page-write": "update",
             "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}",
             "x-ms-content-crc64": base64.b64encode(crc64_bytes).decode("ascii"),
@@ -102,12 +121,13 @@ class DirectPageWriter:
         if lease_id:
             headers["x-ms-lease-id"] = lease_id
         self._sign(headers, path=self._path, query=self._query, content_length=len(data))
+        head = (self._preamble + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode("latin-1")
         for fresh in (False, True):
             connection, reused = self._connection()
             try:
-                connection.request("PUT", self._target, body=data, headers=headers)
-                response = connection.getresponse()
-                body = response.read()
+                if connection.sock is None:
+                    connection.connect()
+                response = _exchange(connection.sock, head, data)
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
@@ -117,12 +137,10 @@ class DirectPageWriter:
                     continue
                 kind = ServiceResponseError if isinstance(exc, TimeoutError) else ServiceRequestError
                 raise kind(f"{type(exc).__name__}: {exc}") from None
-        if response.status >= 300:
-            if response.getheader("Connection", "").lower() == "close":
-                self._drop()
-            raise _error(response, body)
-        if response.getheader("Connection", "").lower() == "close":
+        if response.will_close:
             self._drop()
+        if response.status >= 300:
+            raise _error(response, response.body)
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection, and whether it already served a request."""
@@ -143,7 +161,174 @@ class DirectPageWriter:
             self._local.connection = None
 
 
-def _error(response: http.client.HTTPResponse, body: bytes) -> HttpResponseError:
+class _Response:
+    """The parts of an answer that Put Page looks at (``getheader`` as http.client's)."""
+
+    __slots__ = ("status", "reason", "headers", "body", "will_close")
+
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes, will_close: bool) -> None:
+        self.status, self.reason, self.headers, self.body, self.will_close = status, reason, headers, body, will_close
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        values = [v for k, v in self.headers if k.lower() == name]
+        return ", ".join(values) if values else default
+
+    def getheaders(self) -> list[tuple[str, str]]:
+        return list(self.headers)
+
+
+def _exchange(sock: socket.socket, head: bytes, data: bytes) -> _Response:
+    """Send one request and read its answer, framed as http.client frames it (1xx skipped;
+    Content-Length, chunked, or up to the close); raises what http.client would."""
+    if isinstance(sock, ssl.SSLSocket):  # no sendmsg on TLS: two writes, as http.client makes
+        sock.sendall(head)
+        sock.sendall(data)
+    else:
+        sent = sock.sendmsg([head, data])  # one system call for the headers and the body
+        if sent < len(head):
+            sock.sendall(memoryview(head)[sent:])
+            sock.sendall(data)
+        elif sent < len(head) + len(data):
+            sock.sendall(memoryview(data)[sent - len(head):])
+    reader = _Reader(sock)
+    while True:
+        head = reader.head()
+        eol = head.find(b"\r\n")
+        status_line = (head if eol < 0 else head[:eol]).decode("latin-1")
+        version, _, rest = status_line.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+            raise http.client.BadStatusLine(status_line)
+        if version not in ("HTTP/1.0", "HTTP/0.9") and not version.startswith("HTTP/1."):
+            raise http.client.UnknownProtocol(version)
+        status = int(code)
+        if status >= 200:
+            break
+    # Only the framing headers are looked up (first occurrence, as http.client's get): the
+    # full list is made for an error, the one answer whose headers are read further.
+    lowered = head.lower()
+    connection = _field(head, lowered, b"connection").lower()
+    if version.startswith("HTTP/1.") and version != "HTTP/1.0":
+        will_close = "close" in connection
+    else:  # HTTP/1.0 keeps the connection only when it says so (http.client's _check_close)
+        will_close = not (_field(head, lowered, b"keep-alive") or "keep-alive" in connection
+                          or "keep-alive" in _field(head, lowered, b"proxy-connection").lower())
+    length = _field(head, lowered, b"content-length")
+    if status in (204, 304):
+        body = b""
+    elif _field(head, lowered, b"transfer-encoding").lower() == "chunked":
+        body = reader.chunked()
+    elif length.isdigit():
+        body = reader.exactly(int(length))
+    else:
+        body, will_close = reader.to_close(), True
+    if reader.left:  # bytes past the answer: no pipelining here, so the stream is confused
+        will_close = True
+    headers = _header_list(head) if status >= 300 else []
+    return _Response(status, reason.strip(), headers, body, will_close)
+
+
+def _field(head: bytes, lowered: bytes, name: bytes) -> str:
+    """The first ``name`` header's value ("" if absent); ``lowered`` is ``head.lower()``."""
+    start = lowered.find(b"\r\n" + name + b":")
+    if start < 0:
+        return ""
+    start += len(name) + 3
+    stop = head.find(b"\r\n", start)
+    return head[start : stop if stop >= 0 else len(head)].decode("latin-1").strip()
+
+
+def _header_list(head: bytes) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if line[:1] in (" ", "\t") and headers:  # an obsolete folded line continues the last header
+            headers[-1] = (headers[-1][0], f"{headers[-1][1]} {line.strip()}")
+            continue
+        name, _, value = line.partition(":")
+        headers.append((name, value.strip()))
+    return headers
+
+
+class _Reader:
+    """Buffered reads of one answer from a socket (the answer to a Put Page fits one recv)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.left = b""
+
+    def _more(self, got_some: bool) -> None:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            if not got_some:
+                raise http.client.RemoteDisconnected("Remote end closed connection without response")
+            raise http.client.IncompleteRead(self.left)
+        self.left += chunk
+
+    def head(self) -> bytes:
+        """The status line and headers, without the blank line that ends them."""
+        got_some = bool(self.left)
+        while True:
+            end = self.left.find(b"\r\n\r\n")
+            if end >= 0:
+                head, self.left = self.left[:end], self.left[end + 4 :]
+                return head
+            if len(self.left) > _MAX_HEAD:
+                raise http.client.LineTooLong("header")
+            self._more(got_some)
+            got_some = True
+
+    def exactly(self, n: int) -> bytes:
+        while len(self.left) < n:
+            self._more(True)
+        body, self.left = self.left[:n], self.left[n:]
+        return body
+
+    def line(self) -> bytes:
+        while (end := self.left.find(b"\r\n")) < 0:
+            if len(self.left) > _MAX_HEAD:
+                raise http.client.LineTooLong("chunk size")
+            self._more(True)
+        line, self.left = self.left[:end], self.left[end + 2 :]
+        return line
+
+    def chunked(self) -> bytes:
+        parts = []
+        while True:
+            size_text = self.line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise http.client.IncompleteRead(b"".join(parts)) from None
+            if size == 0:
+                while self.line():  # trailers, up to the blank line
+                    pass
+                return b"".join(parts)
+            parts.append(self.exactly(size))
+            self.exactly(2)  # the CRLF after each chunk
+
+    def to_close(self) -> bytes:
+        while chunk := self._sock.recv(65536):
+            self.left += chunk
+        body, self.left = self.left, b""
+        return body
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """``formatdate(usegmt=True)`` of now, made once per second rather than per request."""
+    global _date_cache
+    now = int(time.time())
+    second, text = _date_cache  # one tuple: threads read and replace it whole
+    if second != now:
+        text = formatdate(now, usegmt=True)
+        _date_cache = (now, text)
+    return text
+
+
+def _error(response: _Response, body: bytes) -> HttpResponseError:
     code = response.getheader("x-ms-error-code") or ""
     message = _xml_message(body) or response.reason
     text = f"{response.status} {code}: {message}" if code else f"{response.status}: {message}"
