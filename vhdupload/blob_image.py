@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid as uuid_module
 from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 
 from .errors import NotAzureReadyError
@@ -47,6 +48,14 @@ class BlobImage:
         """Ranges of the data region that may hold nonzero bytes; the padding never does."""
         return self.disk.extents(0, self.disk.virtual_size)
 
+    def with_footer(self, *, footer_uuid: uuid_module.UUID | None, footer_timestamp: int | None) -> "BlobImage":
+        """The same layout with a fresh fixed footer of that identity (a raw image's footer is
+        pinned by the first upload, so that reruns write the same one)."""
+        footer = make_fixed_footer(
+            virtual_size=self.data_size, uuid=footer_uuid or uuid_module.uuid4(), timestamp=footer_timestamp
+        ).to_bytes()
+        return dataclasses.replace(self, footer=footer)
+
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes of the blob's data region at ``offset`` (padding reads as zeros)."""
         end = offset + length
@@ -66,17 +75,29 @@ def blob_image(
     resize: bool = True,
     footer_uuid: uuid_module.UUID | None = None,
     footer_timestamp: int | None = None,
+    minimum_size: int = 0,
+    maximum_size: int = PAGE_BLOB_MAX_VIRTUAL_SIZE,
+    destination_kind: str = "a page blob",
 ) -> BlobImage:
     """The blob layout for ``disk``; refuses (NotAzureReadyError) what Azure would refuse.
 
     ``footer_uuid``/``footer_timestamp`` pin the fresh footer of a raw image (a resumed upload
-    passes what the blob recorded). Raises before anything remote happens.
+    passes what the blob recorded). ``minimum_size``/``maximum_size`` bound the data region
+    (the virtual size Azure sees): a smaller disk is padded with zeros up to the minimum (a
+    managed disk takes at least 20 MiB), a larger one is refused, naming ``destination_kind``.
+    Raises before anything remote happens.
     """
     size = disk.virtual_size
     name = disk.path.name
     if size <= 0:
         raise NotAzureReadyError(f"{name} is empty: there is no disk to upload", problems=["empty disk"])
-    data_size = round_up_to_mib(size)
+    data_size = max(round_up_to_mib(size), minimum_size)
+    if data_size != size and not resize and round_up_to_mib(size) == size:
+        problem = f"{name} is {format_size(size)}; {destination_kind} takes at least {format_size(minimum_size)}"
+        raise NotAzureReadyError(
+            f"{problem}: drop --no-resize to pad it with zeros to {format_size(minimum_size)} on the fly",
+            problems=[problem],
+        )
     if data_size != size and not resize:
         reason = f"{name} " + AZURE_SIZE_REASON.format(size=size)
         raise NotAzureReadyError(
@@ -84,9 +105,9 @@ def blob_image(
             f"{data_size} bytes on the fly (zero padding, new footer)",
             problems=[reason],
         )
-    if data_size > PAGE_BLOB_MAX_VIRTUAL_SIZE:
+    if data_size > maximum_size:
         problem = (
-            f"{name} is {format_size(size)}; a page blob holds at most {format_size(PAGE_BLOB_MAX_VIRTUAL_SIZE)} "
+            f"{name} is {format_size(size)}; {destination_kind} holds at most {format_size(maximum_size)} "
             "of disk plus the footer"
         )
         raise NotAzureReadyError(f"{problem}: shrink the disk first", problems=[problem])

@@ -20,24 +20,25 @@ import logging
 import threading
 import time
 import uuid as uuid_module
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from os import PathLike
 from typing import Any, Unpack
 
-from azure.core.exceptions import ResourceExistsError
-
 from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
-from .azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
+from .azure.lease import MAX_LEASE_SECONDS
 from .azure.page_blob import RANGE_WINDOW, PageBlobSink
 from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity, stat_token
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
+from .destinations.base import Destination
+from .destinations.page_blob import PageBlobDestination
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .engine import make_sender, pump
-from .errors import DestinationConflictError, InputError, SourceChangedError
+from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from .upload_decision import Action, Decision, Existing, decide
 from .vhd import Footer
 
 log = logging.getLogger("vhdupload.upload")
@@ -45,6 +46,8 @@ log = logging.getLogger("vhdupload.upload")
 RESUME_HINT = "nothing was deleted: run the same command again to resume"
 _SPOT_CHECKS = 16  # data ranges of the blob compared with the source before it is trusted
 _SPOT_CHECK_BYTES = 64 * 1024
+#: Bytes per second assumed when sizing a time-limited grant (a Standard HDD upload's floor).
+_PLANNING_RATE = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class UploadResult:
     already_complete: bool  # the blob already held this source: nothing was sent
     resized: bool  # the virtual size was rounded up to a whole MiB
     content_md5: str | None = None  # base64, when asked for
+    disk_id: str | None = None  # a managed disk's ARM resource ID
+    disk_state: str | None = None  # a managed disk's diskState afterwards, as ARM says it
+    notes: list[str] = field(default_factory=list)  # what the user should know (not errors)
 
     @property
     def rate(self) -> float:
@@ -131,9 +137,12 @@ def upload_vhd(
             threads=settings.threads, timeout=settings.timeout,
         )
         sink = PageBlobSink(blob_client, timeout=settings.timeout, max_retries=settings.max_retries, cancel=cancel)
+        if not 15 <= lease_seconds <= MAX_LEASE_SECONDS:
+            raise InputError(f"lease_seconds must be 15..{MAX_LEASE_SECONDS}, got {lease_seconds}")
+        dest = PageBlobDestination(sink, lease_seconds=lease_seconds)
         session = _Session(
-            sink=sink, image=image, identity=identity, settings=settings, cancel=cancel,
-            overwrite=overwrite, wait=wait, lease_seconds=lease_seconds, stats=stats_before,
+            dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
+            overwrite=overwrite, wait=wait, stats=stats_before, lease_seconds=lease_seconds,
         )
         return session.run(
             progress=progress, max_gap=max_gap, content_md5=content_md5, started=started
@@ -143,11 +152,15 @@ def upload_vhd(
 
 
 class _Session:
-    """One upload against one blob: the decisions of steps 2-5 and their shared state."""
+    """One upload to one destination: the decisions of steps 2-5 and their shared state.
 
-    def __init__(self, *, sink: PageBlobSink, image: BlobImage, identity, settings: TransferSettings,
-                 cancel: threading.Event, overwrite: bool, wait: bool, lease_seconds: int, stats: str) -> None:
-        self.sink = sink
+    The rules live in :func:`vhdupload.upload_decision.decide`; how state is kept and a second
+    writer kept out is the destination's (:class:`vhdupload.destinations.Destination`)."""
+
+    def __init__(self, *, dest: Destination, image: BlobImage, identity, settings: TransferSettings,
+                 cancel: threading.Event, overwrite: bool, wait: bool, stats: str,
+                 lease_seconds: int = 0) -> None:
+        self.dest = dest
         self.image = image
         self.identity = identity
         self.settings = settings
@@ -155,100 +168,90 @@ class _Session:
         self.overwrite = overwrite
         self.wait = wait
         self.stats = stats  # stat_token of the source files when opened
-        self.keeper = LeaseKeeper(sink, duration=lease_seconds, metadata=self._metadata)
+        self.lease_seconds = lease_seconds
         self.state: UploadState | None = None
 
-    def _metadata(self) -> dict[str, str]:
-        assert self.state is not None
-        return self.state.to_metadata()
-
     # -- step 2 and 3 ------------------------------------------------------------------------
+    def _decide(self, existing: Existing) -> Decision:
+        decision = decide(existing, identity=self.identity, blob_size=self.image.size, stats=self.stats,
+                          overwrite=self.overwrite)
+        if decision.action is Action.REFUSE:
+            raise DestinationConflictError(f"{self.dest.url} {decision.reason}")
+        return decision
+
     def _prepare(self) -> tuple[str, UploadState | None]:
         """Returns ``("complete", state)``, ``("resume", state)`` or ``("new", None)``, holding
-        the lease for the last two."""
+        the writer guard for the last two."""
         for _attempt in range(3):
-            props, _ = self.sink.properties()
-            if props is None:
-                self.sink.ensure_container()
-                try:
-                    self.state = self._fresh_state()
-                    self.image = self._image_for(self.state)
-                    self.sink.create(size=self.image.size, metadata=self.state.to_metadata(), replace=False)
-                except ResourceExistsError:
+            existing = self.dest.look()
+            decision = self._decide(existing)
+            if decision.action is Action.CREATE:
+                self.state = self._fresh_state()
+                self.image = self._image_for(self.state)
+                if not self.dest.create(size=self.image.size, state=self.state):
                     continue  # someone created it just now: look again
-                self.keeper.acquire(wait=self.wait, cancel=self.cancel)
                 return "new", None
-            existing = UploadState.from_metadata(props.metadata)
-            ours = (
-                existing is not None
-                and existing.source.same_source(self.identity)
-                and existing.blob_size == self.image.size
-                and str(getattr(props, "blob_type", "")).lower().endswith("pageblob")
-            )
-            if ours and not self.overwrite and existing.modified_since(self.stats):
-                if existing.complete:
-                    raise DestinationConflictError(
-                        f"{self.sink.url} holds a finished upload of {self.image.disk.path.name}, but the file was "
-                        "modified since; add --overwrite to upload it again"
-                    )
-                existing.state = STATE_SOURCE_CHANGED  # modified since the unfinished upload read it
-            if ours and existing.complete and not self.overwrite:
-                self._spot_check(existing)
-                return "complete", existing
-            if (not ours or existing.source_changed) and not self.overwrite:
-                raise DestinationConflictError(self._conflict_message(existing))
-            self.keeper.acquire(wait=self.wait, cancel=self.cancel)
-            if ours and not self.overwrite:
-                # Look again under the lease: another upload may have finished meanwhile.
-                props, _ = self.sink.properties()
-                existing = UploadState.from_metadata(props.metadata if props else None)
-                if existing is not None and existing.complete:
-                    self.keeper.stop(release=True)
-                    return "complete", existing
-                if existing is not None and (existing.source_changed or existing.modified_since(self.stats)):
-                    self.keeper.stop(release=True)
-                    raise DestinationConflictError(self._conflict_message(existing))
-                if existing is not None and existing.source.same_source(self.identity):
-                    try:
-                        self._spot_check(existing)
-                    except DestinationConflictError:
-                        self.keeper.stop(release=True)
-                        raise
-                    self.state = existing
-                    self.state.lease_seconds = self.keeper.duration  # what a rerun meeting our lease reads
+            if decision.action is Action.COMPLETE:
+                assert existing.state is not None
+                if self.dest.can_read_back:
+                    self._spot_check(existing.state)
+                self.dest.confirm_complete(existing.state)
+                return "complete", existing.state
+            self.dest.claim(wait=self.wait, cancel=self.cancel)
+            if decision.action is Action.RESUME:
+                # Look again under the guard: another upload may have finished meanwhile.
+                try:
+                    existing = self.dest.look()
+                    decision = self._decide(existing)
+                except BaseException:
+                    self.dest.release()
+                    raise
+                if decision.action is Action.COMPLETE:
+                    self.dest.release()
+                    assert existing.state is not None
+                    self.dest.confirm_complete(existing.state)
+                    return "complete", existing.state
+                if decision.action is Action.RESUME:
+                    assert existing.state is not None
+                    if self.dest.can_read_back:
+                        try:
+                            self._spot_check(existing.state)
+                        except DestinationConflictError:
+                            self.dest.release()
+                            raise
+                    self.state = existing.state
+                    self.state.lease_seconds = self.lease_seconds  # what a rerun meeting our guard reads
                     self.state.source_stat = self.stats  # this file (maybe a copy) is the one now read
-                    self.image = self._image_for(existing)
-                    self.keeper.write_metadata(self.state.to_metadata())
-                    return "resume", existing
-            # Overwrite (or the blob changed under us): create it afresh, so no old page
+                    self.image = self._image_for(existing.state)
+                    self.dest.save_state(self.state)
+                    return "resume", existing.state
+            # Overwrite (or the destination changed under us): make it afresh, so no old page
             # survives beside skipped zeros.
             self.state = self._fresh_state()
             self.image = self._image_for(self.state)
-            self.sink.create(size=self.image.size, metadata=self.state.to_metadata(), replace=True,
-                             lease=self.keeper.lease)
+            self.dest.replace(size=self.image.size, state=self.state)
             return "new", None
-        raise DestinationConflictError(f"{self.sink.url} keeps changing under this upload; try again")
+        raise DestinationConflictError(f"{self.dest.url} keeps changing under this upload; try again")
 
     def _spot_check(self, existing: UploadState) -> None:
-        """Compare up to 16 of the blob's data ranges (64 KiB at the start of each, spread over
-        the first listing window) with the local source, and refuse if one differs.
+        """Compare up to 16 of the destination's data ranges (64 KiB at the start of each,
+        spread over the first listing window) with the local source, and refuse if one differs.
 
         The fingerprint samples fixed places only, so that any copy of the source agrees with
         it; two sparse images of one size whose data differs elsewhere would share it. The
         blob's own pages settle that, wherever the rerun runs, for ~1 MiB of reads."""
         image = self.image
-        held = []
-        for lo, hi in self.sink.held_ranges(size=image.data_size):
-            if lo >= RANGE_WINDOW:
-                break  # one listing is enough
-            held.append((lo, min(hi, image.data_size)))
+        listed = self.dest.held_ranges(size=min(image.data_size, RANGE_WINDOW))
+        if not listed:
+            return
+        held = [(lo, min(hi, image.data_size)) for lo, hi in listed if lo < RANGE_WINDOW]
         ranges = planning.RangeSet(held).ranges
         for lo, hi in ranges[:: max(1, len(ranges) // _SPOT_CHECKS)][:_SPOT_CHECKS]:
             n = min(_SPOT_CHECK_BYTES, hi - lo)
-            if n > 0 and self.sink.download(lo, n) != image.read(lo, n):
+            if n > 0 and self.dest.read(lo, n) != image.read(lo, n):
                 state = "a finished" if existing.complete else "an unfinished"
                 raise DestinationConflictError(
-                    f"{self.sink.url} holds {state} upload that looks like {image.disk.path.name} (same size and "
+                    f"{self.dest.url} holds {state} upload that looks like {image.disk.path.name} (same size and "
                     f"samples) but holds other data near offset {lo}; it is another source, or this one changed: "
                     "add --overwrite to replace it"
                 )
@@ -256,76 +259,80 @@ class _Session:
     def _fresh_state(self) -> UploadState:
         footer = Footer.parse(self.image.footer)
         if self.image.disk.footer is None:
-            # A raw image: pin a new footer identity in the metadata so that reruns write it again.
+            # A raw image: pin a new footer identity in the state so that reruns write it again.
             footer = footer.replace(uuid=uuid_module.uuid4())
         return UploadState(
             source=self.identity,
             blob_size=self.image.size,
             footer_uuid=footer.uuid.hex,
             footer_timestamp=footer.timestamp,
-            lease_seconds=self.keeper.duration,
+            lease_seconds=self.lease_seconds,
             source_stat=self.stats,
         )
 
     def _image_for(self, state: UploadState) -> BlobImage:
         if self.image.disk.footer is not None:
             return self.image
-        return blob_image(
-            self.image.disk,
-            resize=True,
-            footer_uuid=state.footer_uuid_value,
-            footer_timestamp=state.footer_timestamp,
-        )
-
-    def _conflict_message(self, existing: UploadState | None) -> str:
-        if existing is None:
-            what = "a blob that vhdupload did not make"
-        elif existing.source_changed:
-            return (
-                f"{self.sink.url} holds an unfinished upload whose source changed during or since it, "
-                "so the pages already there cannot be trusted; add --overwrite to upload afresh"
-            )
-        elif existing.source.same_source(self.identity):
-            what = f"an upload of the same source but a different layout ({existing.blob_size} bytes)"
-        else:
-            state = "a finished" if existing.complete else "an unfinished"
-            what = f"{state} upload of another source, {existing.source.describe()}"
-        return f"{self.sink.url} already holds {what}; add --overwrite to replace it"
+        return self.image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
 
     # -- steps 4 and 5 -----------------------------------------------------------------------
     def run(self, *, progress, max_gap: int, content_md5: bool, started: float) -> UploadResult:
-        mode, existing = self._prepare()
-        log.info("%s: %s (blob %d bytes, source %s)", self.sink.url,
-                 {"new": "new upload", "resume": "resuming", "complete": "already complete"}[mode],
-                 self.image.size, self.identity.describe())
-        if mode == "complete":
-            assert existing is not None
-            return self._result(
-                sent=0, present=existing.blob_size, data_bytes=0, requests=0, retries=0,
-                started=started, crc=existing.crc64 or "", resumed=False, already=True, md5=None,
-            )
+        failed = True
         try:
-            return self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
-                                  started=started)
+            mode, existing = self._prepare()
+            log.info("%s: %s (%d bytes, source %s)", self.dest.url,
+                     {"new": "new upload", "resume": "resuming", "complete": "already complete"}[mode],
+                     self.image.size, self.identity.describe())
+            if mode == "complete":
+                assert existing is not None
+                failed = False
+                return self._result(
+                    sent=0, present=existing.blob_size, data_bytes=0, requests=0, retries=0,
+                    started=started, crc=existing.crc64 or "", resumed=False, already=True, md5=None,
+                )
+            result = self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
+                                    started=started)
+            failed = False
+            return result
         except SourceChangedError:
             self._mark_source_changed()
             raise
         except OSError as exc:  # reading the source failed (a disk error, a vanished file)
             raise InputError(f"reading {self.image.disk.path} failed: {exc.strerror or exc}; {RESUME_HINT}") from None
         except BaseException:  # cancelled, interrupted, retries spent...: was the source written meanwhile?
-            if self._source_moved():
+            if self.state is not None and self._source_moved():
                 self._mark_source_changed()
             raise
         finally:
-            self.keeper.stop(release=True)
+            self.dest.close()
+            if failed:
+                self._add_failure_note()
+
+    def _add_failure_note(self) -> None:
+        """Let the destination clean up and say what it left, appended to the error raised."""
+        import sys  # noqa: PLC0415 - only on this rare path
+
+        exc = sys.exc_info()[1]
+        cancelled = isinstance(exc, (KeyboardInterrupt, CancelledError)) or self.cancel.is_set()
+        try:
+            note = self.dest.failure_note(cancelled=cancelled)
+        except Exception as cleanup:  # noqa: BLE001 - the original error matters more
+            note = f"cleaning up failed too: {cleanup}"
+        if note and isinstance(exc, VhdUploadError) and exc.args:
+            exc.args = (f"{exc.args[0]}; {note}", *exc.args[1:])
 
     def _transfer(self, mode, *, progress, max_gap, content_md5, started) -> UploadResult:
         image = self.image
+        self.dest.open_for_writing(state=lambda: self.state, seconds_hint=image.size / _PLANNING_RATE)
         held = planning.RangeSet()
         if mode == "resume":
-            held = planning.RangeSet(self.sink.held_ranges(size=image.data_size))
-            log.info("the blob already holds %d bytes in %d ranges; they are not sent again", held.size(), len(held.ranges))
-        self.keeper.start()
+            listed = self.dest.held_ranges(size=image.data_size)
+            if listed is None:
+                self.dest.notes.append("the destination did not list what it holds: everything was sent again")
+            else:
+                held = planning.RangeSet(listed)
+                log.info("the destination already holds %d bytes in %d ranges; they are not sent again",
+                         held.size(), len(held.ranges))
         tracker = ProgressTracker(total=image.size, subscribers=[progress] if progress else None)
         cancel_message = f"upload cancelled; {RESUME_HINT}"
         policy = RetryPolicy(
@@ -351,10 +358,10 @@ class _Session:
             image, send=send, held=held, threads=self.settings.threads, max_gap=max_gap,
             cancel=self.cancel, tracker=tracker, content_md5=content_md5, cancel_message=cancel_message,
         )
-        self._check_lease()
+        self._check_guard()
         if self._source_moved():
             raise SourceChangedError(
-                f"{image.disk.path} changed while it was being uploaded; the blob is left unfinished. "
+                f"{image.disk.path} changed while it was being uploaded; the destination is left unfinished. "
                 "Upload again (with --overwrite) once the source is stable"
             )
         log.info("data done (%d bytes found); writing the footer page, then the complete mark", result.data_bytes)
@@ -365,9 +372,7 @@ class _Session:
         assert self.state is not None
         self.state.crc64 = whole
         self.state.state = STATE_COMPLETE
-        self.keeper.write_metadata(self.state.to_metadata())
-        if md5 is not None:
-            self.sink.set_content_md5(md5, lease=self.keeper.lease)
+        self.dest.finish(self.state, md5=md5)
         snap = tracker.snapshot
         return self._result(
             sent=snap.bytes_sent, present=snap.bytes_present, data_bytes=result.data_bytes,
@@ -384,34 +389,34 @@ class _Session:
             return False  # gone: a rerun cannot open it either
 
     def _mark_source_changed(self) -> None:
-        """Record on the blob that its pages may mix two versions of the source, so that no
-        rerun resumes it (best effort: the error that follows says what to do either way)."""
+        """Record on the destination that its pages may mix two versions of the source, so that
+        no rerun resumes it (best effort: the error that follows says what to do either way)."""
         if self.state is None:
             return
         self.state.state = STATE_SOURCE_CHANGED
         try:
-            self.keeper.write_metadata(self.state.to_metadata())
+            self.dest.save_state(self.state)
         except Exception as exc:  # noqa: BLE001 - the SourceChangedError is what matters
-            log.warning("could not mark %s as made from a changed source: %s", self.sink.url, exc)
+            log.warning("could not mark %s as made from a changed source: %s", self.dest.url, exc)
 
     def _put(self, data: bytes, offset: int, crc: int) -> None:
-        if self.keeper.lost is not None:
-            raise self.keeper.lost
-        self.sink.put_page(data, offset=offset, crc64_bytes=crc64.to_header(crc), lease=self.keeper.lease)
+        self._check_guard()
+        self.dest.put_page(data, offset=offset, crc=crc64.to_header(crc))
 
     def _reread(self, offset: int, length: int) -> bytes:
         if offset >= self.image.data_size:
             return self.image.footer
         return self.image.read(offset, length)
 
-    def _check_lease(self) -> None:
-        if self.keeper.lost is not None:
-            raise self.keeper.lost
+    def _check_guard(self) -> None:
+        if self.dest.lost is not None:
+            raise self.dest.lost
 
     def _result(self, *, sent, present, data_bytes, requests, retries, started, crc, resumed, already, md5) -> UploadResult:
         image = self.image
+        extra = self.dest.summary()
         return UploadResult(
-            blob_url=self.sink.url,
+            blob_url=self.dest.url,
             source=str(image.disk.path),
             virtual_size=image.virtual_size,
             blob_size=image.size,
@@ -420,11 +425,14 @@ class _Session:
             bytes_skipped=max(0, image.size - sent - present),
             bytes_present=present,
             requests=requests,
-            retries=retries + self.sink.retries,  # Put Pages and the other calls alike
+            retries=retries + self.dest.retries,  # Put Pages and the other calls alike
             seconds=time.monotonic() - started,
             crc64=crc,
             resumed=resumed,
             already_complete=already,
             resized=image.resized,
             content_md5=md5,
+            disk_id=extra.get("disk_id"),
+            disk_state=extra.get("disk_state"),
+            notes=list(self.dest.notes),
         )

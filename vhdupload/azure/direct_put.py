@@ -40,6 +40,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
+#: The audience of the token a managed disk with Entra-ID-only data access wants on each request.
+DISK_SCOPE = "https://disk.azure.com/.default"
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 _MAX_HEAD = 65536  # bytes of status line and headers before the answer is refused (as http.client's limits)
 _UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")  # what http.client refuses in a request target
@@ -66,8 +68,14 @@ class DirectPageWriter:
         self._local = threading.local()
 
     @classmethod
-    def for_client(cls, client: Any, *, timeout: float | None = None) -> "DirectPageWriter | None":
-        """A writer doing what ``client.upload_page`` does, or None if that is not certain."""
+    def for_client(
+        cls, client: Any, *, timeout: float | None = None, disk_credential: Any = None
+    ) -> "DirectPageWriter | None":
+        """A writer doing what ``client.upload_page`` does, or None if that is not certain.
+
+        ``disk_credential`` (a TokenCredential) adds a bearer token for ``https://disk.azure.com``
+        to each request beside the SAS in the URL: what a managed disk whose data access is
+        Entra-ID-only wants during upload."""
         try:
             transport = client._pipeline._transport
             config = transport.connection_config
@@ -83,7 +91,7 @@ class DirectPageWriter:
         if credential is None:
             if "sig=" not in query:
                 return None
-            sign = _no_auth
+            sign = _Bearer(disk_credential, scope=DISK_SCOPE) if disk_credential is not None else _no_auth
         elif hasattr(credential, "account_key") and hasattr(credential, "account_name"):
             try:
                 sign = _SharedKey(credential.account_name, credential.account_key)
@@ -109,15 +117,16 @@ class DirectPageWriter:
         return cls(url=full, api_version=client.api_version, sign=sign, timeout=read_timeout, ssl_context=context)
 
     # -- one request -------------------------------------------------------------------------
-    def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease_id: str | None) -> None:
+    def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes | None, lease_id: str | None) -> None:
         headers = {
             "x-ms-version": self._api_version,
             "x-ms-date": _http_date(),
             "x-ms-page-write": "update",
             "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}",
-            "x-ms-content-crc64": base64.b64encode(crc64_bytes).decode("ascii"),
-            "Content-Length": str(len(data)),
         }
+        if crc64_bytes is not None:
+            headers["x-ms-content-crc64"] = base64.b64encode(crc64_bytes).decode("ascii")
+        headers["Content-Length"] = str(len(data))
         if lease_id:
             headers["x-ms-lease-id"] = lease_id
         self._sign(headers, path=self._path, query=self._query, content_length=len(data))
@@ -385,13 +394,14 @@ class _SharedKey:
 class _Bearer:
     """An Entra ID token, refreshed five minutes before it expires."""
 
-    def __init__(self, credential: Any) -> None:
+    def __init__(self, credential: Any, *, scope: str = "") -> None:
         self._credential = credential
+        self._scope = scope or STORAGE_SCOPE
         self._lock = threading.Lock()
         self._token: Any = None
 
     def __call__(self, headers: dict[str, str], **_kwargs: Any) -> None:
         with self._lock:
             if self._token is None or self._token.expires_on - time.time() < 300:
-                self._token = self._credential.get_token(STORAGE_SCOPE)
+                self._token = self._credential.get_token(self._scope)
             headers["Authorization"] = f"Bearer {self._token.token}"

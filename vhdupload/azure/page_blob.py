@@ -42,6 +42,7 @@ class PageBlobSink:
         timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         cancel: threading.Event | None = None,
+        disk_credential: Any = None,
     ) -> None:
         self.client = client
         self.url = strip_query(client.url)
@@ -55,7 +56,15 @@ class PageBlobSink:
         self.container_missing = True  # until properties() learns otherwise
         self._container_refusal: str | None = None  # why creating the container was refused
         # The hot path: Put Page without the SDK's per-request pipeline (see direct_put).
-        self._direct = None if os.environ.get("VHDUPLOAD_SDK_PUT") else DirectPageWriter.for_client(client, timeout=timeout)
+        self._direct = (
+            None if os.environ.get("VHDUPLOAD_SDK_PUT") and disk_credential is None
+            else DirectPageWriter.for_client(client, timeout=timeout, disk_credential=disk_credential)
+        )
+        if disk_credential is not None and self._direct is None:
+            raise StorageError(
+                f"{self.url} wants an Entra ID token beside its SAS, which this connection cannot add "
+                "(a proxy or client certificate is configured); upload from a machine without them"
+            )
 
     def _count_retry(self, _exc: BaseException) -> None:
         with self._retries_lock:
@@ -141,8 +150,9 @@ class PageBlobSink:
             raise translate(exc, action=f"creating {self.url}") from None
 
     # -- pages -------------------------------------------------------------------------
-    def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes, lease: Any) -> None:
-        """One Put Page; raises the SDK's error (the engine classifies it)."""
+    def put_page(self, data: bytes, *, offset: int, crc64_bytes: bytes | None, lease: Any) -> None:
+        """One Put Page (without ``x-ms-content-crc64`` when ``crc64_bytes`` is None); raises
+        the SDK's error (the engine classifies it)."""
         if self._direct is not None:
             self._direct.put_page(data, offset=offset, crc64_bytes=crc64_bytes, lease_id=getattr(lease, "id", lease))
             return
@@ -150,7 +160,7 @@ class PageBlobSink:
             data,
             offset=offset,
             length=len(data),
-            transactional_content_crc64=crc64_bytes,
+            **({"transactional_content_crc64": crc64_bytes} if crc64_bytes is not None else {}),
             lease=lease,
             **self._timeout,
         )
@@ -165,6 +175,8 @@ class PageBlobSink:
                     what=f"listing the pages of {self.url}",
                 )
             except HttpResponseError as exc:
+                if exc.status_code in (403, 405, 501):
+                    raise PageRangesRefusedError(translate(exc, action=f"listing the pages of {self.url}").args[0]) from None
                 raise translate(exc, action=f"listing the pages of {self.url}") from None
             for page in pages:
                 if not getattr(page, "cleared", False):
@@ -200,6 +212,11 @@ class PageBlobSink:
             raise translate(exc, action=f"setting Content-MD5 on {self.url}") from None
 
 
+class PageRangesRefusedError(StorageError):
+    """The endpoint does not answer Get Page Ranges (a managed disk's may not): a resume then
+    cannot know what is there and sends everything."""
+
+
 def _parse_http_date(value: str | None) -> float | None:
     if not value:
         return None
@@ -211,4 +228,4 @@ def _parse_http_date(value: str | None) -> float | None:
         return None
 
 
-__all__ = ["PageBlobSink", "StorageError", "RANGE_WINDOW"]
+__all__ = ["PageBlobSink", "PageRangesRefusedError", "StorageError", "RANGE_WINDOW"]
