@@ -1,0 +1,181 @@
+"""File systems read through the libyal readers (the ``vhdupload[inspect]`` extra).
+
+``pyfsext`` (ext2/3/4), ``pyfsxfs`` (XFS), ``pyfsfat`` (FAT) and ``pyfsntfs`` (NTFS) read a
+volume through a file object: here a bounded :class:`~.source.Window`. :class:`GuestFs` gives
+the few operations the checks need -- look a path up (following symbolic links inside the file
+system, at most 40 of them), read a small file, list a directory -- and turns every reader
+failure into :class:`FsError`, so a damaged file system never escapes as a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .source import Window
+
+#: probe kind -> (module, human name); the module's ``volume()`` reads the file system.
+READERS = {
+    "ext": ("pyfsext", "ext4"),
+    "xfs": ("pyfsxfs", "XFS"),
+    "fat": ("pyfsfat", "FAT"),
+    "ntfs": ("pyfsntfs", "NTFS"),
+}
+_CASE_INSENSITIVE = {"fat", "ntfs"}
+_MAX_SYMLINKS = 40
+_MAX_DIRECTORY_SCAN = 100_000
+_EXTRA = "install the optional readers with `pip install 'vhdupload[inspect]'`"
+
+
+class FsError(Exception):
+    """A file system could not be read (damaged, unsupported, or over the budget)."""
+
+
+class ReaderMissing(FsError):
+    """The optional reader module for this kind of file system is not installed."""
+
+
+def reader_module(kind: str) -> Any:
+    module_name, human = READERS[kind]
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        raise ReaderMissing(f"{human} is not read: its reader ({module_name}) is missing; {_EXTRA}") from None
+
+
+def missing_readers() -> list[str]:
+    """The optional reader modules that cannot be imported."""
+    missing = []
+    for module_name in [m for m, _ in READERS.values()] + ["pyvslvm"]:
+        try:
+            importlib.import_module(module_name)
+        except ImportError:
+            missing.append(module_name)
+    return missing
+
+
+class GuestFs:
+    """One opened file system (read-only). Paths use ``/`` whatever the file system."""
+
+    def __init__(self, kind: str, volume: Window | Any, *, where: str) -> None:
+        self.kind = kind
+        self.where = where  # e.g. "partition 2 (ext4)", for messages
+        module = reader_module(kind)
+        self._volume = module.volume()
+        try:
+            self._volume.open_file_object(volume)
+            self._root = self._volume.get_root_directory()
+        except Exception as exc:  # libyal raises OSError/IOError and others on damaged input
+            raise FsError(f"{where}: the {READERS[kind][1]} file system cannot be read ({_short(exc)})") from None
+
+    # -- lookups ----------------------------------------------------------------------------
+    def entry(self, path: str, *, follow: bool = True) -> Any | None:
+        """The entry at ``path`` (symbolic links followed; the last one only if ``follow``), or None."""
+        try:
+            return self._resolve(path, follow=follow)
+        except FsError:
+            raise
+        except Exception as exc:
+            raise FsError(f"{self.where}: reading {path} failed ({_short(exc)})") from None
+
+    def exists(self, path: str) -> bool:
+        return self.entry(path, follow=False) is not None
+
+    def read(self, path: str, *, limit: int = 1024 * 1024) -> bytes | None:
+        """The first ``limit`` bytes of the file at ``path``, or None if there is no such file."""
+        entry = self.entry(path)
+        if entry is None or self._is_dir(entry):
+            return None
+        try:
+            size = int(entry.get_size())
+            return entry.read_buffer_at_offset(min(size, limit), 0) if size else b""
+        except Exception as exc:
+            raise FsError(f"{self.where}: reading {path} failed ({_short(exc)})") from None
+
+    def size(self, path: str) -> int | None:
+        entry = self.entry(path)
+        return None if entry is None else int(entry.get_size())
+
+    def listdir(self, path: str) -> list[str] | None:
+        """Names in the directory at ``path`` (at most 100,000), or None if it is not one."""
+        entry = self.entry(path)
+        if entry is None or not self._is_dir(entry):
+            return None
+        try:
+            return [n for n in (self._name(e) for e in self._children(entry)) if n not in (".", "..", None)]
+        except Exception as exc:
+            raise FsError(f"{self.where}: listing {path} failed ({_short(exc)})") from None
+
+    # -- internals --------------------------------------------------------------------------
+    def _resolve(self, path: str, *, follow: bool) -> Any | None:
+        # Each step looks the whole canonical path up in the reader (its lookups are
+        # case-insensitive on FAT and NTFS); symbolic links are expanded here, inside this file system.
+        todo = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        entry = self._root
+        hops = 0
+        while todo:
+            name = todo.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                resolved = resolved[:-1]
+                entry = self._lookup(resolved)
+                continue
+            child = self._lookup(resolved + [name])
+            if child is None:
+                return None
+            target = self._link_target(child)
+            if target is not None and (todo or follow):
+                hops += 1
+                if hops > _MAX_SYMLINKS:
+                    raise FsError(f"{self.where}: too many symbolic links resolving {path}")
+                if target.startswith("/"):
+                    resolved = []
+                todo = [p for p in target.split("/") if p] + todo
+                entry = self._lookup(resolved)
+                continue
+            if todo and not self._is_dir(child):
+                return None
+            resolved.append(name)
+            entry = child
+        return entry
+
+    def _lookup(self, parts: list[str]) -> Any | None:
+        if not parts:
+            return self._root
+        separator = "\\" if self.kind in _CASE_INSENSITIVE else "/"
+        return self._volume.get_file_entry_by_path(separator + separator.join(parts))
+
+    @staticmethod
+    def _children(directory: Any):
+        count = min(int(directory.get_number_of_sub_file_entries()), _MAX_DIRECTORY_SCAN)
+        for index in range(count):
+            yield directory.get_sub_file_entry(index)
+
+    @staticmethod
+    def _name(entry: Any) -> str | None:
+        try:
+            return entry.get_name()
+        except Exception:
+            return None
+
+    def _link_target(self, entry: Any) -> str | None:
+        if self.kind not in ("ext", "xfs"):
+            return None
+        mode = int(entry.get_file_mode() or 0)
+        if mode & 0o170000 != 0o120000:
+            return None
+        return entry.get_symbolic_link_target() or None
+
+    def _is_dir(self, entry: Any) -> bool:
+        if self.kind in ("ext", "xfs"):
+            return int(entry.get_file_mode() or 0) & 0o170000 == 0o040000
+        if self.kind == "ntfs":  # NTFS keeps no directory bit in its attributes: a directory has an index
+            return bool(entry.has_directory_entries_index())
+        return bool(int(entry.get_file_attribute_flags() or 0) & 0x10)  # FAT: ATTR_DIRECTORY
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

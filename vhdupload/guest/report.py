@@ -1,0 +1,59 @@
+""":class:`GuestReport`: what was found inside a disk's file systems, as data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Volume:
+    """One partition or logical volume and what it holds."""
+
+    where: str  # "partition 2", "partition 3 / LVM rootvg/root", "whole disk"
+    start: int | None  # byte offset on the disk (None for a logical volume)
+    size: int
+    type: str | None  # GPT type GUID, MBR "0xNN", "lvm" or None
+    type_name: str | None
+    content: str  # probe kind: "ext", "xfs", "fat", "ntfs", "swap", "lvm2", "empty", "unknown", ...
+    role: str | None = None  # "linux root", "windows", "efi system", "swap"
+
+
+@dataclass
+class GuestReport:
+    """The ``guest`` object of ``inspect --json``.
+
+    ``os_type`` is ``"linux"``, ``"windows"`` or None; ``architecture`` ``"x64"``, ``"Arm64"`` or
+    None; ``generalized`` True, False or None (can't tell: ``warnings`` say why);
+    ``would_provision`` False when ``problems`` (each with its fix) say VMs made from the disk
+    would not provision; ``signs`` are the short facts found; ``read`` says whether the file
+    systems could be read at all (False without the ``vhdupload[inspect]`` readers).
+    """
+
+    os_type: str | None = None
+    os_name: str | None = None
+    architecture: str | None = None
+    generalized: bool | None = None
+    would_provision: bool | None = None
+    signs: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    partition_table: str | None = None  # "gpt" | "mbr" | "none"
+    volumes: list[Volume] = field(default_factory=list)
+    read: bool = True
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def sign(self, text: str) -> None:
+        if text not in self.signs:
+            self.signs.append(text)
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
