@@ -65,3 +65,33 @@ def qemu_img() -> str:
     if path is None:
         pytest.fail("qemu-img is missing: ./run setup installs Debian's qemu-utils")
     return path
+
+
+# -- the managed-disk endpoint: ARM double + restricting proxy + Azurite -----------------------
+@pytest.fixture
+def managed_disk_double(azurite):
+    """An ARM double serving managed disks for direct upload, with its restricting proxy running
+    (``double.proxy``); disks are backed by page blobs in the session's Azurite. Cheap: one per test."""
+    from tests.support.arm_double import start_arm_double
+
+    double = start_arm_double(azurite_connection_string=azurite.connection_string, polls=1)
+    double.ensure_proxy()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def compute_client(managed_disk_double):
+    """A factory of real ``ComputeManagementClient``s aimed at ``managed_disk_double``:
+    ``compute_client()`` or ``compute_client(credential=..., subscription_id=...)``. The default
+    credential is the registration tests' FakeCredential (a token that never leaves the process)."""
+    from tests.registration.conftest import SUB, FakeCredential
+    from vhdupload.registration import make_compute_client
+
+    def make(*, credential=None, subscription_id: str = SUB, **client_options):
+        return make_compute_client(
+            credential=credential or FakeCredential(), subscription_id=subscription_id,
+            arm_endpoint=managed_disk_double.url, **client_options,
+        )
+
+    return make
