@@ -1,0 +1,15 @@
+"""The VHDX format layer ([MS-VHDX]): one small module per on-disk structure, and a
+``VhdxDisk`` that shows any VHDX (fixed, dynamic, differencing, with a pending log) as the same
+flat ``VirtualDisk`` view the VHD layer gives, so upload, convert and verify take it as is.
+
+Read-only: a pending log is replayed into memory, never into the user's file.
+"""
+
+from __future__ import annotations
+
+from .disk import VhdxDisk
+from .identifier import is_vhdx
+from .open import is_vhd_set, open_vhdx
+from .sector_layout import partition_sector_size
+
+__all__ = ["VhdxDisk", "is_vhdx", "is_vhd_set", "open_vhdx", "partition_sector_size"]

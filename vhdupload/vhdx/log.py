@@ -1,0 +1,233 @@
+"""Log replay (2.3), read-only: the active sequence's writes become a :class:`FileView` overlay.
+
+The log is a ring of 4 KiB-aligned entries. An entry is valid when its signature, CRC-32C,
+LogGuid, descriptors and data sectors all check; a sequence is consecutive valid entries whose
+sequence numbers rise by one; it is complete when its newest entry's ``Tail`` points inside it.
+The newest complete sequence is replayed, from the tail entry to the head, every descriptor in
+order (later writes win). A log without any complete sequence has nothing to replay (as qemu
+treats it). Work is bounded: each entry is validated once, a ring is scanned once, and the log
+and the number of replayed writes are capped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import pathlib
+import struct
+import uuid
+from dataclasses import dataclass, field
+
+from ..errors import CorruptVhdError
+from ..vhd.disk import pread_exact
+from . import guids
+from .crc import checksum_ok
+from .fileview import LoggedSector, Piece
+
+SECTOR = 4096
+MIB = 1024 * 1024
+#: Hyper-V and qemu write 1 MiB logs; a bigger one is allowed up to this bound.
+MAX_LOG_LENGTH = 64 * MIB
+#: Writes replayed from one active sequence, at most.
+MAX_REPLAYED_WRITES = 1 << 18
+
+# entry header: signature 0 (4), checksum 4 (4), entry length 8 (4), tail 12 (4), sequence
+# number 16 (8), descriptor count 24 (4), reserved 28 (4), log GUID 32 (16), flushed file
+# offset 48 (8), last file offset 56 (8)
+_ENTRY = struct.Struct("<4sIIIQI4x16sQQ")
+# zero descriptor: "zero" 0, reserved 4, zero length 8, file offset 16, sequence number 24
+_ZERO = struct.Struct("<4s4xQQQ")
+# data descriptor: "desc" 0, trailing bytes 4 (4), leading bytes 8 (8), file offset 16, sequence 24
+_DESC = struct.Struct("<4s4s8sQQ")
+assert _ENTRY.size == 64 and _ZERO.size == 32 and _DESC.size == 32
+_FIRST_SECTOR_DESCRIPTORS = (SECTOR - _ENTRY.size) // 32  # 126
+_SECTOR_DESCRIPTORS = SECTOR // 32  # 128
+
+
+@dataclass(frozen=True)
+class Entry:
+    offset: int  # in the log
+    length: int
+    tail: int
+    sequence: int
+    flushed_file_offset: int
+    last_file_offset: int
+    writes: list = field(repr=False, compare=False)  # ("zero", offset, length) | ("data", offset, LoggedSector)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the log held: ``entries`` replayed (0: nothing to replay) and the overlay."""
+
+    entries: int
+    writes: int
+    pieces: list[Piece]
+    file_size: int  # the file's size after replay (it may grow)
+    state: str  # "no log" | "empty" | "replayed"
+
+
+class _Ring:
+    def __init__(self, *, fd: int, path: pathlib.Path, offset: int, length: int) -> None:
+        self.fd, self.path, self.offset, self.length = fd, path, offset, length
+
+    def read(self, at: int, n: int) -> bytes:
+        """``n`` bytes from log position ``at``, wrapping at the end of the ring."""
+        first = min(n, self.length - at)
+        data = pread_exact(self.fd, self.offset + at, first, path=self.path)
+        if first < n:
+            data += pread_exact(self.fd, self.offset, n - first, path=self.path)
+        return data
+
+    def file_offset(self, at: int) -> int:
+        return self.offset + at % self.length
+
+
+def _descriptor_sectors(count: int) -> int:
+    if count <= _FIRST_SECTOR_DESCRIPTORS:
+        return 1
+    return 1 + -(-(count - _FIRST_SECTOR_DESCRIPTORS) // _SECTOR_DESCRIPTORS)
+
+
+def _descriptor_at(k: int) -> int:
+    if k < _FIRST_SECTOR_DESCRIPTORS:
+        return _ENTRY.size + 32 * k
+    k -= _FIRST_SECTOR_DESCRIPTORS
+    return SECTOR * (1 + k // _SECTOR_DESCRIPTORS) + 32 * (k % _SECTOR_DESCRIPTORS)
+
+
+def _entry_at(ring: _Ring, at: int, log_guid: uuid.UUID) -> Entry | None:
+    """The valid entry at ring position ``at``, or None."""
+    first = ring.read(at, SECTOR)
+    sig, _crc, length, tail, seq, count, raw_guid, flushed, last = _ENTRY.unpack_from(first)
+    if sig != b"loge" or guids.from_le(raw_guid) != log_guid or seq == 0:
+        return None
+    if length == 0 or length % SECTOR or length > ring.length or tail % SECTOR or tail >= ring.length:
+        return None
+    sectors = length // SECTOR
+    desc_sectors = _descriptor_sectors(count)
+    if desc_sectors > sectors:
+        return None
+    raw = first if length == SECTOR else ring.read(at, length)
+    if not checksum_ok(raw, at=4):
+        return None
+    writes: list = []
+    data_index = desc_sectors
+    for k in range(count):
+        pos = _descriptor_at(k)
+        kind = raw[pos:pos + 4]
+        if kind == b"zero":
+            _, zlen, offset, dseq = _ZERO.unpack_from(raw, pos)
+            if dseq != seq or zlen % SECTOR or offset % SECTOR:
+                return None
+            if zlen:
+                writes.append(("zero", offset, zlen))
+        elif kind == b"desc":
+            _, trailing, leading, offset, dseq = _DESC.unpack_from(raw, pos)
+            if dseq != seq or offset % SECTOR or data_index >= sectors:
+                return None
+            spos = data_index * SECTOR
+            sector = raw[spos:spos + SECTOR]
+            high, low = struct.unpack_from("<I", sector, 4)[0], struct.unpack_from("<I", sector, SECTOR - 4)[0]
+            if sector[:4] != b"data" or (high << 32 | low) != seq:
+                return None
+            writes.append(("data", offset, LoggedSector(leading, ring.file_offset(at + spos) + 8, trailing)))
+            data_index += 1
+        else:
+            return None
+    return Entry(at, length, tail, seq, flushed, last, writes)
+
+
+def replay_log(*, fd: int, path: pathlib.Path, file_size: int, log_guid: uuid.UUID,
+               log_offset: int, log_length: int) -> Replay:
+    """Find the active sequence and turn it into an overlay; never writes."""
+    if log_guid == guids.ZERO:
+        return Replay(0, 0, [], file_size, "no log")
+    if log_length > MAX_LOG_LENGTH:
+        raise CorruptVhdError(
+            f"VHDX log is {log_length} bytes, more than the {MAX_LOG_LENGTH} bytes this reader replays"
+        )
+    if log_offset + log_length > file_size:
+        raise CorruptVhdError(
+            f"VHDX log ({log_length} bytes at {log_offset}) lies past the end of the file ({file_size} bytes): "
+            "the file is truncated"
+        )
+    ring = _Ring(fd=fd, path=path, offset=log_offset, length=log_length)
+    active = _active_sequence(ring, log_guid)
+    if not active:
+        return Replay(0, 0, [], file_size, "empty")
+    head = active[-1]
+    if head.flushed_file_offset > file_size:
+        raise CorruptVhdError(
+            f"VHDX log says the file was at least {head.flushed_file_offset} bytes, but it is {file_size}: "
+            "the file is truncated"
+        )
+    writes = [w for e in active for w in e.writes]
+    if len(writes) > MAX_REPLAYED_WRITES:
+        raise CorruptVhdError(f"VHDX log holds {len(writes)} writes to replay, more than {MAX_REPLAYED_WRITES}")
+    pieces = _resolve(writes)
+    size = max([file_size, head.last_file_offset] + [end for _, end, _ in pieces[-1:]])
+    return Replay(len(active), len(writes), pieces, size, "replayed")
+
+
+def _active_sequence(ring: _Ring, log_guid: uuid.UUID) -> list[Entry]:
+    """The spec's search (2.3.3), each entry validated once and each dead start skipped."""
+    memo: dict[int, Entry | None] = {}
+    dead: set[int] = set()  # starts known to lead to an incomplete sequence
+
+    def entry(at: int) -> Entry | None:
+        if at not in memo:
+            memo[at] = _entry_at(ring, at, log_guid)
+        return memo[at]
+
+    candidate: list[Entry] = []
+    tail = old_tail = 0
+    while True:
+        run: list[Entry] = []
+        at = tail
+        if at not in dead:
+            while len(run) <= ring.length // SECTOR:
+                e = entry(at)
+                if e is None or (run and e.sequence != run[-1].sequence + 1):
+                    break
+                run.append(e)
+                at = (at + e.length) % ring.length
+        offsets = [e.offset for e in run]
+        complete = bool(run) and run[-1].tail in offsets
+        if complete:
+            if not candidate or run[-1].sequence > candidate[-1].sequence:
+                candidate = run[offsets.index(run[-1].tail):]
+            tail = at
+        else:
+            dead.update(offsets)
+            tail = (tail + SECTOR) % ring.length
+        if tail < old_tail or (complete and tail == old_tail):
+            return candidate
+        old_tail = tail
+
+
+def _resolve(writes: list) -> list[Piece]:
+    """Disjoint, sorted overlay pieces from writes in order (a later write wins)."""
+    covered: list[tuple[int, int]] = []  # sorted, disjoint, merged
+    pieces: list[Piece] = []
+    for kind, offset, payload in reversed(writes):
+        start, end = (offset, offset + payload) if kind == "zero" else (offset, offset + SECTOR)
+        source = None if kind == "zero" else payload
+        i = bisect.bisect_right(covered, (start, -1))
+        if i and covered[i - 1][1] > start:
+            i -= 1
+        j = i
+        pos = start
+        merged_start, merged_end = start, end
+        while j < len(covered) and covered[j][0] <= end:
+            a, b = covered[j]
+            if a > pos:
+                pieces.append((pos, a, source))
+            pos = max(pos, b)
+            merged_start, merged_end = min(merged_start, a), max(merged_end, b)
+            j += 1
+        if pos < end:
+            pieces.append((pos, end, source))
+        covered[i:j] = [(merged_start, merged_end)]
+    # Every write is whole 4 KiB sectors, so a data piece is never cut: it is a whole sector.
+    pieces.sort(key=lambda p: p[0])
+    return pieces
+
