@@ -23,6 +23,17 @@ from ..status import upload_status
 from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from ..upload import RESUME_HINT, UploadResult, upload_vhd
 from ..verify import verify_upload
+from ..destinations.managed_disk import SKUS, ManagedDiskSpec
+from ..managed_disks import managed_disk_status, upload_to_managed_disk, verify_managed_disk
+from ..registration.arm import make_compute_client
+from .register_commands import (
+    ArmEndpointOption,
+    AudienceOption,
+    CloudOption,
+    SubscriptionOption,
+    _credential,
+    _subscription,
+)
 from ..vhd.limits import format_size
 from . import app
 from ._exit import EXIT_FINDING, EXIT_OK
@@ -39,6 +50,15 @@ DestArg = Annotated[
     str,
     typer.Argument(help="Blob URL (a SAS in the query allowed), or CONTAINER/NAME with --account-url/--connection-string/--emulator."),
 ]
+OptionalDestArg = Annotated[
+    Optional[str],
+    typer.Argument(
+        metavar="[DEST]",
+        help="Blob URL (a SAS in the query allowed), or CONTAINER/NAME with --account-url/--connection-string/--emulator; "
+        "not given with --managed-disk.",
+        show_default=False,
+    ),
+]
 RawOption = Annotated[bool, typer.Option("--raw", help="SOURCE is a raw disk image; its footer is made on the fly.")]
 NoResizeOption = Annotated[
     bool, typer.Option("--no-resize", help="Refuse a virtual size that is not a whole MiB instead of rounding it up.")
@@ -49,12 +69,23 @@ TimeoutOption = Annotated[
     Optional[float], typer.Option("--timeout", min=1, help="Seconds one request may take before it is retried.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests and retries to stderr (secrets redacted).")]
+_DISK = "Managed disk"
+ManagedDiskOption = Annotated[
+    Optional[str],
+    typer.Option("--managed-disk", metavar="NAME", help="Upload into (or verify, show) the managed disk NAME instead of a blob.", rich_help_panel=_DISK),
+]
+DiskResourceGroupOption = Annotated[
+    Optional[str], typer.Option("--resource-group", "-g", help="Resource group of the managed disk.", rich_help_panel=_DISK)
+]
+DiskLocationOption = Annotated[
+    Optional[str], typer.Option("--location", "-l", help="Azure region of a new managed disk (ignored where not needed).", rich_help_panel=_DISK)
+]
 
 
 @app.command()
 def upload(
     source: SourceArg,
-    dest: DestArg,
+    dest: OptionalDestArg = None,
     raw: RawOption = False,
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob (created afresh).")] = False,
@@ -78,10 +109,74 @@ def upload(
     emulator: EmulatorOption = False,
     max_gap: Annotated[int, typer.Option("--max-gap", hidden=True, min=0)] = planning.DEFAULT_MAX_GAP,
     lease_seconds: Annotated[int, typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = 60,
+    managed_disk: ManagedDiskOption = None,
+    resource_group: DiskResourceGroupOption = None,
+    location: DiskLocationOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
+    sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type: " + ", ".join(SKUS) + ".", rich_help_panel=_DISK)] = None,
+    zone: Annotated[Optional[str], typer.Option("--zone", metavar="N", help="Availability zone of the disk.", rich_help_panel=_DISK)] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows: an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
+    hyper_v_generation: Annotated[
+        str, typer.Option("--hyper-v-generation", help="auto (from the partition table), V1 or V2; OS disks only.", rich_help_panel=_DISK)
+    ] = "auto",
+    security_type: Annotated[
+        Optional[str], typer.Option("--security-type", help="TrustedLaunch (Generation 2 OS disks only).", rich_help_panel=_DISK)
+    ] = None,
+    data_access_auth_mode: Annotated[
+        Optional[str],
+        typer.Option("--data-access-auth-mode", help="AzureActiveDirectory: data access needs an Entra ID token too.", rich_help_panel=_DISK),
+    ] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", metavar="KEY=VALUE", help="A tag for the disk (repeatable).", rich_help_panel=_DISK)] = None,
+    delete_on_failure: Annotated[
+        bool, typer.Option("--delete-on-failure", help="Delete the disk on failure if this command created it.", rich_help_panel=_DISK)
+    ] = False,
 ) -> int:
-    """Upload a VHD to a page blob, sending only its data; rerun the same command to resume."""
+    """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     _setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
+    if managed_disk is not None:
+        if dest is not None:
+            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
+        if content_md5:
+            raise typer.BadParameter("a managed disk's upload endpoint cannot set Content-MD5", param_hint="--content-md5")
+        _no_storage_options(account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator)
+        spec = ManagedDiskSpec(
+            name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
+            location=_required(location, "--location"), sku=sku, zone=zone, os_type=os_type,
+            hyper_v_generation=hyper_v_generation, security_type=security_type,
+            data_access_auth_mode=data_access_auth_mode, tags=parse_tags(tag),
+        ).validated()
+        credential = _credential(cloud)
+        compute = _compute_with(credential, subscription, arm_endpoint, cloud, arm_audience)
+        cancel = threading.Event()
+        bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
+        try:
+            result = upload_to_managed_disk(
+                source, spec, compute_client=compute, credential=credential, raw=raw, resize=not no_resize,
+                overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, threads=threads,
+                max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth, max_gap=max_gap,
+                progress=bar.update, cancel=cancel,
+            )
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.close()
+            typer.echo(
+                f"error: interrupted; nothing was deleted: run the same command again to continue the disk {managed_disk}",
+                err=True,
+            )
+            return 130
+        finally:
+            bar.close()
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+        else:
+            typer.echo(summary(result))
+        return EXIT_OK
+    if dest is None:
+        raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
     client = blob_client_from_options(
         dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
         emulator=emulator, threads=threads, timeout=timeout,
@@ -112,7 +207,7 @@ def upload(
 @app.command()
 def verify(
     source: SourceArg,
-    dest: DestArg,
+    dest: OptionalDestArg = None,
     raw: RawOption = False,
     no_resize: NoResizeOption = False,
     threads: ThreadsOption = DEFAULT_THREADS,
@@ -123,14 +218,33 @@ def verify(
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
     emulator: EmulatorOption = False,
+    managed_disk: ManagedDiskOption = None,
+    resource_group: DiskResourceGroupOption = None,
+    location: DiskLocationOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
 ) -> int:
-    """Compare a blob with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
+    """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     _setup_logging(verbose)
-    client = blob_client_from_options(
-        dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
-        emulator=emulator, threads=threads, timeout=timeout,
-    )
-    result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, threads=threads, timeout=timeout)
+    if managed_disk is not None:
+        if dest is not None:
+            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
+        credential = _credential(cloud)
+        result = verify_managed_disk(
+            source, disk_name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
+            compute_client=_compute_with(credential, subscription, arm_endpoint, cloud, arm_audience),
+            credential=credential, raw=raw, resize=not no_resize, threads=threads, timeout=timeout,
+        )
+    else:
+        if dest is None:
+            raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
+        client = blob_client_from_options(
+            dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
+            emulator=emulator, threads=threads, timeout=timeout,
+        )
+        result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, threads=threads, timeout=timeout)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
@@ -146,7 +260,7 @@ def verify(
 
 @app.command()
 def status(
-    dest: DestArg,
+    dest: OptionalDestArg = None,
     as_json: JsonOption = False,
     timeout: TimeoutOption = None,
     verbose: VerboseOption = False,
@@ -154,9 +268,31 @@ def status(
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
     emulator: EmulatorOption = False,
+    managed_disk: ManagedDiskOption = None,
+    resource_group: DiskResourceGroupOption = None,
+    location: DiskLocationOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
 ) -> int:
-    """Show what a blob holds of an upload: how much, from which source, whether complete."""
+    """Show what a blob or managed disk holds of an upload: how much, from which source, whether complete."""
     _setup_logging(verbose)
+    if managed_disk is not None:
+        if dest is not None:
+            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
+        credential = _credential(cloud)
+        disk_status = managed_disk_status(
+            disk_name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
+            compute_client=_compute_with(credential, subscription, arm_endpoint, cloud, arm_audience),
+        )
+        if as_json:
+            typer.echo(json.dumps(disk_status.to_dict(), sort_keys=True))
+        else:
+            typer.echo(_disk_status_text(managed_disk, disk_status))
+        return EXIT_OK
+    if dest is None:
+        raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
     client = blob_client_from_options(
         dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
         emulator=emulator, threads=2, timeout=timeout,
@@ -184,12 +320,63 @@ def status(
     return EXIT_OK
 
 
+def _disk_status_text(name: str, status: Any) -> str:
+    if not status.exists:
+        return f"managed disk {name}: absent"
+    lines = [f"managed disk {name}: {status.state}", f"  disk state:    {status.disk_state}", f"  id:            {status.disk_id}"]
+    if status.upload_size:
+        lines.append(f"  upload size:   {format_size(status.upload_size)}")
+    if status.made_by_vhdupload:
+        uuid = f", UUID {status.source_uuid}" if status.source_uuid else ""
+        lines.append(f"  source:        {status.source_name} ({status.source_type}, {status.source_size} bytes{uuid})")
+        if status.source_changed:
+            lines.append("  complete:      no: the source changed during the upload; upload again with --overwrite")
+        else:
+            lines.append(f"  complete:      {'yes' if status.complete else 'no: rerun the upload to finish it'}")
+        if status.crc64:
+            lines.append(f"  CRC64:         {status.crc64}")
+        if status.heartbeat_age is not None and not status.complete:
+            lines.append(f"  heartbeat:     {status.heartbeat_age:.0f} s ago" + (" (an upload is running)" if status.heartbeat_age < 60 else ""))
+    return "\n".join(lines)
+
+
+def parse_tags(values: list[str] | None) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key.strip()] = text
+    return tags
+
+
+def _required(value: str | None, flag: str) -> str:
+    if not value:
+        raise typer.BadParameter(f"{flag} is needed with --managed-disk", param_hint=flag)
+    return value
+
+
+def _no_storage_options(**given: Any) -> None:
+    used = [name for name, value in given.items() if value]
+    if used:
+        flag = "--" + used[0].replace("_", "-")
+        raise typer.BadParameter("storage options do not apply to --managed-disk (ARM grants the access)", param_hint=flag)
+
+
+def _compute_with(credential: Any, subscription: str | None, arm_endpoint: str | None, cloud: str | None,
+                  audience: str | None) -> Any:
+    return make_compute_client(credential=credential, subscription_id=_subscription(subscription),
+                               arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+
+
 def summary(result: UploadResult) -> str:
     """The closing summary a person reads."""
+    notes = "".join(f"\nnote: {note}" for note in result.notes)
     if result.already_complete:
+        where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
         return (
-            f"already uploaded: {result.blob_url} holds this source and is complete "
-            f"(CRC64 {result.crc64}); nothing sent"
+            f"already uploaded: {where} holds this source and is complete "
+            f"(CRC64 {result.crc64}); nothing sent" + notes
         )
     rate = result.bytes_sent / result.seconds / 1e6 if result.seconds > 0 else 0.0
     lines = [
@@ -208,7 +395,10 @@ def summary(result: UploadResult) -> str:
     ]
     if result.content_md5:
         lines.append(f"  Content-MD5:   {result.content_md5}")
-    return "\n".join(lines)
+    if result.disk_id:
+        lines.append(f"  disk:          {result.disk_id}")
+        lines.append(f"  disk state:    {result.disk_state}")
+    return "\n".join(lines) + notes
 
 
 _UNITS = {

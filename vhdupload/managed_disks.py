@@ -1,0 +1,287 @@
+"""Managed disks by direct upload: ``upload_to_managed_disk``, ``verify_managed_disk`` and
+``managed_disk_status`` (the page-blob entries' counterparts; see
+:mod:`vhdupload.destinations.managed_disk` for how the disk endpoint differs from a blob)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from os import PathLike
+from typing import Any
+
+from . import planning
+from .azure.page_blob import PageBlobSink
+from .azure.state import PREFIX, UploadState, source_identity, stat_token
+from .blob_image import BlobImage, blob_image
+from .destinations.managed_disk import ManagedDiskDestination, ManagedDiskSpec, az_delete_command
+from .endpoints import open_source, package_errors
+from .errors import ArmError, InputError, StorageError
+from .registration.arm import arm_error, make_compute_client
+from .registration.generation import detect_generation
+from .transfer import TransferSettings
+from .transfer.progress import ProgressCallback
+from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from .upload import UploadResult, _Session
+from .verify import VerifyResult, _compare
+from .vhd.limits import MANAGED_DISK_MAX_UPLOAD_SIZE, MANAGED_DISK_MIN_UPLOAD_SIZE
+from .vhd.footer import FOOTER_SIZE
+
+_MIN_DATA = MANAGED_DISK_MIN_UPLOAD_SIZE - FOOTER_SIZE
+_MAX_DATA = MANAGED_DISK_MAX_UPLOAD_SIZE - FOOTER_SIZE
+
+
+def managed_disk_image(disk: Any, *, resize: bool, state: UploadState | None = None) -> BlobImage:
+    """The layout a managed disk takes: a whole MiB, at least 20 MiB, at most 32,767 GiB."""
+    image = blob_image(disk, resize=resize, minimum_size=_MIN_DATA, maximum_size=_MAX_DATA,
+                       destination_kind="a managed disk")
+    if state is not None and disk.footer is None:
+        image = image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
+    return image
+
+
+def compute_client_for(
+    compute_client: Any, *, credential: Any, subscription_id: str | None, arm_endpoint: str | None,
+    cloud: str | None, audience: str | None,
+) -> Any:
+    if compute_client is not None:
+        return compute_client
+    if credential is None:
+        raise InputError("give a compute_client, or a credential and a subscription_id to build one")
+    return make_compute_client(credential=credential, subscription_id=subscription_id or "",
+                               arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+
+
+def _generation(spec: ManagedDiskSpec, image: BlobImage) -> tuple[str | None, list[str]]:
+    """The Hyper-V generation to record (OS disks only), and a note on how it was chosen."""
+    if not spec.os_type:
+        if spec.security_type:
+            raise InputError("a TrustedLaunch disk is an OS disk: give its os type (linux or windows)")
+        return None, []
+    if spec.hyper_v_generation != "auto":
+        generation = spec.hyper_v_generation
+        notes: list[str] = []
+    else:
+        detected = detect_generation(lambda offset, n: image.read(offset, max(0, min(n, image.data_size - offset))))
+        generation = detected.generation or "V1"
+        notes = [f"Hyper-V generation {generation}: {detected.reason}" if detected.generation
+                 else f"Hyper-V generation V1 (Azure's default): {detected.reason}"]
+    if spec.security_type and generation != "V2":
+        raise InputError(
+            f"TrustedLaunch needs a Generation 2 (UEFI) disk, but this one is {generation}: "
+            "upload without a security type, or give a GPT disk with an EFI system partition"
+        )
+    return generation, notes
+
+
+@package_errors("the upload")
+def upload_to_managed_disk(
+    source: str | PathLike,
+    disk: ManagedDiskSpec,
+    *,
+    compute_client: Any = None,
+    credential: Any = None,
+    subscription_id: str | None = None,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+    raw: bool = False,
+    resize: bool = True,
+    overwrite: bool = False,
+    wait: bool = False,
+    delete_on_failure: bool = False,
+    threads: int = DEFAULT_THREADS,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout: float | None = None,
+    max_bandwidth: float | None = None,
+    max_gap: int = planning.DEFAULT_MAX_GAP,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> UploadResult:
+    """Upload ``source`` straight into the managed disk ``disk`` (created, or continued).
+
+    :param source: the VHD (fixed, dynamic, differencing) or, with ``raw``, raw image.
+    :param disk: what disk to make (:class:`ManagedDiskSpec`).
+    :param compute_client: a ready ``azure.mgmt.compute.ComputeManagementClient``; else one is
+        built from ``credential``, ``subscription_id`` and ``arm_endpoint``/``cloud``/``audience``.
+    :param credential: an Entra ID ``TokenCredential``; also signs each Put Page (audience
+        ``https://disk.azure.com``) when the disk's data access is Entra-ID-only.
+    :param raw: ``source`` is a raw image.
+    :param resize: round a size that is not a whole MiB (or below 20 MiB) up with zeros; with
+        False such a size is refused.
+    :param overwrite: replace a disk of that name that holds something else (only an
+        unattached one is ever replaced).
+    :param wait: wait for another upload writing to the disk instead of refusing.
+    :param delete_on_failure: delete the disk on failure, if this call created it.
+    :param threads: requests in flight at once (1..256).
+    :param max_retries: retries of one request before giving up.
+    :param timeout: seconds one request may take before it is retried.
+    :param max_bandwidth: cap on bytes per second sent (None: no cap).
+    :param max_gap: zero gaps up to this many bytes are sent rather than split around.
+    :param progress: called with :class:`vhdupload.Progress` snapshots from worker threads.
+    :param cancel: set it to stop; the disk is left for a later call to continue.
+    :returns: an :class:`vhdupload.UploadResult` whose ``disk_id`` and ``disk_state`` name the disk.
+    """
+    started = time.monotonic()
+    settings = TransferSettings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth)
+    if max_gap < 0:
+        raise InputError(f"max_gap must not be negative, got {max_gap}")
+    spec = disk.validated()
+    cancel = cancel or threading.Event()
+    source_disk = open_source(source, raw=raw)
+    try:
+        stats_before = stat_token(source_disk.fingerprint_files())
+        image = managed_disk_image(source_disk, resize=resize)  # refuses before anything remote happens
+        generation, notes = _generation(spec, image)
+        if image.resized and image.data_size == _MIN_DATA and source_disk.virtual_size < _MIN_DATA:
+            notes.append(f"padded with zeros to 20 MiB, the smallest managed disk Azure takes")
+        identity = source_identity(source_disk)
+        compute = compute_client_for(compute_client, credential=credential, subscription_id=subscription_id,
+                                     arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+        if spec.data_access_auth_mode and credential is None:
+            raise InputError("a disk with Entra-ID-only data access needs a credential to sign the upload")
+        dest = ManagedDiskDestination(
+            compute, spec, generation=generation, threads=settings.threads, timeout=settings.timeout,
+            max_retries=settings.max_retries, cancel=cancel, delete_on_failure=delete_on_failure,
+            data_credential=credential,
+        )
+        dest.notes.extend(notes)
+        session = _Session(dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
+                           overwrite=overwrite, wait=wait, stats=stats_before)
+        return session.run(progress=progress, max_gap=max_gap, content_md5=False, started=started)
+    finally:
+        source_disk.close()
+
+
+@package_errors("verifying")
+def verify_managed_disk(
+    source: str | PathLike,
+    *,
+    disk_name: str,
+    resource_group: str,
+    compute_client: Any = None,
+    credential: Any = None,
+    subscription_id: str | None = None,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+    raw: bool = False,
+    resize: bool = True,
+    threads: int = DEFAULT_THREADS,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> VerifyResult:
+    """Compare a finished managed disk with ``source`` without downloading zeros.
+
+    Read access is granted for the comparison and revoked afterwards. Parameters as for
+    :func:`upload_to_managed_disk`; ``disk_name``/``resource_group`` name the disk.
+    """
+    started = time.monotonic()
+    TransferSettings(threads=threads, timeout=timeout)  # validates
+    cancel = cancel or threading.Event()
+    compute = compute_client_for(compute_client, credential=credential, subscription_id=subscription_id,
+                                 arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+    spec = ManagedDiskSpec(name=disk_name, resource_group=resource_group, location="-")
+    dest = ManagedDiskDestination(compute, spec, generation=None, threads=threads, timeout=timeout,
+                                  max_retries=DEFAULT_MAX_RETRIES, cancel=cancel, data_credential=credential)
+    source_disk = open_source(source, raw=raw)
+    try:
+        existing = dest.look()
+        if not existing.exists:
+            raise StorageError(f"{dest.url} does not exist: nothing to verify")
+        if dest.disk_state != "Unattached":
+            what = ("an upload to it is not finished: run the upload again to finish it"
+                    if dest.disk_state in ("ReadyToUpload", "ActiveUpload")
+                    else "only an unattached disk can be read (detach it first)")
+            raise StorageError(f"{dest.url} is {dest.disk_state}: {what}")
+        image = managed_disk_image(source_disk, resize=resize, state=existing.state)
+        sas = dest._grant("Read", 3600)
+        try:
+            sink = dest._sink_for(sas)
+            sink.url = dest.url
+            props, _ = sink.properties()
+            if props is None:
+                raise StorageError(f"{dest.url}: its read access URL answers that there is no disk behind it")
+            return _compare(sink, image, props.size, existing.state, threads=threads, cancel=cancel, started=started)
+        finally:
+            dest._revoke()
+    finally:
+        source_disk.close()
+
+
+@dataclass(frozen=True)
+class ManagedDiskStatus:
+    """What a managed disk and its tags say of an upload (no access is granted to read it)."""
+
+    disk_id: str | None
+    exists: bool
+    disk_state: str | None  # ARM's diskState, verbatim
+    made_by_vhdupload: bool
+    complete: bool
+    upload_size: int | None
+    source_name: str | None
+    source_type: str | None
+    source_size: int | None
+    source_uuid: str | None
+    crc64: str | None
+    heartbeat_age: float | None  # seconds since the uploader's last heartbeat, by ARM's clock
+    source_changed: bool
+
+    @property
+    def state(self) -> str:
+        if not self.exists:
+            return "absent"
+        if not self.made_by_vhdupload:
+            return "not made by vhdupload"
+        if self.source_changed:
+            return "source changed"
+        return "complete" if self.complete else "incomplete"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        return data
+
+
+@package_errors("reading the upload status")
+def managed_disk_status(
+    *,
+    disk_name: str,
+    resource_group: str,
+    compute_client: Any = None,
+    credential: Any = None,
+    subscription_id: str | None = None,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+) -> ManagedDiskStatus:
+    """The state of the managed disk ``disk_name`` and of the upload its tags record."""
+    compute = compute_client_for(compute_client, credential=credential, subscription_id=subscription_id,
+                                 arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+    spec = ManagedDiskSpec(name=disk_name, resource_group=resource_group, location="-")
+    dest = ManagedDiskDestination(compute, spec, generation=None, threads=1, timeout=None,
+                                  max_retries=DEFAULT_MAX_RETRIES, cancel=threading.Event())
+    existing = dest.look()
+    if not existing.exists:
+        return ManagedDiskStatus(None, False, None, False, False, None, None, None, None, None, None, None, False)
+    state = existing.state
+    upload_size = getattr(getattr(dest.disk, "creation_data", None), "upload_size_bytes", None)
+    return ManagedDiskStatus(
+        disk_id=getattr(dest.disk, "id", None),
+        exists=True,
+        disk_state=dest.disk_state,
+        made_by_vhdupload=state is not None,
+        complete=bool(state and state.complete),
+        upload_size=upload_size,
+        source_name=state.source.name if state else None,
+        source_type=state.source.disk_type if state else None,
+        source_size=state.source.virtual_size if state else None,
+        source_uuid=(state.source.uuid or None) if state else None,
+        crc64=state.crc64 if state else None,
+        heartbeat_age=round(dest.clock.now() - state.heartbeat, 1) if state and state.heartbeat else None,
+        source_changed=bool(state and state.source_changed),
+    )
+
+
+__all__ = ["ManagedDiskSpec", "ManagedDiskStatus", "upload_to_managed_disk", "verify_managed_disk",
+           "managed_disk_status", "az_delete_command"]
