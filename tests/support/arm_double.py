@@ -92,6 +92,7 @@ class UploadDisk:
     container: str
     blob: str
     upload_size: int
+    bearer: bool = False  # dataAccessAuthMode AzureActiveDirectory: the proxy wants a token beside the SAS
 
 
 @dataclass
@@ -257,20 +258,27 @@ class ArmDouble:
             and (name is None or r.path.lower().split("/disks/", 1)[1].split("/", 1)[0] == name.lower())
         ]
 
+    def disk_patches(self, name: str) -> list[RecordedRequest]:
+        """The PATCHes of the disk (tag updates), with ``at`` on the double's clock."""
+        return [r for r in self.disk_calls(name) if r.method == "PATCH"]
+
     def add_disk(
         self, name: str, *, state: str = "Unattached", tags: dict[str, str] | None = None,
         upload_size_bytes: int = MIN_UPLOAD_BYTES, content: bytes = b"", footer: bool | None = None,
         resource_group: str = DEFAULT_RESOURCE_GROUP, subscription: str = DEFAULT_SUBSCRIPTION,
         location: str = "westeurope", sku: str = "Standard_LRS", managed_by: str | None = None,
+        properties: dict | None = None,
     ) -> dict:
         """Put a disk straight into ``state`` ("another tool's disk"), backed by a page blob that
         holds ``content`` at 0 and, unless ``footer`` is False (default: for every state but
-        ReadyToUpload/ActiveUpload), a valid fixed footer. ``ActiveUpload``/``ActiveSAS`` disks get
+        ReadyToUpload/ActiveUpload), a valid fixed footer. ``properties`` are merged into the disk's
+        (e.g. ``{"osType": "Linux", "dataAccessAuthMode": "AzureActiveDirectory"}``). ``ActiveUpload``/``ActiveSAS`` disks get
         an active grant of their own (another tool's SAS). ``Attached`` gets ``managedBy``."""
         path = self.disk_path(name, resource_group=resource_group, subscription=subscription)
         resource = self._upload_disk_resource(
             path, name, {"location": location, "tags": dict(tags or {}), "sku": {"name": sku},
-                         "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": upload_size_bytes}}},
+                         "properties": {**(properties or {}),
+                                        "creationData": {"createOption": "Upload", "uploadSizeBytes": upload_size_bytes}}},
         )
         resource["properties"]["diskState"] = state
         resource["properties"]["provisioningState"] = "Succeeded"
@@ -299,8 +307,9 @@ class ArmDouble:
         service = self._service()
         service.create_container(container)
         service.get_blob_client(container, DISK_BLOB).create_page_blob(size)
+        bearer = props.get("dataAccessAuthMode") == "AzureActiveDirectory"
         with self._lock:
-            self.upload_disks[path.lower()] = UploadDisk(path=path, container=container, blob=DISK_BLOB, upload_size=size)
+            self.upload_disks[path.lower()] = UploadDisk(path, container, DISK_BLOB, size, bearer)
         sku = (body.get("sku") or {}).get("name") or "Standard_LRS"
         data_size = size - 512
         resource = {
@@ -334,7 +343,7 @@ class ArmDouble:
         )
         sig = parse_qs(sas)["sig"][0]
         proxy = self.ensure_proxy()
-        proxy.allow(sig=sig, container=backing.container, blob=backing.blob, write=write)
+        proxy.allow(sig=sig, container=backing.container, blob=backing.blob, write=write, bearer=backing.bearer)
         return f"{proxy.url}/{service.account_name}/{backing.container}/{backing.blob}?{sas}"
 
     def upload_refusal(self, body: dict) -> tuple[str, str, str] | None:
@@ -368,6 +377,9 @@ class ArmDouble:
         generation = props.get("hyperVGeneration")
         if generation is not None and generation not in ("V1", "V2"):
             return "InvalidParameter", f"The value '{generation}' is not valid for parameter 'hyperVGeneration'.", "hyperVGeneration"
+        mode = props.get("dataAccessAuthMode")
+        if mode is not None and mode not in ("AzureActiveDirectory", "None"):
+            return "InvalidParameter", f"The value '{mode}' is not valid for parameter 'dataAccessAuthMode'.", "dataAccessAuthMode"
         security = (props.get("securityProfile") or {}).get("securityType")
         if security == "TrustedLaunch" and generation != "V2":
             return ("InvalidParameter",
@@ -580,6 +592,15 @@ class _Handler(BaseHTTPRequestHandler):
             f"Operation '{operation}' is not allowed on disk '{resource['name']}' since the disk is in state '{state}'.",
         )
 
+    def _failed_as_told(self, path: str) -> bool:
+        """``fail_next`` set: this operation ends Failed with it and changes nothing."""
+        with self.state._lock:
+            error, self.state.fail_next = self.state.fail_next, None
+        if error is None:
+            return False
+        self._lro(path, None, error)
+        return True
+
     def _begin_get_access(self, resource: dict, body: dict) -> None:
         state = self.state
         access = body.get("access")
@@ -606,6 +627,8 @@ class _Handler(BaseHTTPRequestHandler):
             if disk_state not in ("Unattached", "ActiveSAS"):
                 return self._not_allowed("BeginGetAccess", resource, disk_state)
             new_state = "ActiveSAS"
+        if self._failed_as_told(resource["id"]):
+            return
         url = state._grant(backing, write=access == "Write", duration=duration)
         with state._lock:
             resource["properties"]["diskState"] = new_state
@@ -617,6 +640,8 @@ class _Handler(BaseHTTPRequestHandler):
         disk_state = resource["properties"].get("diskState", "Unattached")
         if backing is None or disk_state not in ("ActiveUpload", "ActiveSAS"):
             return self._lro(resource["id"], (200, None))  # nothing granted: nothing to end
+        if self._failed_as_told(resource["id"]):
+            return
         state.ensure_proxy().revoke(container=backing.container, blob=backing.blob)
         if disk_state == "ActiveUpload":
             problem = _footer_problem(state, backing, resource["name"])
@@ -642,6 +667,8 @@ class _Handler(BaseHTTPRequestHandler):
         sku = (body.get("sku") or {}).get("name")
         if sku is not None and sku not in DISK_SKUS:
             return self._error(400, "InvalidParameter", f"The value '{sku}' is not valid for parameter 'sku.name'.")
+        if self._failed_as_told(path):
+            return
         with state._lock:
             if "tags" in body:  # ARM replaces the tags object whole
                 resource["tags"] = dict(body["tags"] or {})
@@ -671,6 +698,8 @@ class _Handler(BaseHTTPRequestHandler):
         backing = state.upload_disks.get(path.lower())
         if backing is not None and state.refuse_delete_while_granted and state.active_grants(resource["name"]):
             return self._not_allowed("Delete", resource, disk_state or "")
+        if self._failed_as_told(path):
+            return
         with state._lock:
             state.resources.pop(path.lower(), None)
             state.upload_disks.pop(path.lower(), None)

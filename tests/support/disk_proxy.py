@@ -8,11 +8,14 @@ storage account: it serves a handful of blob operations on one blob, and only wh
 - Get Page Ranges (``GET ?comp=pagelist``), unless ``refuse_page_ranges``;
 - Get Blob (``GET`` without ``comp``, ranged or not) and Get Blob Properties (``HEAD``);
 
-and only when the request's SAS signature (``sig``) belongs to an active grant for that blob.
+and only when the request's SAS signature (``sig``) belongs to an active grant for that blob (and,
+for a disk whose ``dataAccessAuthMode`` is ``AzureActiveDirectory``, an ``Authorization: Bearer``
+header comes too: 401 otherwise; the tokens seen are kept in ``bearer_tokens``).
 Everything else (Set Metadata, Set Properties, leases, Put Blob, Delete, container and account
 operations) gets a 403 with an ``x-ms-error-code``, as the real endpoint would; a revoked or
 unknown SAS gets 403 ``AuthenticationFailed``. Every request, refused or not, is recorded in
-``requests`` so a test can show that code never stepped outside the surface.
+``requests`` so a test can show that code never stepped outside the surface (a request whose
+client vanished mid-body is recorded with status 0 and not forwarded).
 
 ``refuse_crc64`` makes Put Page with ``x-ms-content-crc64`` answer 400 ``UnsupportedHeader``
 (what a storage endpoint says of a header it does not take), since whether the disk endpoint
@@ -56,6 +59,7 @@ class Grant:
     blob: str
     write: bool
     active: bool = True
+    bearer: bool = False  # the disk's dataAccessAuthMode is AzureActiveDirectory: a token must come too
 
 
 @dataclass
@@ -68,6 +72,8 @@ class DiskProxy:
     grants: list[Grant] = field(default_factory=list)
     refuse_crc64: bool = False
     refuse_page_ranges: bool = False
+    #: The bearer tokens that came with requests (``Authorization: Bearer …``), in order.
+    bearer_tokens: list[str] = field(default_factory=list)
     port: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: Any = None
@@ -77,8 +83,8 @@ class DiskProxy:
         return f"http://127.0.0.1:{self.port}"
 
     # -- grants (the ARM double calls these) ---------------------------------------------------
-    def allow(self, *, sig: str, container: str, blob: str, write: bool) -> Grant:
-        grant = Grant(sig=sig, container=container, blob=blob, write=write)
+    def allow(self, *, sig: str, container: str, blob: str, write: bool, bearer: bool = False) -> Grant:
+        grant = Grant(sig=sig, container=container, blob=blob, write=write, bearer=bearer)
         with self._lock:
             self.grants.append(grant)
         return grant
@@ -206,11 +212,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _handle(self) -> None:
+        try:
+            self._handle_one()
+        except (BrokenPipeError, ConnectionResetError):  # the client died (kill -9): nothing to answer
+            self.close_connection = True
+
+    def _handle_one(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         comp = (query.get("comp") or [None])[0]
         body = self._read_body()  # always read, so the kept-alive stream stays in step
         operation = _operation(self.command, query)
+        declared = self.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and len(body) < int(declared):
+            # The client went away mid-body: forward nothing (a short Put Page must not land).
+            self._record(parts.path, comp, 0, operation)
+            self.close_connection = True
+            return
         segments = [unquote(s) for s in parts.path.split("/") if s]
         grant = None
         if len(segments) >= 3:
@@ -228,6 +246,17 @@ class _Handler(BaseHTTPRequestHandler):
                 403, "AuthenticationFailed",
                 "Server failed to authenticate the request. Make sure the value of Authorization header is formed "
                 "correctly including the signature. (The access grant is not active.)",
+            )
+        authorization = self.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            with self.state._lock:
+                self.state.bearer_tokens.append(authorization[7:])
+        if grant.bearer and not authorization.startswith("Bearer "):
+            self._record(parts.path, comp, 401, operation)
+            return self._refuse(
+                401, "NoAuthenticationInformation",
+                "Server failed to authenticate the request. This disk's data access requires an Entra ID bearer "
+                "token for https://disk.azure.com/ beside the SAS.",
             )
         if operation is None or (operation == "PutPage" and not grant.write):
             self._record(parts.path, comp, 403, None if operation is None else operation)
@@ -256,7 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
             return any(g.active and g.sig == sig and g.container == container for g in self.state.grants)
 
     def _forward(self, body: bytes) -> int:
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        # The SAS authorises upstream; a bearer token was the disk endpoint's business only.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"authorization"}}
         headers["Host"] = f"{self.state.upstream_host}:{self.state.upstream_port}"
         if self.command in ("PUT", "POST") or body:
             headers["Content-Length"] = str(len(body))

@@ -358,3 +358,57 @@ def test_every_answer_has_a_date_on_the_doubles_clock(managed_disk_double, compu
     with pytest.raises(HttpResponseError) as info:
         client.disks.get(RG, "missing")
     assert "Date" in info.value.response.headers
+
+
+def test_entra_only_disk_wants_a_bearer_token_beside_the_sas(managed_disk_double, compute_client):
+    from tests.registration.conftest import FakeCredential
+
+    double, client = managed_disk_double, compute_client()
+    create(client, properties={"dataAccessAuthMode": "AzureActiveDirectory"})
+    sas = grant(client)
+    with pytest.raises(HttpResponseError) as info:  # the SAS alone is not enough
+        BlobClient.from_blob_url(sas).upload_page(b"\x01" * 512, offset=0, length=512)
+    assert info.value.status_code == 401
+    writer = DirectPageWriter.for_client(BlobClient.from_blob_url(sas), disk_credential=FakeCredential())
+    data = b"\x02" * 4096
+    writer.put_page(data, offset=0, crc64_bytes=crc64.to_header(crc64.compute(data)), lease_id=None)
+    assert double.disk_bytes("d1")[:4096] == data and double.proxy.bearer_tokens == ["fake-arm-token"]
+
+
+def test_fail_next_fails_a_grant_without_changing_anything(managed_disk_double, compute_client):
+    double, client = managed_disk_double, compute_client()
+    create(client)
+    double.fail_next = {"code": "InternalExecutionError", "message": "An internal execution error occurred."}
+    with pytest.raises(HttpResponseError) as info:
+        grant(client)
+    assert error_code(info.value) == "InternalExecutionError"
+    assert double.disk_state("d1") == "ReadyToUpload" and double.active_grants("d1") == []
+    grant(client)
+    assert double.disk_state("d1") == "ActiveUpload"
+
+
+def test_patches_are_timed_on_the_doubles_clock(managed_disk_double, compute_client):
+    double, client = managed_disk_double, compute_client()
+    create(client)
+    double.clock_offset = -3600
+    client.disks.begin_update(RG, "d1", DiskUpdate(tags={"hb": "1"})).result()
+    (patch,) = double.disk_patches("d1")
+    assert abs(patch.at - (time.time() - 3600)) < 3
+
+
+def test_a_put_page_cut_mid_body_is_not_forwarded(managed_disk_double, compute_client):
+    import socket
+    from urllib.parse import urlsplit
+
+    double, client = managed_disk_double, compute_client()
+    create(client)
+    parts = urlsplit(grant(client))
+    with socket.create_connection(("127.0.0.1", double.proxy.port)) as sock:
+        sock.sendall(
+            f"PUT {parts.path}?comp=page&{parts.query} HTTP/1.1\r\nHost: x\r\nx-ms-version: 2021-08-06\r\n"
+            f"x-ms-page-write: update\r\nx-ms-range: bytes=0-4095\r\nContent-Length: 4096\r\n\r\n".encode() + b"\x01" * 1000
+        )
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""  # no answer, the connection is closed
+    assert [(r.operation, r.status) for r in double.proxy.requests] == [("PutPage", 0)]
+    assert double.disk_bytes("d1")[:4096] == bytes(4096)
