@@ -14,6 +14,7 @@ to catch only this tree. Messages are one line: what is wrong, then what to do a
     │   ├── CorruptVhdError        a damaged footer, header, BAT or bitmap; truncated files
     │   └── ParentChainError       a differencing disk whose parent is missing, wrong or cyclic
     ├── NotAzureReadyError         readable, but Azure would refuse it (carries ``problems``)
+    │   └── NotGeneralizedError    an OS disk registered as generalized that clearly is not
     ├── SourceChangedError         the source file changed while it was being uploaded
     ├── CancelledError             the caller's cancellation event was set
     ├── StorageError               talking to Azure Storage failed
@@ -61,6 +62,16 @@ class ParentChainError(FormatError):
     """A differencing disk's parent is missing, has the wrong identity or forms a cycle."""
 
 
+#: What to do about a damaged file: ends every CorruptVhdError that reaches a caller, and every
+#: ParentChainError caused by a damaged parent.
+REPAIR_HINT = "get an intact copy (copy or export the disk again from where it was made)"
+
+
+def with_repair_hint(message: str) -> str:
+    """``message`` ending with what to do about a damaged file (once)."""
+    return message if message.endswith(REPAIR_HINT) else f"{message}; {REPAIR_HINT}"
+
+
 class NotAzureReadyError(VhdUploadError):
     """The VHD is readable but Azure would refuse it; ``problems`` lists why."""
 
@@ -79,6 +90,11 @@ class CancelledError(VhdUploadError):
 
 class StorageError(VhdUploadError):
     """A request to Azure Storage failed."""
+class NotGeneralizedError(NotAzureReadyError):
+    """An OS disk meant to be generalized was not (Sysprep / ``waagent -deprovision``); ``problems``
+    are the signs found inside it. VMs made from it would hang in provisioning."""
+
+
 
 
 class AuthenticationError(StorageError):
