@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vhdupload.errors import InputError, NotAVhdError
+from vhdupload.errors import CorruptVhdError, InputError, NotAVhdError
 from vhdupload.vhd import (
     MANAGED_DISK_MAX_UPLOAD_SIZE,
     MANAGED_DISK_MIN_UPLOAD_SIZE,
@@ -46,7 +46,7 @@ def test_fixed_extents_skip_holes_clip_and_never_include_the_footer(tmp_path):
         assert list(disk.extents(20 * MIB, 30 * MIB)) == []
         assert disk.read(size - 4096, 4096) == b"z" * 4096
         assert disk.read(0, 10) == bytes(10)
-        with pytest.raises(ValueError):
+        with pytest.raises(InputError):
             disk.read(size - 10, 11)  # the footer is not part of the disk
 
 
@@ -78,9 +78,25 @@ def test_raw_disk(tmp_path):
         assert disk.read(4990, 10) == b"\x07" * 10
         readiness = azure_readiness(disk)
         assert not readiness.ready and "raw image" in readiness.problems[0]
+
+
+def test_raw_means_raw_even_when_the_last_sector_looks_like_a_footer(tmp_path):
+    # A raw image whose last sector happens to start with the cookie (here: a whole valid fixed
+    # footer) is still raw when the caller says so: the file's bytes are the disk.
     vhd = build_fixed(tmp_path / "f.vhd", virtual_size=MIB)
-    with pytest.raises(InputError, match="not a raw image"):
-        open_disk(vhd, raw=True)
+    with open_disk(vhd, raw=True) as disk:
+        assert (disk.disk_type, disk.virtual_size, disk.footer) == ("raw", MIB + 512, None)
+        assert disk.read(MIB, 8) == b"conectix"
+    odd = tmp_path / "odd.img"
+    odd.write_bytes(bytes(4096) + b"conectix" + bytes(504))  # a cookie with a bad checksum
+    with pytest.raises(CorruptVhdError):
+        open_disk(odd)
+    with open_disk(odd, raw=True) as disk:
+        assert disk.virtual_size == 4608
+    qcow_looking = tmp_path / "q.img"
+    qcow_looking.write_bytes(b"QFI\xfb" + bytes(8188))
+    with open_disk(qcow_looking, raw=True) as disk:
+        assert disk.read(0, 4) == b"QFI\xfb"
 
 
 def test_footer_bytes_are_the_files_own(tmp_path):

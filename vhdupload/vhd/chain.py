@@ -1,37 +1,78 @@
-"""Finding a differencing disk's parent.
+"""Finding a differencing disk's parent: the one place parent resolution happens.
 
 Candidates, in order: the ``W2ru`` locator (a Windows path relative to the child), the
 ``W2ku`` locator (absolute; a drive-letter path cannot exist here, so its file name is looked
 for next to the child), then the header's UTF-16BE parent name next to the child. The first
 candidate that exists *and* whose footer UUID is the one the child records is the parent.
 Cycles and chains deeper than :data:`MAX_CHAIN_DEPTH` are refused.
+
+Everything here comes from the file, so it is hostile input: an OS error met on the way (a
+name too long, a directory we may not read) is the child's problem, reported as a
+:class:`ParentChainError` naming the child, the locator and the reason, in one short line.
+The opener is passed in by the factory (:mod:`.open`), which this module never imports.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
-import re
+import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from ..errors import CorruptVhdError, FormatError, ParentChainError
+from ..errors import CorruptVhdError, FormatError, InputError, ParentChainError, with_repair_hint
 from .disk import VirtualDisk, pread_exact
 from .dynamic_header import DynamicHeader
+from .layout import Region
 
 MAX_CHAIN_DEPTH = 64
 #: A Windows path is at most 32,767 UTF-16 code units; anything longer is damage.
 MAX_LOCATOR_BYTES = 65536
-_DRIVE_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+#: The locators whose data we read (UTF-16LE Windows paths); others are ignored.
+PATH_LOCATORS = (b"W2ru", b"W2ku")
+#: Names from the file are shortened to this many characters in messages ...
+NAME_LIMIT = 80
+#: ... and a message about a parent that cannot be used stays within this many bytes.
+MESSAGE_LIMIT = 400
+#: "No such file" answers: the candidate is simply not there; try the next one.
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 OpenParent = Callable[[pathlib.Path, tuple[pathlib.Path, ...]], VirtualDisk]
 
 
-def locator_paths(*, fd: int, path: pathlib.Path, header: DynamicHeader, data_end: int) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Candidate:
+    path: pathlib.Path
+    source: str  # which field named it, for messages: "W2ru locator", "parent name", ...
+
+
+def shorten(text: object, limit: int = NAME_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, keeping both ends (``aaa…zzz``)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head):]}"
+
+
+def locator_regions(header: DynamicHeader, *, data_end: int) -> list[Region]:
+    """The file ranges holding the data of the path locators we read (no block may overlap them)."""
+    out = []
+    for index, loc in enumerate(header.locators):
+        if loc.platform_code in PATH_LOCATORS and 0 < loc.data_length <= MAX_LOCATOR_BYTES:
+            stop = loc.data_offset + loc.data_length
+            if stop <= data_end:  # a locator past the end is refused when it is read
+                out.append(Region(loc.data_offset, stop, f"parent locator {index}'s data"))
+    return out
+
+
+def read_locators(*, fd: int, path: pathlib.Path, header: DynamicHeader, data_end: int) -> list[tuple[str, str]]:
     """``(platform code, path text)`` of every W2ru/W2ku locator, bounds-checked first."""
     found = []
     for index, loc in enumerate(header.locators):
         code = loc.platform_code
-        if code not in (b"W2ru", b"W2ku") or loc.data_length == 0:
+        if code not in PATH_LOCATORS or loc.data_length == 0:
             continue
         if loc.data_length > MAX_LOCATOR_BYTES or loc.data_offset + loc.data_length > data_end:
             raise CorruptVhdError(
@@ -49,25 +90,28 @@ def locator_paths(*, fd: int, path: pathlib.Path, header: DynamicHeader, data_en
     return found
 
 
-def parent_candidates(child: pathlib.Path, *, locators: list[tuple[str, str]], parent_name: str) -> list[pathlib.Path]:
+def parent_candidates(child: pathlib.Path, *, locators: list[tuple[str, str]], parent_name: str) -> list[Candidate]:
     directory = child.parent
-    candidates: list[pathlib.Path] = []
-    basenames: list[str] = []
+    candidates: list[Candidate] = []
+    basenames: list[tuple[str, str]] = []
     for code, text in locators:
         posix = text.replace("\\", "/")
         if code == "W2ru":
-            candidates.append(directory / posix)
+            candidates.append(Candidate(directory / posix, f"{code} locator"))
         elif posix.startswith("/") and not posix.startswith("//"):
-            candidates.append(pathlib.Path(posix))  # written by a tool on a POSIX system
-        basenames.append(posix.rsplit("/", 1)[-1])
+            candidates.append(Candidate(pathlib.Path(posix), f"{code} locator"))  # written on a POSIX system
+        basenames.append((posix.rsplit("/", 1)[-1], f"{code} locator's file name"))
     if parent_name:
-        basenames.insert(0, parent_name.replace("\\", "/").rsplit("/", 1)[-1])
-    candidates.extend(directory / name for name in basenames if name not in ("", ".", ".."))
+        basenames.insert(0, (parent_name.replace("\\", "/").rsplit("/", 1)[-1], "parent name"))
+    candidates.extend(Candidate(directory / name, source) for name, source in basenames if name not in ("", ".", ".."))
     # The relative and the absolute locator usually name the same file: try (and name) it once.
-    unique: list[pathlib.Path] = []
+    unique: list[Candidate] = []
     seen: set[str] = set()
     for c in candidates:
-        key = os.path.realpath(c)
+        try:
+            key = os.path.realpath(c.path)
+        except (OSError, ValueError):  # realpath may still fail on odd names; judge the name as given
+            key = str(c.path)
         if key not in seen:
             seen.add(key)
             unique.append(c)
@@ -75,46 +119,117 @@ def parent_candidates(child: pathlib.Path, *, locators: list[tuple[str, str]], p
 
 
 def open_parent(
-    *, child: pathlib.Path, header: DynamicHeader, locators: list[tuple[str, str]],
+    *, child: pathlib.Path, fd: int, header: DynamicHeader, data_end: int,
     chain: tuple[pathlib.Path, ...], open_fn: OpenParent,
 ) -> VirtualDisk:
-    """Open the parent of ``child`` and check its identity; ``chain`` holds the real paths so far."""
+    """Find, open and check the parent of ``child``; ``chain`` holds the real paths so far
+    (the child's included). ``open_fn(path, chain)`` opens a candidate as a VHD."""
     if len(chain) > MAX_CHAIN_DEPTH:
-        raise ParentChainError(f"{child}: differencing chain deeper than {MAX_CHAIN_DEPTH} disks")
+        raise ParentChainError(f"{shorten(child)}: differencing chain deeper than {MAX_CHAIN_DEPTH} disks")
+    locators = read_locators(fd=fd, path=child, header=header, data_end=data_end)
     candidates = parent_candidates(child, locators=locators, parent_name=header.parent_name)
     wrong: list[str] = []
+    unusable: list[tuple[Candidate, str]] = []  # (candidate, the OS's reason)
     for candidate in candidates:
-        if not candidate.is_file():
+        reason = _why_unusable(candidate.path)
+        if reason is _ABSENT_MARK:
             continue
-        real = pathlib.Path(os.path.realpath(candidate))
+        if reason is not None:
+            unusable.append((candidate, reason))
+            continue
+        real = pathlib.Path(os.path.realpath(candidate.path))
         if real in chain:
             raise ParentChainError(
-                f"{child}: its parent {candidate} is already in the chain (a cycle): fix the parent locators"
+                f"{shorten(child)}: its parent {shorten(candidate.path)} is already in the chain (a cycle): "
+                "fix the parent locators"
             )
         try:
-            parent = open_fn(candidate, chain + (real,))
+            parent = open_fn(candidate.path, chain + (real,))
         except ParentChainError:
             raise
         except FormatError as exc:
-            from .open import with_repair_hint  # noqa: PLC0415 (open imports this module)
-
             raise ParentChainError(
-                with_repair_hint(f"{child}: its parent {candidate} is not a readable VHD: {exc}")
+                with_repair_hint(f"{shorten(child)}: its parent {shorten(candidate.path)} is not a readable VHD: {exc}")
             ) from exc
+        except InputError as exc:
+            if isinstance(exc.__cause__, OSError):  # it vanished or became unreadable since the stat
+                unusable.append((candidate, _reason(exc.__cause__)))
+                continue
+            raise ParentChainError(
+                f"{shorten(child)}: its parent {shorten(candidate.path)} is not a disk image: {exc}"
+            ) from exc
+        except OSError as exc:
+            unusable.append((candidate, _reason(exc)))
+            continue
         if parent.footer is None or parent.footer.uuid != header.parent_uuid:
             got = parent.footer.uuid if parent.footer else None
             parent.close()
-            wrong.append(f"{candidate} has UUID {got}")
+            wrong.append(f"{shorten(candidate.path)} has UUID {got}")
             continue
         return parent
     expected = f"parent UUID {header.parent_uuid}"
     if wrong:
-        raise ParentChainError(
-            f"{child}: no parent with the expected {expected} ({'; '.join(wrong)}): "
+        raise ParentChainError(_bounded(
+            f"{shorten(child)}: no parent with the expected {expected} ({'; '.join(wrong)}): "
             "the parent was replaced or modified; restore the original parent"
+        ))
+    wanted = header.parent_name or f"UUID {header.parent_uuid}"
+    if unusable:
+        candidate, reason = unusable[0]
+        return _raise_unusable(child, candidate, reason, wanted)
+    tried = ", ".join(shorten(c.path) for c in candidates) or "no locator or parent name"
+    raise ParentChainError(_bounded(
+        f"{shorten(child)}: differencing disk's parent is missing (tried {tried}); "
+        f"put the parent VHD ({shorten(wanted)}) next to it"
+    ))
+
+
+_ABSENT_MARK = "absent"
+
+
+def _why_unusable(path: pathlib.Path) -> str | None:
+    """None if ``path`` is a file we may try; ``_ABSENT_MARK`` if it is not there (or not a
+    file); otherwise the reason the OS gave for not even looking at it."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return _ABSENT_MARK if exc.errno in _ABSENT else _reason(exc)
+    except ValueError:  # a name the OS cannot take at all
+        return "the name is not a valid path"
+    return None if stat.S_ISREG(st.st_mode) else _ABSENT_MARK
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for ``exc``, without ``[Errno N]`` or the (possibly huge) file name."""
+    text = exc.strerror or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _raise_unusable(child: pathlib.Path, candidate: Candidate, reason: str, wanted: str):
+    def build(limit: int) -> str:
+        return (
+            f"{shorten(child, limit)}: cannot open the parent named by its {candidate.source}, "
+            f"{shorten(candidate.path, limit)} ({reason}); put the parent VHD ({shorten(wanted, limit)}) "
+            "next to the child, or fix the locator"
         )
-    tried = ", ".join(str(c) for c in candidates) or "no locator or parent name"
-    raise ParentChainError(
-        f"{child}: differencing disk's parent is missing (tried {tried}); "
-        f"put the parent VHD ({header.parent_name or 'UUID ' + str(header.parent_uuid)}) next to it"
-    )
+
+    raise ParentChainError(_fit(build))
+
+
+def _fit(build: Callable[[int], str]) -> str:
+    """The message ``build(limit)`` makes, with names shortened until it fits in MESSAGE_LIMIT bytes."""
+    limit = NAME_LIMIT
+    message = build(limit)
+    while len(message.encode("utf-8", "surrogateescape")) > MESSAGE_LIMIT and limit > 12:
+        limit //= 2
+        message = build(limit)
+    return message
+
+
+def _bounded(message: str) -> str:
+    """``message`` cut to MESSAGE_LIMIT bytes if its parts were still too long together."""
+    data = message.encode("utf-8", "surrogateescape")
+    if len(data) <= MESSAGE_LIMIT:
+        return message
+    return data[: MESSAGE_LIMIT - 3].decode("utf-8", "ignore") + "…"
+

@@ -11,7 +11,7 @@ import os
 import pathlib
 from collections.abc import Iterator
 
-from ..errors import CorruptVhdError
+from ..errors import CorruptVhdError, InputError
 from .footer import Footer
 
 
@@ -36,6 +36,9 @@ class VirtualDisk:
 
     # -- the contract ------------------------------------------------------------------
     def extents(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
+        self._check_open()
+        if not _is_int(start) or not (stop is None or _is_int(stop)):
+            raise InputError(f"extents() takes integer offsets, got start={start!r}, stop={stop!r}")
         start, stop = self._bounds(start, stop)
         return self._extents(start, stop)
 
@@ -43,9 +46,15 @@ class VirtualDisk:
         raise NotImplementedError
 
     def read(self, offset: int, length: int) -> bytes:
-        """Exactly ``length`` bytes from ``offset``; zeros where nothing is allocated."""
+        """Exactly ``length`` bytes from ``offset``; zeros where nothing is allocated.
+
+        InputError for a range outside ``[0, virtual_size)`` and for a closed disk.
+        """
+        self._check_open()
+        if not _is_int(offset) or not _is_int(length):
+            raise InputError(f"read() takes integer offset and length, got {offset!r} and {length!r}")
         if offset < 0 or length < 0 or offset + length > self.virtual_size:
-            raise ValueError(
+            raise InputError(
                 f"read of {length} bytes at {offset} is outside the disk's {self.virtual_size} bytes"
             )
         if length == 0:
@@ -61,6 +70,10 @@ class VirtualDisk:
     def fingerprint_files(self) -> list[os.stat_result]:
         """``stat`` of every file in the chain (this one first), for change detection."""
         return [os.stat(path) for path in [self.path, *self.parents]]
+
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise InputError(f"{self.path} was closed: open it again (open_disk) to read it")
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -86,6 +99,10 @@ class VirtualDisk:
     def _pread(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` file bytes at ``offset``, or CorruptVhdError if the file is short."""
         return pread_exact(self._fd, offset, length, path=self.path)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def pread_exact(fd: int, offset: int, length: int, *, path: pathlib.Path) -> bytes:

@@ -7,20 +7,22 @@ memory by an untrusted count.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import threading
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from ..errors import CorruptVhdError
 from . import ranges
 from .bat import ENTRY_SIZE, UNALLOCATED, parse_bat
 from .bitmap import SECTOR_SIZE, bitmap_size, sector_runs, set_byte_ranges
-from .chain import locator_paths, open_parent
+from .chain import locator_regions
 from .disk import VirtualDisk, pread_exact
 from .dynamic_header import HEADER_SIZE, NO_OFFSET, DynamicHeader
-from .footer import DISK_TYPE_DIFFERENCING, Footer
+from .footer import DISK_TYPE_DIFFERENCING, FOOTER_SIZE, Footer
+from .layout import BlockLayoutError, Region, check_block_layout
 
 #: The largest BAT we load: 2^24 entries (64 MiB) is 32 TiB at 2 MiB blocks and still 8 TiB
 #: at 512 KiB blocks, past any VHD (2040 GiB) or page blob (8 TiB), so a larger claim is
@@ -52,7 +54,7 @@ class DynamicDisk(VirtualDisk):
 
     @property
     def allocated_blocks(self) -> int:
-        return sum(1 for entry in self._bat if entry != UNALLOCATED)
+        return len(self._bat) - self._bat.count(UNALLOCATED)
 
     # -- bitmaps ------------------------------------------------------------------------
     def _bitmap(self, index: int) -> bytes:
@@ -145,11 +147,21 @@ class DifferencingDisk(DynamicDisk):
         self.parent.close()
 
 
-def open_sparse(
-    *, fd: int, path: pathlib.Path, file_size: int, footer: Footer, footer_bytes: bytes,
-    chain: tuple[pathlib.Path, ...], open_parent_fn: Callable,
-) -> DynamicDisk:
-    """Check the header, BAT and blocks of a dynamic/differencing VHD against the file and open it."""
+@dataclass(frozen=True)
+class SparseLayout:
+    """What a dynamic/differencing VHD's header and BAT say, checked against the file."""
+
+    header: DynamicHeader
+    bat: array  # the entries the virtual size uses, as an array of u32 (compact: 4 bytes each)
+    data_end: int  # where the footer at the end of the file begins
+
+
+def read_sparse_layout(*, fd: int, path: pathlib.Path, file_size: int, footer: Footer, footer_bytes: bytes) -> SparseLayout:
+    """Read and check the header and BAT of a dynamic/differencing VHD, and where its blocks lie.
+
+    Parent locators are only bounds-checked here (their bytes may not be block data); finding
+    the parent is :mod:`.chain`'s job, driven by :func:`.open.open_disk`.
+    """
     data_end = file_size - len(footer_bytes)  # the footer at the end is not data
     header_offset = footer.data_offset
     if header_offset == NO_OFFSET or header_offset + HEADER_SIZE > data_end:
@@ -192,31 +204,16 @@ def open_sparse(
         )
     # Only the entries the virtual size uses are loaded; the count was checked above.
     bat = parse_bat(pread_exact(fd, header.table_offset, needed * ENTRY_SIZE, path=path))
-    _check_blocks(path=path, bat=bat, block_size=bs, virtual_size=virtual_size, data_end=data_end)
-
-    common = dict(path=path, fd=fd, file_size=file_size, virtual_size=virtual_size, footer=footer,
-                  footer_bytes=footer_bytes, header=header, bat=bat)
-    if footer.disk_type != DISK_TYPE_DIFFERENCING:
-        return DynamicDisk(**common)
-    locators = locator_paths(fd=fd, path=path, header=header, data_end=data_end)
-    real = pathlib.Path(os.path.realpath(path))
-    parent = open_parent(child=path, header=header, locators=locators,
-                         chain=chain or (real,), open_fn=open_parent_fn)
-    return DifferencingDisk(parent=parent, **common)
-
-
-def _check_blocks(*, path: pathlib.Path, bat, block_size: int, virtual_size: int, data_end: int) -> None:
-    """Every allocated block (bitmap + the data the virtual size uses) must lie inside the file."""
-    bmp = bitmap_size(block_size)
-    last = len(bat) - 1
-    last_len = virtual_size - last * block_size if last >= 0 else 0
-    for index, entry in enumerate(bat):
-        if entry == UNALLOCATED:
-            continue
-        used = block_size if index != last else last_len
-        end = entry * SECTOR_SIZE + bmp + used
-        if end > data_end:
-            raise CorruptVhdError(
-                f"{path}: BAT entry {index} points at sector {entry}, whose block ends at {end}, "
-                f"past the data area, which ends at {data_end} (a truncated or damaged file)"
-            )
+    regions = [
+        Region(0, FOOTER_SIZE, "the footer copy at offset 0"),
+        Region(header_offset, header_offset + HEADER_SIZE, "the dynamic header"),
+        Region(header.table_offset, table_end, "the BAT"),
+    ]
+    if footer.disk_type == DISK_TYPE_DIFFERENCING:
+        regions += locator_regions(header, data_end=data_end)
+    try:
+        check_block_layout(bat=bat, block_size=bs, bitmap_bytes=bitmap_size(bs), virtual_size=virtual_size,
+                           data_end=data_end, regions=regions)
+    except BlockLayoutError as exc:
+        raise CorruptVhdError(f"{path}: {exc}") from None
+    return SparseLayout(header=header, bat=bat, data_end=data_end)

@@ -1,4 +1,8 @@
-"""``open_disk``: look at a file and return the right VirtualDisk for it."""
+"""``open_disk``: look at a file and return the right VirtualDisk for it.
+
+This is the one factory: it chains footer -> dynamic header -> BAT -> parent, and the
+structure modules (``dynamic``, ``chain``, ``layout``) never import it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 import pathlib
 import stat
 
-from ..errors import CorruptVhdError, InputError, NotAVhdError, VhdUploadError
+from ..errors import REPAIR_HINT, CorruptVhdError, InputError, NotAVhdError, VhdUploadError, with_repair_hint
 from .disk import VirtualDisk, pread_exact
 from .flat import FixedDisk, RawDisk
 from .footer import (
@@ -20,25 +24,42 @@ from .footer import (
 )
 from .sniff import SNIFF_SIZE, other_format_error
 
-#: What to do about a damaged file, added to every CorruptVhdError that reaches the caller.
-REPAIR_HINT = "get an intact copy (copy or export the disk again from where it was made)"
+__all__ = ["REPAIR_HINT", "open_disk", "with_repair_hint"]
 
 
 def open_disk(path: str | os.PathLike, *, raw: bool = False) -> VirtualDisk:
     """Open ``path`` as a VHD (fixed, dynamic or differencing) or, with ``raw=True``, a raw image.
 
-    Raises InputError for a path that cannot be a disk (missing, directory, empty) and the
-    FormatError tree for a file that is not a readable VHD.
+    ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
+    last sector happens to start with ``conectix`` is still raw.
+
+    Raises InputError for a path that cannot be a disk (missing, directory, empty, unreadable,
+    not a path at all) and the FormatError tree for a file that is not a readable VHD.
     """
+    path = as_path(path)
     try:
-        return _open(pathlib.Path(path), raw=raw, chain=())
+        return _open(path, raw=bool(raw), chain=())
     except CorruptVhdError as exc:
         raise CorruptVhdError(with_repair_hint(str(exc))) from None
+    except OSError as exc:  # reading the file itself failed (an I/O error, a file that went away)
+        raise InputError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from exc
 
 
-def with_repair_hint(message: str) -> str:
-    """``message`` ending with what to do about a damaged file (once)."""
-    return message if message.endswith(REPAIR_HINT) else f"{message}; {REPAIR_HINT}"
+def as_path(path: object, *, what: str = "path") -> pathlib.Path:
+    """``path`` as a pathlib.Path, or InputError for what no file system can open."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"the {what} must be a file path (str or os.PathLike), got {type(path).__name__}")
+    try:
+        text = os.fspath(path)
+    except TypeError as exc:
+        raise InputError(f"the {what} is not a usable file path ({exc})") from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\0" in text:
+        raise InputError(f"the {what} {text[:80]!r} contains a NUL character, which no file name can hold")
+    if not text:
+        raise InputError(f"the {what} is empty: give the path of a disk image")
+    return pathlib.Path(text)
 
 
 def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:
@@ -47,17 +68,18 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
         size = os.fstat(fd).st_size
         if size == 0:
             raise InputError(f"{path} is empty (0 bytes): not a disk image")
+        if raw:  # the caller says raw: the bytes are the disk, no sniffing, no footer
+            return RawDisk(path=path, fd=fd, file_size=size, virtual_size=size, footer=None, footer_bytes=None)
         head = pread_exact(fd, 0, min(size, SNIFF_SIZE), path=path)
+        # Format dispatch: other formats are recognised from their first bytes here.
+        from ..vhdx import is_vhd_set, is_vhdx, open_vhdx  # noqa: PLC0415 (vhdx imports vhd.disk)
+
+        if is_vhdx(head) or is_vhd_set(path):
+            return open_vhdx(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
         other = other_format_error(path, head)
         if other is not None:
             raise other
         footer, footer_bytes = _read_footer(fd, path, size, head)
-        if raw:
-            if footer is not None:
-                raise InputError(
-                    f"{path} is a {footer.disk_type_name} VHD, not a raw image: open it without --raw"
-                )
-            return RawDisk(path=path, fd=fd, file_size=size, virtual_size=size, footer=None, footer_bytes=None)
         if footer is None:
             raise NotAVhdError(
                 f"{path} has no VHD footer (no 'conectix' cookie at its end): if it is a raw disk "
@@ -65,13 +87,32 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
             )
         if footer.disk_type == DISK_TYPE_FIXED:
             return _fixed(fd, path, size, footer, footer_bytes)
-        from .dynamic import open_sparse  # noqa: PLC0415 (keeps the flat path light)
-
-        return open_sparse(fd=fd, path=path, file_size=size, footer=footer, footer_bytes=footer_bytes,
-                           chain=chain, open_parent_fn=lambda p, c: _open(p, raw=False, chain=c))
+        return _sparse(fd, path, size, footer, footer_bytes, chain=chain)
     except BaseException:
         os.close(fd)
         raise
+
+
+def _sparse(fd: int, path: pathlib.Path, size: int, footer: Footer, footer_bytes: bytes, *,
+            chain: tuple[pathlib.Path, ...]) -> VirtualDisk:
+    """A dynamic or differencing VHD: header and BAT checked, then (differencing) its parent."""
+    from . import chain as parents  # noqa: PLC0415 (keeps the fixed-disk path light)
+    from .dynamic import DifferencingDisk, DynamicDisk, read_sparse_layout  # noqa: PLC0415
+
+    layout = read_sparse_layout(fd=fd, path=path, file_size=size, footer=footer, footer_bytes=footer_bytes)
+    common = dict(path=path, fd=fd, file_size=size, virtual_size=footer.current_size, footer=footer,
+                  footer_bytes=footer_bytes, header=layout.header, bat=layout.bat)
+    if footer.disk_type != DISK_TYPE_DIFFERENCING:
+        return DynamicDisk(**common)
+    parent = parents.open_parent(
+        child=path, fd=fd, header=layout.header, data_end=layout.data_end,
+        chain=chain or (pathlib.Path(os.path.realpath(path)),), open_fn=_open_parent,
+    )
+    return DifferencingDisk(parent=parent, **common)
+
+
+def _open_parent(path: pathlib.Path, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:
+    return _open(path, raw=False, chain=chain)
 
 
 def _open_fd(path: pathlib.Path) -> int:
