@@ -138,3 +138,40 @@ def test_crc_header_refused_is_survived_and_said(managed_disk_double, compute_cl
     result = upload_to_managed_disk(vhd, spec("nocrc"), compute_client=compute_client())
     assert any("crc64" in n.lower() for n in result.notes)
     assert managed_disk_double.disk_bytes("nocrc")[: len(content)] == content
+
+
+def test_the_other_answers_of_an_untried_endpoint(managed_disk_double, compute_client, fixed_vhd):
+    """Tags refused while ActiveUpload, and Get Page Ranges refused on resume: both go on, said."""
+    vhd, content = fixed_vhd
+    managed_disk_double.refuse_update_while_uploading = True
+    result = upload_to_managed_disk(vhd, spec("notags"), compute_client=compute_client())
+    assert any("tags" in n for n in result.notes)
+    assert managed_disk_double.disk("notags")["tags"]["vhdupload_state"] == "complete"
+    assert managed_disk_double.disk_state("notags") == "Unattached"
+
+    managed_disk_double.refuse_update_while_uploading = False
+    managed_disk_double.proxy.refuse_page_ranges = True
+    cancel = __import__("threading").Event()
+    from vhdupload.errors import CancelledError
+
+    with pytest.raises(CancelledError):
+        upload_to_managed_disk(vhd, spec("noranges"), compute_client=compute_client(), threads=1,
+                               progress=lambda p: cancel.set(), cancel=cancel)
+    managed_disk_double.clock_offset = 120
+    again = upload_to_managed_disk(vhd, spec("noranges"), compute_client=compute_client())
+    assert again.resumed and any("everything was sent again" in n for n in again.notes)
+    assert managed_disk_double.disk_bytes("noranges")[: len(content)] == content
+
+
+def test_a_second_write_grant_refused_says_what_to_do(managed_disk_double, compute_client, fixed_vhd):
+    vhd, _ = fixed_vhd
+    cancel = __import__("threading").Event()
+    from vhdupload.errors import CancelledError
+
+    with pytest.raises(CancelledError):
+        upload_to_managed_disk(vhd, spec("regrant"), compute_client=compute_client(), threads=1,
+                               progress=lambda p: cancel.set(), cancel=cancel)
+    managed_disk_double.refuse_regrant = True
+    managed_disk_double.clock_offset = 120
+    with pytest.raises(DestinationConflictError, match="did not grant write access again"):
+        upload_to_managed_disk(vhd, spec("regrant"), compute_client=compute_client())

@@ -190,6 +190,7 @@ class ManagedDiskDestination:
         self._granted = False
         self._crc_supported = True
         self._crc_lock = threading.Lock()
+        self._tags_refused = False  # ARM would not update tags while the disk is ActiveUpload
         self.lost: BaseException | None = None
 
     # -- ARM ---------------------------------------------------------------------------------
@@ -217,7 +218,14 @@ class ManagedDiskDestination:
 
     @property
     def disk_state(self) -> str | None:
-        return getattr(self.disk, "disk_state", None) if self.disk is not None else None
+        """ARM's ``diskState`` verbatim (``ActiveUpload``...), or None without a disk."""
+        state = getattr(self.disk, "disk_state", None) if self.disk is not None else None
+        return None if state is None else str(getattr(state, "value", state))
+
+    @property
+    def _uploading(self) -> bool:
+        """Whether the disk is ActiveUpload now (a write grant of ours, or as last read)."""
+        return self._granted or self.disk_state == "ActiveUpload"
 
     @property
     def retries(self) -> int:
@@ -368,9 +376,12 @@ class ManagedDiskDestination:
 
     def finish(self, state: UploadState, *, md5: bytes | None) -> None:
         self._stop_heartbeat()
-        self._write_tags(state, heartbeat=False)
+        self._write_tags(state, heartbeat=False)  # the complete mark first, so a crash here is finished by a rerun
         self._revoke()
-        self._get()
+        if self._tags_refused:
+            # ARM would not take it while uploading: now. A crash just before this leaves a
+            # finished disk whose tags say "uploading", which a rerun refuses (never resumes).
+            self._write_tags(state, heartbeat=False)
 
     def failure_note(self, *, cancelled: bool) -> str:
         if self.disk is None and not self.created:
@@ -383,8 +394,8 @@ class ManagedDiskDestination:
             return f"the disk {self.spec.name} this command created was deleted"
         billed = " (billed as a Standard HDD of its size meanwhile)" if self.disk_state == "ActiveUpload" else ""
         return (
-            f"the disk {self.spec.name} is left {self.disk_state or 'as it is'}{billed}: run the same command "
-            f"again to continue, or delete it with `{az_delete_command(self.spec)}`"
+            f"the disk {self.spec.name} is left {self.disk_state or 'as it is'}{billed}; to give it up, "
+            f"delete it with `{az_delete_command(self.spec)}`"
         )
 
     def close(self) -> None:
@@ -395,6 +406,7 @@ class ManagedDiskDestination:
 
     # -- helpers -----------------------------------------------------------------------------
     def _grant(self, access: str, seconds: int) -> str:
+        """Grant ``access`` (Read or Write) for ``seconds``; the SAS URL (a secret)."""
         from azure.mgmt.compute.models import GrantAccessData  # noqa: PLC0415
 
         spec = self.spec
@@ -413,7 +425,7 @@ class ManagedDiskDestination:
         if not sas:
             raise ArmError(f"Azure granted {access.lower()} access to {spec.name} but returned no SAS")
         register_secret(sas.split("?", 1)[1] if "?" in sas else sas)
-        self._granted = True
+        self._granted = access == "Write"
         return sas
 
     def _sink_for(self, sas: str) -> PageBlobSink:
@@ -432,6 +444,7 @@ class ManagedDiskDestination:
             error = arm_error(exc, action=f"revoke access to the managed disk {spec.name}")
             raise error from None
         self._granted = False
+        self._get()
 
     def _delete(self) -> None:
         spec = self.spec
@@ -453,12 +466,24 @@ class ManagedDiskDestination:
 
         spec = self.spec
         with self._tag_lock:
+            if self._tags_refused and self._uploading:
+                return
             tags = self._tags_for(state, heartbeat=heartbeat)
             update = DiskUpdate(tags=tags)
-            self.disk = self._arm(
-                f"record the upload's state in the tags of the managed disk {spec.name}",
-                lambda: self.compute.disks.begin_update(spec.resource_group, spec.name, update).result(),
-            )
+            try:
+                self.disk = self._arm(
+                    f"record the upload's state in the tags of the managed disk {spec.name}",
+                    lambda: self.compute.disks.begin_update(spec.resource_group, spec.name, update).result(),
+                )
+            except ArmError as exc:
+                if exc.status != 409 or not self._uploading:
+                    raise
+                self._tags_refused = True
+                self.notes.append(
+                    "Azure did not update the disk's tags while it was uploading: no heartbeat kept a second "
+                    "writer out, and the complete mark was written after the upload"
+                )
+                log.warning("tags cannot change while %s is ActiveUpload (%s); going on without them", self.url, exc)
             self._last_tag_write = time.monotonic()
 
     def _heartbeat_loop(self) -> None:
