@@ -97,7 +97,16 @@ class UploadDisk:
 
 @dataclass
 class ArmDouble:
-    """The double's state; ``url`` is what ``--arm-endpoint``/``base_url`` should point at."""
+    """The double's state; ``url`` is what ``--arm-endpoint``/``base_url`` should point at.
+
+    Managed-disk upload, for tests: ``add_disk`` (a disk already in a state: another tool's),
+    ``disk``/``disk_state``/``set_disk_state``, ``disk_bytes``/``disk_blob`` (the backing blob
+    straight from Azurite), ``active_grants``, ``disk_calls``/``disk_patches``, ``existing_disk_puts``;
+    switches ``refuse_regrant``, ``refuse_update_while_uploading``, ``refuse_delete_while_granted``,
+    ``fail_next`` (the next LRO, disk grant/revoke/update/delete included, fails with it and changes
+    nothing), ``clock_offset``; ``proxy`` (``disk_proxy.DiskProxy``: ``requests``,
+    ``outside_surface()``, ``refuse_crc64``, ``refuse_page_ranges``, ``bearer_tokens``).
+    """
 
     azurite_connection_string: str
     polls: int = 2
@@ -415,6 +424,16 @@ class ArmDouble:
             return f"Disk '{url}' has an unsupported virtual size of {virtual} bytes. The size must be a whole number (in MBs)."
         return None
 
+    def source_disk_problem(self, disk_id: str) -> str | None:
+        """Azure's complaint about a managed disk given as an image source, or None."""
+        resource = self.resources.get(str(disk_id).lower())
+        if resource is None or resource.get("type") != "Microsoft.Compute/disks":
+            return f"The Resource '{disk_id}' was not found."
+        state = resource["properties"].get("diskState")
+        if state != "Unattached":
+            return f"Disk '{resource['name']}' is in state '{state}'; an image can only be created from an unattached disk."
+        return None
+
     def refusal(self, rest: str, body: dict) -> str | None:
         """Validate a PUT body the way the Compute API would."""
         props = body.get("properties") or {}
@@ -428,19 +447,31 @@ class ArmDouble:
             os_disk = storage.get("osDisk") or {}
             if os_disk.get("osState") != "Generalized":
                 return "Managed images can only be created from generalized OS disks (osState must be Generalized)."
-            urls = [os_disk.get("blobUri", "")] + [d.get("blobUri", "") for d in storage.get("dataDisks") or []]
             luns = [d.get("lun") for d in storage.get("dataDisks") or []]
             if len(set(luns)) != len(luns):
                 return "Data disks must have unique LUNs."
+            urls = []
+            for disk in [os_disk, *(storage.get("dataDisks") or [])]:
+                if "managedDisk" in disk:  # an image from managed disks: by ID
+                    problem = self.source_disk_problem((disk.get("managedDisk") or {}).get("id", ""))
+                    if problem:
+                        return problem
+                else:
+                    urls.append(disk.get("blobUri", ""))
         elif "/versions/" in rest:
             storage = props.get("storageProfile") or {}
             sources = [(storage.get("osDiskImage") or {}).get("source") or {}]
             sources += [d.get("source") or {} for d in storage.get("dataDiskImages") or []]
             known = {a["id"].lower() for a in self.storage_accounts}
             for source in sources:
+                if "id" in source:  # a managed disk (or snapshot) by ID
+                    problem = self.source_disk_problem(source["id"])
+                    if problem:
+                        return problem
+                    continue
                 if str(source.get("storageAccountId", "")).lower() not in known:
                     return f"The storage account {source.get('storageAccountId')!r} was not found."
-            urls = [s.get("uri", "") for s in sources]
+            urls = [s.get("uri", "") for s in sources if "id" not in s]
         elif rest.startswith("disks/"):
             creation = props.get("creationData") or {}
             if creation.get("createOption") != "Import" or not creation.get("storageAccountId"):
@@ -489,10 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
+        self._recorded = RecordedRequest(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body, self.state.now())
         with self.state._lock:
-            self.state.requests.append(
-                RecordedRequest(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body, self.state.now())
-            )
+            self.state.requests.append(self._recorded)
         return parts.path, parse_qs(parts.query), body
 
     def _authorized(self) -> bool:
@@ -685,7 +715,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.state
         if "/providers/microsoft.compute/disks/" not in path.lower():
-            return self._error(405, "MethodNotAllowed", "DELETE is served for disks only")
+            return self._delete_async(path)
         resource = state.resources.get(path.lower())
         if resource is None:
             return self._send(204)  # ARM: deleting what is not there succeeds
@@ -708,6 +738,25 @@ class _Handler(BaseHTTPRequestHandler):
             state._service().delete_container(backing.container)
         self._lro(path, (200, None))
 
+    def _delete_async(self, path: str) -> None:
+        """DELETE of an image, gallery, image definition or version: 202 + Location, then gone;
+        204 when there is nothing to delete (ARM's answer)."""
+        state = self.state
+        match = _RESOURCE.match(path)
+        kind = "/".join(match["rest"].split("/")[0::2]) if match else ""
+        if kind not in _ASYNC_TYPES:
+            return self._error(405, "MethodNotAllowed", f"DELETE {path} is not served by the double")
+        if state.resources.get(path.lower()) is None:
+            return self._send(204)
+        children = [k for k in state.resources if k.startswith(path.lower() + "/")]
+        if children:
+            return self._error(409, "CannotDeleteResource", f"Can not delete resource before nested resources are deleted.")
+        if self._failed_as_told(path):
+            return
+        with state._lock:
+            state.resources.pop(path.lower(), None)
+        self._lro(path, (200, None))
+
     def do_PUT(self) -> None:  # noqa: N802
         path, _, body = self._record()
         if not self._authorized():
@@ -726,7 +775,7 @@ class _Handler(BaseHTTPRequestHandler):
         existing = self.state.resources.get(path.lower())
         if kind == "disks" and existing is not None:
             with self.state._lock:
-                self.state.existing_disk_puts.append(self.state.requests[-1])
+                self.state.existing_disk_puts.append(self._recorded)
         if kind == "disks" and ((body.get("properties") or {}).get("creationData") or {}).get("createOption") == "Upload":
             return self._put_upload_disk(path, segments[-1], body, existing)
         problem = self.state.refusal(rest, body)
