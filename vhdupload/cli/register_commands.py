@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import InputError
+from ..registration.disk_sources import is_disk_id
 from ..registration import (
     Registration,
     RegistrationPlan,
@@ -72,7 +73,8 @@ DataDiskOption = Annotated[
     Optional[list[str]],
     typer.Option(
         "--data-disk",
-        help="A data disk BLOB_URL[,lun=N][,caching=None|ReadOnly|ReadWrite] (repeatable); without lun, the lowest free LUN.",
+        help="A data disk BLOB_URL or managed disk ID, [,lun=N][,caching=None|ReadOnly|ReadWrite] (repeatable); "
+        "without lun, the lowest free LUN.",
     ),
 ]
 ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group of the new resource.")]
@@ -195,7 +197,9 @@ def image_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed image.")],
     resource_group: ResourceGroupOption,
     location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region (a captured VM's own by default).")] = None,
-    os_disk: Annotated[Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob.")] = None,
+    os_disk: Annotated[
+        Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob, or a managed disk's resource ID.")
+    ] = None,
     os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows.")] = None,
     data_disk: DataDiskOption = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized (a managed image cannot be specialized).")] = "generalized",
@@ -247,14 +251,16 @@ def image_command(
         missing = [o for o, v in (("--os-disk", os_disk), ("--location", location), ("--os-type", os_type)) if not v]
         if missing:
             raise InputError(f"an image from blobs needs {', '.join(missing)} (or --source-vm to capture a VM)")
+        # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blobs need no client.
+        reads_arm = any(is_disk_id(s) for s in [os_disk, *(d.split(",", 1)[0] for d in data_disk or [])])
+        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run) if reads_arm or not dry_run else None
         plan = plan_image(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type,
             subscription_id=sub, data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
             tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
-            skip_preflight=skip_preflight,
+            skip_preflight=skip_preflight, compute_client=compute,
         )
-        compute = None if dry_run else _compute(sub, arm_endpoint, cloud, arm_audience, read_only=False)
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
@@ -265,7 +271,7 @@ def gallery_version_command(
     version: Annotated[str, typer.Option("--version", help="Version MAJOR.MINOR.PATCH.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the gallery resources.")],
-    os_disk: Annotated[str, typer.Option("--os-disk", help="URL of the OS disk's page blob.")],
+    os_disk: Annotated[str, typer.Option("--os-disk", help="URL of the OS disk's page blob, or a managed disk's resource ID.")],
     data_disk: DataDiskOption = None,
     storage_account_id: Annotated[
         Optional[str], typer.Option("--storage-account-id", help="ID of the blobs' storage account (found through ARM when not given).")

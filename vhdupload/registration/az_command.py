@@ -28,6 +28,11 @@ def _tags(body: dict) -> list[str]:
     return _opt("--tags", [f"{k}={v}" for k, v in (body.get("tags") or {}).items()])
 
 
+def _image_source(disk: dict) -> str:
+    """What ``az image create`` takes as a source: a blob URI or a managed disk ID alike."""
+    return disk["blobUri"] if "blobUri" in disk else disk["managedDisk"]["id"]
+
+
 def az_image_create(*, name: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
     """``az image create`` for a managed image body (from blobs or captured from a VM)."""
     props = body["properties"]
@@ -37,9 +42,9 @@ def az_image_create(*, name: str, resource_group: str, body: dict, subscription:
     else:
         os_disk = props["storageProfile"]["osDisk"]
         data = props["storageProfile"].get("dataDisks") or []
-        words += ["--source", os_disk["blobUri"], "--os-type", os_disk["osType"]]
+        words += ["--source", _image_source(os_disk), "--os-type", os_disk["osType"]]
         words += _opt("--os-disk-caching", os_disk.get("caching"))
-        words += _opt("--data-disk-sources", [d["blobUri"] for d in data])
+        words += _opt("--data-disk-sources", [_image_source(d) for d in data])
         cachings = {d.get("caching") for d in data}
         if len(cachings) == 1 and None not in cachings:  # az has one caching for all data disks
             words += ["--data-disk-caching", cachings.pop()]
@@ -73,6 +78,7 @@ def az_sig_image_definition_create(
         "--publisher", ident["publisher"], "--offer", ident["offer"], "--sku", ident["sku"],
         "--os-type", props["osType"], "--os-state", props["osState"],
         *_opt("--hyper-v-generation", props.get("hyperVGeneration")),
+        *_opt("--architecture", props.get("architecture")),
     ]
     return _line(words + _tags(body))
 
@@ -88,10 +94,19 @@ def az_sig_image_version_create(
     words = [
         "az", "sig", "image-version", "create", *_common(subscription, resource_group, body),
         "--gallery-name", gallery, "--gallery-image-definition", definition, "--gallery-image-version", version,
-        "--os-vhd-uri", os_source["uri"], "--os-vhd-storage-account", os_source["storageAccountId"],
-        *_opt("--data-vhds-uris", [d["source"]["uri"] for d in data]),
-        *_opt("--data-vhds-storage-accounts", [d["source"]["storageAccountId"] for d in data]),
-        *_opt("--data-vhds-luns", [d["lun"] for d in data]),
+    ]
+    if "id" in os_source:  # managed disks: az takes them where it takes snapshots
+        words += ["--os-snapshot", os_source["id"]]
+    else:
+        words += ["--os-vhd-uri", os_source["uri"], "--os-vhd-storage-account", os_source["storageAccountId"]]
+    blob_data = [d for d in data if "uri" in d["source"]]
+    disk_data = [d for d in data if "id" in d["source"]]
+    words += [
+        *_opt("--data-vhds-uris", [d["source"]["uri"] for d in blob_data]),
+        *_opt("--data-vhds-storage-accounts", [d["source"]["storageAccountId"] for d in blob_data]),
+        *_opt("--data-vhds-luns", [d["lun"] for d in blob_data]),
+        *_opt("--data-snapshots", [d["source"]["id"] for d in disk_data]),
+        *_opt("--data-snapshot-luns", [d["lun"] for d in disk_data]),
         "--target-regions", *regions,
     ]
     return _line(words + _tags(body))

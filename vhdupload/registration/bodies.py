@@ -132,6 +132,13 @@ def _drop_none(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
+def _image_source(source: str) -> dict:
+    """A managed image disk's source: ``managedDisk.id`` for a managed disk ID, else ``blobUri``."""
+    from .disk_sources import is_disk_id
+
+    return {"managedDisk": {"id": source.strip()}} if is_disk_id(source) else {"blobUri": strip_query(source)}
+
+
 def image_body(
     *,
     location: str,
@@ -145,20 +152,20 @@ def image_body(
     os_caching: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> dict:
-    """A managed image (``Microsoft.Compute/images``) made from blobs."""
+    """A managed image (``Microsoft.Compute/images``) made from blobs or managed disks (by ID)."""
     storage_profile: dict = {
         "osDisk": _drop_none(
             {
                 "osType": os_type,
                 "osState": os_state,
-                "blobUri": strip_query(os_disk),
+                **_image_source(os_disk),
                 "caching": os_caching,
                 "storageAccountType": storage_sku,
             }
         ),
         "dataDisks": [
             _drop_none(
-                {"lun": d.lun, "blobUri": strip_query(d.url), "caching": d.caching, "storageAccountType": storage_sku}
+                {"lun": d.lun, **_image_source(d.url), "caching": d.caching, "storageAccountType": storage_sku}
             )
             for d in sorted(data_disks, key=lambda d: d.lun)
         ],
@@ -195,12 +202,14 @@ def image_definition_body(
     offer: str,
     sku: str,
     tags=None,
+    architecture: str | None = None,
 ) -> dict:
     properties = _drop_none(
         {
             "osType": os_type,
             "osState": os_state,
             "hyperVGeneration": hyper_v_generation,
+            "architecture": architecture,
             "identifier": {"publisher": publisher, "offer": offer, "sku": sku},
         }
     )
@@ -224,9 +233,14 @@ def gallery_version_body(
     target_regions: Iterable[dict] = (),
     tags=None,
 ) -> dict:
-    """A gallery image version made from VHD blobs; ``storage_account_ids`` maps URL → account ID."""
+    """A gallery image version made from VHD blobs or managed disks; ``storage_account_ids`` maps
+    each blob URL → its account ID (managed disk IDs need none)."""
+
+    from .disk_sources import is_disk_id
 
     def source(url: str) -> dict:
+        if is_disk_id(url):  # a managed disk: ``source.id``
+            return {"id": url.strip()}
         return {"storageAccountId": storage_account_ids[strip_query(url)], "uri": strip_query(url)}
 
     regions = list(target_regions) or [{"name": location, "regionalReplicaCount": 1}]

@@ -128,6 +128,7 @@ def begin_register_image(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    skip_guest_check: bool = False,
     credential: Any = None,
     subscription_id: str | None = None,
     compute_client: Any = None,
@@ -137,7 +138,7 @@ def begin_register_image(
     audience: str | None = None,
 ) -> Registration:
     """Start creating a managed image: :func:`register_image`'s keywords; returns a :class:`Registration` at once."""
-    return _start(plan_image, locals(), planner_reads_arm=False)
+    return _start(plan_image, locals())  # the client reads managed disk sources in the pre-flight
 
 
 def register_image(
@@ -156,6 +157,7 @@ def register_image(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    skip_guest_check: bool = False,
     credential: Any = None,
     subscription_id: str | None = None,
     compute_client: Any = None,
@@ -166,7 +168,7 @@ def register_image(
 ) -> Any:
     """Create the managed image ``name`` in ``resource_group`` at ``location``; returns the ``Image``.
 
-    An OS image from the blob URL ``os_disk`` (``os_type`` ``"linux"`` or ``"windows"``), a VM
+    An OS image from the blob URL (or managed disk ID) ``os_disk`` (``os_type`` ``"linux"`` or ``"windows"``), a VM
     image when ``data_disks`` are given too (URLs, ``"URL,lun=N,caching=ReadOnly"`` or
     :class:`DataDisk`; a disk without a LUN gets the lowest free one). ``hyper_v_generation`` is
     ``"V1"``, ``"V2"`` or ``"auto"`` (read from the OS disk's partition table). ``os_state`` can
@@ -247,6 +249,8 @@ def begin_register_gallery_version(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    architecture: str | None = "auto",
+    skip_guest_check: bool = False,
     credential: Any = None,
     subscription_id: str | None = None,
     compute_client: Any = None,
@@ -280,6 +284,8 @@ def register_gallery_version(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    architecture: str | None = "auto",
+    skip_guest_check: bool = False,
     credential: Any = None,
     subscription_id: str | None = None,
     compute_client: Any = None,

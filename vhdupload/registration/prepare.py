@@ -15,6 +15,8 @@ from ..errors import InputError, PreflightError
 from . import az_command, bodies, resource_ids
 from .arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
+from .disk_sources import DiskCheck, check_managed_disk, check_os_type, disk_generation, is_disk_id
+from .guest_check import check_guest
 from .generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
@@ -41,7 +43,13 @@ def refuse_specialized_image(os_state: str | None) -> None:
 
 
 def _data_disks(data_disks: DataDisks, os_disk: str | None) -> list[bodies.DataDisk]:
-    specs = [d if isinstance(d, bodies.DataDisk) else bodies.parse_data_disk(d) for d in data_disks]
+    if isinstance(data_disks, (str, bytes)) or not hasattr(data_disks, "__iter__"):
+        raise InputError(f"data_disks must be a list of blob URLs or DataDisk, got {type(data_disks).__name__}")
+    specs = []
+    for index, d in enumerate(data_disks):
+        if not isinstance(d, (bodies.DataDisk, str)):  # a bad argument is an InputError, not an AttributeError
+            raise InputError(f"data_disks[{index}] is {type(d).__name__}: give a blob URL (str) or a DataDisk")
+        specs.append(d if isinstance(d, bodies.DataDisk) else bodies.parse_data_disk(d))
     return bodies.assign_luns(specs, os_disk=os_disk)
 
 
@@ -51,14 +59,22 @@ def _preflight(
     *,
     factory: BlobClientFactory | None,
     skip: bool,
-) -> tuple[list[BlobCheck], BlobReader | None]:
-    """Check every source blob; return the checks and a reader of the OS disk (None if skipped)."""
+    compute_client: Any = None,
+    subscription_id: str | None = None,
+) -> tuple[list[BlobCheck | DiskCheck], BlobReader | None]:
+    """Check every source (a blob, or a managed disk through ARM); return the checks and a
+    reader of the OS disk (None if skipped, or if it is a managed disk: see :func:`_os_disk_check`)."""
     if skip:
         return [], None
-    if factory is None:
+    sources = ([(os_disk, "os")] if os_disk else []) + [(d.url, "data") for d in data]
+    if factory is None and any(not is_disk_id(url) for url, _ in sources):
         raise InputError("pre-flight needs to read the blobs: give blob_client_factory, or skip_preflight=True")
-    checks, os_reader = [], None
-    for url, role in ([(os_disk, "os")] if os_disk else []) + [(d.url, "data") for d in data]:
+    checks: list[BlobCheck | DiskCheck] = []
+    os_reader = None
+    for url, role in sources:
+        if is_disk_id(url):
+            checks.append(check_managed_disk(compute_client, url, role=role, subscription_id=subscription_id))
+            continue
         reader = BlobReader(factory(url), url=url)
         checks.append(check_blob(reader, role=role))
         if role == "os":
@@ -68,6 +84,11 @@ def _preflight(
 
 def _generation(requested: str | None, reader: BlobReader | None) -> GenerationChoice:
     return choose_generation(requested, reader.read if reader is not None else None)
+
+
+def _os_disk_check(checks: list) -> DiskCheck | None:
+    """The pre-flight of the OS disk when it is a managed disk (its generation and OS type are its own)."""
+    return next((c for c in checks if isinstance(c, DiskCheck) and c.role == "os"), None)
 
 
 def _put(operations: str, *path: str) -> Any:
@@ -96,6 +117,8 @@ def plan_image(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    compute_client: Any = None,
+    skip_guest_check: bool = False,
 ) -> RegistrationPlan:
     """Plan a managed image: an OS image (only ``os_disk``) or a VM image (with ``data_disks``).
 
@@ -103,14 +126,26 @@ def plan_image(
     without a LUN gets the lowest free one. ``hyper_v_generation`` is ``"V1"``, ``"V2"`` or
     ``"auto"`` (read from the OS disk). Each blob is pre-flighted through
     ``blob_client_factory(url)`` unless ``skip_preflight``. Only a generalized image is possible.
+    A source may also be a managed disk's resource ID (referenced as ``managedDisk.id``); its
+    pre-flight reads it through ``compute_client``, and ``auto`` takes the disk's own generation.
     """
     refuse_specialized_image(os_state)
-    kind_os = bodies.os_type(os_type)
-    if kind_os is None:
-        raise InputError("--os-type is required for an image: linux or windows")
+    kind_os = None if (os_type or "auto").strip().lower() == "auto" else bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
-    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight)
-    generation = _generation(hyper_v_generation, reader)
+    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
+                                compute_client=compute_client, subscription_id=subscription_id)
+    # Look inside the OS disk before any ARM call: refuse one that clearly was not generalized.
+    guest = check_guest(reader, os_state="generalized", skip=skip_guest_check)
+    guest.check_os_type(kind_os)
+    kind_os = kind_os or guest.os_type
+    if kind_os is None:
+        raise InputError("--os-type is required for an image (the OS disk did not tell): linux or windows")
+    os_check = _os_disk_check(checks)
+    if os_check is not None:
+        check_os_type(os_check, kind_os)
+        generation = disk_generation(hyper_v_generation, os_check)
+    else:
+        generation = _generation(hyper_v_generation, reader)
     body = bodies.image_body(
         location=location,
         os_disk=os_disk,
@@ -133,7 +168,8 @@ def plan_image(
         az_note=az_command.az_image_note(body),
     )
     return RegistrationPlan(
-        kind="image", requests=[request], checks=checks, notes=generation.notes, warnings=generation.warnings
+        kind="image", requests=[request], checks=checks, notes=guest.notes + generation.notes,
+        warnings=guest.warnings + generation.warnings,
     )
 
 
@@ -230,21 +266,36 @@ def plan_gallery_version(
     tags: Tags = None,
     blob_client_factory: BlobClientFactory | None = None,
     skip_preflight: bool = False,
+    architecture: str | None = "auto",
+    skip_guest_check: bool = False,
 ) -> RegistrationPlan:
-    """Plan a gallery image version; the gallery and the image definition are added when missing."""
+    """Plan a gallery image version; the gallery and the image definition are added when missing.
+
+    The OS disk's blob is examined first (unless ``skip_guest_check``): a clearly non-generalized
+    disk for a generalized version is refused; ``os_type`` and ``architecture`` (x64, Arm64 or
+    auto) of a new definition default to what the disk holds, and a contradiction is refused.
+    """
     version = bodies.gallery_version(version)
     state = bodies.os_state(os_state) or "Generalized"
     kind_os = bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
     regions = [r if isinstance(r, dict) else bodies.parse_target_region(r) for r in target_regions]
     tag_map = bodies.parse_tags(tags)
-    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight)
+    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
+                                compute_client=compute_client, subscription_id=subscription_id)
+    guest = check_guest(reader, os_state=state, skip=skip_guest_check)
+    guest.check_os_type(kind_os)
+    os_check = _os_disk_check(checks)
+    if os_check is not None:
+        kind_os_given = kind_os
+        kind_os = check_os_type(os_check, kind_os)
+    blob_urls = [u for u in [os_disk, *(d.url for d in data)] if not is_disk_id(u)]
     ids = storage_account_ids(
-        compute_client, subscription_id=subscription_id, urls=[os_disk, *(d.url for d in data)], given=storage_account_id
-    )
+        compute_client, subscription_id=subscription_id, urls=blob_urls, given=storage_account_id
+    ) if blob_urls else {}
     requests: list[ArmRequest] = []
-    notes: list[str] = []
-    warnings: list[str] = []
+    notes: list[str] = list(guest.notes)
+    warnings: list[str] = list(guest.warnings)
     common = {"resource_group": resource_group, "subscription": subscription_id}
 
     gallery_found = _existing(compute_client.galleries.get, resource_group, gallery, action=f"read the gallery {gallery}")
@@ -274,6 +325,13 @@ def plan_gallery_version(
                     f"the image definition {image_definition} is for {label} {actual}, not {wanted}: "
                     "use a definition that matches, or another --image-definition name to create one"
                 )
+        existing_arch = props.get("architecture") or "x64"  # ARM's default for a definition without one
+        wanted_arch = guest.architecture(architecture)
+        if wanted_arch and wanted_arch.lower() != str(existing_arch).lower():
+            raise InputError(
+                f"the image definition {image_definition} is for architecture {existing_arch}, but the OS disk is "
+                f"{wanted_arch}: use another --image-definition name to create one for {wanted_arch}"
+            )
         existing_gen = props.get("hyperVGeneration")
         wanted_gen = bodies.generation_or_none(hyper_v_generation)
         if wanted_gen and existing_gen and wanted_gen.lower() != str(existing_gen).lower():
@@ -282,11 +340,18 @@ def plan_gallery_version(
                 f"{wanted_gen}: a version takes its definition's generation; use another --image-definition "
                 "name to create one for this generation"
             )
-        if existing_gen and reader is not None:
+        if existing_gen and os_check is not None:
+            disk_generation(existing_gen, os_check)  # a disk of another generation is refused
+        elif existing_gen and reader is not None:
             choice = _generation(existing_gen, reader)
             warnings += choice.warnings
     else:
         undetected = ""
+        if os_check is not None and kind_os is not None and kind_os_given is None:
+            notes.append(f"OS type {kind_os} for the new image definition: the managed disk {os_check.name} records it")
+        if kind_os is None and guest.os_type is not None:
+            kind_os = guest.os_type
+            notes.append(f"OS type {kind_os} for the new image definition: read inside the OS disk (pass --os-type to choose otherwise)")
         if kind_os is None and reader is not None:
             detected = detect_os_type(reader.read)
             undetected = f" (the OS disk has {detected.reason}, which does not tell the OS type)"
@@ -302,12 +367,12 @@ def plan_gallery_version(
                 f"the image definition {image_definition} does not exist in gallery {gallery}; to create it, "
                 f"also give {', '.join(missing)}{undetected if '--os-type' in missing else ''}"
             )
-        choice = _generation(hyper_v_generation, reader)
+        choice = disk_generation(hyper_v_generation, os_check) if os_check is not None else _generation(hyper_v_generation, reader)
         notes += choice.notes
         warnings += choice.warnings
         body = bodies.image_definition_body(
             location=location, os_type=kind_os, os_state=state, hyper_v_generation=choice.generation,
-            publisher=publisher, offer=offer, sku=sku, tags=tag_map,
+            publisher=publisher, offer=offer, sku=sku, tags=tag_map, architecture=guest.architecture(architecture),
         )
         requests.append(
             ArmRequest(

@@ -1,0 +1,134 @@
+"""Managed disks as registration sources: recognising their resource IDs, and their pre-flight.
+
+A source given as ``/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/disks/NAME``
+is a managed disk: an image references it as ``managedDisk.id``, a gallery version as
+``source.id``. Its pre-flight reads the disk resource through ARM (one GET, nothing granted):
+it must exist and be ``Unattached`` (``ReadyToUpload``/``ActiveUpload`` is an unfinished
+upload), and its recorded ``osType``/``hyperVGeneration`` must agree with what is asked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from ..errors import InputError, PreflightError
+from .arm import arm_errors
+from .generation import GenerationChoice, normalize_generation
+
+_DISK_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/disks/(?P<name>[^/?#]+)/?$",
+    re.I,
+)
+
+
+def is_disk_id(text: str | None) -> bool:
+    """Whether ``text`` is a managed disk's resource ID (not a blob URL)."""
+    return bool(text) and _DISK_ID.match(text.strip()) is not None
+
+
+def split_disk_id(disk_id: str) -> tuple[str, str, str]:
+    """``(subscription, resource group, name)`` of a managed disk ID."""
+    match = _DISK_ID.match(disk_id.strip())
+    if not match:
+        raise InputError(
+            f"{disk_id!r} is not a managed disk ID like "
+            "/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Compute/disks/NAME"
+        )
+    return match["sub"], match["rg"], match["name"]
+
+
+@dataclass(frozen=True)
+class DiskCheck:
+    """What pre-flight learnt about one managed disk that passed."""
+
+    id: str
+    role: str  # "os" | "data"
+    disk_state: str
+    size_bytes: int | None
+    os_type: str | None  # "Linux" | "Windows" as the disk records it, or None
+    hyper_v_generation: str | None  # "V1" | "V2" as the disk records it, or None
+
+    @property
+    def name(self) -> str:
+        return split_disk_id(self.id)[2]
+
+
+def _field(model: Any, name: str) -> Any:
+    value = getattr(model, name, None)
+    return getattr(value, "value", value)  # an enum member, or the plain string
+
+
+def check_managed_disk(compute_client: Any, disk_id: str, *, role: str, subscription_id: str | None = None) -> DiskCheck:
+    """Read the managed disk ``disk_id`` through ARM; raise :class:`PreflightError` when Azure
+    could not make an image from it, saying what to do."""
+    sub, rg, name = split_disk_id(disk_id)
+    if compute_client is None:
+        raise InputError(f"pre-flight of the managed disk {name} reads it through ARM: give a compute client, or skip the pre-flight")
+    if subscription_id and sub.lower() != subscription_id.lower():
+        raise PreflightError(
+            f"the managed disk {name} is in subscription {sub}, not {subscription_id}: register from the "
+            "disk's own subscription, or skip the pre-flight"
+        )
+    with arm_errors(f"read the managed disk {name}"):
+        try:
+            disk = compute_client.disks.get(rg, name)
+        except ResourceNotFoundError:
+            raise PreflightError(
+                f"the managed disk {name} does not exist in resource group {rg}: upload it first "
+                "(`vhdupload upload --managed-disk`), or check the ID"
+            ) from None
+    state = str(_field(disk, "disk_state") or "")
+    if state in ("ReadyToUpload", "ActiveUpload"):
+        raise PreflightError(
+            f"the managed disk {name} is {state}: its upload is not finished; run the same upload again "
+            "to finish it, then register"
+        )
+    if state.lower() != "unattached":
+        raise PreflightError(
+            f"the managed disk {name} is {state or 'in an unknown state'}, and an image is made from an "
+            "Unattached disk only: detach it (or delete the VM that holds it) first"
+        )
+    os_type = _field(disk, "os_type")
+    generation = _field(disk, "hyper_v_generation")
+    return DiskCheck(
+        id=disk_id.strip(), role=role, disk_state=state, size_bytes=getattr(disk, "disk_size_bytes", None),
+        os_type=str(os_type).capitalize() if os_type else None,
+        hyper_v_generation=str(generation).upper() if generation else None,
+    )
+
+
+def check_os_type(check: DiskCheck, wanted: str | None) -> str | None:
+    """The OS type to register: ``wanted`` ("Linux"/"Windows"), refused if the disk records
+    another; the disk's own when nothing is wanted."""
+    if wanted and check.os_type and wanted.lower() != check.os_type.lower():
+        raise PreflightError(
+            f"the managed disk {check.name} is a {check.os_type} OS disk, not {wanted}: "
+            f"pass --os-type {check.os_type.lower()}, or use the right disk"
+        )
+    return wanted or check.os_type
+
+
+def disk_generation(requested: str | None, check: DiskCheck) -> GenerationChoice:
+    """The Hyper-V generation for an image of this OS disk: ``auto`` takes the disk's own; an
+    explicit one must agree with it."""
+    requested = normalize_generation(requested)
+    recorded = check.hyper_v_generation
+    if requested is None:
+        return GenerationChoice(None)
+    if requested == "auto":
+        if recorded:
+            return GenerationChoice(recorded, notes=[f"Hyper-V generation {recorded}: the managed disk {check.name} records it"])
+        return GenerationChoice(None, notes=[
+            f"the managed disk {check.name} records no Hyper-V generation: Azure's default (V1) applies; "
+            "pass --hyper-v-generation V2 for a UEFI disk"
+        ])
+    if recorded and recorded != requested:
+        raise PreflightError(
+            f"the managed disk {check.name} is Hyper-V generation {recorded}, not {requested} as asked: "
+            f"pass --hyper-v-generation {recorded} (or auto)"
+        )
+    return GenerationChoice(requested)
