@@ -351,7 +351,7 @@ class _Session:
             reread=self._reread,
             is_checksum_mismatch=is_checksum_mismatch,
             policy=policy,
-            limiter=BandwidthLimiter(self.settings.max_bandwidth, cancel=self.cancel),
+            limiter=BandwidthLimiter(self.settings.max_bandwidth, cancel=self.cancel, cancel_message=cancel_message),
             tracker=tracker,
         )
         result = pump(
