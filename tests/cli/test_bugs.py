@@ -55,3 +55,65 @@ def test_cancel_ends_the_bandwidth_wait_and_no_request_starts_after_it():
     assert finished - cancelled_at < 0.3, "the held-back requests stopped waiting at once"
     assert sum(isinstance(o, CancelledError) and "upload cancelled" in str(o) for o in outcomes) == 3
     assert tracker.snapshot.bytes_sent == 500_000
+
+
+# -- register with a CONTAINER/NAME disk: the full blob URL in every body -----------------------
+
+from tests.registration.conftest import LOC, RG, SUB  # noqa: E402
+from tests.support.azurite import DEV_KEY  # noqa: E402
+from vhdupload.cli import main  # noqa: E402
+
+
+def _bodies(out: str) -> list[dict]:
+    """The JSON bodies of a text ``--dry-run`` (each after its ``# ...: PUT ...`` line)."""
+    text = out.split("# the same with the Azure CLI:")[0]
+    decoder = json.JSONDecoder()
+    found, index = [], 0
+    while True:
+        start = text.find("{", index)
+        if start < 0:
+            return found
+        body, index = decoder.raw_decode(text, start)
+        found.append(body)
+
+
+def test_container_slash_name_becomes_the_full_blob_url_in_every_body(stub_az, arm, azurite, blobs, capsys):
+    os_url = blobs.page_blob("gpt-os.vhd")
+    data_url = blobs.page_blob("data.vhd")
+    names = f"{blobs.container}/gpt-os.vhd", f"{blobs.container}/data.vhd"
+    storage = ["--account-url", azurite.account_url, "--account-key", DEV_KEY, "--subscription", SUB,
+               "--arm-endpoint", arm.url, "--dry-run"]
+    commands = {
+        "image": ["register", "image", "img", "-g", RG, "-l", LOC, "--os-disk", names[0], "--os-type", "linux",
+                  "--hyper-v-generation", "V1", "--data-disk", f"{names[1]},lun=2"],
+        "gallery": ["register", "gallery-version", "--gallery", "gal", "--image-definition", "def", "--version", "1.0.0",
+                    "-g", RG, "-l", LOC, "--os-disk", names[0], "--data-disk", names[1], "--publisher", "p",
+                    "--offer", "o", "--sku", "s", "--os-type", "linux", "--hyper-v-generation", "V1"],
+        "disk": ["register", "disk", "d", "--source", names[1], "-g", RG, "-l", LOC],
+    }
+    uris = {}
+    for kind, args in commands.items():
+        code = main(args + storage)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        body = _bodies(out)[-1]
+        props = body["properties"]
+        if kind == "image":
+            profile = props["storageProfile"]
+            uris[kind] = [profile["osDisk"]["blobUri"], profile["dataDisks"][0]["blobUri"]]
+        elif kind == "gallery":
+            profile = props["storageProfile"]
+            uris[kind] = [profile["osDiskImage"]["source"]["uri"], profile["dataDiskImages"][0]["source"]["uri"]]
+        else:
+            uris[kind] = [props["creationData"]["sourceUri"]]
+        assert names[0] not in out.replace(os_url, "") and " " + names[1] not in out.replace(data_url, ""), out
+    assert uris == {"image": [os_url, data_url], "gallery": [os_url, data_url], "disk": [data_url]}
+    assert arm.writes() == []
+
+
+def test_container_slash_name_without_an_account_is_refused_in_one_line(capsys):
+    code = main(["register", "image", "img", "-g", RG, "-l", LOC, "--os-disk", "vhds/os.vhd", "--os-type", "linux",
+                 "--subscription", SUB, "--dry-run", "--skip-preflight"])
+    _, err = capsys.readouterr()
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "names no account" in err or "is not a blob URL" in err

@@ -7,11 +7,13 @@ accounts) are read-only GETs.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, TypeAlias
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from ..errors import InputError, PreflightError
+from ..redact import strip_query
 from . import az_command, bodies, resource_ids
 from .arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
@@ -51,6 +53,34 @@ def _data_disks(data_disks: DataDisks, os_disk: str | None) -> list[bodies.DataD
             raise InputError(f"data_disks[{index}] is {type(d).__name__}: give a blob URL (str) or a DataDisk")
         specs.append(d if isinstance(d, bodies.DataDisk) else bodies.parse_data_disk(d))
     return bodies.assign_luns(specs, os_disk=os_disk)
+
+
+def _blob_urls(
+    os_disk: str | None, data: list[bodies.DataDisk], factory: BlobClientFactory | None
+) -> tuple[str | None, list[bodies.DataDisk], BlobClientFactory | None]:
+    """Sources given as ``CONTAINER/NAME`` made full blob URLs, which is what Azure needs in a
+    body: the URL the factory's client points at (built only, nothing is sent). The factory
+    returned still gets the name as given, so a SAS on its account URL keeps working."""
+    given: dict[str, str] = {}
+
+    def full(source: str | None) -> str | None:
+        if source is None or "://" in source or is_disk_id(source):
+            return source
+        if factory is None:
+            raise InputError(
+                f"{source!r} is not a blob URL: give https://ACCOUNT.blob.core.windows.net/CONTAINER/NAME, "
+                "or a blob client factory that knows the account"
+            )
+        url = strip_query(factory(source).url)
+        given[url] = source
+        return url
+
+    os_disk = full(os_disk)
+    data = [dataclasses.replace(d, url=full(d.url)) for d in data]
+    if not given or factory is None:
+        return os_disk, data, factory
+    inner = factory
+    return os_disk, data, lambda url: inner(given.get(strip_query(url), url))
 
 
 def _preflight(
@@ -132,6 +162,7 @@ def plan_image(
     refuse_specialized_image(os_state)
     kind_os = None if (os_type or "auto").strip().lower() == "auto" else bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
+    os_disk, data, blob_client_factory = _blob_urls(os_disk, data, blob_client_factory)
     checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
                                 compute_client=compute_client, subscription_id=subscription_id)
     # Look inside the OS disk before any ARM call: refuse one that clearly was not generalized.
@@ -279,6 +310,7 @@ def plan_gallery_version(
     state = bodies.os_state(os_state) or "Generalized"
     kind_os = bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
+    os_disk, data, blob_client_factory = _blob_urls(os_disk, data, blob_client_factory)
     regions = [r if isinstance(r, dict) else bodies.parse_target_region(r) for r in target_regions]
     tag_map = bodies.parse_tags(tags)
     checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
@@ -422,6 +454,7 @@ def plan_disk(
     """Plan a managed disk imported from a blob; an OS disk (``os_type``) gets a generation (auto by default)."""
     kind_os = bodies.os_type(os_type)
     hyper_v_generation = normalize_generation(hyper_v_generation)
+    source, _, blob_client_factory = _blob_urls(source, [], blob_client_factory)
     if kind_os is None and hyper_v_generation not in (None, "auto"):
         raise InputError("--hyper-v-generation applies to an OS disk: give --os-type too")
     if kind_os is not None:
