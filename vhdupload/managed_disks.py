@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -12,12 +13,12 @@ from typing import Any
 
 from . import planning
 from .azure.page_blob import PageBlobSink
-from .azure.state import PREFIX, UploadState, source_identity, stat_token
+from .azure.state import UploadState, source_identity, stat_token
 from .blob_image import BlobImage, blob_image
 from .destinations.managed_disk import ManagedDiskDestination, ManagedDiskSpec, az_delete_command
 from .endpoints import open_source, package_errors
-from .errors import ArmError, InputError, StorageError
-from .registration.arm import arm_error, make_compute_client
+from .errors import InputError, StorageError
+from .registration.arm import make_compute_client
 from .registration.generation import detect_generation
 from .transfer import TransferSettings
 from .transfer.progress import ProgressCallback
@@ -134,7 +135,7 @@ def upload_to_managed_disk(
         image = managed_disk_image(source_disk, resize=resize)  # refuses before anything remote happens
         generation, notes = _generation(spec, image)
         if image.resized and image.data_size == _MIN_DATA and source_disk.virtual_size < _MIN_DATA:
-            notes.append(f"padded with zeros to 20 MiB, the smallest managed disk Azure takes")
+            notes.append("padded with zeros to 20 MiB, the smallest managed disk Azure takes")
         identity = source_identity(source_disk)
         compute = compute_client_for(compute_client, credential=credential, subscription_id=subscription_id,
                                      arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
@@ -195,6 +196,11 @@ def verify_managed_disk(
                     else "only an unattached disk can be read (detach it first)")
             raise StorageError(f"{dest.url} is {dest.disk_state}: {what}")
         image = managed_disk_image(source_disk, resize=resize, state=existing.state)
+        mode = getattr(dest.disk, "data_access_auth_mode", None)
+        if mode is not None and str(getattr(mode, "value", mode)).lower() == "azureactivedirectory":
+            if credential is None:
+                raise InputError(f"{dest.url} allows data access with an Entra ID token only: give a credential")
+            dest.spec = dataclasses.replace(spec, data_access_auth_mode="AzureActiveDirectory")
         sas = dest._grant("Read", 3600)
         try:
             sink = dest._sink_for(sas)

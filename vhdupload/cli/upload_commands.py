@@ -77,6 +77,17 @@ ManagedDiskOption = Annotated[
 DiskResourceGroupOption = Annotated[
     Optional[str], typer.Option("--resource-group", "-g", help="Resource group of the managed disk.", rich_help_panel=_DISK)
 ]
+#: Options of ``upload --managed-disk`` that ``verify``/``status`` accept and ignore, so the same
+#: line can be reused with another verb. Hidden: they mean nothing there.
+_Ignored = lambda flag: typer.Option(flag, hidden=True)  # noqa: E731
+IgnoredText = Annotated[Optional[str], _Ignored("--sku")]
+IgnoredZone = Annotated[Optional[str], _Ignored("--zone")]
+IgnoredOsType = Annotated[Optional[str], _Ignored("--os-type")]
+IgnoredGeneration = Annotated[Optional[str], _Ignored("--hyper-v-generation")]
+IgnoredSecurity = Annotated[Optional[str], _Ignored("--security-type")]
+IgnoredAuthMode = Annotated[Optional[str], _Ignored("--data-access-auth-mode")]
+IgnoredTags = Annotated[Optional[list[str]], _Ignored("--tag")]
+IgnoredFlag = Annotated[bool, _Ignored("--delete-on-failure")]
 DiskLocationOption = Annotated[
     Optional[str], typer.Option("--location", "-l", help="Azure region of a new managed disk (ignored where not needed).", rich_help_panel=_DISK)
 ]
@@ -225,6 +236,14 @@ def verify(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    _sku: IgnoredText = None,
+    _zone: IgnoredZone = None,
+    _os_type: IgnoredOsType = None,
+    _generation: IgnoredGeneration = None,
+    _security: IgnoredSecurity = None,
+    _auth_mode: IgnoredAuthMode = None,
+    _tags: IgnoredTags = None,
+    _delete_on_failure: IgnoredFlag = False,
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     _setup_logging(verbose)
@@ -275,6 +294,14 @@ def status(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    _sku: IgnoredText = None,
+    _zone: IgnoredZone = None,
+    _os_type: IgnoredOsType = None,
+    _generation: IgnoredGeneration = None,
+    _security: IgnoredSecurity = None,
+    _auth_mode: IgnoredAuthMode = None,
+    _tags: IgnoredTags = None,
+    _delete_on_failure: IgnoredFlag = False,
 ) -> int:
     """Show what a blob or managed disk holds of an upload: how much, from which source, whether complete."""
     _setup_logging(verbose)
