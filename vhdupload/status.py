@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Unpack
 
 from . import planning
-from .azure.page_blob import PageBlobSink
+from .azure.page_blob import PageBlobSink, is_page_blob
 from .azure.state import UploadState
 from .endpoints import StorageCredentials, destination_client, package_errors
 
@@ -62,8 +62,7 @@ def upload_status(
     if props is None:
         return UploadStatus(sink.url, False, False, False, 0, 0, None, None, None, None, None, None, None)
     state = UploadState.from_metadata(props.metadata)
-    is_page_blob = str(getattr(props, "blob_type", "")).lower().endswith("pageblob")
-    present = planning.RangeSet(sink.held_ranges(size=props.size)).size() if is_page_blob else props.size
+    present = planning.RangeSet(sink.held_ranges(size=props.size)).size() if is_page_blob(props) else props.size
     lease = getattr(props, "lease", None)
     return UploadStatus(
         blob_url=sink.url,

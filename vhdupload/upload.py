@@ -58,7 +58,7 @@ class UploadResult:
     source: str
     virtual_size: int
     blob_size: int
-    data_bytes: int  # nonzero 4 KiB pages found in the source
+    data_bytes: int  # nonzero 4 KiB pages found in the source (already complete: the data pages the destination holds)
     bytes_sent: int  # request bodies sent (merged zero gaps included, retries not)
     bytes_skipped: int  # bytes of the blob never sent: zeros
     bytes_present: int  # already on the blob when resuming
@@ -285,9 +285,10 @@ class _Session:
                      self.image.size, self.identity.describe())
             if mode == "complete":
                 assert existing is not None
+                present, data = self._held_when_complete(existing)
                 failed = False
                 return self._result(
-                    sent=0, present=existing.blob_size, data_bytes=0, requests=0, retries=0,
+                    sent=0, present=present, data_bytes=data, requests=0, retries=0,
                     started=started, crc=existing.crc64 or "", resumed=False, already=True, md5=None,
                 )
             result = self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
@@ -307,6 +308,20 @@ class _Session:
             self.dest.close()
             if failed:
                 self._add_failure_note()
+
+    def _held_when_complete(self, existing: UploadState) -> tuple[int, int]:
+        """``(bytes_present, data_bytes)`` of a destination that already holds this source: what
+        its page ranges hold (the figure ``upload_status`` reports), and of that the data region's
+        share, since nothing of the source was scanned. A destination that cannot list its
+        ranges counts as holding the whole blob, data unknown (0)."""
+        if not self.dest.can_read_back:
+            return existing.blob_size, 0
+        listed = self.dest.held_ranges(size=self.image.size)
+        if listed is None:
+            return existing.blob_size, 0
+        held = planning.RangeSet(listed)
+        data = planning.RangeSet([(lo, min(hi, self.image.data_size)) for lo, hi in held.ranges if lo < self.image.data_size])
+        return held.size(), data.size()
 
     def _add_failure_note(self) -> None:
         """Let the destination clean up and say what it left, appended to the error raised."""

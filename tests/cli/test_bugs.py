@@ -117,3 +117,29 @@ def test_container_slash_name_without_an_account_is_refused_in_one_line(capsys):
     _, err = capsys.readouterr()
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert "names no account" in err or "is not a blob URL" in err
+
+
+# -- upload --json of an already-complete blob agrees with status ------------------------------
+
+def _write_sparse(path, size: int, runs: list[tuple[int, int]]) -> None:
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset, length in runs:
+            f.seek(offset)
+            f.write(bytes([offset // MIB % 251 + 1]) * length)
+
+
+def test_upload_json_of_a_complete_blob_agrees_with_status(azurite, container_name, tmp_path, capsys):
+    image = tmp_path / "disk.img"
+    _write_sparse(image, 32 * MIB, [(0, MIB), (8 * MIB, 2 * MIB), (20 * MIB, MIB)])  # gaps wider than --max-gap
+    dest = [f"{container_name}/disk.vhd", "--connection-string", azurite.connection_string]
+    assert main(["upload", str(image), *dest, "--raw", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["upload", str(image), *dest, "--raw", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert main(["status", *dest, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert again["already_complete"] and again["bytes_sent"] == 0
+    assert again["bytes_present"] == status["bytes_present"] == 4 * MIB + 512
+    assert again["data_bytes"] == first["data_bytes"] == 4 * MIB
+    assert again["bytes_skipped"] == again["blob_size"] - again["bytes_present"]

@@ -34,6 +34,11 @@ T = TypeVar("T")
 RANGE_WINDOW = 1 << 36  # 64 GiB
 
 
+def is_page_blob(props: Any) -> bool:
+    """Whether blob properties describe a page blob (the SDK gives an enum or a string)."""
+    return str(getattr(props, "blob_type", "") or "").lower().endswith("pageblob")
+
+
 class PageBlobSink:
     def __init__(
         self,

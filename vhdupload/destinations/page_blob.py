@@ -9,13 +9,9 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 
 from ..azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
-from ..azure.page_blob import PageBlobSink
+from ..azure.page_blob import PageBlobSink, is_page_blob
 from ..azure.state import UploadState
 from ..upload_decision import Existing
-
-
-def is_page_blob(props: Any) -> bool:
-    return str(getattr(props, "blob_type", "")).lower().endswith("pageblob")
 
 
 class PageBlobDestination:
