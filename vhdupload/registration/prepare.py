@@ -20,6 +20,7 @@ from .blobs import BlobClientFactory, BlobReader
 from .disk_sources import DiskCheck, check_managed_disk, check_os_type, disk_generation, is_disk_id
 from .guest_check import check_guest
 from .generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
+from .sector_layout import refuse_4k_sector_layout
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 from .storage_accounts import storage_account_ids
@@ -113,6 +114,8 @@ def _preflight(
 
 
 def _generation(requested: str | None, reader: BlobReader | None) -> GenerationChoice:
+    if reader is not None:
+        refuse_4k_sector_layout(reader)
     return choose_generation(requested, reader.read if reader is not None else None)
 
 
