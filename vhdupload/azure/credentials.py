@@ -29,6 +29,7 @@ from azure.storage.blob import BlobClient
 
 from ..errors import AuthenticationError, InputError
 from ..redact import register_secret, strip_query
+from .blob_names import check_blob_name
 
 #: The Azurite / storage emulator development account (public, documented values).
 EMULATOR_ACCOUNT = "devstoreaccount1"
@@ -102,8 +103,7 @@ def _checked(target: Destination) -> Destination:
             f"{target.container!r} is not a valid container name: 3 to 63 lowercase letters, digits and "
             "single hyphens, starting and ending with a letter or digit"
         )
-    if len(target.blob) > 1024:
-        raise InputError(f"the blob name is {len(target.blob)} characters long; Azure allows at most 1024")
+    check_blob_name(target.blob)  # Azure's naming rules: length, control characters, trailing / or .
     return target
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import planning
-from ..redact import RedactingFilter
+from ..redact import RedactingFilter, printable
 from ..status import upload_status
 from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from ..upload import RESUME_HINT, UploadResult, upload_vhd
@@ -316,7 +316,7 @@ def status(
         if as_json:
             typer.echo(json.dumps(disk_status.to_dict(), sort_keys=True))
         else:
-            typer.echo(_disk_status_text(managed_disk, disk_status))
+            typer.echo("\n".join(printable(line) for line in _disk_status_text(managed_disk, disk_status).split("\n")))
         return EXIT_OK
     if dest is None:
         raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
@@ -343,7 +343,7 @@ def status(
             lines.append(f"  CRC64:         {result.crc64}")
     if result.lease == "leased":
         lines.append("  lease:         held (an upload is running, or crashed less than a minute ago)")
-    typer.echo("\n".join(lines))
+    typer.echo("\n".join(printable(line) for line in lines))  # metadata is the server's: no control characters
     return EXIT_OK
 
 

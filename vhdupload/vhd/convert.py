@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..errors import InputError, NotAVhdError
 from .footer import make_fixed_footer
 from .limits import round_up_to_mib
-from .open import open_disk
+from .open import as_path, open_disk
 
 CHUNK_SIZE = 4 * 1024 * 1024
 _ZEROS = bytes(CHUNK_SIZE)
@@ -43,7 +43,9 @@ def convert_image(
     renamed into place, so ``dst`` is never half-written. A damaged footer is refused rather
     than taken as raw. ``progress(done, total)`` is called with bytes of extents processed.
     """
-    src_path, dst_path = pathlib.Path(src), pathlib.Path(dst)
+    src_path, dst_path = as_path(src, what="source"), as_path(dst, what="destination")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a callable or None, got {type(progress).__name__}")
     try:
         disk = open_disk(src_path)
     except NotAVhdError:

@@ -32,8 +32,9 @@ import struct
 import uuid as uuid_module
 from dataclasses import dataclass
 
-from ..errors import CorruptVhdError
+from ..errors import CorruptVhdError, InputError
 from .checksum import vhd_checksum
+from .fields import check_fields
 
 HEADER_SIZE = 1024
 HEADER_COOKIE = b"cxsparse"
@@ -47,6 +48,14 @@ _LOCATOR = struct.Struct(">4sIIIQ")
 assert _HEADER.size == 576 and _LOCATOR.size == 24
 _RESERVED_SIZE = HEADER_SIZE - _HEADER.size - LOCATOR_COUNT * _LOCATOR.size
 assert _RESERVED_SIZE == 256
+_HEADER_FIELDS: dict[str, str | int] = {
+    "cookie": 8, "data_offset": "u64", "table_offset": "u64", "header_version": "u32",
+    "max_table_entries": "u32", "block_size": "u32", "parent_uuid": "uuid", "parent_timestamp": "u32",
+    "reserved1": "u32", "parent_name_raw": 512, "reserved2": _RESERVED_SIZE,
+}
+_LOCATOR_FIELDS: dict[str, str | int] = {
+    "platform_code": 4, "data_space": "u32", "data_length": "u32", "reserved": "u32", "data_offset": "u64",
+}
 
 
 @dataclass(frozen=True)
@@ -112,8 +121,11 @@ class DynamicHeader:
         return self._pack(checksum=vhd_checksum(body, field_offset=HEADER_CHECKSUM_OFFSET))
 
     def _pack(self, *, checksum: int) -> bytes:
-        if len(self.locators) != LOCATOR_COUNT:
-            raise ValueError(f"a dynamic header has {LOCATOR_COUNT} parent locators")
+        check_fields(self, _HEADER_FIELDS, what="dynamic header")
+        if not isinstance(self.locators, (tuple, list)) or len(self.locators) != LOCATOR_COUNT:
+            raise InputError(f"a dynamic header has {LOCATOR_COUNT} parent locators")
+        for index, loc in enumerate(self.locators):
+            check_fields(loc, _LOCATOR_FIELDS, what=f"parent locator {index}")
         head = _HEADER.pack(
             self.cookie, self.data_offset, self.table_offset, self.header_version,
             self.max_table_entries, self.block_size, checksum, self.parent_uuid.bytes,
@@ -140,5 +152,5 @@ def encode_parent_name(name: str) -> bytes:
     """``name`` as the header's 512-byte UTF-16BE field."""
     raw = name.encode("utf-16-be")
     if len(raw) > 512:
-        raise ValueError("parent name longer than 256 UTF-16 code units")
+        raise InputError("parent name longer than 256 UTF-16 code units")
     return raw.ljust(512, b"\0")

@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 
 from ..errors import CorruptVhdError, InputError, NotAVhdError
 from .checksum import vhd_checksum
+from .fields import check_fields
 from .geometry import MAXIMUM_GEOMETRY, Geometry, chs_for_size
 
 FOOTER_SIZE = 512
@@ -66,6 +67,13 @@ _VHD_EPOCH_UNIX = int(VHD_EPOCH.timestamp())
 
 _STRUCT = struct.Struct(">8sIIQI4sI4sQQHBBII16sB427s")
 assert _STRUCT.size == FOOTER_SIZE
+#: What each field may hold, checked before packing (the struct above, field by field).
+_FIELDS: dict[str, str | int] = {
+    "cookie": 8, "features": "u32", "format_version": "u32", "data_offset": "u64", "timestamp": "u32",
+    "creator_application": 4, "creator_version": "u32", "creator_host_os": 4, "original_size": "u64",
+    "current_size": "u64", "cylinders": "u16", "heads": "u8", "sectors_per_track": "u8",
+    "disk_type": "u32", "uuid": "uuid", "saved_state": "u8", "reserved": 427,
+}
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class Footer:
         return self._pack(checksum=vhd_checksum(body, field_offset=CHECKSUM_OFFSET))
 
     def _pack(self, *, checksum: int) -> bytes:
+        check_fields(self, _FIELDS, what="VHD footer")
         return _STRUCT.pack(
             self.cookie, self.features, self.format_version, self.data_offset, self.timestamp,
             self.creator_application, self.creator_version, self.creator_host_os,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .disk import VirtualDisk
 
@@ -30,8 +32,8 @@ OS_DISK_MAX_VIRTUAL_SIZE = 4095 * GIB
 
 def round_up_to_mib(n: int) -> int:
     """The smallest whole number of MiB that is >= ``n``."""
-    if n < 0:
-        raise ValueError(f"size must not be negative, got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InputError(f"a size must be a whole number of bytes, not negative; got {n!r}")
     return -(-n // MIB) * MIB
 
 
@@ -60,6 +62,16 @@ def azure_readiness(disk: "VirtualDisk") -> Readiness:
     ``problems`` make a page-blob upload fail (each names its fix); ``warnings`` are limits of
     managed disks and OS disks, which only some uses hit.
     """
+    # Anything shaped like a disk will do (callers judge planned disks too); anything else is
+    # the caller's mistake, said as such rather than as an AttributeError.
+    for attr, kind in (("path", object), ("disk_type", str), ("virtual_size", int), ("file_size", int)):
+        value = getattr(disk, attr, None)
+        if value is None or not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(
+                f"azure_readiness takes a disk (from open_disk); {type(disk).__name__} has no usable {attr}"
+            )
+    if disk.virtual_size < 0:
+        raise InputError(f"azure_readiness: virtual size {disk.virtual_size} is negative")
     problems: list[str] = []
     warnings: list[str] = []
     name = str(disk.path)
