@@ -8,6 +8,7 @@ to catch only this tree. Messages are one line: what is wrong, then what to do a
 
     VhdUploadError
     ├── InputError                 a bad argument or path (missing file, DST exists, ...)
+    │   └── PublishCheckError      a publish manifest or its disks fail the checks (carries ``problems``)
     ├── FormatError                the file is not a readable VHD
     │   ├── NotAVhdError           no VHD footer at all (a raw image: use ``convert``/``--raw``)
     │   ├── OtherFormatError       a VHDX, qcow2, VMDK or VDI image, recognised and explained
@@ -36,6 +37,15 @@ class VhdUploadError(Exception):
 
 class InputError(VhdUploadError):
     """An argument or a path the caller gave is not usable."""
+
+
+class PublishCheckError(InputError):
+    """``publish`` found problems before doing anything remote; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        head = self.problems[0] if len(self.problems) == 1 else f"{len(self.problems)} problems: " + "; ".join(self.problems)
+        super().__init__(head)
 
 
 class FormatError(VhdUploadError):

@@ -1,0 +1,25 @@
+"""``publish``: from local VHD files to a registered image in one rerunnable step.
+
+- :mod:`.plan` the :class:`PublishPlan` (image, storage, disks) and its validation;
+- :mod:`.manifest` reading a TOML manifest into a plan (exact keys);
+- :mod:`.check` step 1, the local checks of every disk;
+- :mod:`.compare` whether an existing image already has the body we would send;
+- :mod:`.runner` :func:`publish` itself: check, upload all, verify, register.
+"""
+
+from __future__ import annotations
+
+from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
+from .runner import DiskProgress, DiskResult, PublishResult, publish, split_budget
+
+__all__ = [
+    "DiskProgress",
+    "DiskResult",
+    "DiskSource",
+    "ImageTarget",
+    "PublishPlan",
+    "PublishResult",
+    "StorageTarget",
+    "publish",
+    "split_budget",
+]

@@ -1,0 +1,121 @@
+"""Step 1 of a publish: open and check every disk locally, before anything remote happens.
+
+Each disk gets the layout its destination takes (what ``upload`` would refuse is refused here),
+the OS disk its Hyper-V generation (from its partition table unless the manifest pins it) and,
+for a generalized image, a look inside (:mod:`vhdupload.guest`). Every problem of every disk is
+collected, so one run names them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..blob_image import blob_image
+from ..endpoints import open_source
+from ..errors import NotGeneralizedError, PublishCheckError, VhdUploadError
+from ..registration.generation import detect_generation
+from ..vhd.limits import OS_DISK_MAX_VIRTUAL_SIZE, format_size
+from .plan import DiskSource, PublishPlan
+
+
+@dataclass
+class CheckedDisk:
+    """A disk that passed: what it makes and what is known of it."""
+
+    index: int
+    source: DiskSource
+    path: Path  # resolved
+    virtual_size: int
+    upload_size: int  # the blob or managed disk, footer included
+    allocated: int  # bytes the source may hold data in (an upper bound of what is sent)
+    generation: str | None = None  # the OS disk's
+    os_name: str | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_disks(plan: PublishPlan, *, skip_guest_check: bool = False) -> list[CheckedDisk]:
+    """Check every disk of ``plan``; raises :class:`PublishCheckError` listing every problem."""
+    problems: list[str] = []
+    checked: list[CheckedDisk] = []
+    for index, disk in enumerate(plan.disks):
+        label = plan.label(index)
+        try:
+            checked.append(_check(plan, index, disk, skip_guest_check=skip_guest_check))
+        except VhdUploadError as exc:
+            problems.append(f"{label}: {exc}")
+    if problems:
+        raise PublishCheckError(problems)
+    return checked
+
+
+def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check: bool) -> CheckedDisk:
+    from ..managed_disks import managed_disk_image  # noqa: PLC0415 - heavy (azure-mgmt-compute)
+
+    path = plan.resolved(disk)
+    source = open_source(path)
+    try:
+        image = (managed_disk_image(source, resize=True) if plan.storage.managed_disks
+                 else blob_image(source, resize=True))
+        result = CheckedDisk(index=index, source=disk, path=path, virtual_size=source.virtual_size,
+                             upload_size=image.size, allocated=source.allocated_bytes())
+        if image.resized:
+            result.notes.append(f"its size is rounded up to {format_size(image.data_size)}, as Azure wants")
+        if disk.role != "os":
+            return result
+        if image.data_size > OS_DISK_MAX_VIRTUAL_SIZE:
+            raise PublishCheckError([
+                f"{format_size(image.data_size)} is over the {OS_DISK_MAX_VIRTUAL_SIZE // 1024**3} GiB an OS disk may "
+                "have: shrink it, or make it a data disk"
+            ])
+        result.generation = _generation(plan, image, result)
+        if not skip_guest_check:
+            _guest(plan, source, result)
+        return result
+    finally:
+        source.close()
+
+
+def _generation(plan: PublishPlan, image, result: CheckedDisk) -> str:
+    requested = plan.image.hyper_v_generation
+    detected = detect_generation(lambda offset, n: image.read(offset, max(0, min(n, image.data_size - offset))))
+    if requested != "auto":
+        if detected.generation and detected.generation != requested:
+            result.warnings.append(
+                f"hyper_v_generation = \"{requested}\" is set, but the OS disk has {detected.reason}, which means "
+                f"{detected.generation}; VMs may not boot"
+            )
+        return requested
+    if detected.generation is None:
+        raise PublishCheckError([
+            f"cannot tell the Hyper-V generation: the disk has {detected.reason}; set hyper_v_generation = "
+            "\"V1\" (BIOS) or \"V2\" (UEFI) in [image]"
+        ])
+    result.notes.append(f"Hyper-V generation {detected.generation}: the disk has {detected.reason}")
+    if detected.note:
+        result.notes.append(detected.note)
+    return detected.generation
+
+
+def _guest(plan: PublishPlan, source, result: CheckedDisk) -> None:
+    """Refuse an OS disk to be published as generalized that clearly is not (issue 13's check)."""
+    try:
+        from ..guest import choose_os_type, examine, require_generalized  # noqa: PLC0415
+    except ImportError:  # the guest package is optional in spirit: without it nothing is checked
+        result.warnings.append("the OS disk was not examined inside (vhdupload.guest is unavailable)")
+        return
+    report = examine(source)
+    try:
+        result.warnings += require_generalized(report, os_state=plan.image.os_state)
+    except NotGeneralizedError as exc:
+        raise NotGeneralizedError(f"{exc}; or, if you are sure, skip this check (--skip-guest-check)",
+                                  problems=exc.problems) from None
+    found, _ = choose_os_type(None, report)
+    if found and found.lower() != plan.image.os_type.lower():
+        raise PublishCheckError([f"os_type = \"{plan.image.os_type.lower()}\" is set in [image], but the disk holds "
+                                 f"{report.os_name or found} ({found}): set os_type = \"{found.lower()}\""])
+    result.os_name = report.os_name
+    if report.os_type:
+        result.notes.append(f"inside: {report.os_name or report.os_type} ({report.architecture or 'architecture unknown'}), "
+                            f"generalized: {'yes' if report.generalized else 'no' if report.generalized is False else 'cannot tell'}")

@@ -1,0 +1,243 @@
+"""What a publish does, as plain objects: the image to register, where the disks go, the disks.
+
+A :class:`PublishPlan` comes from a manifest (:meth:`PublishPlan.from_manifest`) or is built in
+Python; :meth:`PublishPlan.validated` applies the same rules to both and lists every problem,
+each naming its table (``[image]``, ``[storage]``, ``[[disk]] #2``) and key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+
+from ..errors import PublishCheckError
+from ..registration.bodies import CACHING, MAX_LUN, OS_STATES, OS_TYPES
+
+KINDS = ("managed-image", "gallery-version")
+GALLERY_KEYS = ("gallery", "definition", "version", "publisher", "offer", "sku")
+GENERATIONS = {"auto": "auto", "v1": "V1", "v2": "V2"}
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    """The image to register (the manifest's ``[image]`` table)."""
+
+    name: str
+    resource_group: str
+    location: str
+    os_type: str  # linux | windows
+    kind: str = "managed-image"  # or "gallery-version"
+    os_state: str = "generalized"  # "specialized" only for a gallery version
+    hyper_v_generation: str = "auto"  # or V1 / V2
+    gallery: str | None = None
+    definition: str | None = None
+    version: str | None = None
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """Where the disks go (``[storage]``): a container, or managed disks in the image's group."""
+
+    container_url: str | None = None
+    managed_disks: bool = False
+    disk_sku: str | None = None
+    disk_prefix: str | None = None  # default: the image name + "-"
+
+
+@dataclass(frozen=True)
+class DiskSource:
+    """One disk (a ``[[disk]]``): a local VHD, its role and, for a data disk, its LUN."""
+
+    path: Path
+    role: str = "data"  # "os" | "data"
+    lun: int | None = None
+    caching: str | None = None  # None | ReadOnly | ReadWrite
+    blob: str | None = None  # the blob's name in the container (default: the file's name)
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """Everything a publish needs; ``disks`` in manifest order. ``base`` is where relative paths start."""
+
+    image: ImageTarget
+    storage: StorageTarget
+    disks: tuple[DiskSource, ...]
+    base: Path | None = None
+
+    @classmethod
+    def from_manifest(cls, path: str | PathLike) -> "PublishPlan":
+        """Read a TOML manifest (see ``docs/publish.md``); raises :class:`PublishCheckError`."""
+        from .manifest import load_manifest  # noqa: PLC0415 - one module per job
+
+        return load_manifest(path)
+
+    @property
+    def os_disk(self) -> DiskSource:
+        return next(d for d in self.disks if d.role == "os")
+
+    def label(self, index: int) -> str:
+        """How problems name the disk at ``index``: ``[[disk]] #2 (data0.vhd)``."""
+        return f"[[disk]] #{index + 1} ({self.disks[index].path.name})"
+
+    def resolved(self, disk: DiskSource) -> Path:
+        path = Path(disk.path).expanduser()
+        return path if path.is_absolute() or self.base is None else self.base / path
+
+    def disk_name(self, disk: DiskSource) -> str:
+        """The managed disk's name: the prefix (default: the image name and ``-``) + the file's stem."""
+        prefix = self.storage.disk_prefix if self.storage.disk_prefix is not None else f"{self.image.name}-"
+        return f"{prefix}{Path(disk.path).stem}"
+
+    def blob_name(self, disk: DiskSource) -> str:
+        return disk.blob or Path(disk.path).name
+
+    def validated(self) -> "PublishPlan":
+        """The plan with values normalised (``Linux``, ``ReadOnly``, ``V2``...); raises
+        :class:`PublishCheckError` with one line per problem. Files are not opened here."""
+        problems: list[str] = []
+        image = _image(self.image, problems)
+        storage = _storage(self.storage, problems)
+        disks = [_disk(d, f"[[disk]] #{i + 1}", problems) for i, d in enumerate(self.disks)]
+        os_disks = [i for i, d in enumerate(disks) if d.role == "os"]
+        if not disks:
+            problems.append("no [[disk]] given: give the OS disk (role = \"os\") and any data disks")
+        elif len(os_disks) != 1:
+            where = ", ".join(f"#{i + 1}" for i in os_disks)
+            problems.append(
+                "no [[disk]] has role = \"os\": exactly one disk must be the OS disk" if not os_disks
+                else f"[[disk]] {where} all have role = \"os\": exactly one disk may be the OS disk"
+            )
+        if storage.managed_disks:
+            problems += [f"[[disk]] #{i + 1}: blob applies to container_url only (a managed disk is named "
+                         "disk_prefix + the file's stem)" for i, d in enumerate(disks) if d.blob]
+        seen_luns: dict[int, int] = {}
+        for i, d in enumerate(disks):
+            if d.role == "data" and d.lun is not None:
+                if d.lun in seen_luns:
+                    problems.append(f"[[disk]] #{i + 1}: lun {d.lun} is also [[disk]] #{seen_luns[d.lun] + 1}'s: give each data disk its own lun")
+                seen_luns.setdefault(d.lun, i)
+        if len(disks) - 1 > MAX_LUN + 1:
+            problems.append(f"{len(disks) - 1} data disks; Azure allows at most {MAX_LUN + 1}")
+        plan = replace(self, image=image, storage=storage, disks=tuple(disks))
+        names: dict[str, int] = {}
+        for i, d in enumerate(disks):
+            key = (plan.disk_name(d) if storage.managed_disks else plan.blob_name(d)).lower()
+            if key in names:
+                what = "managed disk name" if storage.managed_disks else "blob name"
+                problems.append(f"[[disk]] #{i + 1}: its {what} {key!r} is also [[disk]] #{names[key] + 1}'s: "
+                                "rename a file" + ("" if storage.managed_disks else " or set blob = \"...\""))
+            names.setdefault(key, i)
+        if problems:
+            raise PublishCheckError(problems)
+        return plan
+
+
+def _text(value: object, where: str, key: str, problems: list[str], *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            problems.append(f"{where}: {key} is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}: {key} must be a non-empty string, not {value!r}")
+        return None
+    return value.strip()
+
+
+def _choice(value: str | None, table: dict[str, str], where: str, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    found = table.get(value.strip().lower())
+    if found is None:
+        problems.append(f"{where}: {key} = {value!r} is not one of {', '.join(repr(v) for v in table.values())}")
+    return found
+
+
+def _image(image: ImageTarget, problems: list[str]) -> ImageTarget:
+    where = "[image]"
+    name = _text(image.name, where, "name", problems, required=True)
+    rg = _text(image.resource_group, where, "resource_group", problems, required=True)
+    location = _text(image.location, where, "location", problems, required=True)
+    kind = _text(image.kind, where, "kind", problems) or "managed-image"
+    if kind not in KINDS:
+        problems.append(f"{where}: kind = {kind!r} is not \"managed-image\" or \"gallery-version\"")
+    os_type = _choice(_text(image.os_type, where, "os_type", problems, required=True), OS_TYPES, where, "os_type", problems)
+    os_state = _choice(_text(image.os_state, where, "os_state", problems) or "generalized", OS_STATES, where, "os_state", problems)
+    if os_state == "Specialized" and kind == "managed-image":
+        problems.append(f"{where}: os_state = \"specialized\" is for kind = \"gallery-version\" only (a managed image is generalized)")
+    generation = _choice(_text(image.hyper_v_generation, where, "hyper_v_generation", problems) or "auto", GENERATIONS,
+                         where, "hyper_v_generation", problems)
+    gallery = {key: _text(getattr(image, key), where, key, problems) for key in GALLERY_KEYS}
+    if kind == "gallery-version":
+        for key in ("gallery", "definition", "version"):
+            if not gallery[key]:
+                problems.append(f"{where}: {key} is missing (kind = \"gallery-version\" needs gallery, definition and version)")
+    else:
+        for key in GALLERY_KEYS:
+            if gallery[key]:
+                problems.append(f"{where}: {key} applies to kind = \"gallery-version\" only")
+    tags = image.tags or {}
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        problems.append(f"{where}: tags must be a table of strings, e.g. tags = {{ team = \"x\" }}")
+        tags = {}
+    return ImageTarget(
+        name=name or "", resource_group=rg or "", location=location or "", os_type=os_type or "", kind=kind,
+        os_state=os_state or "Generalized", hyper_v_generation=generation or "auto", tags=dict(tags), **gallery,
+    )
+
+
+def _storage(storage: StorageTarget, problems: list[str]) -> StorageTarget:
+    where = "[storage]"
+    url = _text(storage.container_url, where, "container_url", problems)
+    managed = storage.managed_disks
+    if not isinstance(managed, bool):
+        problems.append(f"{where}: managed_disks must be true or false, not {managed!r}")
+        managed = False
+    if url and managed:
+        problems.append(f"{where}: give either container_url or managed_disks = true, not both")
+    elif not url and not managed:
+        problems.append(f"{where}: give container_url (a blob container's URL) or managed_disks = true")
+    if url and "://" not in url:
+        problems.append(f"{where}: container_url {url!r} is not a URL like https://ACCOUNT.blob.core.windows.net/CONTAINER")
+    sku = _text(storage.disk_sku, where, "disk_sku", problems)
+    prefix = storage.disk_prefix
+    if prefix is not None and not isinstance(prefix, str):
+        problems.append(f"{where}: disk_prefix must be a string, not {prefix!r}")
+        prefix = None
+    if not managed:
+        for key, value in (("disk_sku", sku), ("disk_prefix", prefix)):
+            if value is not None:
+                problems.append(f"{where}: {key} applies to managed_disks = true only")
+    if sku is not None:
+        from ..destinations.managed_disk import SKUS  # noqa: PLC0415
+
+        match = [s for s in SKUS if s.lower() == sku.lower()]
+        if not match:
+            problems.append(f"{where}: disk_sku = {sku!r} is not one of {', '.join(SKUS)}")
+        sku = match[0] if match else None
+    return StorageTarget(container_url=url, managed_disks=managed, disk_sku=sku, disk_prefix=prefix)
+
+
+def _disk(disk: DiskSource, where: str, problems: list[str]) -> DiskSource:
+    path = disk.path
+    if not isinstance(path, (str, PathLike)) or not str(path).strip():
+        problems.append(f"{where}: path is missing")
+        path = Path("")
+    role = _text(disk.role, where, "role", problems) or "data"
+    if role not in ("os", "data"):
+        problems.append(f"{where}: role = {role!r} is not \"os\" or \"data\"")
+    lun = disk.lun
+    if lun is not None and (not isinstance(lun, int) or isinstance(lun, bool) or not 0 <= lun <= MAX_LUN):
+        problems.append(f"{where}: lun = {lun!r} is not a number from 0 to {MAX_LUN}")
+        lun = None
+    elif role == "os" and lun is not None:
+        problems.append(f"{where}: the OS disk takes no lun")
+    elif role == "data" and lun is None and disk.lun is None:
+        problems.append(f"{where}: lun is missing (every data disk needs its own lun, 0 to {MAX_LUN})")
+    caching = _choice(_text(disk.caching, where, "caching", problems), CACHING, where, "caching", problems)
+    blob = _text(disk.blob, where, "blob", problems)
+    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob)

@@ -1,0 +1,546 @@
+"""``publish``: from local VHD files to a registered image in one call, rerunnable.
+
+The steps, each finished for every disk before the next starts:
+
+1. **check** every disk locally (:mod:`.check`); build the registration body the run would send
+   and look at the image ARM already has. Nothing remote is written before this passes, so a
+   bad file, a bad manifest or an existing image with another body stops the run with nothing
+   created.
+2. **upload** all disks at once, through ``upload_vhd`` (page blobs) or
+   ``upload_to_managed_disk``, which resume what a previous run left and send nothing for a
+   disk already complete. The connection budget ``threads`` is shared: each disk gets a share in
+   proportion to the bytes it may hold (at least one), so that the disks finish together
+   (see :func:`split_budget`); ``max_bandwidth`` is split the same way.
+3. **verify** each disk against its source without downloading zeros;
+4. **register** the image (after deleting an existing one of another body, with ``overwrite``).
+
+An image that already exists with the same body ends the run after step 1: Azure copied the
+disks when it made the image, so nothing is uploaded, verified or written again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, Callable
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from ..errors import CancelledError, DestinationConflictError, InputError, StorageError, VhdUploadError
+from ..redact import strip_query
+from ..registration import bodies, resource_ids
+from ..registration.arm import arm_errors, make_compute_client
+from ..registration.operations import connect, run_plan
+from ..registration.plans import RegistrationPlan
+from ..registration.prepare import plan_gallery_version, plan_image
+from ..transfer.progress import Progress
+from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from .check import CheckedDisk, check_disks
+from .compare import first_difference
+from .plan import DiskSource, PublishPlan
+
+log = logging.getLogger("vhdupload.publish")
+
+RERUN_HINT = "nothing was deleted: run the same publish again to continue"
+
+
+@dataclass(frozen=True)
+class DiskProgress:
+    """A progress snapshot of one disk's upload, telling the disks apart."""
+
+    index: int  # the disk's place in the plan (0 = the first [[disk]])
+    path: str
+    role: str  # "os" | "data"
+    lun: int | None
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class DiskResult:
+    path: str
+    role: str
+    lun: int | None
+    destination: str  # the blob URL (no SAS) or the managed disk's resource ID
+    bytes_sent: int = 0
+    resumed: bool = False
+    verified: bool | None = None  # None: not verified in this run (the image already existed)
+    already_complete: bool = False
+    bytes_to_send: int | None = None  # a dry run's estimate: at most this many
+    upload_size: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"path": self.path, "role": self.role, "lun": self.lun, "destination": self.destination,
+                "bytes_sent": self.bytes_sent, "resumed": self.resumed, "verified": self.verified}
+        if self.bytes_to_send is not None:
+            data["bytes_to_send"] = self.bytes_to_send
+        return data
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did (or, with ``dry_run``, would do). ``to_dict`` is the ``--json`` object."""
+
+    image_id: str
+    created: bool  # this run sent the image's PUT
+    bytes_sent: int
+    seconds: float
+    disks: list[DiskResult]
+    dry_run: bool = False
+    existing: str | None = None  # "same", "different", "failed" or None (absent)
+    plan: RegistrationPlan | None = None
+    cleaned_up: bool = False
+    threads: list[int] = field(default_factory=list)  # each disk's share of the connection budget
+    upload_az: list[str] = field(default_factory=list)  # a dry run's az lines for the uploads
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "image_id": self.image_id, "created": self.created, "bytes_sent": self.bytes_sent,
+            "seconds": round(self.seconds, 3), "disks": [d.to_dict() for d in self.disks],
+        }
+        if self.dry_run and self.plan is not None:
+            data["dry_run"] = True
+            data["existing"] = self.existing
+            plan = self.plan.as_dict()
+            data["requests"] = plan["requests"]
+            data["az"] = [*self.upload_az, *plan["az"]]
+        return data
+
+
+def split_budget(total: int, weights: list[int]) -> list[int]:
+    """Share ``total`` connections among disks in proportion to ``weights`` (bytes each may
+    send), each at least one; the shares add up to ``total`` (to the disk count if larger)."""
+    count = len(weights)
+    if count == 0:
+        return []
+    if total <= count:
+        return [1] * count
+    weights = [max(1, w) for w in weights]
+    whole = sum(weights)
+    shares = [max(1, total * w // whole) for w in weights]
+    order = sorted(range(count), key=lambda i: -weights[i])
+    step = 0
+    while sum(shares) < total:
+        shares[order[step % count]] += 1
+        step += 1
+    while sum(shares) > total:
+        biggest = max(range(count), key=lambda i: shares[i])
+        shares[biggest] -= 1
+    return shares
+
+
+def _blob_url(container_url: str, blob: str) -> str:
+    """``container_url`` (a SAS in its query kept) with ``/blob`` appended to its path."""
+    parts = urlsplit(container_url)
+    path = parts.path.rstrip("/") + "/" + quote(blob, safe="/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _supports(function: Callable, name: str) -> bool:
+    return name in inspect.signature(function).parameters
+
+
+class _Publisher:
+    """One publish run: the resolved plan, the clients, and what each step learnt."""
+
+    def __init__(self, plan: PublishPlan, checked: list[CheckedDisk], *, compute: Any, subscription: str,
+                 storage: dict[str, Any], blob_client_factory: Callable[[str], Any] | None, credential: Any,
+                 threads: int, max_retries: int, timeout: float | None, max_bandwidth: float | None,
+                 overwrite: bool, wait: bool, lease_seconds: int | None, polling_interval: float | None,
+                 skip_guest_check: bool, cancel: threading.Event) -> None:
+        self.plan = plan
+        self.checked = checked
+        self.compute = compute
+        self.subscription = subscription
+        self.storage = storage
+        self.factory = blob_client_factory
+        self.credential = credential
+        self.threads = threads
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.max_bandwidth = max_bandwidth
+        self.overwrite = overwrite
+        self.wait = wait
+        self.lease_seconds = lease_seconds
+        self.polling_interval = polling_interval
+        self.skip_guest_check = skip_guest_check
+        self.cancel = cancel
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+
+    # -- destinations ------------------------------------------------------------------------
+    def destination(self, disk: DiskSource) -> str:
+        """The blob URL (a SAS kept, for the clients) or the managed disk's resource ID."""
+        plan = self.plan
+        if plan.storage.managed_disks:
+            return resource_ids.disk_id(self.subscription, plan.image.resource_group, plan.disk_name(disk))
+        return _blob_url(plan.storage.container_url or "", plan.blob_name(disk))
+
+    def blob_client(self, url: str, *, threads: int = DEFAULT_THREADS) -> Any:
+        if self.factory is not None:
+            return self.factory(url)
+        from ..azure.credentials import client_options, resolve_blob_client  # noqa: PLC0415
+
+        return resolve_blob_client(url, **self.storage, **client_options(threads=threads, timeout=self.timeout))
+
+    # -- the registration --------------------------------------------------------------------
+    def registration_plan(self, *, preflight: bool) -> RegistrationPlan:
+        plan, image = self.plan, self.plan.image
+        os_checked = next(c for c in self.checked if c.source.role == "os")
+        data = [bodies.DataDisk(url=self.destination(c.source), lun=c.source.lun, caching=c.source.caching)
+                for c in self.checked if c.source.role == "data"]
+        common: dict[str, Any] = dict(
+            resource_group=image.resource_group, location=image.location, os_disk=self.destination(os_checked.source),
+            subscription_id=self.subscription, data_disks=data, hyper_v_generation=os_checked.generation,
+            tags=image.tags, skip_preflight=not preflight, compute_client=self.compute,
+            blob_client_factory=(lambda url: self.blob_client(url, threads=2)) if preflight else None,
+        )
+        planner = plan_image if image.kind == "managed-image" else plan_gallery_version
+        if _supports(planner, "skip_guest_check"):
+            common["skip_guest_check"] = True  # the local file was examined in step 1 (or the user said not to)
+        if image.kind == "managed-image":
+            return plan_image(name=image.name, os_type=image.os_type, os_state=image.os_state,
+                              os_caching=os_checked.source.caching, **common)
+        return plan_gallery_version(
+            gallery=image.gallery, image_definition=image.definition, version=image.version, os_type=image.os_type,
+            os_state=image.os_state, publisher=image.publisher, offer=image.offer, sku=image.sku, **common,
+        )
+
+    def existing(self) -> dict | None:
+        image = self.plan.image
+        if image.kind == "managed-image":
+            getter, path, what = self.compute.images.get, (image.resource_group, image.name), f"image {image.name}"
+        else:
+            getter = self.compute.gallery_image_versions.get
+            path = (image.resource_group, image.gallery, image.definition, image.version)
+            what = f"image version {image.definition} {image.version}"
+        with arm_errors(f"read the {what}"):
+            try:
+                return getter(*path).as_dict()
+            except ResourceNotFoundError:
+                return None
+            except HttpResponseError as exc:
+                if exc.status_code == 404:  # e.g. the gallery itself is missing
+                    return None
+                raise
+
+    def delete_existing(self) -> None:
+        image = self.plan.image
+        with arm_errors(f"delete the existing image {image.name} (--overwrite)"):
+            if image.kind == "managed-image":
+                self.compute.images.begin_delete(image.resource_group, image.name).result()
+            else:
+                self.compute.gallery_image_versions.begin_delete(
+                    image.resource_group, image.gallery, image.definition, image.version).result()
+
+    def register(self, plan: RegistrationPlan) -> Any:
+        registration = run_plan(plan, compute_client=self.compute, polling_interval=self.polling_interval)
+        while not registration.done():
+            if self.cancel.is_set():
+                raise CancelledError(
+                    f"cancelled while Azure creates {plan.target.description}; it carries on in Azure: "
+                    "run the same publish again to see it finished"
+                )
+            registration.wait(0.2)
+        return registration.result()
+
+    # -- uploads -------------------------------------------------------------------------------
+    def upload(self, checked: CheckedDisk, *, threads: int, bandwidth: float | None,
+               progress: Callable[[DiskProgress], None] | None) -> Any:
+        disk = checked.source
+        report = None
+        if progress is not None:
+            def report(snapshot: Progress) -> None:
+                progress(DiskProgress(index=checked.index, path=str(checked.path), role=disk.role, lun=disk.lun,
+                                      progress=snapshot))
+        common = dict(threads=threads, max_retries=self.max_retries, timeout=self.timeout, max_bandwidth=bandwidth,
+                      wait=self.wait, progress=report, cancel=self.cancel)
+        try:  # a destination already holding this source is kept (0 bytes), even with overwrite
+            return self._upload(checked, common, overwrite=False)
+        except DestinationConflictError:
+            if not self.overwrite:
+                raise
+        log.info("%s holds another source: replaced (overwrite)", strip_query(self.destination(disk)))
+        return self._upload(checked, common, overwrite=True)
+
+    def _upload(self, checked: CheckedDisk, common: dict[str, Any], *, overwrite: bool) -> Any:
+        disk = checked.source
+        common = {**common, "overwrite": overwrite}
+        if self.plan.storage.managed_disks:
+            from ..destinations.managed_disk import ManagedDiskSpec  # noqa: PLC0415
+            from ..managed_disks import upload_to_managed_disk  # noqa: PLC0415
+
+            image = self.plan.image
+            spec = ManagedDiskSpec(
+                name=self.plan.disk_name(disk), resource_group=image.resource_group, location=image.location,
+                sku=self.plan.storage.disk_sku, os_type=image.os_type.lower() if disk.role == "os" else None,
+                hyper_v_generation=checked.generation or "auto", tags=dict(image.tags),
+            )
+            return upload_to_managed_disk(checked.path, spec, compute_client=self.compute, credential=self.credential,
+                                          **common)
+        from ..upload import upload_vhd  # noqa: PLC0415
+
+        extra = {"lease_seconds": self.lease_seconds} if self.lease_seconds else {}
+        return upload_vhd(checked.path, blob_client=self.blob_client(self.destination(disk), threads=common["threads"]),
+                          **common, **extra)
+
+    def verify(self, checked: CheckedDisk) -> Any:
+        if self.plan.storage.managed_disks:
+            from ..managed_disks import verify_managed_disk  # noqa: PLC0415
+
+            return verify_managed_disk(checked.path, disk_name=self.plan.disk_name(checked.source),
+                                       resource_group=self.plan.image.resource_group, compute_client=self.compute,
+                                       credential=self.credential, threads=self.threads, timeout=self.timeout,
+                                       cancel=self.cancel)
+        from ..verify import verify_upload  # noqa: PLC0415
+
+        url = self.destination(checked.source)
+        return verify_upload(checked.path, blob_client=self.blob_client(url, threads=self.threads), threads=self.threads,
+                             timeout=self.timeout, cancel=self.cancel)
+
+    def delete_disk(self, checked: CheckedDisk) -> None:
+        """``cleanup``: the image holds its own copy by now."""
+        if self.plan.storage.managed_disks:
+            name = self.plan.disk_name(checked.source)
+            with arm_errors(f"delete the managed disk {name}"):
+                self.compute.disks.begin_delete(self.plan.image.resource_group, name).result()
+            return
+        from ..azure.errors import translate  # noqa: PLC0415
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+        url = self.destination(checked.source)
+        try:
+            self.blob_client(url, threads=1).delete_blob()
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            raise translate(exc, action=f"deleting {strip_query(url)}") from None
+
+    def az_lines(self, checked: CheckedDisk) -> list[str]:
+        from .az import az_upload_blob, az_upload_disk  # noqa: PLC0415
+
+        disk, image = checked.source, self.plan.image
+        if not self.plan.storage.managed_disks:
+            return [az_upload_blob(path=str(checked.path), url=strip_query(self.destination(disk)))]
+        return az_upload_disk(
+            path=str(checked.path), name=self.plan.disk_name(disk), resource_group=image.resource_group,
+            location=image.location, upload_size=checked.upload_size, sku=self.plan.storage.disk_sku,
+            os_type=image.os_type if disk.role == "os" else None, generation=checked.generation,
+        )
+
+    def pending(self, checked: CheckedDisk) -> tuple[int, bool]:
+        """A dry run's look at the destination (reads only): ``(bytes it may still need, complete)``."""
+        if self.plan.storage.managed_disks:
+            from ..managed_disks import managed_disk_status  # noqa: PLC0415
+
+            status = managed_disk_status(disk_name=self.plan.disk_name(checked.source),
+                                         resource_group=self.plan.image.resource_group, compute_client=self.compute)
+            return (0, True) if status.complete else (checked.allocated, False)
+        from ..status import upload_status  # noqa: PLC0415
+
+        status = upload_status(blob_client=self.blob_client(self.destination(checked.source), threads=1),
+                               timeout=self.timeout)
+        return (0, True) if status.complete else (checked.allocated, False)
+
+
+def publish(
+    manifest_or_plan: str | PathLike | PublishPlan,
+    *,
+    credential: Any = None,
+    subscription_id: str | None = None,
+    compute_client: Any = None,
+    arm_endpoint: str | None = None,
+    cloud: str | None = None,
+    audience: str | None = None,
+    connection_string: str | None = None,
+    account_key: str | None = None,
+    blob_client_factory: Callable[[str], Any] | None = None,
+    threads: int = DEFAULT_THREADS,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout: float | None = None,
+    max_bandwidth: float | None = None,
+    overwrite: bool = False,
+    cleanup: bool = False,
+    dry_run: bool = False,
+    wait: bool = False,
+    skip_guest_check: bool = False,
+    lease_seconds: int | None = None,
+    polling_interval: float | None = None,
+    progress: Callable[[DiskProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> PublishResult:
+    """Upload every disk of a manifest (a TOML file) or :class:`PublishPlan`, verify them, and
+    register the image; rerun the same call to continue after any failure.
+
+    :param manifest_or_plan: the manifest's path, or a plan built in Python.
+    :param credential: an Entra ID ``TokenCredential`` for ARM (and for storage when no
+        ``connection_string``/``account_key``/SAS is given); or pass ``compute_client``.
+    :param subscription_id: the subscription (with ``credential``; optional with ``compute_client``).
+    :param arm_endpoint: an ARM endpoint for another cloud or Azure Stack Hub (``cloud``,
+        ``audience``: see :func:`vhdupload.make_compute_client`).
+    :param connection_string: storage credential for ``container_url`` (else a SAS in the URL,
+        ``account_key``, or ``credential``); ``blob_client_factory`` (URL -> ``BlobClient``)
+        replaces them all.
+    :param threads: the connection budget all disks share (requests in flight at once).
+    :param max_bandwidth: a cap on bytes per second sent, for all disks together.
+    :param overwrite: replace an existing image whose body differs (deleted, then created again:
+        ARM does not change an image's sources in place), and a blob or disk holding another source.
+    :param cleanup: delete the uploaded blobs or disks once the image is registered.
+    :param dry_run: check and look (reads only), create nothing; the result's ``plan`` holds the
+        ARM requests and ``az`` lines, each disk's ``bytes_to_send`` an upper bound.
+    :param wait: wait for another upload writing to a disk instead of refusing.
+    :param skip_guest_check: do not look inside the OS disk for signs it was not generalized.
+    :param progress: called with :class:`DiskProgress` from worker threads, disks told apart.
+    :param cancel: set it to stop; the disks are left for a rerun to continue.
+    :returns: a :class:`PublishResult`; raises only :class:`~vhdupload.VhdUploadError`s.
+    """
+    started = time.monotonic()
+    cancel = cancel or threading.Event()
+    plan = manifest_or_plan if isinstance(manifest_or_plan, PublishPlan) else PublishPlan.from_manifest(manifest_or_plan)
+    plan = plan.validated()
+    if not 1 <= threads <= 256:
+        raise InputError(f"threads must be between 1 and 256, got {threads}")
+    checked = check_disks(plan, skip_guest_check=skip_guest_check)  # local only: refuses before anything remote
+    if dry_run and compute_client is None and credential is not None and subscription_id:
+        # A client that cannot send anything but GET: the dry run's promise, kept by the pipeline.
+        compute_client = make_compute_client(credential=credential, subscription_id=subscription_id,
+                                             arm_endpoint=arm_endpoint, cloud=cloud, audience=audience, read_only=True)
+    compute, subscription = connect(credential=credential, subscription_id=subscription_id, compute_client=compute_client,
+                                    arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+    storage = {"connection_string": connection_string, "account_key": account_key, "credential": credential}
+    run = _Publisher(plan, checked, compute=compute, subscription=subscription, storage=storage,
+                     blob_client_factory=blob_client_factory, credential=credential, threads=threads,
+                     max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth, overwrite=overwrite,
+                     wait=wait, lease_seconds=lease_seconds, polling_interval=polling_interval,
+                     skip_guest_check=skip_guest_check, cancel=cancel)
+    for disk in checked:
+        run.notes += [f"{plan.label(disk.index)}: {n}" for n in disk.notes]
+        run.warnings += [f"{plan.label(disk.index)}: {w}" for w in disk.warnings]
+
+    planned = run.registration_plan(preflight=False)  # reads only: the gallery, its definition, storage accounts
+    run.notes += planned.notes
+    existing = run.existing()
+    state = None
+    if existing is not None:
+        failed = str((existing.get("properties") or {}).get("provisioningState", "")).lower() == "failed"
+        difference = first_difference(planned.body, existing)
+        state = "failed" if failed and difference is None else "different" if difference else "same"
+        if state == "different" and not overwrite and not dry_run:
+            raise InputError(
+                f"{planned.target.description} already exists with another body ({difference}): add --overwrite "
+                "to delete it and create it again, or publish under another name"
+            )
+        if state == "different":
+            run.notes.append(f"{planned.target.description} exists with another body ({difference}); "
+                             + ("--overwrite deletes it and creates it again" if overwrite else "it would be refused without --overwrite"))
+    image_id = planned.resource_id
+
+    def results(extra: dict[int, dict[str, Any]] | None = None) -> list[DiskResult]:
+        return [DiskResult(**({"path": str(c.path), "role": c.source.role, "lun": c.source.lun,
+                               "destination": strip_query(run.destination(c.source)), "upload_size": c.upload_size,
+                               "notes": list(c.notes)} | (extra or {}).get(c.index, {}))) for c in checked]
+
+    if dry_run:
+        estimates = {}
+        for c in checked:
+            pending, complete = run.pending(c)
+            estimates[c.index] = {"bytes_to_send": 0 if state == "same" else pending, "already_complete": complete}
+        return PublishResult(image_id=image_id, created=False, bytes_sent=0, seconds=time.monotonic() - started,
+                             disks=results(estimates), dry_run=True, existing=state, plan=planned,
+                             upload_az=[line for c in checked for line in run.az_lines(c)],
+                             notes=run.notes, warnings=run.warnings + planned.warnings)
+    if state == "same":
+        run.notes.append(f"{planned.target.description} already exists with this body: nothing was uploaded or written")
+        return PublishResult(image_id=image_id, created=False, bytes_sent=0, seconds=time.monotonic() - started,
+                             disks=results(), existing=state, plan=planned, notes=run.notes, warnings=run.warnings)
+
+    uploads, shares = _upload_all(run, progress=progress)
+    per_disk: dict[int, dict[str, Any]] = {}
+    for c in checked:
+        result = uploads[c.index]
+        per_disk[c.index] = {"bytes_sent": result.bytes_sent, "resumed": result.resumed,
+                                  "already_complete": result.already_complete}
+        run.notes += [f"{plan.label(c.index)}: {n}" for n in result.notes]
+        if plan.storage.managed_disks and result.disk_id:
+            per_disk[c.index]["destination"] = result.disk_id
+    for c in checked:  # step 3
+        if cancel.is_set():
+            raise CancelledError(f"publish cancelled; {RERUN_HINT}")
+        check = run.verify(c)
+        if not check.identical:
+            raise StorageError(
+                f"{plan.label(c.index)}: {strip_query(run.destination(c.source))} does not match its source after the "
+                f"upload: {check.problem}; nothing was registered: add --overwrite to upload it afresh"
+            )
+        per_disk[c.index]["verified"] = True
+    final = run.registration_plan(preflight=True)  # step 4
+    run.warnings += final.warnings
+    if state == "different":
+        run.delete_existing()
+    run.register(final)
+    cleaned = False
+    if cleanup:
+        problems = []
+        for c in checked:
+            try:
+                run.delete_disk(c)
+            except VhdUploadError as exc:
+                problems.append(f"{plan.label(c.index)}: {exc}")
+        run.notes += [f"cleanup: {p}" for p in problems]
+        cleaned = not problems
+    return PublishResult(
+        image_id=final.resource_id, created=True, bytes_sent=sum(u.bytes_sent for u in uploads.values()),
+        seconds=time.monotonic() - started, disks=results(per_disk),
+        existing=state, plan=final, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
+    )
+
+
+def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | None) -> tuple[dict[int, Any], list[int]]:
+    """Step 2: every disk at once, within the shared budget; on failure the others finish first
+    (what they sent is kept for the rerun), then the first error is raised, naming its disk."""
+    checked = run.checked
+    shares = split_budget(run.threads, [c.allocated for c in checked])
+    total = sum(shares)
+    bandwidths = [run.max_bandwidth * s / total if run.max_bandwidth else None for s in shares]
+    results: dict[int, Any] = {}
+    errors: list[tuple[CheckedDisk, BaseException]] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(len(checked), run.threads), thread_name_prefix="vhdupload-disk")
+    try:
+        futures = {pool.submit(run.upload, c, threads=shares[i], bandwidth=bandwidths[i], progress=progress): c
+                   for i, c in enumerate(checked)}
+        pending = set(futures)
+        try:
+            while pending:  # short waits, so that Ctrl-C reaches this thread
+                done, pending = concurrent.futures.wait(pending, timeout=0.2)
+                for future in done:
+                    c = futures[future]
+                    try:
+                        results[c.index] = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - reported below, after the others
+                        errors.append((c, exc))
+        except KeyboardInterrupt:
+            run.cancel.set()
+            concurrent.futures.wait(pending)
+            raise
+    finally:
+        pool.shutdown(wait=True)
+    if errors:
+        errors.sort(key=lambda item: item[0].index)
+        first_disk, first = errors[0]
+        if isinstance(first, KeyboardInterrupt):
+            raise first
+        label = run.plan.label(first_disk.index)
+        others = "".join(f"; also {run.plan.label(c.index)}: {e}" for c, e in errors[1:])
+        if isinstance(first, VhdUploadError):
+            first.args = (f"{label}: {first.args[0] if first.args else first}{others}", *first.args[1:])
+            raise first
+        raise VhdUploadError(f"{label}: {type(first).__name__}: {first}{others}") from first
+    return results, shares
