@@ -152,3 +152,7 @@ class Images:
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> Images:
     return Images(tmp_path_factory.mktemp("guest-images"))
+
+
+# The registration fixtures (Azurite blobs, the ARM double, the injected credential).
+from tests.registration.conftest import arm, blobs, compute, credential  # noqa: E402,F401

@@ -16,7 +16,9 @@ from ._exit import EXIT_FINDING, EXIT_OK
 def inspect_command(
     path: str = typer.Argument(..., metavar="PATH", help="The VHD to inspect.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure, or its OS would not provision."
+    ),
 ) -> int:
     """Show a VHD's type, size, geometry, allocated data, parent chain and whether Azure will take it."""
     # The path is a plain string (not typer.Path(exists=True)) so that a missing path is an
@@ -26,7 +28,7 @@ def inspect_command(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo(_human(report))
-    if strict and not report.azure_ready:
+    if strict and (not report.azure_ready or (report.guest is not None and report.guest.would_provision is False)):
         return EXIT_FINDING
     return EXIT_OK
 
@@ -54,7 +56,31 @@ def _human(report) -> str:
     out = [f"{k + ':':<{width}} {v}" for k, v in lines]
     out += [f"  problem: {p}" for p in report.problems]
     out += [f"  warning: {w}" for w in report.warnings]
+    if report.guest is not None:
+        out += _inside(report.guest)
     return "\n".join(out)
+
+
+def _inside(guest) -> list[str]:
+    """The "inside" section: what the file systems say about the OS."""
+    def tell(value, yes="yes", no="no"):
+        return "can't tell" if value is None else (yes if value else no)
+
+    os_text = f"{guest.os_name} ({guest.os_type})" if guest.os_type else "none found"
+    lines = [
+        ("OS", os_text),
+        ("architecture", guest.architecture or "unknown"),
+        ("generalized", tell(guest.generalized)),
+        ("would provision", tell(guest.would_provision, "yes", "NO")),
+        ("volumes", "; ".join(
+            f"{v.where}: {v.content}" + (f" ({v.role})" if v.role else "") for v in guest.volumes) or "none"),
+    ]
+    width = max(len(k) for k, _ in lines) + 1
+    out = ["inside:"] + [f"  {k + ':':<{width}} {v}" for k, v in lines]
+    out += [f"  sign: {s}" for s in guest.signs]
+    out += [f"  problem: {p}" for p in guest.problems]
+    out += [f"  warning: {w}" for w in guest.warnings]
+    return out
 
 
 @app.command("convert")

@@ -68,6 +68,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the resulting re
 SkipPreflightOption = Annotated[
     bool, typer.Option("--skip-preflight", help="Do not read the source blobs (for blobs you cannot read); Azure still checks them.")
 ]
+SkipGuestCheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-guest-check",
+        help="Do not refuse an OS disk that looks not generalized (its file systems are still read for --os-type auto).",
+    ),
+]
 TagOption = Annotated[Optional[list[str]], typer.Option("--tag", help="A tag KEY=VALUE (repeatable).")]
 DataDiskOption = Annotated[
     Optional[list[str]],
@@ -200,7 +207,7 @@ def image_command(
     os_disk: Annotated[
         Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob, or a managed disk's resource ID.")
     ] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows.")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (read inside the OS disk).")] = None,
     data_disk: DataDiskOption = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized (a managed image cannot be specialized).")] = "generalized",
     hyper_v_generation: Annotated[
@@ -222,6 +229,7 @@ def image_command(
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
     skip_preflight: SkipPreflightOption = False,
+    skip_guest_check: SkipGuestCheckOption = False,
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
@@ -248,18 +256,18 @@ def image_command(
             os_state=os_state,
         )
     else:
-        missing = [o for o, v in (("--os-disk", os_disk), ("--location", location), ("--os-type", os_type)) if not v]
+        missing = [o for o, v in (("--os-disk", os_disk), ("--location", location)) if not v]
         if missing:
             raise InputError(f"an image from blobs needs {', '.join(missing)} (or --source-vm to capture a VM)")
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blobs need no client.
         reads_arm = any(is_disk_id(s) for s in [os_disk, *(d.split(",", 1)[0] for d in data_disk or [])])
         compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run) if reads_arm or not dry_run else None
         plan = plan_image(
-            name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type,
+            name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             subscription_id=sub, data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
             tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
-            skip_preflight=skip_preflight, compute_client=compute,
+            skip_preflight=skip_preflight, compute_client=compute, skip_guest_check=skip_guest_check,
         )
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
@@ -280,7 +288,12 @@ def gallery_version_command(
         Optional[list[str]], typer.Option("--target-region", help="Replicate to NAME[=replicas] (repeatable; default: --location).")
     ] = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized or specialized.")] = "generalized",
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows (for a new definition).")] = None,
+    os_type: Annotated[
+        Optional[str], typer.Option("--os-type", help="linux or windows, for a new definition (default: read inside the OS disk).")
+    ] = None,
+    architecture: Annotated[
+        Optional[str], typer.Option("--architecture", help="x64, Arm64 or auto (read inside the OS disk), for a new definition.")
+    ] = "auto",
     hyper_v_generation: Annotated[
         Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto, for a new definition.")
     ] = "auto",
@@ -296,6 +309,7 @@ def gallery_version_command(
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
     skip_preflight: SkipPreflightOption = False,
+    skip_guest_check: SkipGuestCheckOption = False,
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
@@ -313,7 +327,7 @@ def gallery_version_command(
         storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
         hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=list(tag or []),
         blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
-        skip_preflight=skip_preflight,
+        skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
     )
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 

@@ -407,7 +407,7 @@ def plan_gallery_version(
         warnings += choice.warnings
         body = bodies.image_definition_body(
             location=location, os_type=kind_os, os_state=state, hyper_v_generation=choice.generation,
-            publisher=publisher, offer=offer, sku=sku, tags=tag_map, architecture=guest.architecture(architecture),
+            publisher=publisher, offer=offer, sku=sku, tags=tag_map, architecture=guest.architecture(architecture, notes),
         )
         requests.append(
             ArmRequest(

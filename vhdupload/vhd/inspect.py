@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .dynamic import DynamicDisk
 from .footer import FOOTER_SIZE
@@ -36,6 +37,9 @@ class DiskReport:
     azure_ready: bool
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
+    #: None when not asked for.
+    guest: Any = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,9 +49,15 @@ def _text(code: bytes) -> str:
     return code.decode("latin-1").rstrip("\0 ") or repr(code)
 
 
-def inspect_disk(path: str | os.PathLike) -> DiskReport:
-    """Open the VHD at ``path`` (raising the FormatError tree if it is not one) and report on it."""
+def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
+    """Open the VHD at ``path`` (raising the FormatError tree if it is not one) and report on it;
+    with ``guest`` also look inside its file systems (see :func:`vhdupload.guest.examine`)."""
     with open_disk(path) as disk:
+        inside = None
+        if guest:
+            from ..guest import examine  # noqa: PLC0415 (the guest layer sits above this one)
+
+            inside = examine(disk)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
         readiness = azure_readiness(disk)
@@ -85,4 +95,5 @@ def inspect_disk(path: str | os.PathLike) -> DiskReport:
             azure_ready=readiness.ready,
             problems=list(readiness.problems),
             warnings=warnings,
+            guest=inside,
         )
