@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import dataclasses
 from dataclasses import dataclass
 
+from . import planning
 from .errors import NotAzureReadyError
 from .vhd import PAGE_BLOB_MAX_VIRTUAL_SIZE, VirtualDisk, make_fixed_footer, round_up_to_mib
 from .vhd.limits import format_size
@@ -47,6 +48,13 @@ class BlobImage:
     def extents(self) -> Iterator[tuple[int, int]]:
         """Ranges of the data region that may hold nonzero bytes; the padding never does."""
         return self.disk.extents(0, self.disk.virtual_size)
+
+    def examined_bytes(self) -> int:
+        """Bytes an upload reads and examines: the extents of the data region, widened to whole
+        pages and cut at 4 MiB chunks exactly as the pump reads them. Known before any read (from
+        the allocation map, or a sparse file's holes), it bounds the data sent from above, and
+        progress is counted against it."""
+        return sum(planning.total(pieces) for pieces in planning.chunk_pieces(self.extents(), stop=self.data_size))
 
     def with_footer(self, *, footer_uuid: uuid_module.UUID | None, footer_timestamp: int | None) -> "BlobImage":
         """The same layout with a fresh fixed footer of that identity (a raw image's footer is

@@ -348,7 +348,7 @@ class _Session:
                 held = planning.RangeSet(listed)
                 log.info("the destination already holds %d bytes in %d ranges; they are not sent again",
                          held.size(), len(held.ranges))
-        tracker = ProgressTracker(total=image.size, subscribers=[progress] if progress else None)
+        tracker = ProgressTracker(total=image.examined_bytes() + FOOTER_SIZE, subscribers=[progress] if progress else None)
         cancel_message = f"upload cancelled; {RESUME_HINT}"
         policy = RetryPolicy(
             max_retries=self.settings.max_retries,
@@ -382,6 +382,7 @@ class _Session:
         log.info("data done (%d bytes found); writing the footer page, then the complete mark", result.data_bytes)
         footer_crc = crc64.compute(image.footer)
         send(image.footer, image.data_size, footer_crc)  # the footer page goes last
+        tracker.add(covered=FOOTER_SIZE)
         whole = crc64.to_hex(crc64.combine(result.data_crc, footer_crc, FOOTER_SIZE))
         md5 = result.md5.digest() if result.md5 is not None else None
         assert self.state is not None

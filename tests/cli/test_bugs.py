@@ -143,3 +143,37 @@ def test_upload_json_of_a_complete_blob_agrees_with_status(azurite, container_na
     assert again["bytes_present"] == status["bytes_present"] == 4 * MIB + 512
     assert again["data_bytes"] == first["data_bytes"] == 4 * MIB
     assert again["bytes_skipped"] == again["blob_size"] - again["bytes_present"]
+
+
+# -- progress counts the data to send, and the bar ends at 100 % ------------------------------
+
+def test_progress_counts_the_data_to_examine_and_ends_at_its_total(azurite, container_name, tmp_path):
+    from vhdupload import upload_vhd
+
+    image = tmp_path / "disk.img"
+    # 6 MiB of data at the start of a 64 MiB disk: counted by offset, the upload looked 10 % done
+    # when only the footer was left (and the ETA said so); counted by data, it is 100 %.
+    _write_sparse(image, 64 * MIB, [(0, 6 * MIB)])
+    seen = []
+    upload_vhd(image, f"{container_name}/p.vhd", connection_string=azurite.connection_string, raw=True,
+               threads=2, progress=seen.append)
+    totals = {p.total for p in seen}
+    assert totals == {6 * MIB + 512}
+    assert [p.covered for p in seen] == sorted(p.covered for p in seen)
+    assert seen[-1].covered == seen[-1].total
+
+
+def test_the_bar_on_a_terminal_counts_data_in_mib_and_ends_full(azurite, container_name, tmp_path):
+    import re
+
+    from tests.upload.test_progress_terminal import _run
+
+    image = tmp_path / "disk.img"
+    _write_sparse(image, 96 * MIB, [(0, 3 * MIB), (40 * MIB, MIB)])
+    code, out, err = _run(["upload", str(image), f"{container_name}/bar.vhd", "--raw", "--connection-string",
+                           azurite.connection_string], tty=True)
+    assert code == 0, err
+    frames = [f for f in re.split(r"[\r\n]", err) if "upload:" in f]
+    assert frames and "100%" in frames[-1] and " 4.0/4.0 MiB " in frames[-1], frames[-1:]
+    assert not re.search(r"\d(k|M|G)?B\b|MB/s", err), err  # one unit family: MiB, never MB
+    assert "MiB/s sent" in out and " MB/s" not in out

@@ -137,7 +137,8 @@ def test_source_changing_during_upload_fails_and_no_rerun_resumes_the_mix(tmp_pa
     raw = tmp_path / "a.img"
     write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
     # The fingerprint samples the first 16 extents and every 1.5 MiB here, not 17 MiB.
-    offset, after = (22 * MIB + 100, 1) if where == "ahead" else (17 * MIB + 100, 20 * MIB)
+    # Progress counts the data examined: 20 runs of 4 KiB (one thread, in order) is past 17 MiB.
+    offset, after = (22 * MIB + 100, 1) if where == "ahead" else (17 * MIB + 100, 20 * 4096)
     fingerprint_before = _identity(raw).fingerprint
     touched = threading.Event()
 

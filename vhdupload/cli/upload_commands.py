@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import shutil
 import sys
 import threading
 from typing import Annotated, Any, Optional
@@ -37,6 +35,7 @@ from .register_commands import (
 from ..vhd.limits import format_size
 from . import app
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._progress import ProgressBar as _ProgressBar
 from ._storage_options import (
     AccountKeyOption,
     AccountUrlOption,
@@ -171,6 +170,7 @@ def upload(
                 max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth, max_gap=max_gap,
                 progress=bar.update, cancel=cancel,
             )
+            bar.finish()
         except KeyboardInterrupt:
             cancel.set()
             bar.close()
@@ -201,6 +201,7 @@ def upload(
             content_md5=content_md5, max_gap=max_gap, progress=bar.update, cancel=cancel,
             lease_seconds=lease_seconds,
         )
+        bar.finish()
     except KeyboardInterrupt:
         cancel.set()
         bar.close()
@@ -405,7 +406,7 @@ def summary(result: UploadResult) -> str:
             f"already uploaded: {where} holds this source and is complete "
             f"(CRC64 {result.crc64}); nothing sent" + notes
         )
-    rate = result.bytes_sent / result.seconds / 1e6 if result.seconds > 0 else 0.0
+    rate = result.bytes_sent / result.seconds / 2**20 if result.seconds > 0 else 0.0
     lines = [
         f"uploaded {result.source} -> {result.blob_url}" + (" (resumed)" if result.resumed else ""),
         f"  virtual size:  {format_size(result.virtual_size)}" + (" (rounded up to a whole MiB)" if result.resized else ""),
@@ -417,7 +418,7 @@ def summary(result: UploadResult) -> str:
         lines.append(f"  already there: {format_size(result.bytes_present)}")
     lines += [
         f"  requests:      {result.requests} ({result.retries} retries)",
-        f"  duration:      {result.seconds:.1f} s ({rate:.1f} MB/s sent)",
+        f"  duration:      {result.seconds:.1f} s ({rate:.1f} MiB/s sent)",
         f"  CRC64:         {result.crc64}",
     ]
     if result.content_md5:
@@ -461,55 +462,3 @@ def _setup_logging(verbose: bool) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(level)
         logger.addHandler(handler)
-
-
-def _stderr_size() -> tuple[int, int]:
-    """Columns and lines of the terminal on stderr (the bar's), else of ``COLUMNS``/``LINES``,
-    else 80 x 24. A terminal that reports 0 x 0 (a fresh pseudo-terminal, some CI runners)
-    counts as unknown: tqdm given 0 rows draws nothing at all."""
-    fallback = shutil.get_terminal_size()  # COLUMNS/LINES, stdout's terminal, or 80 x 24
-    try:
-        size = os.get_terminal_size(sys.stderr.fileno())
-    except (AttributeError, ValueError, OSError):
-        return fallback.columns, fallback.lines
-    return (size.columns or fallback.columns), (size.lines or fallback.lines)
-
-
-class _ProgressBar:
-    """A tqdm bar on stderr fed by progress snapshots (from worker threads)."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self._enabled = enabled
-        self._bar: Any = None
-        self._wide = False
-        self._lock = threading.Lock()
-
-    def update(self, progress: Any) -> None:
-        if not self._enabled:
-            return
-        with self._lock:
-            if self._bar is None:
-                from tqdm import tqdm
-
-                # Decimal units throughout, as in the summary: the bar's rate and ETA are of the
-                # disk covered (zeros skipped count), the postfix says what actually went out.
-                columns, lines = _stderr_size()
-                self._bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1000,
-                                 desc="covered", file=sys.stderr, ncols=columns, nrows=lines, leave=False)
-                self._wide = self._bar.ncols is None or self._bar.ncols >= 96
-            sent = f"sent {progress.bytes_sent / 1e6:.0f} MB"
-            if self._wide:  # room for the send rate too (at 80 columns it would push the bar out)
-                rate = progress.bytes_sent / progress.elapsed / 1e6 if progress.elapsed > 0 else 0.0
-                sent += f", {rate:.1f} MB/s"
-            if progress.retries:
-                sent += f", {progress.retries} retries"
-            self._bar.set_postfix_str(sent, refresh=False)
-            delta = progress.covered - self._bar.n
-            if delta > 0:
-                self._bar.update(delta)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None

@@ -11,10 +11,14 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class Progress:
-    """Where an upload stands; every field counts bytes of the blob unless it says otherwise."""
+    """Where an upload stands; every field counts bytes unless it says otherwise.
 
-    total: int  # the blob's size
-    covered: int = 0  # examined so far: sent, skipped as zeros, or already present
+    ``covered / total`` is the fraction done, and the time left is best estimated from it:
+    ``total`` counts only what has to be read and examined (the source's allocated extents
+    and the footer page), never the holes, which cost nothing."""
+
+    total: int  # bytes to examine: the source's possibly-nonzero extents, whole pages, + the footer page
+    covered: int = 0  # of those, examined so far: sent, skipped as zeros, or already present
     bytes_sent: int = 0  # request bodies sent successfully (merged zero gaps included)
     bytes_present: int = 0  # already on the blob when resuming, not sent again
     data_bytes: int = 0  # nonzero pages found
