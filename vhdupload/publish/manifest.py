@@ -62,7 +62,7 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
         if path is not None and not isinstance(path, str):
             problems.append(f"[[disk]] #{index + 1}: path must be a string, not {path!r}")
             path = None
-        disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role", "data"), lun=table.get("lun"),
+        disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
                                 caching=table.get("caching"), blob=table.get("blob")))
     plan = PublishPlan(
         image=ImageTarget(**{k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)),

@@ -54,7 +54,7 @@ class DiskSource:
     """One disk (a ``[[disk]]``): a local VHD, its role and, for a data disk, its LUN."""
 
     path: Path
-    role: str = "data"  # "os" | "data"
+    role: str | None = "data"  # "os" | "data" (None: not said, taken as data)
     lun: int | None = None
     caching: str | None = None  # None | ReadOnly | ReadWrite
     blob: str | None = None  # the blob's name in the container (default: the file's name)
@@ -102,14 +102,19 @@ class PublishPlan:
         problems: list[str] = []
         image = _image(self.image, problems)
         storage = _storage(self.storage, problems)
-        disks = [_disk(d, f"[[disk]] #{i + 1}", problems) for i, d in enumerate(self.disks)]
+        # Without an OS disk, a disk with neither role nor lun is the OS disk missing its role:
+        # say that once, rather than that its lun is missing.
+        no_os = not any(d.role == "os" for d in self.disks)
+        unsure = [i for i, d in enumerate(self.disks) if no_os and d.role is None and d.lun is None]
+        disks = [_disk(d, f"[[disk]] #{i + 1}", problems, lun_needed=i not in unsure) for i, d in enumerate(self.disks)]
         os_disks = [i for i, d in enumerate(disks) if d.role == "os"]
         if not disks:
             problems.append("no [[disk]] given: give the OS disk (role = \"os\") and any data disks")
         elif len(os_disks) != 1:
             where = ", ".join(f"#{i + 1}" for i in os_disks)
+            hint = f" (add role = \"os\" to [[disk]] #{unsure[0] + 1}?)" if unsure else ""
             problems.append(
-                "no [[disk]] has role = \"os\": exactly one disk must be the OS disk" if not os_disks
+                f"no [[disk]] has role = \"os\": exactly one disk must be the OS disk{hint}" if not os_disks
                 else f"[[disk]] {where} all have role = \"os\": exactly one disk may be the OS disk"
             )
         if storage.managed_disks:
@@ -222,7 +227,7 @@ def _storage(storage: StorageTarget, problems: list[str]) -> StorageTarget:
     return StorageTarget(container_url=url, managed_disks=managed, disk_sku=sku, disk_prefix=prefix)
 
 
-def _disk(disk: DiskSource, where: str, problems: list[str]) -> DiskSource:
+def _disk(disk: DiskSource, where: str, problems: list[str], *, lun_needed: bool = True) -> DiskSource:
     path = disk.path
     if not isinstance(path, (str, PathLike)) or not str(path).strip():
         problems.append(f"{where}: path is missing")
@@ -236,7 +241,7 @@ def _disk(disk: DiskSource, where: str, problems: list[str]) -> DiskSource:
         lun = None
     elif role == "os" and lun is not None:
         problems.append(f"{where}: the OS disk takes no lun")
-    elif role == "data" and lun is None and disk.lun is None:
+    elif role == "data" and lun is None and disk.lun is None and lun_needed:
         problems.append(f"{where}: lun is missing (every data disk needs its own lun, 0 to {MAX_LUN})")
     caching = _choice(_text(disk.caching, where, "caching", problems), CACHING, where, "caching", problems)
     blob = _text(disk.blob, where, "blob", problems)

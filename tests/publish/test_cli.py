@@ -1,0 +1,110 @@
+"""``vhdupload publish`` on the command line: DefaultAzureCredential limited to a stub ``az``
+(tests/registration/test_cli.py), the ARM double through ``--arm-endpoint``, Azurite through
+``--connection-string``; kill -9 in the middle of an upload, then a rerun that completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.registration.conftest import SUB
+from tests.registration.test_cli import stub_az  # noqa: F401 - the fixture
+from tests.upload.conftest import cli_command
+from vhdupload.cli import main
+
+from .conftest import assert_holds, write_manifest
+
+
+def _args(double, azurite) -> list[str]:
+    return ["--subscription", SUB, "--arm-endpoint", double.url, "--connection-string", azurite.connection_string]
+
+
+def test_json_result_and_a_rerun(stub_az, disks, double, azurite, container_url, capsys):  # noqa: F811
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    code = main(["publish", str(manifest), "--json", *_args(double, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == {"image_id", "created", "bytes_sent", "seconds", "disks"}
+    assert result["created"] is True and result["image_id"].endswith("/images/app-image")
+    assert [set(d) for d in result["disks"]] == [{"path", "role", "lun", "destination", "bytes_sent", "resumed", "verified"}] * 3
+    assert double.puts()[0].headers["Authorization"] == "Bearer stub-cli-token"
+    assert "note: [[disk]] #1 (os.vhd): Hyper-V generation V2" in err
+    assert azurite.connection_string.split("AccountKey=")[1].split(";")[0] not in out + err
+    code = main(["publish", str(manifest), *_args(double, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "already registered with this body; nothing written" in out and "sent 0 bytes" in out
+    assert len(double.puts()) == 1
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t: t.replace('role = "os"\n', ""), 'no [[disk]] has role = "os"'),
+    (lambda t: t.replace("lun = 3", "lun = 0"), "[[disk]] #3: lun 0 is also [[disk]] #2's"),
+    (lambda t: t.replace("lun = 3", "lun = 3\nsize = 5"), "[[disk]] #3: unknown key 'size'"),
+    (lambda t: t.replace('path = "data1.vhd"', 'path = "missing.vhd"'), "[[disk]] #3 (missing.vhd): "),
+])
+def test_manifest_errors_are_one_line_each_and_touch_nothing(stub_az, disks, double, azurite, container_url, capsys,  # noqa: F811
+                                                             edit, words):
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    manifest.write_text(edit(manifest.read_text()))
+    code = main(["publish", str(manifest), *_args(double, azurite)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: publish.toml: " if "missing" not in words else "error: [[disk]]")
+    assert words in err
+    assert double.requests == [] and not stub_az.exists()
+
+
+def test_dry_run_prints_the_plan_and_creates_nothing(stub_az, disks, double, azurite, container_url, service, capsys):  # noqa: F811
+    manifest = write_manifest(disks.folder, storage="managed_disks = true")
+    code = main(["publish", str(manifest), "--dry-run", *_args(double, azurite)[:4]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert double.writes() == [] and not double.upload_disks
+    assert "# disks (nothing is created by a dry run):" in out
+    assert "os.vhd (OS disk) -> /subscriptions/" in out and "/disks/app-image-os" in out
+    assert "az disk create --resource-group images-rg --name app-image-data1 --location westeurope --upload-type Upload " \
+           "--upload-size-bytes 24117760" in out  # 23 MiB + 512
+    assert "az image create" in out and '"managedDisk": {' in out
+
+
+def test_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks, double, azurite, container_url, service):  # noqa: F811
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    argv = cli_command("publish", str(manifest), "--json", "--no-progress", "--max-bandwidth", "1MB/s",
+                       "--lease-seconds", "15", *_args(double, azurite))
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    container = service.get_container_client(container_url.rsplit("/", 1)[1])
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # wait until pages are landing, then kill it mid-flight
+            if process.poll() is not None:
+                pytest.fail(f"publish ended before it could be killed: {process.communicate()}")
+            try:
+                held = sum(r.end + 1 - r.start for b in container.list_blobs()
+                           for r in container.get_blob_client(b.name).list_page_ranges())
+            except Exception:  # noqa: BLE001 - the container may not exist yet
+                held = 0
+            if held > 256 * 1024:
+                break
+            time.sleep(0.05)
+        process.kill()  # SIGKILL: no cleanup, leases left held
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -9
+    assert double.puts() == []  # killed before any registration
+    rerun = subprocess.run(cli_command("publish", str(manifest), "--json", "--wait", *_args(double, azurite)),
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["created"] is True and any(d["resumed"] for d in result["disks"])
+    assert all(d["verified"] for d in result["disks"])
+    assert len(double.puts()) == 1
+    for name, content in disks.content.items():
+        assert_holds(container.get_blob_client(name).download_blob().readall(), content)

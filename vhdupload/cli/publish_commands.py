@@ -1,0 +1,199 @@
+"""``vhdupload publish MANIFEST``: a thin command over :func:`vhdupload.publish.publish`.
+
+The result goes to stdout (``--json``: one object); progress (one bar per disk plus a total,
+on a terminal only), notes, warnings and errors go to stderr. Every problem found before
+anything remote is one ``error:`` line; Ctrl-C exits 130 and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import PublishCheckError
+from ..publish import PublishResult, publish
+from ..publish.runner import RERUN_HINT
+from ..registration.arm import make_compute_client
+from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from ..vhd.limits import format_size
+from . import app
+from ._exit import EXIT_ERROR, EXIT_OK
+from ._storage_options import AccountKeyOption, ConnectionStringOption
+from .register_commands import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, _credential, _subscription
+from .upload_commands import _setup_logging, parse_bandwidth
+
+
+def _stderr_size() -> tuple[int, int]:
+    """Columns and lines of stderr's terminal (0 x 0, as fresh pseudo-terminals say, is unknown)."""
+    import os
+    import shutil
+
+    fallback = shutil.get_terminal_size()
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, ValueError, OSError):
+        return fallback.columns, fallback.lines
+    return (size.columns or fallback.columns), (size.lines or fallback.lines)
+
+
+@app.command("publish")
+def publish_command(
+    manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The TOML manifest (see docs/publish.md).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (disks, bytes, ARM bodies, az lines); create nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=256, help="Requests in flight at once, shared by all disks.")] = DEFAULT_THREADS,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing image with another body (deleted, then created), and a blob or disk holding another source.")
+    ] = False,
+    cleanup: Annotated[bool, typer.Option("--cleanup", help="Delete the uploaded blobs or disks once the image is registered.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to a disk, wait for it.")] = False,
+    skip_guest_check: Annotated[
+        bool, typer.Option("--skip-guest-check", help="Do not look inside the OS disk for signs that it was not generalized.")
+    ] = False,
+    max_bandwidth: Annotated[
+        Optional[str], typer.Option("--max-bandwidth", help="Cap the upload rate of all disks together: 400 (Mbit/s), 400Mbps, 50MB/s...")
+    ] = None,
+    max_retries: Annotated[int, typer.Option("--max-retries", min=0, help="Retries of one request before giving up.")] = DEFAULT_MAX_RETRIES,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Seconds one request may take before it is retried.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests and retries to stderr (secrets redacted).")] = False,
+    connection_string: ConnectionStringOption = None,
+    account_key: AccountKeyOption = None,
+    subscription: SubscriptionOption = None,
+    arm_endpoint: ArmEndpointOption = None,
+    cloud: CloudOption = None,
+    arm_audience: AudienceOption = None,
+    lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
+) -> int:
+    """Upload an OS disk and its data disks, verify them and register the image, from one manifest; rerun to continue."""
+    _setup_logging(verbose)
+    bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
+    sub = _subscription(subscription)
+    credential = _credential(cloud)
+    compute = make_compute_client(credential=credential, subscription_id=sub, arm_endpoint=arm_endpoint, cloud=cloud,
+                                  audience=arm_audience, read_only=dry_run)
+    cancel = threading.Event()
+    bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
+    try:
+        result = publish(
+            manifest, credential=credential, subscription_id=sub, compute_client=compute,
+            connection_string=connection_string, account_key=account_key, threads=threads, max_retries=max_retries,
+            timeout=timeout, max_bandwidth=bandwidth, overwrite=overwrite, cleanup=cleanup, dry_run=dry_run,
+            wait=wait, skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, progress=bars.update,
+            cancel=cancel,
+        )
+    except PublishCheckError as exc:
+        bars.close()
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        cancel.set()
+        bars.close()
+        typer.echo(f"error: interrupted; {RERUN_HINT}", err=True)
+        return 130
+    finally:
+        bars.close()
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+    elif dry_run:
+        typer.echo(_dry_run_text(result))
+    else:
+        typer.echo(_summary(result))
+    return EXIT_OK
+
+
+def _summary(result: PublishResult) -> str:
+    lines = []
+    for disk in result.disks:
+        where = f"lun {disk.lun}" if disk.lun is not None else "OS disk"
+        if not result.created and not disk.verified:
+            what = "already in the image"
+        elif disk.already_complete:
+            what = "already uploaded, verified"
+        else:
+            what = f"sent {format_size(disk.bytes_sent)}" + (" (resumed)" if disk.resumed else "") + ", verified"
+        lines.append(f"{Path(disk.path).name} ({where}) -> {disk.destination}: {what}")
+    state = "created" if result.created else "already registered with this body; nothing written"
+    lines.append(f"image {result.image_id}: {state}")
+    lines.append(f"sent {format_size(result.bytes_sent)} in {result.seconds:.1f} s"
+                 + (", uploaded disks deleted (--cleanup)" if result.cleaned_up else ""))
+    return "\n".join(lines)
+
+
+def _dry_run_text(result: PublishResult) -> str:
+    lines = ["# disks (nothing is created by a dry run):"]
+    for disk in result.disks:
+        role = f"data disk, lun {disk.lun}" if disk.role == "data" else "OS disk"
+        send = "nothing to send (complete)" if disk.bytes_to_send == 0 else f"at most {format_size(disk.bytes_to_send or 0)} to send"
+        lines.append(f"#   {disk.path} ({role}) -> {disk.destination}: {format_size(disk.upload_size)}, {send}")
+    if result.existing == "same":
+        lines.append("# the image already exists with this body: a run would write nothing")
+    elif result.existing == "different":
+        lines.append("# the image exists with another body: a run needs --overwrite (delete, then create)")
+    assert result.plan is not None
+    for request in result.plan.requests:
+        lines.append(f"# {request.description}: PUT {request.resource_id}")
+        lines.append(json.dumps(request.body, indent=2))
+    lines.append("# the same with the Azure CLI:")
+    lines += result.upload_az
+    for request in result.plan.requests:
+        lines.append(request.az_command)
+        if request.az_note:
+            lines.append(f"# note: {request.az_note}")
+    return "\n".join(lines)
+
+
+class _Bars:
+    """One tqdm bar per disk plus a total, on stderr, fed from worker threads."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bars: dict[int, Any] = {}
+        self._total: Any = None
+        self._covered: dict[int, int] = {}
+        self._sizes: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def update(self, event: Any) -> None:
+        if not self._enabled:
+            return
+        from tqdm import tqdm
+
+        with self._lock:
+            columns, rows = _stderr_size()
+            if self._total is None:
+                self._total = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1000, desc="total",
+                                   file=sys.stderr, ncols=columns, nrows=rows, position=0, leave=False)
+            bar = self._bars.get(event.index)
+            if bar is None:
+                bar = tqdm(total=event.progress.total, unit="B", unit_scale=True, unit_divisor=1000,
+                           desc=Path(event.path).name[:20], file=sys.stderr, ncols=columns, nrows=rows,
+                           position=event.index + 1, leave=False)
+                self._bars[event.index] = bar
+                self._sizes[event.index] = event.progress.total
+                self._total.total = sum(self._sizes.values())
+                self._total.refresh()
+            delta = event.progress.covered - self._covered.get(event.index, 0)
+            if delta > 0:
+                self._covered[event.index] = event.progress.covered
+                bar.update(delta)
+                self._total.update(delta)
+
+    def close(self) -> None:
+        with self._lock:
+            for bar in self._bars.values():
+                bar.close()
+            if self._total is not None:
+                self._total.close()
+            self._bars.clear()
+            self._total = None
