@@ -37,6 +37,8 @@ class StorageCredentials(TypedDict, total=False):
     connection_string: str | None
     account_key: str | None
     emulator: bool
+    account_name: str | None  # CONTAINER/NAME in https://NAME.blob.core.windows.net (else AZURE_STORAGE_ACCOUNT)
+    sas_token: str | None  # a SAS for a URL that carries none (else AZURE_STORAGE_SAS_TOKEN)
 
 
 def destination_client(

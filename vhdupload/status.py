@@ -8,6 +8,7 @@ from typing import Any, Unpack
 from . import planning
 from .azure.page_blob import PageBlobSink, is_page_blob
 from .azure.state import UploadState
+from .transfer.settings import DEFAULT_MAX_RETRIES
 from .endpoints import StorageCredentials, destination_client, package_errors
 
 
@@ -50,6 +51,7 @@ def upload_status(
     *,
     blob_client: Any = None,
     timeout: float | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     **storage: Unpack[StorageCredentials],
 ) -> UploadStatus:
     """The state of the upload at ``destination`` (credentials as for ``upload_vhd``)."""
@@ -57,7 +59,7 @@ def upload_status(
         destination, blob_client=blob_client, **storage,
         threads=2, timeout=timeout,
     )
-    sink = PageBlobSink(client, timeout=timeout)
+    sink = PageBlobSink(client, timeout=timeout, max_retries=max_retries)
     props, _ = sink.properties()
     if props is None:
         return UploadStatus(sink.url, False, False, False, 0, 0, None, None, None, None, None, None, None)

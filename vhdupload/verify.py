@@ -22,8 +22,9 @@ from .azure.state import UploadState
 from .blob_image import BlobImage, blob_image
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .errors import StorageError
-from .transfer import run_bounded
-from .transfer.settings import DEFAULT_THREADS
+from .transfer import ProgressTracker, run_bounded
+from .transfer.progress import ProgressCallback
+from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 
 VERIFY_MAX_GAP = 1024 * 1024
 
@@ -40,6 +41,7 @@ class VerifyResult:
     bytes_compared: int  # data downloaded and compared
     crc64: str  # of the blob as read (zeros composed)
     seconds: float
+    source_bytes_read: int = 0  # read from the local source (its extents; zeros elsewhere are not read)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,10 +59,15 @@ def verify_upload(
     resize: bool = True,
     threads: int = DEFAULT_THREADS,
     timeout: float | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     cancel: threading.Event | None = None,
+    progress: ProgressCallback | None = None,
     **storage: Unpack[StorageCredentials],
 ) -> VerifyResult:
     """Compare the blob at ``destination`` with ``source`` (same options as ``upload_vhd``).
+
+    ``progress`` receives :class:`vhdupload.Progress` snapshots from worker threads: ``total``
+    is the bytes to compare, ``bytes_received`` what was downloaded so far.
 
     Returns a result whose ``identical`` says whether they match; raises (StorageError...) only
     when the comparison itself could not be made."""
@@ -73,7 +80,7 @@ def verify_upload(
             destination, blob_client=blob_client, **storage,
             threads=threads, timeout=timeout,
         )
-        sink = PageBlobSink(client, timeout=timeout)
+        sink = PageBlobSink(client, timeout=timeout, max_retries=max_retries, cancel=cancel)
         props, _ = sink.properties()
         if props is None:
             raise StorageError(f"{sink.url} does not exist: nothing to verify")
@@ -82,20 +89,23 @@ def verify_upload(
             # A raw image's footer is the one the upload pinned in the metadata.
             image = blob_image(disk, resize=resize, footer_uuid=state.footer_uuid_value,
                                footer_timestamp=state.footer_timestamp)
-        return _compare(sink, image, props.size, state, threads=threads, cancel=cancel, started=started)
+        return _compare(sink, image, props.size, state, threads=threads, cancel=cancel, started=started,
+                        progress=progress)
     finally:
         disk.close()
 
 
 def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: UploadState | None, *,
-             threads: int, cancel: threading.Event, started: float) -> VerifyResult:
+             threads: int, cancel: threading.Event, started: float,
+             progress: ProgressCallback | None = None) -> VerifyResult:
     complete = state is not None and state.complete
+    read_locally = [0]
 
     def result(*, first: int | None, problem: str | None, compared: int = 0, crc: str = "") -> VerifyResult:
         return VerifyResult(
             blob_url=sink.url, identical=problem is None, first_difference=first, problem=problem,
             complete=complete, blob_size=blob_size, expected_size=image.size, bytes_compared=compared,
-            crc64=crc, seconds=time.monotonic() - started,
+            crc64=crc, seconds=time.monotonic() - started, source_bytes_read=read_locally[0],
         )
 
     if blob_size != image.size:
@@ -110,6 +120,9 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
         planning.coalesce(sink.held_ranges(size=image.data_size)), max_gap=VERIFY_MAX_GAP,
     ))
     tasks = list(_tasks(image, held))
+    footer_size = image.size - image.data_size
+    tracker = ProgressTracker(total=sum(hi - lo for _i, _k, lo, hi in tasks) + footer_size,
+                              subscribers=[progress] if progress else None)
     first: list[int] = []
     compared = [0]
     fold = crc64.OrderedFold()
@@ -129,13 +142,16 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
         crc, downloaded, differs = outcome
         fold.add(task[0], task[2], task[3], crc)
         compared[0] += downloaded
+        read_locally[0] += task[3] - task[2]
+        tracker.add(covered=task[3] - task[2], bytes_received=downloaded)
         if differs is not None:
             first.append(differs)
 
     run_bounded(iter(tasks), work, threads=threads, cancel=cancel, on_result=on_result,
                 cancel_message="verify cancelled")
     data_crc = fold.finish(image.data_size)
-    footer = sink.download(image.data_size, image.size - image.data_size)
+    footer = sink.download(image.data_size, footer_size)
+    tracker.add(covered=footer_size, bytes_received=footer_size)
     whole = crc64.to_hex(crc64.combine(data_crc, crc64.compute(footer), len(footer)))
     if first:
         offset = min(first)

@@ -1,8 +1,8 @@
 """Turn a destination and the Azure CLI's credential conventions into a ``BlobClient``.
 
-Order (the Azure CLI's): a SAS in the URL; a connection string (option, then
-``AZURE_STORAGE_CONNECTION_STRING``); an account key (option, then ``AZURE_STORAGE_KEY``); a
-credential object the caller passed (how tests and embedding programs inject one); finally
+Order (the Azure CLI's): a SAS in the URL; a SAS token given apart; a connection string
+(option, then ``AZURE_STORAGE_CONNECTION_STRING``); an account key (option, then
+``AZURE_STORAGE_KEY``); ``AZURE_STORAGE_SAS_TOKEN``; a credential object the caller passed (how tests and embedding programs inject one); finally
 Entra ID through ``DefaultAzureCredential`` (which honours ``AZURE_TOKEN_CREDENTIALS``).
 
 Plain ``http://`` is accepted only for a loopback emulator, so a key or token never crosses a
@@ -198,6 +198,13 @@ def client_options(*, threads: int = 8, timeout: float | None = None, **extra: A
     return options
 
 
+def public_blob_endpoint(account_name: str) -> str:
+    """The public cloud's blob endpoint of a storage account (what ``az storage`` assumes)."""
+    if not re.fullmatch(r"[a-z0-9]{3,24}", account_name):
+        raise InputError(f"{account_name!r} is not a storage account name: 3 to 24 lowercase letters and digits")
+    return f"https://{account_name}.blob.core.windows.net"
+
+
 def resolve_blob_client(
     dest: str,
     *,
@@ -206,9 +213,16 @@ def resolve_blob_client(
     account_key: str | None = None,
     credential: Any = None,
     emulator: bool = False,
+    account_name: str | None = None,
+    sas_token: str | None = None,
     **client_kwargs: Any,
 ) -> BlobClient:
     """A ``BlobClient`` for ``dest`` with the first credential that applies (see module doc).
+
+    As ``az storage`` takes them: ``account_name`` (else ``AZURE_STORAGE_ACCOUNT``) places a
+    ``CONTAINER/NAME`` in the public cloud, ``https://NAME.blob.core.windows.net``, unless
+    ``account_url`` (the blob endpoint) is given; ``sas_token`` (else
+    ``AZURE_STORAGE_SAS_TOKEN``) is a SAS for a URL that carries none.
 
     ``client_kwargs`` go to the SDK (``transport``, ``retry_total``...); without them the
     defaults of :func:`client_options` apply.
@@ -216,26 +230,34 @@ def resolve_blob_client(
     options = client_kwargs or client_options()
     connection_string = connection_string or None
     account_key = account_key or None
+    sas_token = (sas_token or "").lstrip("?") or None
     if emulator:
         account_url = account_url or EMULATOR_ACCOUNT_URL
-        if not (connection_string or account_key or credential):
+        if not (connection_string or account_key or credential or sas_token):
             account_key = EMULATOR_KEY
-    explicit = connection_string or account_key or credential
+    explicit = connection_string or account_key or credential or sas_token
     if not explicit:
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         if not connection_string:
             account_key = os.environ.get("AZURE_STORAGE_KEY") or None
-    for secret in (account_key, connection_string):
+        if not (connection_string or account_key):
+            sas_token = (os.environ.get("AZURE_STORAGE_SAS_TOKEN") or "").lstrip("?") or None
+    for secret in (account_key, connection_string, sas_token):
         register_secret(secret)
 
     settings = _connection_string_parts(connection_string) if connection_string else None
     if settings and not account_url and "://" not in dest:
         account_url = settings["blobendpoint"]
+    account_name = account_name or os.environ.get("AZURE_STORAGE_ACCOUNT") or None
+    if account_name and not account_url and "://" not in dest:
+        account_url = public_blob_endpoint(account_name)
     target = parse_destination(dest, account_url=account_url)
 
     if target.sas:
         register_secret(target.sas)
         resolved: Any = target.sas
+    elif sas_token:
+        resolved = sas_token
     elif settings is not None:
         if "accountkey" in settings:
             register_secret(settings["accountkey"])

@@ -16,6 +16,7 @@ from azure.core.exceptions import (
 )
 
 from ..errors import AuthenticationError, LeaseHeldError, StorageError
+from .credentials import is_loopback
 from ..redact import redact
 from ..transfer import Retryable
 
@@ -29,6 +30,58 @@ _LEASE_CODES = {
     "LeaseAlreadyPresent",
     "LeaseNotPresentWithBlobOperation",
 }
+
+
+class NoCredentialError(AuthenticationError):
+    """No credential produced a token (none given, and Entra ID sign-in found none on this
+    machine); ``details`` holds what each credential of the chain said."""
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class EndpointUnreachableError(StorageError):
+    """Nothing listens at ``address`` (``host:port``) on this machine: an emulator that is not
+    running. Not retried: a refused connection on loopback does not heal in seconds."""
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what lies under it: causes, contexts, azure-core's ``inner_exception`` and
+    urllib3's ``reason``."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for name in ("__cause__", "__context__", "inner_exception", "reason"):
+            nested = getattr(current, name, None)
+            if isinstance(nested, BaseException):
+                todo.append(nested)
+    return seen
+
+
+def refused_loopback_address(exc: BaseException) -> str | None:
+    """``host:port`` when ``exc`` is a connection refused by a loopback address, else None."""
+    chain = _causes(exc)
+    if not any(isinstance(e, ConnectionRefusedError) or "[Errno 111]" in str(e) or "Connection refused" in str(e)
+               for e in chain):
+        return None
+    for error in chain:
+        for holder in (getattr(error, "conn", None), getattr(error, "pool", None)):
+            host, port = getattr(holder, "host", None), getattr(holder, "port", None)
+            if host and is_loopback(str(host)):
+                return f"{host}:{port}" if port else str(host)
+    match = re.search(r"host='([^']+)', port=(\d+)", str(exc))
+    if match and is_loopback(match.group(1)):
+        return f"{match.group(1)}:{match.group(2)}"
+    return None
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -71,6 +124,8 @@ def is_checksum_mismatch(exc: BaseException) -> bool:
 
 def classify(exc: BaseException) -> Retryable | None:
     """A :class:`Retryable` for a transient failure, ``None`` if another try cannot help."""
+    if refused_loopback_address(exc) is not None:
+        return None  # nothing listens there: an emulator not started, which no retry fixes
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return Retryable(describe(exc))
     if isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError):
@@ -87,6 +142,20 @@ def translate(exc: BaseException, *, action: str, hint: str = "") -> StorageErro
     tail = f"; {hint}" if hint else ""
     text = f"{action} failed: {describe(exc)}{tail}"
     code = error_code(exc)
+    address = refused_loopback_address(exc)
+    if address is not None:
+        return EndpointUnreachableError(
+            f"{action} failed: nothing listens at {address}; start the storage emulator there, or use "
+            f"another blob endpoint{tail}", address=address,
+        )
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
+        # The credential failed before any request went out (azure-identity's chain found
+        # nothing): a sign-in problem on this machine, not a refusal by the service.
+        return NoCredentialError(
+            f"{action} failed: no Azure credential worked: give a SAS, an account key or a connection string, "
+            f"or sign in with `az login` (AZURE_TOKEN_CREDENTIALS picks the sign-in method){tail}",
+            details=redact(str(exc)),
+        )
     if type(exc).__module__.startswith("azure.identity"):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return AuthenticationError(

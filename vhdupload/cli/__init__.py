@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - older typer
 from .. import __version__
 from ..errors import VhdUploadError
 from ..redact import redact
+from . import _common, _help
 from ._exit import EXIT_ERROR, EXIT_USAGE
 
 app = typer.Typer(
@@ -27,8 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,  # typer's --install-completion / --show-completion
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # sub-commands inherit it
 )
 
 
@@ -55,7 +57,8 @@ from . import publish_commands  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return (or exit with) its exit code."""
-    command = typer.main.get_command(app)
+    _common.reset()
+    command = _help.style(typer.main.get_command(app), on_verbose=_common.set_level)
     try:
         result = command.main(args=argv, prog_name="vhdupload", standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError as exc:
@@ -71,11 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return _finish(130, argv)
+    except SystemExit as exc:  # typer's --show-completion and --install-completion exit by themselves
+        return _finish(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR), argv)
     except click_exceptions.ClickException as exc:
         typer.echo(f"error: {redact(exc.format_message())}", err=True)
         return _finish(exc.exit_code, argv)
     except VhdUploadError as exc:
-        typer.echo(f"error: {redact(str(exc))}", err=True)
+        for line in _common.error_lines(exc):
+            typer.echo(line, err=True)
         return _finish(EXIT_ERROR, argv)
     except OSError as exc:
         typer.echo(f"error: {redact(str(exc))}", err=True)

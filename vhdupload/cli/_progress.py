@@ -37,14 +37,15 @@ def wanted(no_progress: bool) -> bool:
 class ProgressBar:
     """A tqdm bar fed by :class:`vhdupload.Progress` snapshots (from worker threads).
 
-    ``label`` names the work (``upload``, ``verify``); ``moved`` names what the postfix
-    counts (``sent`` for an upload: ``bytes_sent``; ``read`` for a verify: ``bytes_sent`` is
-    then the bytes downloaded)."""
+    ``label`` names the work (``upload``, ``verify``); the postfix says how much went over
+    the network, the snapshot's ``field`` (``bytes_sent``; a verify's ``bytes_received``),
+    named ``moved`` (``sent``, ``read``)."""
 
-    def __init__(self, *, enabled: bool, label: str = "upload", moved: str = "sent") -> None:
+    def __init__(self, *, enabled: bool, label: str = "upload", moved: str = "sent", field: str = "bytes_sent") -> None:
         self._enabled = enabled
         self._label = label
         self._moved = moved
+        self._field = field
         self._bar: Any = None
         self._wide = False
         self._lock = threading.Lock()
@@ -55,9 +56,10 @@ class ProgressBar:
         with self._lock:
             if self._bar is None:
                 self._bar = self._open(progress.total)
-            postfix = f"{self._moved} {progress.bytes_sent / MIB:.1f} MiB"
+            moved = getattr(progress, self._field)
+            postfix = f"{self._moved} {moved / MIB:.1f} MiB"
             if self._wide:  # room for the send rate too (at 80 columns it would push the bar out)
-                rate = progress.bytes_sent / progress.elapsed / MIB if progress.elapsed > 0 else 0.0
+                rate = moved / progress.elapsed / MIB if progress.elapsed > 0 else 0.0
                 postfix += f" at {rate:.1f} MiB/s"
             if progress.retries:
                 postfix += f", {progress.retries} retries"

@@ -6,8 +6,8 @@ Use them as parameter annotations::
             account_key: AccountKeyOption = None, emulator: EmulatorOption = False): ...
         client = blob_client_from_options(dest, account_url=account_url, ...)
 
-The connection string and key also come from ``AZURE_STORAGE_CONNECTION_STRING`` and
-``AZURE_STORAGE_KEY`` (read by :func:`vhdupload.azure.credentials.resolve_blob_client`, not by
+The account name, SAS, connection string and key also come from ``AZURE_STORAGE_ACCOUNT``,
+``AZURE_STORAGE_SAS_TOKEN``, ``AZURE_STORAGE_CONNECTION_STRING`` and ``AZURE_STORAGE_KEY`` (read by :func:`vhdupload.azure.credentials.resolve_blob_client`, not by
 typer, so their values never show in ``--help``).
 """
 
@@ -22,21 +22,39 @@ from ..azure.credentials import client_options, resolve_blob_client
 AccountUrlOption = Annotated[
     Optional[str],
     typer.Option(
-        "--account-url",
-        help="Blob service URL, e.g. https://ACCOUNT.blob.core.windows.net (when DEST is CONTAINER/NAME).",
+        "--blob-endpoint", "--account-url",
+        metavar="URL",
+        help="The blob service endpoint for a blob given as CONTAINER/NAME: an emulator, a sovereign cloud "
+        "or a private endpoint (default: https://NAME.blob.core.windows.net of --account-name).",
+    ),
+]
+AccountNameOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--account-name", metavar="NAME",
+        help="Storage account of a blob given as CONTAINER/NAME, in the public cloud (else AZURE_STORAGE_ACCOUNT).",
+        show_default=False,
+    ),
+]
+SasTokenOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--sas-token", metavar="SAS",
+        help="A shared access signature for the blob (else AZURE_STORAGE_SAS_TOKEN).",
+        show_default=False,
     ),
 ]
 ConnectionStringOption = Annotated[
     Optional[str],
     typer.Option(
-        "--connection-string",
+        "--connection-string", metavar="STRING",
         help="Storage connection string (else AZURE_STORAGE_CONNECTION_STRING).",
         show_default=False,
     ),
 ]
 AccountKeyOption = Annotated[
     Optional[str],
-    typer.Option("--account-key", help="Storage account key (else AZURE_STORAGE_KEY).", show_default=False),
+    typer.Option("--account-key", metavar="KEY", help="Storage account key (else AZURE_STORAGE_KEY).", show_default=False),
 ]
 EmulatorOption = Annotated[
     bool,
@@ -51,11 +69,15 @@ def blob_client_from_options(
     connection_string: str | None = None,
     account_key: str | None = None,
     emulator: bool = False,
+    account_name: str | None = None,
+    sas_token: str | None = None,
     credential: Any = None,
     threads: int = 8,
     timeout: float | None = None,
+    retry_total: int = 0,
 ) -> Any:
-    """A ``BlobClient`` for ``dest`` from the shared options (SDK retries off, pool sized)."""
+    """A ``BlobClient`` for ``dest`` from the shared options, pool sized; the SDK's retries are
+    off (``retry_total=0``) for the calls the upload engine retries itself."""
     return resolve_blob_client(
         dest,
         account_url=account_url,
@@ -63,5 +85,7 @@ def blob_client_from_options(
         account_key=account_key,
         credential=credential,
         emulator=emulator,
-        **client_options(threads=threads, timeout=timeout),
+        account_name=account_name,
+        sas_token=sas_token,
+        **client_options(threads=threads, timeout=timeout, retry_total=retry_total),
     )

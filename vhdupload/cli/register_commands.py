@@ -26,8 +26,11 @@ from ..registration import (
     run_plan,
 )
 from . import app
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption
 from ._storage_options import (
     AccountKeyOption,
+    AccountNameOption,
+    SasTokenOption,
     AccountUrlOption,
     ConnectionStringOption,
     EmulatorOption,
@@ -102,19 +105,30 @@ def _credential(cloud: str | None) -> Any:
 
 
 def _compute(
-    subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None, *, read_only: bool
+    subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None, *, read_only: bool,
+    timeout: float | None = None, max_retries: int = DEFAULT_RETRIES,
 ) -> Any:
     """The compute client; for ``--dry-run`` one that can only read (GET), never create."""
     return make_compute_client(
         credential=_credential(cloud), subscription_id=subscription, arm_endpoint=arm_endpoint, cloud=cloud,
-        audience=audience, read_only=read_only,
+        audience=audience, read_only=read_only, **arm_client_options(timeout=timeout, max_retries=max_retries),
     )
 
 
-def _blob_factory(account_url, connection_string, account_key, emulator):
+def arm_client_options(*, timeout: float | None, max_retries: int) -> dict[str, Any]:
+    """azure-core's keywords for ``--timeout`` and ``--max-retries`` (ARM calls are retried by the SDK)."""
+    options: dict[str, Any] = {"retry_total": max_retries}
+    if timeout:
+        options.update(connection_timeout=min(timeout, 20), read_timeout=timeout)
+    return options
+
+
+def _blob_factory(account_url, connection_string, account_key, emulator, account_name=None, sas_token=None, *,
+                  timeout=None, max_retries=DEFAULT_RETRIES):
     def factory(url: str) -> Any:
         return blob_client_from_options(
-            url, account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator
+            url, account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator,
+            account_name=account_name, sas_token=sas_token, timeout=timeout, retry_total=max_retries,
         )
 
     return factory
@@ -233,7 +247,11 @@ def image_command(
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
+    timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Create a managed image: an OS image from --os-disk alone, a VM image when --data-disk is given too.
 
@@ -249,7 +267,7 @@ def image_command(
         ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
-        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
         plan = plan_capture(
             name=name, resource_group=resource_group, source_vm=source_vm, subscription_id=sub, compute_client=compute,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
@@ -261,12 +279,13 @@ def image_command(
             raise InputError(f"an image from blobs needs {', '.join(missing)} (or --source-vm to capture a VM)")
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blobs need no client.
         reads_arm = any(is_disk_id(s) for s in [os_disk, *(d.split(",", 1)[0] for d in data_disk or [])])
-        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run) if reads_arm or not dry_run else None
+        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries) if reads_arm or not dry_run else None
         plan = plan_image(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             subscription_id=sub, data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
-            tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+            tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                                                 timeout=timeout, max_retries=max_retries),
             skip_preflight=skip_preflight, compute_client=compute, skip_guest_check=skip_guest_check,
         )
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
@@ -313,20 +332,25 @@ def gallery_version_command(
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
+    timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Create an Azure Compute Gallery image version from blobs (generalized or specialized).
 
     With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
     """
     sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
     plan = plan_gallery_version(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, subscription_id=sub, compute_client=compute, data_disks=data_disk or [],
         storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
         hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=list(tag or []),
-        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                                                 timeout=timeout, max_retries=max_retries),
         skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
     )
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
@@ -358,16 +382,21 @@ def disk_command(
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
+    timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Import a page blob as a managed disk."""
     sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
     plan = plan_disk(
         name=name, resource_group=resource_group, location=location, source=source, subscription_id=sub,
         compute_client=compute, sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
         storage_account_id=storage_account_id, tags=list(tag or []),
-        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator),
+        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                                                 timeout=timeout, max_retries=max_retries),
         skip_preflight=skip_preflight,
     )
     _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)

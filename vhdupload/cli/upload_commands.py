@@ -35,9 +35,13 @@ from .register_commands import (
 from ..vhd.limits import format_size
 from . import app
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._common import MaxRetriesOption, suggest_raw_first
 from ._progress import ProgressBar as _ProgressBar
+from ._progress import wanted
 from ._storage_options import (
     AccountKeyOption,
+    AccountNameOption,
+    SasTokenOption,
     AccountUrlOption,
     ConnectionStringOption,
     EmulatorOption,
@@ -93,6 +97,7 @@ DiskLocationOption = Annotated[
 
 
 @app.command()
+@suggest_raw_first
 def upload(
     source: SourceArg,
     dest: OptionalDestArg = None,
@@ -116,6 +121,8 @@ def upload(
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
     max_gap: Annotated[int, typer.Option("--max-gap", hidden=True, min=0)] = planning.DEFAULT_MAX_GAP,
     lease_seconds: Annotated[int, typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = 60,
@@ -152,7 +159,8 @@ def upload(
             raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
         if content_md5:
             raise typer.BadParameter("a managed disk's upload endpoint cannot set Content-MD5", param_hint="--content-md5")
-        _no_storage_options(account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator)
+        _no_storage_options(account_url=account_url, connection_string=connection_string, account_key=account_key,
+            account_name=account_name, sas_token=sas_token, emulator=emulator)
         spec = ManagedDiskSpec(
             name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
             location=_required(location, "--location"), sku=sku, zone=zone, os_type=os_type,
@@ -190,6 +198,7 @@ def upload(
         raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
     client = blob_client_from_options(
         dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
+            account_name=account_name, sas_token=sas_token,
         emulator=emulator, threads=threads, timeout=timeout,
     )
     cancel = threading.Event()
@@ -217,6 +226,7 @@ def upload(
 
 
 @app.command()
+@suggest_raw_first
 def verify(
     source: SourceArg,
     dest: OptionalDestArg = None,
@@ -225,10 +235,14 @@ def verify(
     threads: ThreadsOption = DEFAULT_THREADS,
     as_json: JsonOption = False,
     timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     verbose: VerboseOption = False,
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
@@ -262,16 +276,20 @@ def verify(
             raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
         client = blob_client_from_options(
             dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
+            account_name=account_name, sas_token=sas_token,
             emulator=emulator, threads=threads, timeout=timeout,
         )
-        result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, threads=threads, timeout=timeout)
+        bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
+        try:
+            result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, threads=threads,
+                                   timeout=timeout, max_retries=max_retries, progress=bar.update)
+            bar.finish()
+        finally:
+            bar.close()
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
-        typer.echo(
-            f"identical: {result.blob_url} matches {source} ({format_size(result.blob_size)}, "
-            f"{format_size(result.bytes_compared)} compared, CRC64 {result.crc64})"
-        )
+        typer.echo(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})\n" + verify_reads(result))
     else:
         where = f" (first difference at offset {result.first_difference})" if result.first_difference is not None else ""
         typer.echo(f"different: {result.problem}{where}", err=True)
@@ -283,10 +301,13 @@ def status(
     dest: OptionalDestArg = None,
     as_json: JsonOption = False,
     timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
     verbose: VerboseOption = False,
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
@@ -323,9 +344,10 @@ def status(
         raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
     client = blob_client_from_options(
         dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
+            account_name=account_name, sas_token=sas_token,
         emulator=emulator, threads=2, timeout=timeout,
     )
-    result = upload_status(blob_client=client, timeout=timeout)
+    result = upload_status(blob_client=client, timeout=timeout, max_retries=max_retries)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
         return EXIT_OK
@@ -346,6 +368,16 @@ def status(
         lines.append("  lease:         held (an upload is running, or crashed less than a minute ago)")
     typer.echo("\n".join(printable(line) for line in lines))  # metadata is the server's: no control characters
     return EXIT_OK
+
+
+def verify_reads(result: Any) -> str:
+    """What a verify read: the blob's data ranges and the source's extents; zeros were not read."""
+    return (
+        f"  blob size:     {format_size(result.blob_size)}\n"
+        f"  read:          {format_size(result.bytes_compared)} from the blob, "
+        f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)\n"
+        f"  duration:      {result.seconds:.1f} s"
+    )
 
 
 def _disk_status_text(name: str, status: Any) -> str:

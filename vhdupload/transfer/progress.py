@@ -21,6 +21,7 @@ class Progress:
     covered: int = 0  # of those, examined so far: sent, skipped as zeros, or already present
     bytes_sent: int = 0  # request bodies sent successfully (merged zero gaps included)
     bytes_present: int = 0  # already on the blob when resuming, not sent again
+    bytes_received: int = 0  # downloaded (a verify reads the destination back)
     data_bytes: int = 0  # nonzero pages found
     requests: int = 0
     retries: int = 0

@@ -1,0 +1,120 @@
+"""What every command shares: how loud it is (``-v/--verbose``, ``--debug``), one-line JSON,
+and the CLI's wording of library errors (the library never names a flag; this module does).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from ..azure.errors import EndpointUnreachableError, NoCredentialError
+from ..errors import ArmError, NotAVhdError, VhdUploadError
+from ..redact import RedactingFilter, redact
+
+_LEVELS = {None: 0, "verbose": 1, "debug": 2}
+_state: dict[str, str | None] = {"level": None}
+
+SIGN_IN_HINT = (
+    "no Azure credential worked: run `az login`, or give a SAS (in the URL or --sas-token), "
+    "--account-key or --connection-string; AZURE_TOKEN_CREDENTIALS picks the sign-in method"
+)
+
+
+def reset() -> None:
+    """Back to quiet (``main`` may run many times in one process: tests, embedding programs)."""
+    _state["level"] = None
+    root = logging.getLogger("vhdupload")
+    for handler in [h for h in root.handlers if getattr(h, "_vhdupload_cli", False)]:
+        for name in ("vhdupload", "azure"):
+            logging.getLogger(name).removeHandler(handler)
+    # Without a handler of its own, Python's last-resort handler prints every azure-identity
+    # warning: the whole DefaultAzureCredential chain, ~15 lines, before our one-line error.
+    azure = logging.getLogger("azure")
+    if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):
+        azure.addHandler(logging.NullHandler())
+
+
+def level() -> str | None:
+    """``None``, ``"verbose"`` or ``"debug"``."""
+    return _state["level"]
+
+
+def set_level(wanted: str) -> None:
+    """Raise the log level to ``wanted`` (never lower it) and log to stderr, secrets redacted."""
+    if _LEVELS[wanted] <= _LEVELS[_state["level"]]:
+        return
+    _state["level"] = wanted
+    root = logging.getLogger("vhdupload")
+    handler = next((h for h in root.handlers if getattr(h, "_vhdupload_cli", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._vhdupload_cli = True  # type: ignore[attr-defined]
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        for name in ("vhdupload", "azure"):
+            logging.getLogger(name).addHandler(handler)
+    logging.getLogger("vhdupload").setLevel(logging.DEBUG)
+    # --verbose: what azure-identity tried, and the SDK's warnings; --debug: every HTTP exchange.
+    logging.getLogger("azure").setLevel(logging.DEBUG if wanted == "debug" else logging.WARNING)
+    logging.getLogger("azure.identity").setLevel(logging.DEBUG if wanted == "debug" else logging.INFO)
+
+
+def echo_json(value: Any) -> None:
+    """One JSON object on one line of stdout: the same style for every command's ``--json``."""
+    typer.echo(json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str))
+
+
+def error_lines(exc: VhdUploadError) -> list[str]:
+    """The ``error:`` line for ``exc`` in the CLI's words, plus (with -v/--debug) what lies under it."""
+    loud = level() is not None
+    if isinstance(exc, EndpointUnreachableError):
+        lines = [f"error: nothing listens at {exc.address}: start Azurite (`./run azurite`) or pass --blob-endpoint"]
+        return lines + ([f"  {redact(str(exc))}"] if loud else [])
+    no_credential = isinstance(exc, NoCredentialError) or (
+        isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
+    )
+    if no_credential:
+        lines = [f"error: {SIGN_IN_HINT}" + ("" if loud else " (-v shows each credential tried)")]
+        if loud:
+            details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
+            lines += [f"  {line}" for line in details.strip().splitlines()]
+        return lines
+    return [f"error: {redact(str(exc))}"]
+
+
+def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command over a ``source`` that, given a file with no VHD footer, suggests ``--raw``
+    (read as it is, no copy) before ``convert`` (a temporary copy)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NotAVhdError as exc:
+            source = kwargs.get("source", "SOURCE")
+            raise NotAVhdError(
+                f"{source} has no VHD footer (no 'conectix' cookie at its end): if it is a raw disk image, "
+                f"add --raw (it is read as it is, no copy); else make a VHD with `vhdupload convert {source} OUT.vhd`"
+            ) from exc
+
+    return run
+
+
+# -- the options of every command that calls Azure ------------------------------------------------
+from typing import Annotated, Optional  # noqa: E402
+
+from ..transfer.settings import DEFAULT_MAX_RETRIES  # noqa: E402
+
+TimeoutOption = Annotated[
+    Optional[float], typer.Option("--timeout", min=1, metavar="SECONDS", help="Seconds one request may take before it is retried.")
+]
+MaxRetriesOption = Annotated[
+    int, typer.Option("--max-retries", min=0, metavar="N", help="Retries of one request before giving up.")
+]
+DEFAULT_RETRIES = DEFAULT_MAX_RETRIES
