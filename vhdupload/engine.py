@@ -19,6 +19,7 @@ from . import crc64, planning
 from .blob_image import BlobImage
 from .errors import SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, run_bounded
+from .transfer.concurrency import AdaptiveConcurrency
 
 log = logging.getLogger("vhdupload.engine")
 
@@ -32,6 +33,8 @@ class PumpResult:
     data_crc: int  # CRC64 of the whole data region [0, data_size)
     data_bytes: int  # nonzero pages found
     md5: "hashlib._Hash | None" = field(default=None, repr=False)
+    threads: int = 0  # requests in flight: the pinned count, or where the adaptive limit settled
+    concurrency: AdaptiveConcurrency | None = field(default=None, repr=False)  # when adaptive
 
 
 def pump(
@@ -39,15 +42,27 @@ def pump(
     *,
     send: SendFunction,
     held: planning.RangeSet,
-    threads: int,
+    threads: int | None,
     max_gap: int,
     cancel: threading.Event,
     tracker: ProgressTracker,
     content_md5: bool = False,
     cancel_message: str = "cancelled",
+    concurrency: AdaptiveConcurrency | None = None,
+    on_prefix: Callable[[int, int], None] | None = None,
 ) -> PumpResult:
-    """Send every nonzero page of ``image``'s data region not already ``held``."""
+    """Send every nonzero page of ``image``'s data region not already ``held``.
+
+    ``threads`` requests run at once; ``threads=None`` or a ``concurrency`` controller makes
+    that adaptive (the controller is told of every request and of every retry).
+    ``on_prefix(position, crc)`` is told each time the prefix ``[0, position)`` of the data
+    region is wholly sent, with its CRC64."""
     data_size = image.data_size
+    if concurrency is None and threads is None:
+        concurrency = AdaptiveConcurrency()
+    if concurrency is not None:
+        send = _observed(send, concurrency)
+        concurrency.watch_retries(lambda: tracker.snapshot.retries)
     folder = crc64.OrderedFold()
     found = [0]
     found_lock = threading.Lock()
@@ -83,6 +98,8 @@ def pump(
 
     def on_result(task: tuple[int, int, int, list[planning.Range]], crc: int) -> None:
         folder.add(task[0], task[1], task[2], crc)
+        if on_prefix is not None:
+            on_prefix(folder.position, folder.crc)  # [0, position) is all sent: a resume watermark
 
     chunks = planning.chunk_pieces(image.extents(), stop=data_size)
     tasks = ((index, pieces[0][0], pieces[-1][1], pieces) for index, pieces in enumerate(chunks))
@@ -95,7 +112,8 @@ def pump(
         )
         md5_thread.start()
     try:
-        run_bounded(tasks, work, threads=threads, cancel=cancel, on_result=on_result, cancel_message=cancel_message)
+        run_bounded(tasks, work, threads=threads or 1, cancel=cancel, on_result=on_result,
+                    cancel_message=cancel_message, controller=concurrency)
     finally:
         if md5_thread is not None:
             if cancel.is_set() or "error" in md5_box:
@@ -103,7 +121,25 @@ def pump(
             md5_thread.join()
     if "error" in md5_box:
         raise md5_box["error"]  # type: ignore[misc]
-    return PumpResult(data_crc=folder.finish(data_size), data_bytes=found[0], md5=md5_box.get("md5"))  # type: ignore[arg-type]
+    return PumpResult(
+        data_crc=folder.finish(data_size), data_bytes=found[0], md5=md5_box.get("md5"),  # type: ignore[arg-type]
+        threads=concurrency.settled() if concurrency is not None else int(threads or 1),
+        concurrency=concurrency,
+    )
+
+
+
+def _observed(send: SendFunction, controller: AdaptiveConcurrency) -> SendFunction:
+    """``send``, timing each call for the controller (retries and backoff included: a request
+    that needed them was slow, which is what the controller should see)."""
+    clock = controller.clock
+
+    def timed(data: bytes, offset: int, crc: int) -> None:
+        started = clock()
+        send(data, offset, crc)
+        controller.observe(nbytes=len(data), started=started, finished=clock())
+
+    return timed
 
 
 _ZEROS = bytes(planning.CHUNK)

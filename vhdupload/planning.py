@@ -16,6 +16,7 @@ Chunks are aligned to 4 MiB, the Put Page maximum, so no range ever needs splitt
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 
 Range = tuple[int, int]
@@ -213,3 +214,65 @@ def gaps(ranges: Sequence[Range], *, start: int, stop: int) -> list[Range]:
     if cursor < stop:
         out.append((cursor, stop))
     return out
+
+
+# --------------------------------------------------------------------------- the gap cost model
+
+
+@dataclass(frozen=True)
+class DestinationLimits:
+    """What one destination accepts at most: bytes per second and requests per second."""
+
+    bytes_per_second: float
+    requests_per_second: float
+    name: str = ""
+
+    @property
+    def break_even_gap(self) -> int:
+        """Zero bytes that cost as much time to send as one request: a gap shorter than this is
+        cheaper sent than skipped (sending ``g`` zeros costs ``g / B`` seconds; skipping them
+        costs one more request, ``1 / R`` seconds)."""
+        return int(self.bytes_per_second / self.requests_per_second)
+
+
+MIB = 1024 * 1024
+
+#: Microsoft's scalability target for one standard page blob: 60 MiB/s and 500 requests/s.
+STANDARD_PAGE_BLOB = DestinationLimits(60 * MIB, 500, "standard page blob")
+
+#: A managed disk while it takes an upload performs as the Standard HDD of its size, whatever
+#: its SKU (Azure's disk types table: S4-S50 500 IOPS / 60 MB/s, S60 1,300 / 300 MB/s, S70 and
+#: S80 2,000 / 500 MB/s). Sizes are the tiers' upper bounds in GiB.
+_STANDARD_HDD_TIERS = (
+    (4 * 1024, DestinationLimits(60e6, 500, "Standard HDD S4-S50")),
+    (8 * 1024, DestinationLimits(300e6, 1300, "Standard HDD S60")),
+    (32 * 1024, DestinationLimits(500e6, 2000, "Standard HDD S70/S80")),
+)
+
+
+def standard_hdd_limits(size: int) -> DestinationLimits:
+    """The limits a managed disk of ``size`` bytes has during its upload (its Standard HDD tier)."""
+    gib = size / (1024 * MIB)
+    for bound, limits in _STANDARD_HDD_TIERS:
+        if gib <= bound:
+            return limits
+    return _STANDARD_HDD_TIERS[-1][1]
+
+
+def gap_for_limits(limits: DestinationLimits) -> int:
+    """``max_gap`` for a destination: its break-even gap, in whole 4 KiB pages, at least one
+    page and at most a chunk. A standard page blob gives 120 KiB (Azure's 60 MiB/s over 500
+    requests/s); on the shaped link of the benchmarks (20 MiB/s, 250/s) 80 KiB.
+
+    Why the break-even and not the exact optimum: the best merge for a link bound by both
+    limits, min over merges of max(bytes / B, requests / R), depends on every gap of the disk,
+    known only once it is all read. Merging exactly the gaps below the break-even minimises
+    bytes / B + requests / R (each merge trades g / B for 1 / R), which is at most twice that
+    max and needs no look-ahead; the benchmarks report how close it lands (``vhdupload.bench.floor``)."""
+    gap = align_down(int(limits.break_even_gap), PAGE)
+    return max(PAGE, min(gap, CHUNK))
+
+
+def default_max_gap(limits: DestinationLimits | None = None) -> int:
+    """The ``max_gap`` to use when none is pinned (a standard page blob when ``limits`` is None)."""
+    return gap_for_limits(limits or STANDARD_PAGE_BLOB)

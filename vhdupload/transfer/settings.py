@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from . import concurrency as _adaptive
 
 #: Requests in flight by default. Measured against Azurite on this 2-core machine (Azurite's
 #: node process shares the cores, load average ~4 from other work during the runs):
@@ -16,11 +17,15 @@ from ..errors import InputError
 #: parallelism pays, and 8 costs at most 8 x 2 x 4 MiB of buffers: 8 it is.
 DEFAULT_THREADS = 8
 DEFAULT_MAX_RETRIES = 8
+#: ``threads=None`` means adaptive: start at ADAPTIVE_START and let the data rate decide, up to
+#: ADAPTIVE_MAX (see :mod:`vhdupload.transfer.concurrency`); a number pins it.
+ADAPTIVE_START = _adaptive.ADAPTIVE_START
+ADAPTIVE_MAX = _adaptive.ADAPTIVE_MAX
 
 
 @dataclass(frozen=True, kw_only=True)
 class TransferSettings:
-    threads: int = DEFAULT_THREADS
+    threads: int | None = DEFAULT_THREADS  # None: adaptive
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float | None = None  # seconds for one request (client side)
     max_bandwidth: float | None = None  # bytes per second, None for no cap
@@ -28,7 +33,7 @@ class TransferSettings:
     backoff_cap: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.threads <= 256:
+        if self.threads is not None and not 1 <= self.threads <= 256:
             raise InputError(f"--threads must be between 1 and 256, got {self.threads}")
         if self.max_retries < 0:
             raise InputError(f"--max-retries must not be negative, got {self.max_retries}")
@@ -36,3 +41,16 @@ class TransferSettings:
             raise InputError(f"--timeout must be positive, got {self.timeout}")
         if self.max_bandwidth is not None and self.max_bandwidth <= 0:
             raise InputError(f"--max-bandwidth must be positive, got {self.max_bandwidth}")
+
+    @property
+    def adaptive(self) -> bool:
+        return self.threads is None
+
+    @property
+    def pool_threads(self) -> int:
+        """Connections to provide for: the pinned count, or the adaptive maximum."""
+        return self.threads if self.threads is not None else ADAPTIVE_MAX
+
+    def concurrency(self) -> "_adaptive.AdaptiveConcurrency | None":
+        """A fresh controller when adaptive (one per upload), None when pinned."""
+        return _adaptive.AdaptiveConcurrency() if self.threads is None else None

@@ -1,0 +1,68 @@
+"""The bench's PNG: data rate against threads, one line per tool, the recommendation marked.
+
+matplotlib is an optional extra (``pip install 'vhdupload[bench]'``): :func:`require_matplotlib`
+says so before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import InputError
+from .report import BenchReport
+
+INSTALL_HINT = "--plot needs matplotlib: pip install 'vhdupload[bench]'"
+
+
+def require_matplotlib() -> None:
+    """Raise InputError (one line: what to install) when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(INSTALL_HINT) from None
+
+
+def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | None = None) -> None:
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    rows = report.rows()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    tools = sorted({r.tool for r in rows}, key=lambda t: (t != "vhdupload", t))
+    threads_seen = sorted({r.threads for r in rows if r.threads is not None})
+    for tool in tools:
+        mine = [r for r in rows if r.tool == tool]
+        with_threads = sorted((r for r in mine if r.threads is not None), key=lambda r: r.threads)
+        if len(with_threads) > 1:
+            ax.plot([r.threads for r in with_threads], [r.data_rate / 1e6 for r in with_threads], marker="o",
+                    label=tool, linewidth=2 if tool == "vhdupload" else 1.2)
+        else:
+            # One point (the SDK at the top thread count) or a tool that picks its own (AzCopy):
+            # a dashed level across the chart, labelled.
+            rate = mine[0].data_rate / 1e6
+            ax.axhline(rate, linestyle="--", linewidth=1.2, label=f"{tool}" + (
+                f" (threads {with_threads[0].threads})" if with_threads else " (its own concurrency)"), color=None)
+    recommended = report.recommended_threads
+    if recommended is not None:
+        row = next(r for r in rows if r.tool == "vhdupload" and r.threads == recommended)
+        ax.scatter([recommended], [row.data_rate / 1e6], s=160, facecolors="none", edgecolors="black", zorder=5)
+        ax.annotate(f"recommended: --threads {recommended}", (recommended, row.data_rate / 1e6),
+                    textcoords="offset points", xytext=(8, -16), fontsize=9)
+    if threads_seen:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(threads_seen)
+        ax.set_xticklabels([str(t) for t in threads_seen])
+    ax.set_xlabel("threads (requests in flight)")
+    ax.set_ylabel("data rate, MB/s")
+    ax.set_ylim(bottom=0)
+    image = report.image
+    ax.set_title(title or f"{image['size'] / 2**30:g} GiB {image.get('pattern', 'file')}, "
+                          f"{image['data_bytes'] / 1e6:.0f} MB of data")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,228 @@
+"""Run the bench: make (or take) an image, upload it once per thread count and repeat, run the
+competitors, and delete every blob made (unless asked to keep them), also on failure and on
+Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from ..azure.credentials import client_options, resolve_blob_client
+from ..errors import InputError
+from . import competitors
+from .images import PATTERNS, make_image
+from .report import BenchReport, Run
+
+COMPETITORS = ("sdk", "azcopy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchOptions:
+    container: str  # a container URL (maybe with a SAS) or a container name with credentials
+    size: int = 4 * 1024**3
+    fill: float = 0.25
+    pattern: str = "random-blocks"
+    image: str | None = None  # the user's own disk instead of a synthetic one
+    threads: tuple[int, ...] = (2, 4, 8, 16, 32)
+    compare: tuple[str, ...] = ()
+    repeat: int = 1
+    keep: bool = False
+    account_url: str | None = None
+    connection_string: str | None = None
+    account_key: str | None = None
+    emulator: bool = False
+    credential: Any = None
+    azcopy: str | None = None  # an AzCopy binary (default: azcopy on PATH)
+    workdir: str | None = None  # where the synthetic image goes (default: the temp folder)
+    seed: int = 1
+    upload_options: dict = field(default_factory=dict)  # more keywords for upload_vhd (max_gap...)
+
+    def check(self) -> None:
+        if not self.threads or any(not 1 <= t <= 256 for t in self.threads):
+            raise InputError("thread counts must be between 1 and 256")
+        if self.repeat < 1:
+            raise InputError(f"the repeat count must be at least 1, got {self.repeat}")
+        unknown = [c for c in self.compare if c not in COMPETITORS]
+        if unknown:
+            raise InputError(f"cannot compare with {', '.join(unknown)}: use sdk, azcopy or both")
+        if self.pattern not in PATTERNS:
+            raise InputError(f"unknown pattern {self.pattern!r}; use one of {', '.join(PATTERNS)}")
+
+
+def blob_destination(container: str, name: str) -> str:
+    """The destination of blob ``name`` in ``container`` (a URL, its SAS kept, or a name)."""
+    if "://" in container:
+        parts = urlsplit(container)
+        path = parts.path.rstrip("/") + "/" + quote(name)
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    if "/" in container.strip("/"):
+        raise InputError(f"{container!r} is not a container: give CONTAINER or a container URL, not a blob")
+    return f"{container.strip('/')}/{name}"
+
+
+def run_bench(
+    options: BenchOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> BenchReport:
+    """Run the bench described by ``options``; see the module docstring."""
+    from ..upload import upload_vhd  # the upload pulls in everything; import it when used
+
+    options.check()
+    say = progress or (lambda _message: None)
+    cancel = cancel or threading.Event()
+    tag = uuid.uuid4().hex[:8]
+    made: list[Any] = []  # blob clients of every blob this bench may have created
+    credentials = dict(account_url=options.account_url, connection_string=options.connection_string,
+                       account_key=options.account_key, emulator=options.emulator, credential=options.credential)
+
+    def client_for(name: str, **client_kwargs: Any) -> Any:
+        return resolve_blob_client(blob_destination(options.container, name), **credentials,
+                                   **(client_kwargs or client_options(threads=max(options.threads))))
+
+    probe = client_for(f"vhdupload-bench-{tag}-probe.vhd")
+    container_client = probe._get_container_client()
+    try:
+        container_existed = container_client.exists()
+    except Exception as exc:  # noqa: BLE001 - translated to one line below
+        from ..azure.errors import translate
+
+        raise translate(exc, action=f"looking at container {probe.container_name}") from None
+    folder = None
+    try:
+        if options.image:
+            from ..endpoints import open_source
+            from ..blob_image import blob_image
+            from .floor import data_runs
+            from .. import planning
+
+            source = options.image
+            disk = open_source(source)
+            try:
+                image = blob_image(disk)
+                data = planning.total(data_runs(image)) - (image.size - image.data_size)
+                info = {"size": image.virtual_size, "fill": round(data / image.virtual_size, 4),
+                        "pattern": "file", "data_bytes": data, "path": str(source)}
+            finally:
+                disk.close()
+        else:
+            folder = tempfile.mkdtemp(prefix="vhdupload-bench-", dir=options.workdir)
+            say(f"making a {options.size / 2**30:g} GiB {options.pattern} image ({options.fill:.0%} data)")
+            synthetic = make_image(folder, size=options.size, fill=options.fill, pattern=options.pattern,
+                                   seed=options.seed)
+            source = str(synthetic.path)
+            info = synthetic.to_dict()
+            info.pop("path")
+        report = BenchReport(image=info)
+        data_bytes, size = info["data_bytes"], info["size"]
+
+        def record(tool: str, threads: int | None, seconds: float, sent: int, requests: int, retries: int) -> None:
+            run = Run(tool=tool, threads=threads, seconds=seconds,
+                      data_rate=data_bytes / seconds if seconds > 0 else 0.0,
+                      effective_rate=size / seconds if seconds > 0 else 0.0,
+                      bytes_sent=sent, requests=requests, retries=retries)
+            report.runs.append(run)
+            say(f"{tool} threads={threads if threads is not None else 'auto'}: {seconds:.2f} s, "
+                f"{run.data_rate / 1e6:.1f} MB/s of data")
+
+        for repeat in range(options.repeat):
+            for threads in options.threads:
+                if cancel.is_set():
+                    raise KeyboardInterrupt
+                client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads}-r{repeat}.vhd")
+                made.append(client)
+                start = time.perf_counter()
+                result = upload_vhd(source, blob_client=client, threads=threads, cancel=cancel,
+                                    **options.upload_options)
+                seconds = time.perf_counter() - start
+                record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)
+            top = max(options.threads)
+            if "sdk" in options.compare:
+                kwargs, counter = competitors.sdk_counting_options()
+                client = client_for(f"vhdupload-bench-{tag}-sdk-t{top}-r{repeat}.vhd", **kwargs)
+                made.append(client)
+                counted = competitors.run_sdk(source, blob_client=client, counter=counter, concurrency=top)
+                record("sdk", top, counted.seconds, counted.bytes_sent, counted.requests, counted.retries)
+            if "azcopy" in options.compare:
+                binary = options.azcopy or competitors.find_azcopy()
+                if binary is None:
+                    if repeat == 0:
+                        report.notes.append("azcopy: no azcopy binary on PATH, so it was not compared")
+                    continue
+                client = client_for(f"vhdupload-bench-{tag}-azcopy-r{repeat}.vhd")
+                made.append(client)
+                key = (options.account_key or _key_of(options.connection_string)
+                       or (competitors_key_for_emulator() if options.emulator else None)
+                       or _key_of(os.environ.get("AZURE_STORAGE_CONNECTION_STRING"))
+                       or os.environ.get("AZURE_STORAGE_KEY"))
+                try:
+                    url = competitors.azcopy_url(client, account_key=key)
+                except InputError as exc:
+                    if repeat == 0:
+                        report.notes.append(f"azcopy: not compared: {exc}")
+                    continue
+                counted = competitors.run_azcopy(binary, source, url=url)
+                record("azcopy", None, counted.seconds, counted.bytes_sent, counted.requests, counted.retries)
+        if "sdk" in options.compare and options.image and _is_dynamic(options.image):
+            report.notes.append("sdk and azcopy send a dynamic VHD as it is, which Azure refuses as a disk")
+        return report
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not options.keep:
+            _clean_up(made, container_client=container_client, drop_container=not container_existed)
+
+
+def _clean_up(clients: list[Any], *, container_client: Any, drop_container: bool) -> None:
+    """Delete every blob made (breaking a lease an interrupted upload left), then the container
+    if this bench created it. Best effort: a blob that was never created is simply absent."""
+    from azure.storage.blob import BlobLeaseClient
+
+    for client in clients:
+        try:
+            client.delete_blob()
+        except Exception:  # noqa: BLE001 - absent, or leased
+            try:
+                BlobLeaseClient(client).break_lease(lease_break_period=0)
+                client.delete_blob()
+            except Exception:  # noqa: BLE001 - absent: nothing to clean
+                pass
+    if drop_container:
+        try:
+            container_client.delete_container()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _key_of(connection_string: str | None) -> str | None:
+    if not connection_string:
+        return None
+    for item in connection_string.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip().lower() == "accountkey":
+            return value.strip()
+    return None
+
+
+def competitors_key_for_emulator() -> str:
+    from ..azure.credentials import EMULATOR_KEY
+
+    return EMULATOR_KEY
+
+
+def _is_dynamic(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"conectix"  # a dynamic VHD starts with a footer copy
+    except OSError:
+        return False
+
