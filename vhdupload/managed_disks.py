@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from os import PathLike
 from typing import Any
 
+from .status import canonical_uuid
 from . import planning
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState, source_identity, stat_token
@@ -282,7 +283,7 @@ def managed_disk_status(
         source_name=state.source.name if state else None,
         source_type=state.source.disk_type if state else None,
         source_size=state.source.virtual_size if state else None,
-        source_uuid=(state.source.uuid or None) if state else None,
+        source_uuid=canonical_uuid(state.source.uuid) if state else None,
         crc64=state.crc64 if state else None,
         heartbeat_age=round(dest.clock.now() - state.heartbeat, 1) if state and state.heartbeat else None,
         source_changed=bool(state and state.source_changed),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Unpack
 
@@ -10,6 +11,17 @@ from .azure.page_blob import PageBlobSink, is_page_blob
 from .azure.state import UploadState
 from .transfer.settings import DEFAULT_MAX_RETRIES
 from .endpoints import StorageCredentials, destination_client, package_errors
+
+
+def canonical_uuid(text: str | None) -> str | None:
+    """A UUID as every output writes it, ``8-4-4-4-12`` lowercase hex (the metadata keeps the
+    32 bare hex digits); None for none."""
+    if not text:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ def upload_status(
         source_name=state.source.name if state else None,
         source_type=state.source.disk_type if state else None,
         source_size=state.source.virtual_size if state else None,
-        source_uuid=(state.source.uuid or None) if state else None,
+        source_uuid=canonical_uuid(state.source.uuid) if state else None,
         crc64=state.crc64 if state else None,
         lease=str(getattr(lease, "state", None) or "") or None,
         last_modified=props.last_modified.isoformat() if props.last_modified else None,

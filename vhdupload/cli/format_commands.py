@@ -25,7 +25,7 @@ def inspect_command(
     # error the library words (exit 1), not a usage error (exit 2).
     report = inspect_disk(path)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps(report.to_dict(), sort_keys=True))  # one object on one line, like every --json
     else:
         typer.echo(_human(report))
     if strict and (not report.azure_ready or (report.guest is not None and report.guest.would_provision is False)):

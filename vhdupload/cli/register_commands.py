@@ -26,7 +26,7 @@ from ..registration import (
     run_plan,
 )
 from . import app
-from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
 from ._storage_options import (
     AccountKeyOption,
     AccountNameOption,
@@ -143,7 +143,7 @@ def _say(plan: RegistrationPlan) -> None:
 
 def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(plan.as_dict(), indent=2))
+        echo_json(plan.as_dict())  # one object on one line, like every --json
         return
     for request in plan.requests:
         typer.echo(f"# {request.description}: PUT {request.resource_id}")
@@ -203,12 +203,15 @@ def _finish(plan: RegistrationPlan, compute: Any, *, dry_run: bool, no_wait: boo
             [r.resource_id for r in plan.requests],
         )
     if no_wait:
-        typer.echo(json.dumps({"id": registration.resource_id, "status": "InProgress"}) if as_json else registration.resource_id)
+        if as_json:
+            echo_json({"id": registration.resource_id, "status": "InProgress"})
+        else:
+            typer.echo(registration.resource_id)
         typer.echo("started; Azure carries on without waiting", err=True)
         return
     resource = _wait(registration)
     if as_json:
-        typer.echo(json.dumps(resource.as_dict(), indent=2))
+        echo_json(resource.as_dict())
     else:
         typer.echo(resource.get("id") or registration.resource_id)
 
