@@ -17,8 +17,8 @@ from . import planning
 from .errors import NotAzureReadyError
 from .vhd import PAGE_BLOB_MAX_VIRTUAL_SIZE, VirtualDisk, make_fixed_footer, round_up_to_mib
 from .vhd.limits import format_size
+from .vhd.footer import FOOTER_SIZE  # the one definition; re-exported here for the upload layers
 
-FOOTER_SIZE = 512
 
 #: Azure's own words for a size that is not a whole MiB (what users meet when they upload
 #: such a VHD with other tools).

@@ -298,7 +298,3 @@ def _default_credential() -> Any:
         raise AuthenticationError("azure-identity is not installed; give a SAS, a key or a connection string") from exc
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
-
-def display_url(client: BlobClient) -> str:
-    """The blob URL without its SAS: the only form that is printed or stored."""
-    return strip_query(client.url)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..vhd import MIB, OS_DISK_MAX_VIRTUAL_SIZE, PAGE_BLOB_MAX_VIRTUAL_SIZE, Footer
+from ..vhd.footer import FOOTER_SIZE  # the one definition
 
 __all__ = ["FOOTER_SIZE", "MIB", "OS_DISK_MAX_VIRTUAL_SIZE", "PAGE_BLOB_MAX_VIRTUAL_SIZE", "FooterFacts", "read_footer"]
-
-FOOTER_SIZE = 512
 
 
 @dataclass(frozen=True)
