@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..azure.page_blob import is_page_blob
 from ..azure.state import KEY_STATE, PREFIX, STATE_COMPLETE
 from ..errors import FormatError, PreflightError
 from . import _vhd
@@ -33,7 +34,7 @@ def check_blob(reader: BlobReader, *, role: Role) -> BlobCheck:
     props = reader.properties()
     url = reader.url
     blob_type = str(getattr(props, "blob_type", "") or "")
-    if not blob_type.lower().endswith("pageblob"):
+    if not is_page_blob(props):
         kind = blob_type.lower().replace("blobtype.", "").replace("blob", " blob").strip() or "not a page blob"
         raise PreflightError(
             f"{url} is a {kind}, and Azure makes disks only from page blobs: "
