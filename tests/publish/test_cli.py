@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -73,32 +74,47 @@ def test_dry_run_prints_the_plan_and_creates_nothing(stub_az, disks, double, azu
     assert "az image create" in out and '"managedDisk": {' in out
 
 
-def test_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks, double, azurite, container_url, service):  # noqa: F811
-    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
-    argv = cli_command("publish", str(manifest), "--json", "--no-progress", "--max-bandwidth", "1MB/s",
-                       "--lease-seconds", "15", *_args(double, azurite))
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
-    container = service.get_container_client(container_url.rsplit("/", 1)[1])
+def _held(container) -> int:
+    try:
+        return sum(r.end + 1 - r.start for b in container.list_blobs()
+                   for r in container.get_blob_client(b.name).list_page_ranges())
+    except Exception:  # noqa: BLE001 - the container may not exist yet
+        return 0
+
+
+def _stop_mid_flight(argv: list[str], container, sig: int) -> subprocess.CompletedProcess:
+    """Run ``argv``; once 256 KiB more than before are on the blobs, send ``sig``."""
+    before = _held(container)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:  # wait until pages are landing, then kill it mid-flight
+        while time.monotonic() < deadline and _held(container) < before + 256 * 1024:
             if process.poll() is not None:
-                pytest.fail(f"publish ended before it could be killed: {process.communicate()}")
-            try:
-                held = sum(r.end + 1 - r.start for b in container.list_blobs()
-                           for r in container.get_blob_client(b.name).list_page_ranges())
-            except Exception:  # noqa: BLE001 - the container may not exist yet
-                held = 0
-            if held > 256 * 1024:
-                break
+                pytest.fail(f"publish ended before it could be stopped: {process.communicate()}")
             time.sleep(0.05)
-        process.kill()  # SIGKILL: no cleanup, leases left held
-        process.wait(timeout=10)
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == -9
-    assert double.puts() == []  # killed before any registration
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def test_ctrl_c_then_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks, double, azurite, container_url,  # noqa: F811
+                                                                 service):
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    argv = cli_command("publish", str(manifest), "--json", "--no-progress", "--max-bandwidth", "1MB/s",
+                       "--lease-seconds", "15", *_args(double, azurite))
+    container = service.get_container_client(container_url.rsplit("/", 1)[1])
+    interrupted = _stop_mid_flight(argv, container, signal.SIGINT)
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert interrupted.stderr.strip().splitlines()[-1] == "error: interrupted; nothing was deleted: run the same publish again to continue"
+    kept = _held(container)
+    assert kept > 0 and interrupted.stdout == ""
+    killed = _stop_mid_flight(argv, container, signal.SIGKILL)  # no cleanup at all, leases left held
+    assert killed.returncode == -9
+    assert double.puts() == []  # stopped before any registration
+    assert _held(container) > kept
     rerun = subprocess.run(cli_command("publish", str(manifest), "--json", "--wait", *_args(double, azurite)),
                            capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr

@@ -482,7 +482,8 @@ def publish(
             )
         per_disk[c.index]["verified"] = True
     final = run.registration_plan(preflight=True)  # step 4
-    run.warnings += final.warnings
+    said = " ".join(run.warnings)  # the registration examines the OS disk again: say each thing once
+    run.warnings += [w for w in final.warnings if w not in said]
     if state == "different":
         run.delete_existing()
     run.register(final)
