@@ -33,18 +33,20 @@ def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | Non
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     tools = sorted({r.tool for r in rows}, key=lambda t: (t != "vhdupload", t))
     threads_seen = sorted({r.threads for r in rows if r.threads is not None})
+    colours = {"vhdupload": "C0", "sdk": "C1", "azcopy": "C2", "floor": "C7"}
     for tool in tools:
+        colour = colours.get(tool)
         mine = [r for r in rows if r.tool == tool]
         with_threads = sorted((r for r in mine if r.threads is not None), key=lambda r: r.threads)
         if len(with_threads) > 1:
             ax.plot([r.threads for r in with_threads], [r.data_rate / 1e6 for r in with_threads], marker="o",
-                    label=tool, linewidth=2 if tool == "vhdupload" else 1.2)
+                    label=tool, linewidth=2 if tool == "vhdupload" else 1.2, color=colour)
         else:
             # One point (the SDK at the top thread count) or a tool that picks its own (AzCopy):
             # a dashed level across the chart, labelled.
             rate = mine[0].data_rate / 1e6
             ax.axhline(rate, linestyle="--", linewidth=1.2, label=f"{tool}" + (
-                f" (threads {with_threads[0].threads})" if with_threads else " (its own concurrency)"), color=None)
+                f" (threads {with_threads[0].threads})" if with_threads else " (its own concurrency)"), color=colour)
     recommended = report.recommended_threads
     if recommended is not None:
         row = next(r for r in rows if r.tool == "vhdupload" and r.threads == recommended)
@@ -59,8 +61,9 @@ def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | Non
     ax.set_ylabel("data rate, MB/s")
     ax.set_ylim(bottom=0)
     image = report.image
-    ax.set_title(title or f"{image['size'] / 2**30:g} GiB {image.get('pattern', 'file')}, "
-                          f"{image['data_bytes'] / 1e6:.0f} MB of data")
+    size = image["size"]
+    shown = f"{size / 2**30:g} GiB" if size >= 2**30 else f"{size / 2**20:g} MiB"
+    ax.set_title(title or f"{shown} {image.get('pattern', 'file')}, {image['data_bytes'] / 1e6:.0f} MB of data")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     fig.tight_layout()

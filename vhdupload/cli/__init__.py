@@ -53,6 +53,7 @@ from . import format_commands  # noqa: E402  (the modules register their command
 from . import upload_commands  # noqa: E402
 from . import register_commands  # noqa: E402
 from . import publish_commands  # noqa: E402
+from . import bench_commands  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
