@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -124,3 +125,17 @@ def test_ctrl_c_then_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks,
     assert len(double.puts()) == 1
     for name, content in disks.content.items():
         assert_holds(container.get_blob_client(name).download_blob().readall(), content)
+
+
+def test_bars_per_disk_and_a_total_on_a_terminal_only(stub_az, disks, double, azurite, container_url):  # noqa: F811
+    from tests.upload.test_progress_terminal import _run
+
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    args = ["publish", str(manifest), "--json", "--max-bandwidth", "8MB/s", *_args(double, azurite)]
+    code, out, err = _run(args, tty=True)
+    assert code == 0, err
+    assert json.loads(out)["created"] is True  # stdout: the JSON alone
+    for name in ("total", "os.vhd", "data0.vhd", "data1.vhd"):  # one bar per disk plus the total
+        assert re.search(rf"\r{re.escape(name)}:\s+\d+%\|", err), (name, err)
+    code, out, err = _run([*args[:2], "--json", *_args(double, azurite)], tty=False)  # a rerun, not on a terminal
+    assert code == 0 and "total" not in err and "os.vhd:" not in err

@@ -200,3 +200,31 @@ def test_cancel_stops_and_a_rerun_resumes(disks, double, compute_client, azurite
         assert_holds(_blob(service, container_url, name), content)
         blob = service.get_blob_client(container_url.rsplit("/", 1)[1], name)
         assert verify_upload(disks.path(name), blob_client=blob).identical
+
+
+def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, double, compute_client, azurite,
+                                                                       container_url, tmp_path):
+    """The guest check (vhdupload.guest) on the local file: a Linux root with SSH host keys, a
+    machine ID and the agent's 'provisioned' mark, built by mkfs.ext4 -d (tests/guest)."""
+    import shutil
+
+    from tests.guest.conftest import Images
+    from vhdupload.guest import examine
+    from vhdupload.vhd import open_disk
+
+    (tmp_path / "guest").mkdir()
+    image = Images(tmp_path / "guest").get("ext4-not-generalized")
+    with open_disk(image) as disk:
+        if examine(disk).generalized is not False:
+            pytest.skip("the file-system readers (vhdupload[inspect]) are not installed")
+    shutil.copyfile(image, disks.path("os.vhd"))
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    with pytest.raises(PublishCheckError) as info:
+        publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    (problem,) = info.value.problems
+    assert problem.startswith("[[disk]] #1 (os.vhd): the OS disk (") and "is not generalized" in problem
+    assert problem.endswith("(--skip-guest-check)")
+    assert double.requests == []
+    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string,
+                     dry_run=True, skip_guest_check=True)
+    assert result.plan.body["properties"]["hyperVGeneration"] == "V1"  # MBR without an EFI partition
