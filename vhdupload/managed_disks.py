@@ -99,6 +99,7 @@ def upload_to_managed_disk(
     max_gap: int = planning.DEFAULT_MAX_GAP,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    trust_stat: bool = False,
 ) -> UploadResult:
     """Upload ``source`` straight into the managed disk ``disk`` (created, or continued).
 
@@ -122,6 +123,8 @@ def upload_to_managed_disk(
     :param max_gap: zero gaps up to this many bytes are sent rather than split around.
     :param progress: called with :class:`vhdupload.Progress` snapshots from worker threads.
     :param cancel: set it to stop; the disk is left for a later call to continue.
+    :param trust_stat: take a finished disk as this source's when the very same file is
+        unmodified (size, mtime, inode), without recomputing its CRC64.
     :returns: an :class:`vhdupload.UploadResult` whose ``disk_id`` and ``disk_state`` name the disk.
     """
     started = time.monotonic()
@@ -149,7 +152,7 @@ def upload_to_managed_disk(
         )
         dest.notes.extend(notes)
         session = _Session(dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
-                           overwrite=overwrite, wait=wait, stats=stats_before)
+                           overwrite=overwrite, wait=wait, stats=stats_before, trust_stat=trust_stat)
         return session.run(progress=progress, max_gap=max_gap, content_md5=False, started=started)
     finally:
         source_disk.close()

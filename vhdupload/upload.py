@@ -34,6 +34,7 @@ from .destinations.base import Destination
 from .destinations.page_blob import PageBlobDestination
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .engine import make_sender, pump
+from .source_proof import prefix_crc, whole_crc
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
@@ -73,6 +74,7 @@ class UploadResult:
     disk_id: str | None = None  # a managed disk's ARM resource ID
     disk_state: str | None = None  # a managed disk's diskState afterwards, as ARM says it
     notes: list[str] = field(default_factory=list)  # what the user should know (not errors)
+    check_seconds: float = 0.0  # spent proving the source by CRC64 (resume watermark, complete check)
 
     @property
     def rate(self) -> float:
@@ -104,6 +106,7 @@ def upload_vhd(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     lease_seconds: int = MAX_LEASE_SECONDS,
+    trust_stat: bool = False,
     **storage: Unpack[StorageCredentials],
 ) -> UploadResult:
     """Upload the VHD (or, with ``raw``, raw image) at ``source`` to a page blob.
@@ -143,6 +146,7 @@ def upload_vhd(
         session = _Session(
             dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
             overwrite=overwrite, wait=wait, stats=stats_before, lease_seconds=lease_seconds,
+            trust_stat=trust_stat,
         )
         return session.run(
             progress=progress, max_gap=max_gap, content_md5=content_md5, started=started
@@ -159,7 +163,7 @@ class _Session:
 
     def __init__(self, *, dest: Destination, image: BlobImage, identity, settings: TransferSettings,
                  cancel: threading.Event, overwrite: bool, wait: bool, stats: str,
-                 lease_seconds: int = 0) -> None:
+                 lease_seconds: int = 0, trust_stat: bool = False) -> None:
         self.dest = dest
         self.image = image
         self.identity = identity
@@ -169,7 +173,10 @@ class _Session:
         self.wait = wait
         self.stats = stats  # stat_token of the source files when opened
         self.lease_seconds = lease_seconds
+        self.trust_stat = trust_stat
         self.state: UploadState | None = None
+        self.proven = 0  # [0, proven) of the destination was proven to be this source's
+        self.proof_seconds = 0.0  # spent recomputing CRCs to prove the source
 
     # -- step 2 and 3 ------------------------------------------------------------------------
     def _decide(self, existing: Existing) -> Decision:
@@ -195,6 +202,7 @@ class _Session:
                 assert existing.state is not None
                 if self.dest.can_read_back:
                     self._spot_check(existing.state)
+                self._prove_complete(existing.state)
                 self.dest.confirm_complete(existing.state)
                 return "complete", existing.state
             self.dest.claim(wait=self.wait, cancel=self.cancel)
@@ -209,16 +217,19 @@ class _Session:
                 if decision.action is Action.COMPLETE:
                     self.dest.release()
                     assert existing.state is not None
+                    self._prove_complete(existing.state)
                     self.dest.confirm_complete(existing.state)
                     return "complete", existing.state
                 if decision.action is Action.RESUME:
                     assert existing.state is not None
-                    if self.dest.can_read_back:
-                        try:
+                    try:
+                        if self.dest.can_read_back:
                             self._spot_check(existing.state)
-                        except DestinationConflictError:
-                            self.dest.release()
-                            raise
+                        self.image = self._image_for(existing.state)
+                        self._prove_prefix(existing.state)
+                    except BaseException:
+                        self.dest.release()
+                        raise
                     self.state = existing.state
                     self.state.lease_seconds = self.lease_seconds  # what a rerun meeting our guard reads
                     self.state.source_stat = self.stats  # this file (maybe a copy) is the one now read
@@ -232,6 +243,67 @@ class _Session:
             self.dest.replace(size=self.image.size, state=self.state)
             return "new", None
         raise DestinationConflictError(f"{self.dest.url} keeps changing under this upload; try again")
+
+    def _prove_prefix(self, existing: UploadState) -> None:
+        """Recompute the CRC64 of ``[0, W)`` from the local source and compare it with what the
+        destination recorded; refuse a source that changed since (whatever its stat says)."""
+        mark, mark_crc = existing.watermark
+        mark = min(mark, self.image.data_size)
+        self.proven = 0
+        if not mark or not mark_crc:
+            return
+        started = time.monotonic()
+        local = crc64.to_hex(prefix_crc(self.image, mark, cancel=self.cancel))
+        self.proof_seconds += time.monotonic() - started
+        if local != mark_crc:
+            raise DestinationConflictError(
+                f"{self.dest.url} holds an unfinished upload whose first {mark} bytes (offsets [0, {mark})) differ "
+                f"from {self.image.disk.path.name} now: the source changed since it was sent, so the upload cannot "
+                "be continued; add --overwrite to upload afresh"
+            )
+        self.proven = mark
+
+    def _prove_complete(self, existing: UploadState) -> None:
+        """A finished upload counts as this source's only if its recorded whole CRC64 is the
+        local one, recomputed (``trust_stat`` skips that for the very same, unmodified file)."""
+        if self.trust_stat and existing.source_stat and existing.source_stat == self.stats:
+            return
+        if not existing.crc64:
+            return
+        started = time.monotonic()
+        local = crc64.to_hex(whole_crc(self._image_for(existing), cancel=self.cancel))
+        self.proof_seconds += time.monotonic() - started
+        if local != existing.crc64:
+            raise DestinationConflictError(
+                f"{self.dest.url} holds a finished upload that looks like {self.image.disk.path.name} (same size and "
+                f"samples) but its CRC64 {existing.crc64} is not the file's {local}: the source changed since, or "
+                "it is another one; add --overwrite to upload it again"
+            )
+
+    def _rewrite_unproven(self, send, listed: list[tuple[int, int]], tracker: ProgressTracker) -> planning.RangeSet:
+        """What the destination holds past the proven watermark may be of an older source: write
+        the local bytes (zeros included) over each such range, so nothing stale survives beside
+        skipped zeros. Returns what the pump may skip: the proven prefix and what was rewritten."""
+        image = self.image
+        proven = [(lo, min(hi, self.proven)) for lo, hi in listed if lo < self.proven]
+        beyond = [(max(lo, self.proven), min(hi, image.data_size)) for lo, hi in listed if hi > self.proven]
+        beyond = [(lo, hi) for lo, hi in beyond if hi > lo]
+        rewritten = planning.RangeSet(beyond)
+        for lo, hi in rewritten.ranges:
+            for offset in range(lo, hi, planning.CHUNK):
+                piece = image.read(offset, min(planning.CHUNK, hi - offset))
+                send(piece, offset, crc64.compute(piece))
+        if rewritten.ranges:
+            # The pump counts what it skips as already present; these were just sent.
+            tracker.add(bytes_present=-rewritten.size())
+            log.info("rewrote %d bytes held past the proven watermark %d", rewritten.size(), self.proven)
+        return planning.RangeSet(proven + beyond)
+
+    def _advance_watermark(self, position: int, crc: int) -> None:
+        """Called as the prefix [0, position) is wholly sent: the next save records it."""
+        if self.state is not None and position > self.state.watermark[0]:
+            self.state.watermark = (position, crc64.to_hex(crc))
+            self.dest.record_progress(self.state)
 
     def _spot_check(self, existing: UploadState) -> None:
         """Compare up to 16 of the destination's data ranges (64 KiB at the start of each,
@@ -303,6 +375,8 @@ class _Session:
         except BaseException:  # cancelled, interrupted, retries spent...: was the source written meanwhile?
             if self.state is not None and self._source_moved():
                 self._mark_source_changed()
+            else:
+                self._save_progress()
             raise
         finally:
             self.dest.close()
@@ -339,15 +413,15 @@ class _Session:
     def _transfer(self, mode, *, progress, max_gap, content_md5, started) -> UploadResult:
         image = self.image
         self.dest.open_for_writing(state=lambda: self.state, seconds_hint=image.size / _PLANNING_RATE)
-        held = planning.RangeSet()
+        listed: list[tuple[int, int]] | None = []
         if mode == "resume":
             listed = self.dest.held_ranges(size=image.data_size)
             if listed is None:
                 self.dest.notes.append("the destination did not list what it holds: everything was sent again")
+                listed = []
             else:
-                held = planning.RangeSet(listed)
-                log.info("the destination already holds %d bytes in %d ranges; they are not sent again",
-                         held.size(), len(held.ranges))
+                log.info("the destination already holds %d bytes; [0, %d) proven the source's, the rest is written again",
+                         planning.RangeSet(listed).size(), self.proven)
         tracker = ProgressTracker(total=image.examined_bytes() + FOOTER_SIZE, subscribers=[progress] if progress else None)
         cancel_message = f"upload cancelled; {RESUME_HINT}"
         policy = RetryPolicy(
@@ -369,9 +443,11 @@ class _Session:
             limiter=BandwidthLimiter(self.settings.max_bandwidth, cancel=self.cancel, cancel_message=cancel_message),
             tracker=tracker,
         )
+        held = self._rewrite_unproven(send, listed, tracker) if listed else planning.RangeSet()
         result = pump(
             image, send=send, held=held, threads=self.settings.threads, max_gap=max_gap,
             cancel=self.cancel, tracker=tracker, content_md5=content_md5, cancel_message=cancel_message,
+            on_prefix=self._advance_watermark,
         )
         self._check_guard()
         if self._source_moved():
@@ -403,6 +479,16 @@ class _Session:
             return stat_token(self.image.disk.fingerprint_files()) != self.stats
         except OSError:
             return False  # gone: a rerun cannot open it either
+
+    def _save_progress(self) -> None:
+        """Record the watermark reached before stopping, so the rerun re-sends the least (best
+        effort: the error that follows matters more)."""
+        if self.state is None or not self.state.watermark[0] or self.state.complete:
+            return
+        try:
+            self.dest.save_state(self.state)
+        except Exception as exc:  # noqa: BLE001
+            log.info("could not record the progress of %s: %s", self.dest.url, exc)
 
     def _mark_source_changed(self) -> None:
         """Record on the destination that its pages may mix two versions of the source, so that
@@ -451,4 +537,5 @@ class _Session:
             disk_id=extra.get("disk_id"),
             disk_state=extra.get("disk_state"),
             notes=list(self.dest.notes),
+            check_seconds=round(self.proof_seconds, 3),
         )

@@ -64,7 +64,11 @@ def test_kill_9_then_the_same_command_resumes(managed_disk_double, tmp_path):
         "from tests.registration.conftest import FakeCredential, SUB\n"
         "from vhdupload.registration import make_compute_client\n"
         "from vhdupload.managed_disks import upload_to_managed_disk\n"
+        "from vhdupload.destinations import managed_disk as md\n"
         "from vhdupload.destinations.managed_disk import ManagedDiskSpec\n"
+        # ARM's write throttling needs 15-20 s between tag writes; the double does not, and a
+        # heartbeat every second records the resume watermark before the kill.
+        "md.HEARTBEAT_SECONDS, md._MIN_TAG_WRITE_INTERVAL = 1, 0.5\n"
         f"compute = make_compute_client(credential=FakeCredential(), subscription_id=SUB, arm_endpoint={managed_disk_double.url!r})\n"
         f"spec = ManagedDiskSpec(name='big', resource_group={RG!r}, location='westeurope')\n"
         f"r = upload_to_managed_disk({str(raw)!r}, spec, compute_client=compute, raw=True, threads=2, max_bandwidth={4 * MIB})\n"
@@ -76,7 +80,8 @@ def test_kill_9_then_the_same_command_resumes(managed_disk_double, tmp_path):
         time.sleep(0.3)
         try:
             if managed_disk_double.disk_state("big") == "ActiveUpload" and len(list(
-                    managed_disk_double.disk_blob("big").list_page_ranges())) >= 3:
+                    managed_disk_double.disk_blob("big").list_page_ranges())) >= 3 and int(
+                    managed_disk_double.disk("big")["tags"].get("vhdupload_watermark", "0")) > 0:
                 break
         except KeyError:
             pass

@@ -71,6 +71,9 @@ class MemoryDestination:
         self.calls.append("save_state")
         self.state = state
 
+    def record_progress(self, state: UploadState) -> None:
+        self.state = state
+
     def confirm_complete(self, state: UploadState) -> None:
         self.calls.append("confirm_complete")
 

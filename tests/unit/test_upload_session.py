@@ -19,10 +19,10 @@ from vhdupload.vhd import open_disk
 MIB = 1024 * 1024
 
 
-def session(disk, dest, *, overwrite=False, retries=0):
+def session(disk, dest, *, overwrite=False, retries=0, threads=3):
     image = blob_image(disk)
     return _Session(dest=dest, image=image, identity=source_identity(disk),
-                    settings=TransferSettings(threads=3, max_retries=retries), cancel=threading.Event(),
+                    settings=TransferSettings(threads=threads, max_retries=retries), cancel=threading.Event(),
                     overwrite=overwrite, wait=False, stats=stat_token(disk.fingerprint_files()))
 
 
@@ -57,16 +57,49 @@ def test_new_then_complete_then_overwrite(raw):
 def test_resume_sends_only_what_is_missing(raw):
     path, content = raw
     dest = MemoryDestination()
-    dest.fail_after = 1
+    dest.fail_after = 3  # the first chunk (two requests) goes, the second fails half-way
     with open_disk(path, raw=True) as disk, pytest.raises(VhdUploadError) as info:
-        run(session(disk, dest))
+        run(session(disk, dest, threads=1))
     assert "memory kept" in str(info.value)  # the destination's failure note rides on the error
-    held = sum(len(d) for d in dest.pages.values())
+    mark, _crc = dest.state.watermark
+    assert 4 * MIB <= mark < 10 * MIB  # the first chunk wholly sent, recorded with its CRC64
+    proven = sum(len(d) for o, d in dest.pages.items() if o < mark)
     dest.fail_after = None
     with open_disk(path, raw=True) as disk:
         result = run(session(disk, dest))
-    assert result.resumed and result.bytes_present == held
+    assert result.resumed and result.bytes_present == proven  # the page past the mark was written again
     assert dest.image()[: len(content)] == content
+
+
+def test_a_source_changed_under_the_watermark_is_refused(raw):
+    """Replaced by a new file (other inode, same size and samples): only the CRC proof tells."""
+    path, content = raw
+    dest = MemoryDestination()
+    dest.fail_after = 3
+    with open_disk(path, raw=True) as disk, pytest.raises(VhdUploadError):
+        run(session(disk, dest, threads=1))
+    replacement = path.with_name("new.img")
+    changed = bytearray(content)
+    changed[4 * MIB + 100] ^= 0xFF  # inside [0, watermark), far from the samples and spot checks
+    replacement.write_bytes(bytes(changed))
+    replacement.replace(path)
+    dest.fail_after = None
+    with open_disk(path, raw=True) as disk, pytest.raises(DestinationConflictError, match=r"\[0, \d+\)\).*--overwrite"):
+        run(session(disk, dest))
+
+
+def test_a_finished_upload_of_a_changed_source_is_not_complete(raw):
+    path, content = raw
+    dest = MemoryDestination()
+    with open_disk(path, raw=True) as disk:
+        run(session(disk, dest))
+    changed = bytearray(content)
+    changed[4 * MIB + 100] ^= 0xFF
+    replacement = path.with_name("new.img")
+    replacement.write_bytes(bytes(changed))
+    replacement.replace(path)
+    with open_disk(path, raw=True) as disk, pytest.raises(DestinationConflictError, match="CRC64"):
+        run(session(disk, dest))
 
 
 def test_a_held_destination_and_a_foreign_one_are_refused(raw):

@@ -45,6 +45,11 @@ def _has_pages(conn: str, dest: str, at_least: int) -> bool:
         return False
 
 
+def _watermark(conn, dest) -> int:
+    meta = blob_client(conn, dest).get_blob_properties().metadata
+    return int(meta.get("vhdupload_watermark", "0"))
+
+
 def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(tmp_path, conn, dest, capsys):
     raw = tmp_path / "disk.img"
     write_random(raw, 32 * MIB, runs=[(i * MIB, MIB) for i in range(0, 32, 2)])  # 16 MiB of data
@@ -55,7 +60,8 @@ def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: _has_pages(conn, dest, 2 * MIB))
+        # Pages, and the watermark that proves them (pages past it are written again on resume).
+        _wait_for(lambda: _has_pages(conn, dest, 2 * MIB) and _watermark(conn, dest) >= 2 * MIB)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -95,6 +101,9 @@ def test_concurrent_writer_is_refused_and_a_cancelled_upload_resumes(tmp_path, c
     thread.start()
     try:
         _wait_for(lambda: _has_pages(conn, dest, 512 * 1024))
+        with pytest.raises(LeaseHeldError, match="another upload is writing"):
+            upload_vhd(raw, dest, connection_string=conn, raw=True)
+        _wait_for(lambda: _watermark(conn, dest) > 0)  # a whole chunk sent, and recorded: provably resumable
         with pytest.raises(LeaseHeldError, match="another upload is writing"):
             upload_vhd(raw, dest, connection_string=conn, raw=True)
     finally:
@@ -207,7 +216,7 @@ def test_a_source_written_before_a_cancel_or_between_runs_is_not_resumed_but_a_c
         upload_vhd(raw, dest2, connection_string=conn, raw=True)
     # a copy (another inode, as on another machine) is judged by its fingerprint and resumes
     dest3 = dest.replace("disk.vhd", "third.vhd")
-    _cancel_after_first_chunk(raw, dest3, conn)
+    _cancel_after_first_chunk(raw, dest3, conn, requests=5)  # the first 4 MiB chunk is wholly sent: proven
     copy = tmp_path / "copy.img"
     copy.write_bytes(raw.read_bytes())
     result = upload_vhd(copy, dest3, connection_string=conn, raw=True)

@@ -30,6 +30,10 @@ KEY_CRC64 = PREFIX + "crc64"
 KEY_HEARTBEAT = PREFIX + "heartbeat"
 KEY_LEASE_SECONDS = PREFIX + "lease_seconds"
 KEY_SOURCE_STAT = PREFIX + "source_stat"
+#: ``[0, watermark)`` is on the destination, and its CRC64 is ``watermark_crc64``: what a rerun
+#: proves against the local source before it resumes (see ``vhdupload.source_proof``).
+KEY_WATERMARK = PREFIX + "watermark"
+KEY_WATERMARK_CRC64 = PREFIX + "watermark_crc64"
 
 _SAMPLE = 64 * 1024
 _SPREAD_SAMPLES = 16
@@ -106,6 +110,10 @@ class UploadState:
     #: ``DEV:INODE:DIGEST`` of the source file(s) as the last writer saw them: on the same file
     #: (same device and inode) a different digest means it was modified since (see upload.py).
     source_stat: str = ""
+    #: ``(W, CRC64 hex of the destination's bytes [0, W))``: [0, W) is known to be there. One
+    #: tuple, replaced whole, so a heartbeat writing it from another thread never pairs a new W
+    #: with an old CRC.
+    watermark: tuple[int, str] = (0, "")
     extra: dict[str, str] = field(default_factory=dict)  # others' metadata, kept as is
 
     @property
@@ -153,6 +161,10 @@ class UploadState:
             meta[KEY_LEASE_SECONDS] = str(self.lease_seconds)
         if self.source_stat:
             meta[KEY_SOURCE_STAT] = self.source_stat
+        mark, mark_crc = self.watermark
+        if mark and mark_crc:
+            meta[KEY_WATERMARK] = str(mark)
+            meta[KEY_WATERMARK_CRC64] = mark_crc
         return meta
 
     @classmethod
@@ -179,6 +191,7 @@ class UploadState:
                 heartbeat=int(meta.get(KEY_HEARTBEAT, "0") or 0),
                 lease_seconds=int(meta.get(KEY_LEASE_SECONDS, "0") or 0),
                 source_stat=meta.get(KEY_SOURCE_STAT, ""),
+                watermark=(int(meta.get(KEY_WATERMARK, "0") or 0), meta.get(KEY_WATERMARK_CRC64, "")),
                 extra={k: v for k, v in meta.items() if not k.startswith(PREFIX)},
             )
         except (KeyError, ValueError):

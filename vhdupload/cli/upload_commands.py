@@ -126,6 +126,10 @@ def upload(
     emulator: EmulatorOption = False,
     max_gap: Annotated[int, typer.Option("--max-gap", hidden=True, min=0)] = planning.DEFAULT_MAX_GAP,
     lease_seconds: Annotated[int, typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = 60,
+    trust_stat: Annotated[
+        bool,
+        typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
+    ] = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -176,7 +180,7 @@ def upload(
                 source, spec, compute_client=compute, credential=credential, raw=raw, resize=not no_resize,
                 overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, threads=threads,
                 max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth, max_gap=max_gap,
-                progress=bar.update, cancel=cancel,
+                progress=bar.update, cancel=cancel, trust_stat=trust_stat,
             )
             bar.finish()
         except KeyboardInterrupt:
@@ -208,7 +212,7 @@ def upload(
             source, blob_client=client, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
             threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
             content_md5=content_md5, max_gap=max_gap, progress=bar.update, cancel=cancel,
-            lease_seconds=lease_seconds,
+            lease_seconds=lease_seconds, trust_stat=trust_stat,
         )
         bar.finish()
     except KeyboardInterrupt:
@@ -434,9 +438,11 @@ def summary(result: UploadResult) -> str:
     notes = "".join(f"\nnote: {note}" for note in result.notes)
     if result.already_complete:
         where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
+        checked = (f"the file's own recomputed in {result.check_seconds:.1f} s" if result.check_seconds
+                   else "taken on the file's unchanged stat")
         return (
             f"already uploaded: {where} holds this source and is complete "
-            f"(CRC64 {result.crc64}); nothing sent" + notes
+            f"(CRC64 {result.crc64}, {checked}); nothing sent" + notes
         )
     rate = result.bytes_sent / result.seconds / 2**20 if result.seconds > 0 else 0.0
     lines = [

@@ -69,6 +69,10 @@ class Destination(Protocol):
     def save_state(self, state: UploadState) -> None:
         """Record ``state`` on the destination, under the guard."""
 
+    def record_progress(self, state: UploadState) -> None:
+        """The resume watermark of ``state`` advanced: record it when the destination's write
+        budget allows (called often, from the pool; it must be quick or do nothing)."""
+
     def confirm_complete(self, state: UploadState) -> None:
         """The destination holds a finished upload: complete anything left (a grant not yet
         revoked)."""

@@ -369,6 +369,9 @@ class ManagedDiskDestination:
     def save_state(self, state: UploadState) -> None:
         self._write_tags(state, heartbeat=True)
 
+    def record_progress(self, state: UploadState) -> None:
+        pass  # the heartbeat (every 20 s: ARM throttles writes) carries the watermark
+
     def confirm_complete(self, state: UploadState) -> None:
         if self.disk_state == "ActiveUpload":  # a rerun after a crash between the mark and the revoke
             self._revoke()

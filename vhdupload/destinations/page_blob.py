@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +15,17 @@ from ..azure.state import UploadState
 from ..upload_decision import Existing
 
 
+#: How often the resume watermark is written to the blob's metadata while data flows.
+_PROGRESS_SECONDS = 2.0
+
+
 class PageBlobDestination:
     def __init__(self, sink: PageBlobSink, *, lease_seconds: int = MAX_LEASE_SECONDS) -> None:
         self.sink = sink
         self.url = sink.url
         self.notes: list[str] = []
         self._state: UploadState | None = None
+        self._last_save = 0.0
         self.keeper = LeaseKeeper(sink, duration=lease_seconds, metadata=self._metadata)
 
     @property
@@ -91,6 +97,12 @@ class PageBlobDestination:
     def save_state(self, state: UploadState) -> None:
         self._state = state
         self.keeper.write_metadata(state.to_metadata())
+        self._last_save = time.monotonic()
+
+    def record_progress(self, state: UploadState) -> None:
+        # One Set Metadata every few seconds: a crash then re-sends at most that much.
+        if time.monotonic() - self._last_save >= _PROGRESS_SECONDS:
+            self.save_state(state)
 
     def confirm_complete(self, state: UploadState) -> None:
         pass  # a finished page blob needs nothing more
