@@ -13,6 +13,7 @@ from typing import Any
 
 from .status import canonical_uuid
 from . import planning
+from .azure.lease import DEFAULT_WAIT_TIMEOUT
 from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState, source_identity, stat_token
 from .blob_image import BlobImage, blob_image
@@ -100,6 +101,7 @@ def upload_to_managed_disk(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     trust_stat: bool = False,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
 ) -> UploadResult:
     """Upload ``source`` straight into the managed disk ``disk`` (created, or continued).
 
@@ -123,6 +125,7 @@ def upload_to_managed_disk(
     :param max_gap: zero gaps up to this many bytes are sent rather than split around.
     :param progress: called with :class:`vhdupload.Progress` snapshots from worker threads.
     :param cancel: set it to stop; the disk is left for a later call to continue.
+    :param wait_timeout: seconds ``wait`` waits for another writer before giving up.
     :param trust_stat: take a finished disk as this source's when the very same file is
         unmodified (size, mtime, inode), without recomputing its CRC64.
     :returns: an :class:`vhdupload.UploadResult` whose ``disk_id`` and ``disk_state`` name the disk.
@@ -152,7 +155,8 @@ def upload_to_managed_disk(
         )
         dest.notes.extend(notes)
         session = _Session(dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
-                           overwrite=overwrite, wait=wait, stats=stats_before, trust_stat=trust_stat)
+                           overwrite=overwrite, wait=wait, stats=stats_before, trust_stat=trust_stat,
+                           wait_timeout=wait_timeout)
         return session.run(progress=progress, max_gap=max_gap, content_md5=False, started=started)
     finally:
         source_disk.close()

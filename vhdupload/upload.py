@@ -26,7 +26,7 @@ from typing import Any, Unpack
 
 from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
-from .azure.lease import MAX_LEASE_SECONDS
+from .azure.lease import DEFAULT_WAIT_TIMEOUT, MAX_LEASE_SECONDS
 from .azure.page_blob import RANGE_WINDOW, PageBlobSink
 from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity, stat_token
 from .blob_image import FOOTER_SIZE, BlobImage, blob_image
@@ -107,6 +107,7 @@ def upload_vhd(
     cancel: threading.Event | None = None,
     lease_seconds: int = MAX_LEASE_SECONDS,
     trust_stat: bool = False,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
     **storage: Unpack[StorageCredentials],
 ) -> UploadResult:
     """Upload the VHD (or, with ``raw``, raw image) at ``source`` to a page blob.
@@ -146,7 +147,7 @@ def upload_vhd(
         session = _Session(
             dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
             overwrite=overwrite, wait=wait, stats=stats_before, lease_seconds=lease_seconds,
-            trust_stat=trust_stat,
+            trust_stat=trust_stat, wait_timeout=wait_timeout,
         )
         return session.run(
             progress=progress, max_gap=max_gap, content_md5=content_md5, started=started
@@ -163,7 +164,8 @@ class _Session:
 
     def __init__(self, *, dest: Destination, image: BlobImage, identity, settings: TransferSettings,
                  cancel: threading.Event, overwrite: bool, wait: bool, stats: str,
-                 lease_seconds: int = 0, trust_stat: bool = False) -> None:
+                 lease_seconds: int = 0, trust_stat: bool = False,
+                 wait_timeout: float = DEFAULT_WAIT_TIMEOUT) -> None:
         self.dest = dest
         self.image = image
         self.identity = identity
@@ -174,6 +176,7 @@ class _Session:
         self.stats = stats  # stat_token of the source files when opened
         self.lease_seconds = lease_seconds
         self.trust_stat = trust_stat
+        self.wait_timeout = wait_timeout
         self.state: UploadState | None = None
         self.proven = 0  # [0, proven) of the destination was proven to be this source's
         self.proof_seconds = 0.0  # spent recomputing CRCs to prove the source
@@ -205,7 +208,7 @@ class _Session:
                 self._prove_complete(existing.state)
                 self.dest.confirm_complete(existing.state)
                 return "complete", existing.state
-            self.dest.claim(wait=self.wait, cancel=self.cancel)
+            self.dest.claim(wait=self.wait, cancel=self.cancel, wait_timeout=self.wait_timeout)
             if decision.action is Action.RESUME:
                 # Look again under the guard: another upload may have finished meanwhile.
                 try:

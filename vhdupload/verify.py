@@ -99,6 +99,13 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
              threads: int, cancel: threading.Event, started: float,
              progress: ProgressCallback | None = None) -> VerifyResult:
     complete = state is not None and state.complete
+    if state is not None and not complete:
+        # Its pages are a partial copy by design: "differs at offset X" would mislead.
+        why = "its source changed during the upload" if state.source_changed else "it was interrupted"
+        raise StorageError(
+            f"{sink.url} holds an unfinished upload ({why}): there is nothing finished to verify; run the "
+            "upload again to finish it (`vhdupload status` shows how far it got)"
+        )
     read_locally = [0]
 
     def result(*, first: int | None, problem: str | None, compared: int = 0, crc: str = "") -> VerifyResult:

@@ -38,7 +38,7 @@ class MemoryDestination:
         self.size, self.state, self.pages = size, state, {}
         return True
 
-    def claim(self, *, wait: bool, cancel: threading.Event) -> None:
+    def claim(self, *, wait: bool, cancel: threading.Event, wait_timeout: float) -> None:
         self.calls.append("claim")
         if self.held_by_other:
             raise LeaseHeldError("held by another writer", expires_in=1.0)

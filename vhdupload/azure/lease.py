@@ -23,6 +23,8 @@ from .errors import error_code, translate
 from .page_blob import PageBlobSink
 
 MAX_LEASE_SECONDS = 60
+#: How long ``--wait`` waits for another writer by default.
+DEFAULT_WAIT_TIMEOUT = 900.0
 #: Seconds a holder may be late with its renewal (a slow request) before it is taken for stopped.
 _RENEWAL_SLACK = 5
 
@@ -45,15 +47,19 @@ class LeaseKeeper:
         self.lease: Any = None
         self._lease_id = str(uuid.uuid4())
         self.lost: BaseException | None = None
+        self.holder_never_expires = False  # what describe_holder() last found
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     # -- acquiring -------------------------------------------------------------------------
-    def acquire(self, *, wait: bool = False, cancel: threading.Event | None = None) -> Any:
+    def acquire(self, *, wait: bool = False, cancel: threading.Event | None = None,
+                wait_timeout: float = DEFAULT_WAIT_TIMEOUT) -> Any:
         """Take the lease; if another holds it, raise LeaseHeldError saying who and for how
-        long, or with ``wait`` poll until it is free."""
+        long, or with ``wait`` poll until it is free (at most ``wait_timeout`` seconds). A lease
+        that never expires (a VM's disk) is never waited for."""
         cancel = cancel or threading.Event()
+        deadline = time.monotonic() + wait_timeout
         while True:
             try:
                 # A lease id of our own makes a retried acquire (its answer lost) idempotent.
@@ -66,8 +72,11 @@ class LeaseKeeper:
                 if error_code(exc) != "LeaseAlreadyPresent":
                     raise translate(exc, action=f"taking the lease on {self.sink.url}") from None
             message, expires_in = self.describe_holder()
-            if not wait:
+            if not wait or self.holder_never_expires:
                 raise LeaseHeldError(message, expires_in=expires_in)
+            if time.monotonic() >= deadline:
+                raise LeaseHeldError(f"{message} (waited {wait_timeout:.0f} s; give up or raise --wait-timeout)",
+                                     expires_in=expires_in)
             if cancel.wait(min(max(expires_in or 5.0, 1.0), 5.0)):
                 raise CancelledError("cancelled while waiting for the lease; run the same command again to resume")
 
@@ -82,9 +91,23 @@ class LeaseKeeper:
         from .state import UploadState  # a sibling module; imported here to keep layers simple
 
         props, server_now = self.sink.properties()
+        lease = getattr(props, "lease", None)
+        self.holder_never_expires = str(getattr(lease, "duration", "") or "").lower() == "infinite"
+        if self.holder_never_expires:
+            return (
+                f"{self.sink.url} is in use by something else (a VM disk?): it holds a lease that never expires, "
+                "so no upload can write to it; detach it from the VM or break its lease, or upload elsewhere",
+                None,
+            )
         if props is None or server_now is None or props.last_modified is None:
             return (f"another upload holds the lease on {self.sink.url}; try again later or add --wait", None)
         state = UploadState.from_metadata(getattr(props, "metadata", None))
+        if state is None:
+            return (
+                f"something other than vhdupload holds a lease on {self.sink.url} (it did not make this blob); "
+                "try again later, or add --wait",
+                None,
+            )
         lease = (state.lease_seconds if state else 0) or MAX_LEASE_SECONDS
         age = max(0.0, server_now - props.last_modified.timestamp())
         # +1: Last-Modified and Date have whole-second resolution.

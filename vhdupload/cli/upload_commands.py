@@ -20,6 +20,7 @@ from ..redact import RedactingFilter, printable
 from ..status import upload_status
 from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from ..upload import RESUME_HINT, UploadResult, upload_vhd
+from ..azure.lease import DEFAULT_WAIT_TIMEOUT
 from ..verify import verify_upload
 from ..destinations.managed_disk import SKUS, ManagedDiskSpec
 from ..managed_disks import managed_disk_status, upload_to_managed_disk, verify_managed_disk
@@ -126,6 +127,9 @@ def upload(
     emulator: EmulatorOption = False,
     max_gap: Annotated[int, typer.Option("--max-gap", hidden=True, min=0)] = planning.DEFAULT_MAX_GAP,
     lease_seconds: Annotated[int, typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = 60,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", metavar="SECONDS", min=0, help="How long --wait waits for another upload.")
+    ] = DEFAULT_WAIT_TIMEOUT,
     trust_stat: Annotated[
         bool,
         typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
@@ -180,7 +184,7 @@ def upload(
                 source, spec, compute_client=compute, credential=credential, raw=raw, resize=not no_resize,
                 overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, threads=threads,
                 max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth, max_gap=max_gap,
-                progress=bar.update, cancel=cancel, trust_stat=trust_stat,
+                progress=bar.update, cancel=cancel, trust_stat=trust_stat, wait_timeout=wait_timeout,
             )
             bar.finish()
         except KeyboardInterrupt:
@@ -212,7 +216,7 @@ def upload(
             source, blob_client=client, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
             threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
             content_md5=content_md5, max_gap=max_gap, progress=bar.update, cancel=cancel,
-            lease_seconds=lease_seconds, trust_stat=trust_stat,
+            lease_seconds=lease_seconds, trust_stat=trust_stat, wait_timeout=wait_timeout,
         )
         bar.finish()
     except KeyboardInterrupt:

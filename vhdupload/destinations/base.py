@@ -43,9 +43,9 @@ class Destination(Protocol):
         """Make it afresh with ``state`` recorded and the writer guard held; False when someone
         else made it meanwhile (look again)."""
 
-    def claim(self, *, wait: bool, cancel: threading.Event) -> None:
+    def claim(self, *, wait: bool, cancel: threading.Event, wait_timeout: float) -> None:
         """Take the writer guard of an existing destination, or raise LeaseHeldError (or with
-        ``wait``, wait for it)."""
+        ``wait``, wait for it, at most ``wait_timeout`` seconds)."""
 
     def release(self) -> None:
         """Give up the guard taken by :meth:`claim` without writing (another upload finished)."""

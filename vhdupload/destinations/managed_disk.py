@@ -287,8 +287,9 @@ class ManagedDiskDestination:
         self._last_tag_write = time.monotonic()
         return True
 
-    def claim(self, *, wait: bool, cancel: threading.Event) -> None:
+    def claim(self, *, wait: bool, cancel: threading.Event, wait_timeout: float) -> None:
         """A disk in ``ActiveUpload`` whose heartbeat is fresh (by ARM's clock) has a live writer."""
+        deadline = time.monotonic() + wait_timeout
         while True:
             disk = self._get()
             state = UploadState.from_metadata(dict(disk.tags or {})) if disk is not None else None
@@ -305,6 +306,9 @@ class ManagedDiskDestination:
             )
             if not wait:
                 raise LeaseHeldError(message, expires_in=retry_in)
+            if time.monotonic() >= deadline:
+                raise LeaseHeldError(f"{message} (waited {wait_timeout:.0f} s; give up or raise --wait-timeout)",
+                                     expires_in=retry_in)
             if cancel.wait(min(retry_in, 5.0)):
                 raise CancelledError("cancelled while waiting for the other upload; run the same command again to resume")
         current = self._state()

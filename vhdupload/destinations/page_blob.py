@@ -69,8 +69,8 @@ class PageBlobDestination:
         self.keeper.acquire(wait=False)
         return True
 
-    def claim(self, *, wait: bool, cancel: threading.Event) -> None:
-        self.keeper.acquire(wait=wait, cancel=cancel)
+    def claim(self, *, wait: bool, cancel: threading.Event, wait_timeout: float) -> None:
+        self.keeper.acquire(wait=wait, cancel=cancel, wait_timeout=wait_timeout)
 
     def release(self) -> None:
         self.keeper.stop(release=True)
