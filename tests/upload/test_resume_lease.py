@@ -87,7 +87,8 @@ def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(
 
 def test_concurrent_writer_is_refused_and_a_cancelled_upload_resumes(tmp_path, conn, dest):
     raw = tmp_path / "disk.img"
-    write_random(raw, 16 * MIB, runs=[(0, 8 * MIB)])
+    # 24 MiB at 2 MB/s: surely running when a whole first chunk is sent and its watermark recorded.
+    write_random(raw, 32 * MIB, runs=[(0, 24 * MIB)])
     cancel = threading.Event()
     errors: list[BaseException] = []
 
