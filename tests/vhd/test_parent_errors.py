@@ -95,3 +95,4 @@ def test_an_unusable_locator_does_not_hide_a_parent_found_by_name(tmp_path):
                                locators={"W2ru": "x" * 300})
     with open_disk(child) as disk:
         assert disk.read(0, 1) == b"P"
+

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InputError, NotAVhdError
-from .footer import make_fixed_footer
+from .footer import COOKIE, make_fixed_footer
 from .limits import round_up_to_mib
 from .open import as_path, open_disk
 
@@ -54,6 +54,14 @@ def convert_image(
         _check_destination(src_path, dst_path, force=force)
         if disk.virtual_size == 0:
             raise InputError(f"{src_path} holds a disk of 0 bytes: nothing to convert")
+        if disk.read(0, min(disk.virtual_size, len(COOKIE))) == COOKIE:
+            # A fixed VHD may hold anything, but readers that look for a footer copy at offset 0
+            # first (qemu) would take the output for a dynamic VHD and fail; a real disk starts
+            # with a boot sector, so this is a VHD stored inside an image.
+            raise InputError(
+                f"{src_path}: the disk's first sector starts with a VHD footer ('conectix'), as if a VHD "
+                "were stored inside it; other tools would misread the output: convert the inner VHD instead"
+            )
         size = round_up_to_mib(disk.virtual_size)
         footer = make_fixed_footer(virtual_size=size, template=disk.footer)
         extents = list(disk.extents())
