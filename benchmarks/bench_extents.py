@@ -4,7 +4,7 @@ The file is written sparse (truncate, 64 writes of 1 MiB spread over the disk, t
 so it costs 64 MiB of disk space. ``extents()`` finds the data with SEEK_DATA/SEEK_HOLE and
 never reads the holes; it should take well under a second.
 
-    python3 benchmarks/bench_extents.py [--dir DIR]
+    .venv/bin/python benchmarks/bench_extents.py [--dir DIR]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Upload benchmark: vhdupload against the SDK's upload_blob and AzCopy, on the same images.
 
-    python3 benchmarks/bench_upload.py --images a,b,c [--repeat 3] [--tools vhdupload,sdk,azcopy]
+    .venv/bin/python benchmarks/bench_upload.py --images a,b,c [--repeat 3] [--tools vhdupload,sdk,azcopy]
 
 For every image and every tool, one measurement is:
 
@@ -204,6 +204,7 @@ class Run:
     load_before: float = 0.0  # 1-minute load average when the measurement started
     wire_sent: int = 0
     wire_received: int = 0
+    wire_requests: int = -1  # HTTP requests counted by a shaping proxy (-1: not counted)
     connections: int = 0
     reported: dict = field(default_factory=dict)
     verified: str = ""
@@ -296,6 +297,19 @@ def tool_argv(tool: str, image: Image, blob: str, proxy_url: str, *, commands: s
         if "upload --no-progress" in commands:
             argv.append("--no-progress")
         return argv + extra, env
+    if tool.startswith("vhdupload-t"):  # vhdupload with its thread count pinned
+        argv = [sys.executable, "-c", VHDUPLOAD_CLI, "upload", str(image.path), f"{CONTAINER}/{blob}",
+                "--connection-string", conn, "--json", "--threads", tool.removeprefix("vhdupload-t")]
+        if "upload --no-progress" in commands:
+            argv.append("--no-progress")
+        return argv + extra, env
+    if tool == "floor":
+        from vhdupload import planning
+
+        gap = next((int(extra[i + 1]) for i, a in enumerate(extra[:-1]) if a == "--max-gap"), None)
+        threads = next((extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--threads"), "8")
+        return [sys.executable, str(BENCH_DIR / "floor_put.py"), str(image.path), conn, CONTAINER, blob,
+                "--threads", threads, "--max-gap", str(gap if gap is not None else planning.default_max_gap())], env
     if tool == "sdk":
         return [sys.executable, "-c", SDK_SCRIPT, conn, CONTAINER, blob, str(image.path)], env
     if tool == "azcopy":
@@ -342,7 +356,7 @@ def verify_upload(image: Image, account_url: str, blob: str, rng: random.Random)
 
 
 def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: list[str], timeout: float,
-            rng: random.Random, direct: bool = False) -> Run:
+            rng: random.Random, direct: bool = False, proxy_factory=None, env_extra: dict | None = None) -> Run:
     run = Run(image=image.name, tool=tool, repeat=repeat, load_before=os.getloadavg()[0])
     blob = f"{image.name}-{tool}-{repeat}.vhd"
     server = start_azurite()
@@ -355,15 +369,17 @@ def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: 
         if direct:
             proxy_url = server.account_url
         else:
-            proxy = CountingProxy(server.port)
+            proxy = (proxy_factory or CountingProxy)(server.port)
             proxy_url = f"http://127.0.0.1:{proxy.port}/{DEV_ACCOUNT}"
         argv, env = tool_argv(tool, image, blob, proxy_url, commands=commands, extra=extra, tmp=tmp)
+        env.update(env_extra or {})
         server_cpu0 = process_cpu_seconds(server.process.pid)
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         code, wall, usage, out, err = run_measured(argv, env=env, timeout=timeout, cwd=tmp)
         if proxy is not None:
             time.sleep(0.2)  # let the proxy threads account the last bytes
             run.wire_sent, run.wire_received, run.connections = proxy.sent, proxy.received, proxy.connections
+            run.wire_requests = getattr(proxy, "requests", -1)
         else:
             run.wire_sent = run.wire_received = run.connections = -1
         run.wall = wall
@@ -380,13 +396,15 @@ def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: 
             if tool == "azcopy":
                 run.error += " | " + azcopy_log_errors(tmp / "logs")
             return run
-        if tool == "vhdupload":
+        if tool.startswith(("vhdupload", "floor")):
             try:
                 run.reported = json.loads(out)
             except json.JSONDecodeError:
                 run.error = f"--json printed no JSON object: {out[:200]!r}"
                 return run
         run.verified = verify_upload(image, server.account_url, blob, rng)
+        if tool == "floor":
+            run.wall -= float(run.reported.get("plan_seconds", 0.0))  # reading and scanning is not the floor's
         if tool == "vhdupload" and "verify" in commands and repeat == 0:  # slow on many ranges: once per image
             verify_start = time.perf_counter()
             check = subprocess.run(
@@ -582,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nvhdupload upload benchmark, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{os.cpu_count()} CPUs, median of {args.repeat}; 1-min load average before the measurements "
           f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}")
-    print(f"command: python3 benchmarks/bench_upload.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
+    print(f"command: .venv/bin/python benchmarks/bench_upload.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     print(table(runs, images, tools_shown, unavailable))
     print("\nbytes sent: every byte the tool sent to the server (HTTP requests with headers), counted by a proxy;"
           " payload: vhdupload's own bytes_sent. CPU: the tool process's user+sys time. Ratios > 1 mean vhdupload is"

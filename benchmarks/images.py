@@ -20,7 +20,7 @@ holds its "data pages" figure: the number of bytes in 4 KiB pages (counted over 
 file, footer included; the last page is the 512-byte footer) that are not all zeros. Only
 the data regions reported by SEEK_DATA are read to compute it.
 
-Run ``python3 benchmarks/images.py a b c giant`` to generate and print them.
+Run ``.venv/bin/python benchmarks/images.py a b c giant`` to generate and print them.
 """
 
 from __future__ import annotations
