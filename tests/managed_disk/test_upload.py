@@ -175,3 +175,22 @@ def test_a_second_write_grant_refused_says_what_to_do(managed_disk_double, compu
     managed_disk_double.clock_offset = 120
     with pytest.raises(DestinationConflictError, match="did not grant write access again"):
         upload_to_managed_disk(vhd, spec("regrant"), compute_client=compute_client())
+
+
+def test_write_access_that_ends_mid_upload_is_granted_again(managed_disk_double, compute_client, fixed_vhd):
+    """A long upload outlives its grant's SAS: the disk answers 403; a new grant continues it."""
+    vhd, content = fixed_vhd
+    expired = []
+
+    def expire_once(_progress) -> None:
+        if not expired:
+            for grant in managed_disk_double.active_grants("renew"):
+                grant.active = False  # as if its SAS had expired
+            expired.append(True)
+
+    result = upload_to_managed_disk(vhd, spec("renew"), compute_client=compute_client(), threads=1, progress=expire_once)
+    assert expired and any("granted again" in n for n in result.notes)
+    assert managed_disk_double.disk_bytes("renew")[: len(content)] == content
+    assert managed_disk_double.disk_state("renew") == "Unattached"
+    grants = [r for r in managed_disk_double.disk_calls("renew") if r.path.lower().endswith("/begingetaccess")]
+    assert len(grants) == 2

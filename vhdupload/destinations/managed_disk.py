@@ -45,6 +45,8 @@ _MIN_TAG_WRITE_INTERVAL = 15
 _MIN_GRANT_SECONDS = 3600
 _MAX_GRANT_SECONDS = 7 * 24 * 3600
 _TAG_VALUE_MAX = 256
+#: Write grants asked for again after the disk endpoint refused the SAS (it expired).
+_MAX_RENEWALS = 3
 #: States in which the disk can take (or is taking) an upload.
 UPLOADABLE = ("ReadyToUpload", "ActiveUpload")
 
@@ -191,6 +193,9 @@ class ManagedDiskDestination:
         self._crc_supported = True
         self._crc_lock = threading.Lock()
         self._tags_refused = False  # ARM would not update tags while the disk is ActiveUpload
+        self._grant_lock = threading.Lock()
+        self._grant_seconds = _MIN_GRANT_SECONDS
+        self._renewals = 0
         self.lost: BaseException | None = None
 
     # -- ARM ---------------------------------------------------------------------------------
@@ -334,6 +339,7 @@ class ManagedDiskDestination:
     def open_for_writing(self, *, state: Callable[[], UploadState], seconds_hint: float) -> None:
         self._state = state
         seconds = int(min(max(_MIN_GRANT_SECONDS, 2 * seconds_hint + _MIN_GRANT_SECONDS), _MAX_GRANT_SECONDS))
+        self._grant_seconds = seconds
         sas = self._grant("Write", seconds)
         self.sink = self._sink_for(sas)
         self._thread = threading.Thread(target=self._heartbeat_loop, name="vhdupload-heartbeat", daemon=True)
@@ -348,10 +354,34 @@ class ManagedDiskDestination:
             return None
 
     def put_page(self, data: bytes, *, offset: int, crc: bytes) -> None:
-        assert self.sink is not None
+        sink = self.sink
+        assert sink is not None
+        try:
+            self._put(sink, data, offset=offset, crc=crc)
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+            # The grant's SAS expired (a long upload), or was revoked: ask for a new one, once per
+            # failed SAS however many requests saw it fail, then send this page again.
+            self._renew_grant(sink, exc)
+            assert self.sink is not None
+            self._put(self.sink, data, offset=offset, crc=crc)
+
+    def _renew_grant(self, failed: PageBlobSink, exc: HttpResponseError) -> None:
+        with self._grant_lock:
+            if self.sink is not failed:
+                return  # another request renewed it already
+            if self._renewals >= _MAX_RENEWALS:
+                raise exc
+            log.warning("the disk's write access was refused (%s); granting it again", error_code(exc) or exc.status_code)
+            self.sink = self._sink_for(self._grant("Write", self._grant_seconds))
+            self._renewals += 1
+            self.notes.append(f"write access to the disk ended during the upload and was granted again ({self._renewals}x)")
+
+    def _put(self, sink: PageBlobSink, data: bytes, *, offset: int, crc: bytes) -> None:
         if self._crc_supported:
             try:
-                self.sink.put_page(data, offset=offset, crc64_bytes=crc, lease=None)
+                sink.put_page(data, offset=offset, crc64_bytes=crc, lease=None)
                 return
             except HttpResponseError as exc:
                 if not _refuses_crc_header(exc):
@@ -364,7 +394,7 @@ class ManagedDiskDestination:
                             "per-request checksum (run verify to compare)"
                         )
                         log.warning("the disk endpoint refused the CRC64 header; sending without it")
-        self.sink.put_page(data, offset=offset, crc64_bytes=None, lease=None)
+        sink.put_page(data, offset=offset, crc64_bytes=None, lease=None)
 
     def read(self, offset: int, length: int) -> bytes:
         assert self.sink is not None
