@@ -26,6 +26,7 @@ from .images import (
 )
 from .lvm_format import pv_image
 from .ntfs_writer import make_ntfs, state_ini
+from .regf_format import hive
 
 ESP_START, ESP_SIZE, ROOT_START = 1, 33, 34
 
@@ -125,13 +126,17 @@ class Images:
         return to_vhd(disk, work / "disk.vhd")
 
     # -- Windows -----------------------------------------------------------------------------
-    def _windows(self, work: Path, image_state: str) -> Path:
+    def _windows(self, work: Path, image_state: str, *, software: bool) -> Path:
         files = {
             "Windows/System32/ntoskrnl.exe": pe_file(0x8664),
             "Windows/System32/drivers/vmbus.sys": b"MZ",
             "Windows/System32/drivers/storvsc.sys": b"MZ",
             "Windows/System32/drivers/netvsc.sys": b"MZ",
             "Windows/System32/config": None,
+            **({"Windows/System32/config/SOFTWARE": hive(
+                ["Microsoft", "Windows NT", "CurrentVersion"],
+                {"ProductName": "Windows Server 2022 Datacenter", "DisplayVersion": "21H2", "CurrentBuild": "20348"},
+            )} if software else {}),
             "Windows/Setup/State/State.ini": state_ini(image_state),
             "Program Files/WindowsAzure": None,
         }
@@ -143,10 +148,10 @@ class Images:
         return to_vhd(disk, work / "disk.vhd")
 
     def _windows_generalized(self, work: Path) -> Path:
-        return self._windows(work, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE")
+        return self._windows(work, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", software=True)
 
     def _windows_not_generalized(self, work: Path) -> Path:
-        return self._windows(work, "IMAGE_STATE_COMPLETE")
+        return self._windows(work, "IMAGE_STATE_COMPLETE", software=False)
 
 
 @pytest.fixture(scope="session")

@@ -120,9 +120,12 @@ def test_windows(images, name, generalized):
         assert report.problems == [] and report.would_provision is True
     else:
         assert "sysprep.exe /generalize /oobe /shutdown" in report.problems[0]
-    # No SOFTWARE hive in the fixture: the edition is unknown, and said so.
-    assert report.os_name == "Windows"
-    assert any("SOFTWARE registry hive" in w for w in report.warnings)
+    if generalized:  # its SOFTWARE hive names the edition
+        assert report.os_name == "Windows Server 2022 Datacenter 21H2 (build 20348)"
+        assert report.warnings == []
+    else:  # no SOFTWARE hive: the edition is unknown, and said so
+        assert report.os_name == "Windows"
+        assert report.warnings == ["no Windows/System32/config/SOFTWARE registry hive: the Windows edition is not known"]
 
 
 def test_two_tebibyte_sparse_disk_is_judged_by_its_metadata(images):
