@@ -174,7 +174,10 @@ def register_image(
     ``"V1"``, ``"V2"`` or ``"auto"`` (read from the OS disk's partition table). ``os_state`` can
     only be generalized. ``zone_resilient``, ``storage_sku`` (``"Premium_LRS"``...), ``os_caching``
     and ``tags`` (a dict or ``"key=value"`` strings) go into the body. Each blob is pre-flighted
-    through ``blob_client_factory(url)`` (URL -> ``BlobClient``) unless ``skip_preflight``.
+    through ``blob_client_factory(url)`` (URL -> ``BlobClient``) unless ``skip_preflight``. The OS
+    disk's file systems are read too (:func:`vhdupload.guest.examine_blob`, a few MB of ranged
+    reads): a disk that clearly was not generalized raises :class:`~vhdupload.errors.NotGeneralizedError`
+    before any ARM call unless ``skip_guest_check``; ``os_type="auto"`` takes the OS found inside.
     """
     return begin_register_image(**locals()).result()
 
@@ -304,7 +307,10 @@ def register_gallery_version(
     can be), ``os_state`` (``"generalized"`` or ``"specialized"``) and ``hyper_v_generation``, and
     refused, naming what is missing, without them. An existing definition that contradicts
     ``os_type``, ``os_state`` or an explicit generation is refused. ``tags``,
-    ``blob_client_factory`` and ``skip_preflight`` as for :func:`register_image`.
+    ``blob_client_factory``, ``skip_preflight`` and ``skip_guest_check`` as for :func:`register_image`
+    (a specialized version of a generalized disk is a warning); ``architecture`` (``"x64"``,
+    ``"Arm64"`` or ``"auto"``, read inside the OS disk) goes into a new definition, and an existing
+    definition of another architecture is refused.
     """
     return begin_register_gallery_version(**locals()).result()
 
