@@ -73,6 +73,7 @@ class AdaptiveConcurrency:
         self._clock = clock
         self._lock = threading.Lock()
         self._limit = start
+        self._start = start
         self._peak = start
         self._origin = clock()
         self._listeners: list[Callable[[], None]] = []
@@ -182,7 +183,11 @@ class AdaptiveConcurrency:
             and latency > 1.5 * self._baseline_latency
             and rate < self._baseline * (1 - self.gain)
         ):
-            return self._narrow(now, rate=rate, why="latency rose, rate fell", factor=0.75)
+            # Not below the start on latency alone: on a busy machine latency is noisy, and the
+            # start is the level measured never to be slower than a fixed count. Retries go lower.
+            if self._limit > self._start:
+                return self._narrow(now, rate=rate, why="latency rose, rate fell", factor=0.75,
+                                    floor=self._start)
         # Settled at this level: follow its rate, and probe again after a while.
         self._baseline = rate if self._baseline is None else 0.5 * (self._baseline + rate)
         self._baseline_latency = latency
@@ -203,8 +208,8 @@ class AdaptiveConcurrency:
         self._probing_from = self._limit
         return self._set(target, now, rate=rate, why=why)
 
-    def _narrow(self, now: float, *, rate: float, why: str, factor: float = 0.5) -> bool:
-        target = max(self.minimum, int(self._limit * factor))
+    def _narrow(self, now: float, *, rate: float, why: str, factor: float = 0.5, floor: int = 0) -> bool:
+        target = max(self.minimum, floor, int(self._limit * factor))
         self._ceiling = max(self.minimum, self._limit - 1)
         self._probing_from = None
         self._hold_left = self.hold
