@@ -49,6 +49,10 @@ MIB = 1024 * 1024
 SHAPE = dict(rtt=0.040, byte_rate=20 * MIB, request_rate=250)
 ALL_IMAGES = ("a", "b", "c", "giant", "dyn")
 
+# MANAGED_DISK_HOOK: the managed-disk upload of (a) through the ARM double (tests/support/arm_double.py)
+# belongs here as a tool "vhdupload-md" once `vhdupload upload --managed-disk` is finished: start the
+# double beside Azurite, run the upload as a subprocess like the others, and report it against the
+# same floor. Not measured yet.
 NA = {
     ("giant", "sdk"): "n/a: upload_blob reads all 256 GiB (minutes of zeros)",
     ("giant", "azcopy"): "n/a: AzCopy reads all 256 GiB (121 s on 2026-11-26); bench_upload.py --giant-azcopy runs it",
