@@ -11,21 +11,38 @@ it on untouched). Actions:
 
 Everything else is forwarded as is. ``log`` records ``(time, kind, x-ms-range, status)`` of
 every page/metadata request, so a test can see when each retry came.
+
+More actions (used by the reliability tests, and by :meth:`FaultProxy.randomize`):
+
+* ``"503-bare"``: 503 ServerBusy without ``Retry-After``;
+* ``"reset-after"``: forward the request (the service acts on it), then reset the connection
+  instead of answering;
+* ``"cut"``: forward it, then send only the first part of the answer (for an answer without a
+  body, part of its headers) and close.
+
+:meth:`FaultProxy.randomize` faults a share ``rate`` of *every* request (any method), drawing
+the action from ``actions``. The draw depends only on the seed, the request (method, ``comp``,
+blob name, ``x-ms-range``) and how many times that request was seen before, never on thread
+timing, so a seed reproduces the same faults. ``counts`` tallies what was injected;
+``seen`` counts requests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import socket
 import struct
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 _OWN = _HOP_BY_HOP | {"date", "server"}  # send_response writes its own
+#: What :meth:`FaultProxy.randomize` draws from: every kind of fault a network and a service make.
+RANDOM_ACTIONS = ("reset", "reset-after", "timeout", "cut", "500", "503", "503-bare")
 
 
 class FaultProxy:
@@ -36,6 +53,10 @@ class FaultProxy:
         self.faults: dict[str, deque[str | None]] = defaultdict(deque)
         self.log: list[tuple[float, str, str, int]] = []
         self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()  # injected actions, by name
+        self.seen = 0  # requests that reached the proxy
+        self._random: tuple[float, int, tuple[str, ...]] | None = None  # (rate, seed, actions)
+        self._occurrences: Counter[str] = Counter()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +87,32 @@ class FaultProxy:
         with self._lock:
             self.faults[kind].extend(actions)
 
+    def randomize(self, *, rate: float, seed: int, actions: tuple[str, ...] = None) -> None:  # type: ignore[assignment]
+        """Fault a share ``rate`` (0..1) of every request from now on, seeded (see the module
+        docstring); ``actions`` defaults to :data:`RANDOM_ACTIONS`."""
+        with self._lock:
+            self._random = (rate, seed, tuple(actions or RANDOM_ACTIONS))
+            self._occurrences.clear()
+
+    def stop_faults(self) -> None:
+        """No more random faults (queued ones stay)."""
+        with self._lock:
+            self._random = None
+
+    def _draw(self, handler: BaseHTTPRequestHandler, comp: str, where: str) -> str | None:
+        """The random action for this request, or None (call with the lock held)."""
+        if self._random is None:
+            return None
+        rate, seed, actions = self._random
+        blob = urlsplit(handler.path).path.rstrip("/").rsplit("/", 1)[-1]
+        key = f"{handler.command}|{comp}|{blob}|{where}"
+        n = self._occurrences[key]
+        self._occurrences[key] = n + 1
+        digest = hashlib.sha256(f"{seed}|{key}|{n}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= rate:
+            return None
+        return actions[int.from_bytes(digest[8:16], "big") % len(actions)]
+
     def account_url(self, account: str = "devstoreaccount1") -> str:
         return f"http://127.0.0.1:{self.port}/{account}"
 
@@ -76,10 +123,17 @@ class FaultProxy:
         comp = parse_qs(urlsplit(handler.path).query).get("comp", [""])[0]
         kind = {"page": "page", "metadata": "metadata"}.get(comp, "") if handler.command == "PUT" else ""
         action = None
+        where = handler.headers.get("x-ms-range", "")
         with self._lock:
+            self.seen += 1
             if kind and self.faults[kind]:
                 action = self.faults[kind].popleft()
-        where = handler.headers.get("x-ms-range", "")
+            elif self._random is not None:
+                action = self._draw(handler, comp, where)
+            if action is not None:
+                self.counts[action] += 1
+        if action == "stall":
+            action = "timeout"
         if action == "reset":
             self._record(kind, where, 0)
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -91,7 +145,7 @@ class FaultProxy:
             time.sleep(self.hold)
             handler.close_connection = True
             return
-        if action in ("500", "503"):
+        if action in ("500", "503", "503-bare"):
             status, code = (500, "InternalError") if action == "500" else (503, "ServerBusy")
             self._record(kind, where, status)
             text = f"<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
@@ -99,7 +153,7 @@ class FaultProxy:
             handler.send_header("x-ms-error-code", code)
             handler.send_header("Content-Type", "application/xml")
             handler.send_header("Content-Length", str(len(text)))
-            if status == 503:
+            if action == "503":
                 handler.send_header("Retry-After", str(self.retry_after))
             handler.end_headers()
             handler.wfile.write(text)
@@ -114,6 +168,14 @@ class FaultProxy:
             upstream.close()
         if kind:
             self._record(kind, where, response.status)
+        if action == "reset-after":  # the service acted; its answer is lost
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
+            handler.close_connection = True
+            return
+        if action == "cut":
+            self._cut(handler, response, data)
+            return
         handler.send_response(response.status, response.reason)
         for key, value in response.getheaders():
             if key.lower() not in _OWN and not (key.lower() == "content-length" and handler.command != "HEAD"):
@@ -123,6 +185,23 @@ class FaultProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)
+
+    def _cut(self, handler: BaseHTTPRequestHandler, response: http.client.HTTPResponse, data: bytes) -> None:
+        """Send the first part of the answer (half its body, or half its head when it has no
+        body), then close: the client sees the connection end mid-answer."""
+        lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+        lines += [f"{k}: {v}" for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}]
+        body = b"" if handler.command == "HEAD" else data
+        lines.append(f"Content-Length: {len(data)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        whole = head + body
+        keep = len(head) + len(body) // 2 if body else len(head) // 2
+        try:
+            handler.wfile.write(whole[:keep])
+            handler.wfile.flush()
+        except OSError:
+            pass
+        handler.close_connection = True
 
     def _record(self, kind: str, where: str, status: int) -> None:
         with self._lock:

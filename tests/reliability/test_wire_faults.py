@@ -1,0 +1,211 @@
+"""Faults on the wire, seeded, through the fault proxy (tests/upload/fault_proxy.py): resets
+before and after the service acted, stalls past the client's timeout, answers cut short, 500,
+503 with and without Retry-After, on any request (Put Page, properties, lease, metadata, page
+ranges...).
+
+- at 5 % and 20 % every upload finishes and the destination holds the source byte for byte;
+- at 100 % an upload stops within 2 minutes at the default retry settings, with one line that
+  says to run the same command again; once the faults end, that rerun resumes.
+
+Page blobs through the proxy in front of Azurite; managed disks through the proxy put in front
+of the ARM double's disk endpoint (the ``accessSAS`` then names the fault proxy, which forwards
+to the disk proxy; ARM calls themselves are not faulted).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
+from tests.support.azurite import DEV_KEY
+from tests.upload.conftest import blob_client, cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
+from tests.upload.fault_proxy import RANDOM_ACTIONS, FaultProxy
+from vhdupload import verify_upload
+from vhdupload.cli import main
+
+from .figures import MIB, long_run, one_line, record, scattered_image, seed
+
+#: The client's per-request timeout in these runs, and how long a stalled request is held (past it).
+TIMEOUT = 2
+HOLD = 3.0
+
+
+@pytest.fixture
+def proxy(azurite):
+    with FaultProxy(azurite.port, retry_after=1, hold=HOLD) as running:
+        yield running
+
+
+@pytest.fixture
+def disk_faults(managed_disk_double):
+    """A fault proxy in front of the double's disk endpoint: grants made from now on hand out
+    an accessSAS naming it."""
+    disk_proxy = managed_disk_double.proxy
+    with FaultProxy(disk_proxy.port, retry_after=1, hold=HOLD) as faults:
+        real = disk_proxy.port
+        disk_proxy.port = faults.port  # only DiskProxy.url reads it: the SAS URL's host
+        try:
+            yield faults
+        finally:
+            disk_proxy.port = real
+
+
+def _page_blob_upload(proxy, conn, container, tmp_path, *, rate, seed_value, capsys, size=24 * MIB, runs=24):
+    image = tmp_path / f"p{seed_value}-{int(rate * 100)}.img"
+    content, _ = scattered_image(image, size=size, runs=runs, seed_value=seed_value)
+    dest = f"{container}/r{seed_value}-{int(rate * 100)}.vhd"
+    proxy.counts.clear()
+    seen_before = proxy.seen
+    proxy.randomize(rate=rate, seed=seed_value)
+    started = time.monotonic()
+    try:
+        code = main(["upload", str(image), dest, "--raw", "--account-url", proxy.account_url(), "--account-key", DEV_KEY,
+                     "--no-progress", "--json", "--timeout", str(TIMEOUT), "--threads", "4"])
+    finally:
+        proxy.stop_faults()
+    seconds = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert code == 0, (rate, seed_value, err, dict(proxy.counts))
+    summary = json.loads(out)
+    # Byte for byte, read straight from Azurite (not through the proxy).
+    blob = read_blob(conn, dest)
+    assert blob[: len(content)] == content and not any(blob[len(content):-512]) and blob[-512:-504] == b"conectix"
+    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    return {
+        "destination": "page blob", "rate": rate, "seed": seed_value, "requests": proxy.seen - seen_before,
+        "faults": sum(proxy.counts.values()), "by_kind": dict(proxy.counts), "retries": summary["retries"],
+        "seconds": round(seconds, 1), "verified": True,
+    }
+
+
+def _managed_disk_upload(double, faults, compute_client, tmp_path, *, rate, seed_value, size=32 * MIB, runs=24):
+    from vhdupload.destinations.managed_disk import ManagedDiskSpec
+    from vhdupload.managed_disks import upload_to_managed_disk
+
+    image = tmp_path / f"d{seed_value}-{int(rate * 100)}.img"
+    content, _ = scattered_image(image, size=size, runs=runs, seed_value=seed_value)
+    name = f"wire{seed_value}x{int(rate * 100)}"
+    faults.counts.clear()
+    seen_before = faults.seen
+    faults.randomize(rate=rate, seed=seed_value)
+    started = time.monotonic()
+    try:
+        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"),
+                                        compute_client=compute_client(), raw=True, timeout=TIMEOUT, threads=4)
+    finally:
+        faults.stop_faults()
+    seconds = time.monotonic() - started
+    data = double.disk_bytes(name)
+    assert data[: len(content)] == content and not any(data[len(content):-512]) and data[-512:-504] == b"conectix"
+    assert double.disk_state(name) == "Unattached"  # revoked: the double checked the footer
+    return {
+        "destination": "managed disk", "rate": rate, "seed": seed_value, "requests": faults.seen - seen_before,
+        "faults": sum(faults.counts.values()), "by_kind": dict(faults.counts), "retries": result.retries,
+        "seconds": round(seconds, 1), "verified": True,
+    }
+
+
+# -- fast ---------------------------------------------------------------------------------------
+def test_a_fifth_of_all_requests_faulted_and_the_page_blob_is_still_exact(proxy, conn, container_name, tmp_path, capsys):
+    figures = _page_blob_upload(proxy, conn, container_name, tmp_path, rate=0.20, seed_value=seed(), capsys=capsys)
+    assert figures["faults"] >= 3, figures  # the seed did fault something
+
+
+def test_a_fifth_of_the_disk_endpoints_requests_faulted_and_the_managed_disk_is_still_exact(
+    managed_disk_double, disk_faults, compute_client, tmp_path
+):
+    figures = _managed_disk_upload(managed_disk_double, disk_faults, compute_client, tmp_path, rate=0.20, seed_value=seed())
+    assert figures["faults"] >= 3, figures
+
+
+def _watermark(conn: str, dest: str) -> int:
+    try:
+        return int(blob_client(conn, dest).get_blob_properties().metadata.get("vhdupload_watermark", "0"))
+    except Exception:  # noqa: BLE001 - not there yet
+        return 0
+
+
+def _all_faulted_then_resumed(proxy, conn, container, tmp_path, capsys, *, actions, extra: list[str], seed_value: int):
+    """Start an upload, fault every request once it has recorded progress, time how long it
+    takes to stop and what it says; end the faults and rerun: it must resume."""
+    image = tmp_path / "all.img"
+    content, _ = scattered_image(image, size=48 * MIB, runs=48, seed_value=seed_value)
+    dest = f"{container}/all.vhd"
+    args = ["upload", str(image), dest, "--raw", "--account-url", proxy.account_url(), "--account-key", DEV_KEY,
+            "--no-progress", "--lease-seconds", "15"]
+    process = subprocess.Popen(cli_command(*args, "--max-bandwidth", "3MB/s", "--threads", "2", *extra),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _watermark(conn, dest) == 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert process.poll() is None and _watermark(conn, dest) > 0, "the upload recorded no progress"
+        proxy.randomize(rate=1.0, seed=seed_value, actions=actions)
+        faulted_at = time.monotonic()
+        _, err = process.communicate(timeout=300)
+        stopped_after = time.monotonic() - faulted_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        proxy.stop_faults()
+    assert process.returncode == 1, err
+    assert one_line(err) and "run the same command again to resume" in err, err
+    mark = _watermark(conn, dest)
+    # The faults end: the same command (with --wait, since the lease could not be released) resumes.
+    assert main([*args, "--json", "--wait"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["resumed"] and result["bytes_present"] > 0
+    blob = read_blob(conn, dest)
+    assert blob[: len(content)] == content
+    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    return {"stopped_after": round(stopped_after, 1), "error": err.strip(), "watermark_before_rerun": mark,
+            "resumed_with_present": result["bytes_present"], "faults": dict(proxy.counts)}
+
+
+def test_everything_faulted_stops_with_one_line_and_the_rerun_resumes(proxy, conn, container_name, tmp_path, capsys):
+    # Fast: two retries instead of the default eight (the long variant keeps the defaults).
+    figures = _all_faulted_then_resumed(proxy, conn, container_name, tmp_path, capsys, actions=RANDOM_ACTIONS,
+                                        extra=["--max-retries", "2", "--timeout", str(TIMEOUT)], seed_value=seed())
+    assert figures["stopped_after"] < 60, figures
+
+
+# -- long ---------------------------------------------------------------------------------------
+@pytest.mark.reliability
+def test_long_faults_on_the_wire(request, proxy, conn, tmp_path, capsys, managed_disk_double, disk_faults, compute_client):
+    long_run(request)
+    base = seed()
+    runs = []
+    for rate in (0.05, 0.20):
+        for i in range(6):
+            container = f"wire{base % 100000}r{int(rate * 100)}i{i}"
+            runs.append(_page_blob_upload(proxy, conn, container, tmp_path, rate=rate, seed_value=base + i, capsys=capsys,
+                                          size=64 * MIB, runs=64))
+        for i in range(3):
+            runs.append(_managed_disk_upload(managed_disk_double, disk_faults, compute_client, tmp_path, rate=rate,
+                                             seed_value=base + 100 + i, size=48 * MIB, runs=48))
+    record("wire", kind="rates", runs=runs, timeout=TIMEOUT, hold=HOLD, seed=base)
+
+
+@pytest.mark.reliability
+def test_long_everything_faulted_at_the_default_retry_settings(request, proxy, conn, tmp_path, capsys):
+    long_run(request)
+    base = seed()
+    outcomes = []
+    # Every kind but the stall, at every default (retries, backoff, the 60 s request timeout).
+    no_stall = tuple(a for a in RANDOM_ACTIONS if a != "timeout")
+    outcomes.append({"actions": list(no_stall), "options": "defaults",
+                     **_all_faulted_then_resumed(proxy, conn, f"all{base % 100000}a", tmp_path, capsys,
+                                                 actions=no_stall, extra=[], seed_value=base)})
+    # Every kind, stalls included, with a request timeout of 5 s (a stall at the default 60 s
+    # timeout costs 60 s a try by design).
+    outcomes.append({"actions": list(RANDOM_ACTIONS), "options": "--timeout 5",
+                     **_all_faulted_then_resumed(proxy, conn, f"all{base % 100000}b", tmp_path, capsys,
+                                                 actions=RANDOM_ACTIONS, extra=["--timeout", "5"], seed_value=base + 1)})
+    record("wire", kind="all", outcomes=outcomes, seed=base)
+    for outcome in outcomes:
+        assert outcome["stopped_after"] < 120, outcome
