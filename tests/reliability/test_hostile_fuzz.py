@@ -7,7 +7,7 @@ case), and every VHD `convert` writes must open in `qemu-img info` with the size
 
 The normal suite runs a bounded number of cases (seconds). The long variant,
 
-    .venv/bin/python -m pytest -m long tests/reliability/test_hostile_fuzz.py
+    .venv/bin/python -m pytest -m long tests/reliability/test_hostile_fuzz.py   (or ./run reliability)
 
 runs many more, launches a fresh `vhdupload` process per case for a sample (exit within 10 s
 of launch, `ulimit -v 1048576` as the process limit), and writes its figures into the
@@ -42,6 +42,8 @@ ADDRESS_SPACE = 1 << 30
 #: Cases in the normal suite (a few seconds each way); the long variant runs far more.
 FAST_MUTATIONS = 60
 FAST_DRAWN = 30
+#: Cases the long variant also runs as fresh processes (two launches each: inspect, convert).
+LAUNCHED = 30
 
 
 class Worker:
@@ -188,7 +190,8 @@ def test_drawn_structures(worker, seeds):
 # -- the long variant, and the report ------------------------------------------------------------
 
 def _long_selected(config) -> bool:
-    return "long" in (config.getoption("markexpr") or "")
+    expression = config.getoption("markexpr") or ""
+    return "long" in expression or "reliability" in expression  # `./run reliability` selects the latter
 
 
 def _launch(argv: list[str]) -> tuple[int, str, float]:
@@ -204,11 +207,12 @@ def _launch(argv: list[str]) -> tuple[int, str, float]:
 
 
 @pytest.mark.long
+@pytest.mark.reliability
 def test_long_fuzz_and_report(request, worker, seeds):
     if not _long_selected(request.config):
-        pytest.skip("the long fuzz runs with -m long")
+        pytest.skip("the long fuzz runs with -m long (or -m reliability)")
     folder, originals = seeds
-    count = int(os.environ.get("VHDUPLOAD_FUZZ_CASES", "1500"))
+    count = int(os.environ.get("VHDUPLOAD_FUZZ_CASES", "600"))
     started = time.monotonic()
     mutations = run_mutations(worker, folder, originals, count=count, seed=SEED)
 
@@ -227,7 +231,7 @@ def test_long_fuzz_and_report(request, worker, seeds):
     rng = random.Random(SEED + 1)
     launches = Counter()
     slowest = 0.0
-    for i in range(60):
+    for i in range(LAUNCHED):
         data, done = mutate(rng.choice(originals), rng)
         case, out = folder / "case.vhd", folder / "out.vhd"
         case.write_bytes(data)
@@ -241,6 +245,19 @@ def test_long_fuzz_and_report(request, worker, seeds):
         if out.exists():
             _check_with_qemu(out, f"launched case {i}")
     elapsed = time.monotonic() - started
+    try:  # the figures collector of ./run reliability, when it is there
+        from .figures import record
+    except ImportError:
+        record = None
+    if record is not None:
+        record("hostile_input", seed=SEED, mutation_cases=mutations.cases, mutation_outcomes=dict(mutations.outcomes),
+               drawn_cases=drawn.cases, drawn_outcomes=dict(drawn.outcomes), launched_cases=LAUNCHED,
+               launched_outcomes=dict(launches), slowest_launch_seconds=round(slowest, 2),
+               slowest_case_seconds=round(max(mutations.max_seconds, drawn.max_seconds), 2),
+               peak_rss_mib=max(mutations.max_rss_kib, drawn.max_rss_kib) // 1024,
+               converted=mutations.converted + drawn.converted,
+               qemu_checked=mutations.qemu_checked + drawn.qemu_checked,
+               max_stderr_lines=max(mutations.max_lines, drawn.max_lines), seconds=round(elapsed))
     _write_report(mutations=mutations, drawn=drawn, launches=launches, slowest=slowest, count=count,
                   elapsed=elapsed, import_seconds=worker.import_seconds)
 
@@ -277,11 +294,11 @@ writes is a whole MiB plus the footer and opens in `qemu-img info` ({qemu}) with
 |---|---|---|---|---|
 | mutations, seed {SEED} | {mutations.cases} | {_outcomes(mutations)} | {mutations.max_seconds:.2f} s (+ {import_seconds:.2f} s start-up) | {mutations.max_rss_kib // 1024} MiB |
 | hypothesis, derandomized | {drawn.cases} | {_outcomes(drawn)} | {drawn.max_seconds:.2f} s (+ {import_seconds:.2f} s start-up) | {drawn.max_rss_kib // 1024} MiB |
-| launched processes, seed {SEED + 1} | 60 | {", ".join(f"{k}: {v}" for k, v in sorted(launches.items()))} | {slowest:.2f} s from launch | under `ulimit -v 1048576` |
+| launched processes, seed {SEED + 1} | {LAUNCHED} | {", ".join(f"{k}: {v}" for k, v in sorted(launches.items()))} | {slowest:.2f} s from launch | under `ulimit -v 1048576` |
 
 Converted outputs checked with qemu-img: {mutations.qemu_checked + drawn.qemu_checked} of
 {mutations.converted + drawn.converted}. Most stderr lines in any case: {max(mutations.max_lines, drawn.max_lines)}.
-All {mutations.cases + drawn.cases + 60} cases survived ({elapsed:.0f} s in all).
+All {mutations.cases + drawn.cases + LAUNCHED} cases survived ({elapsed:.0f} s in all).
 
 Reproduce: `VHDUPLOAD_FUZZ_SEED={SEED} VHDUPLOAD_FUZZ_CASES={count} .venv/bin/python -m pytest -m long
 tests/reliability/test_hostile_fuzz.py` (the normal suite runs {FAST_MUTATIONS} mutations and {FAST_DRAWN} drawn files of
