@@ -93,11 +93,11 @@ def upload_to_managed_disk(
     overwrite: bool = False,
     wait: bool = False,
     delete_on_failure: bool = False,
-    threads: int = DEFAULT_THREADS,
+    threads: int | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     timeout: float | None = None,
     max_bandwidth: float | None = None,
-    max_gap: int = planning.DEFAULT_MAX_GAP,
+    max_gap: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     trust_stat: bool = False,
@@ -118,11 +118,12 @@ def upload_to_managed_disk(
         unattached one is ever replaced).
     :param wait: wait for another upload writing to the disk instead of refusing.
     :param delete_on_failure: delete the disk on failure, if this call created it.
-    :param threads: requests in flight at once (1..256).
+    :param threads: requests in flight at once (1..256); None adapts it to the link (8 to 64).
     :param max_retries: retries of one request before giving up.
     :param timeout: seconds one request may take before it is retried.
     :param max_bandwidth: cap on bytes per second sent (None: no cap).
-    :param max_gap: zero gaps up to this many bytes are sent rather than split around.
+    :param max_gap: zero gaps up to this many bytes are sent rather than split around; None
+        chooses it from the disk's upload limits (bytes/s against requests/s).
     :param progress: called with :class:`vhdupload.Progress` snapshots from worker threads.
     :param cancel: set it to stop; the disk is left for a later call to continue.
     :param wait_timeout: seconds ``wait`` waits for another writer before giving up.
@@ -132,7 +133,7 @@ def upload_to_managed_disk(
     """
     started = time.monotonic()
     settings = TransferSettings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth)
-    if max_gap < 0:
+    if max_gap is not None and max_gap < 0:
         raise InputError(f"max_gap must not be negative, got {max_gap}")
     spec = disk.validated()
     cancel = cancel or threading.Event()
@@ -149,7 +150,7 @@ def upload_to_managed_disk(
         if spec.data_access_auth_mode and credential is None:
             raise InputError("a disk with Entra-ID-only data access needs a credential to sign the upload")
         dest = ManagedDiskDestination(
-            compute, spec, generation=generation, threads=settings.threads, timeout=settings.timeout,
+            compute, spec, generation=generation, threads=settings.pool_threads, timeout=settings.timeout,
             max_retries=settings.max_retries, cancel=cancel, delete_on_failure=delete_on_failure,
             data_credential=credential,
         )

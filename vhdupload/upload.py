@@ -74,6 +74,8 @@ class UploadResult:
     disk_id: str | None = None  # a managed disk's ARM resource ID
     disk_state: str | None = None  # a managed disk's diskState afterwards, as ARM says it
     notes: list[str] = field(default_factory=list)  # what the user should know (not errors)
+    threads: int = 0  # requests in flight: the pinned count, or where the adaptive limit settled
+    concurrency: str = ""  # "pinned" or "adaptive, mostly 16 (8-24)"
     check_seconds: float = 0.0  # spent proving the source by CRC64 (resume watermark, complete check)
 
     @property
@@ -97,12 +99,12 @@ def upload_vhd(
     resize: bool = True,
     overwrite: bool = False,
     wait: bool = False,
-    threads: int = DEFAULT_THREADS,
+    threads: int | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     timeout: float | None = None,
     max_bandwidth: float | None = None,
     content_md5: bool = False,
-    max_gap: int = planning.DEFAULT_MAX_GAP,
+    max_gap: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     lease_seconds: int = MAX_LEASE_SECONDS,
@@ -128,7 +130,7 @@ def upload_vhd(
     settings = TransferSettings(
         threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth
     )
-    if max_gap < 0:
+    if max_gap is not None and max_gap < 0:
         raise InputError(f"max_gap must not be negative, got {max_gap}")
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
@@ -138,7 +140,7 @@ def upload_vhd(
         identity = source_identity(disk)
         blob_client = destination_client(
             destination, blob_client=blob_client, **storage,
-            threads=settings.threads, timeout=settings.timeout,
+            threads=settings.pool_threads, timeout=settings.timeout,
         )
         sink = PageBlobSink(blob_client, timeout=settings.timeout, max_retries=settings.max_retries, cancel=cancel)
         if not 15 <= lease_seconds <= MAX_LEASE_SECONDS:
@@ -447,11 +449,14 @@ class _Session:
             tracker=tracker,
         )
         held = self._rewrite_unproven(send, listed, tracker) if listed else planning.RangeSet()
+        if max_gap is None:  # the cost model: the destination's bytes/s over its requests/s
+            max_gap = planning.default_max_gap(getattr(self.dest, "limits", None))
         result = pump(
             image, send=send, held=held, threads=self.settings.threads, max_gap=max_gap,
             cancel=self.cancel, tracker=tracker, content_md5=content_md5, cancel_message=cancel_message,
             on_prefix=self._advance_watermark,
         )
+        self.concurrency_used = (result.threads, result.concurrency.describe() if result.concurrency else "pinned")
         self._check_guard()
         if self._source_moved():
             raise SourceChangedError(
@@ -540,5 +545,7 @@ class _Session:
             disk_id=extra.get("disk_id"),
             disk_state=extra.get("disk_state"),
             notes=list(self.dest.notes),
+            threads=getattr(self, "concurrency_used", (0, ""))[0],
+            concurrency=getattr(self, "concurrency_used", (0, ""))[1],
             check_seconds=round(self.proof_seconds, 3),
         )

@@ -18,7 +18,7 @@ import typer
 from .. import planning
 from ..redact import RedactingFilter, printable
 from ..status import upload_status
-from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from ..upload import RESUME_HINT, UploadResult, upload_vhd
 from ..azure.lease import DEFAULT_WAIT_TIMEOUT
 from ..verify import verify_upload
@@ -106,7 +106,7 @@ def upload(
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload holds the blob's lease, wait for it.")] = False,
-    threads: ThreadsOption = DEFAULT_THREADS,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 8 to 64).")] = None,
     content_md5: Annotated[
         bool, typer.Option("--content-md5", help="Also compute the whole-file MD5 and set the blob's Content-MD5 (CPU ~ virtual size).")
     ] = False,
@@ -125,7 +125,7 @@ def upload(
     account_name: AccountNameOption = None,
     sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
-    max_gap: Annotated[int, typer.Option("--max-gap", hidden=True, min=0)] = planning.DEFAULT_MAX_GAP,
+    max_gap: Annotated[Optional[int], typer.Option("--max-gap", hidden=True, min=0)] = None,
     lease_seconds: Annotated[int, typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = 60,
     wait_timeout: Annotated[
         float, typer.Option("--wait-timeout", metavar="SECONDS", min=0, help="How long --wait waits for another upload.")
@@ -207,7 +207,7 @@ def upload(
     client = blob_client_from_options(
         dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
             account_name=account_name, sas_token=sas_token,
-        emulator=emulator, threads=threads, timeout=timeout,
+        emulator=emulator, threads=threads or ADAPTIVE_MAX, timeout=timeout,
     )
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
@@ -460,6 +460,7 @@ def summary(result: UploadResult) -> str:
         lines.append(f"  already there: {format_size(result.bytes_present)}")
     lines += [
         f"  requests:      {result.requests} ({result.retries} retries)",
+        f"  threads:       {result.threads} ({result.concurrency})",
         f"  duration:      {result.seconds:.1f} s ({rate:.1f} MiB/s sent)",
         f"  CRC64:         {result.crc64}",
     ]

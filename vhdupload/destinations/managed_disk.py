@@ -30,6 +30,7 @@ from ..azure.credentials import client_options
 from ..azure.errors import error_code
 from ..azure.page_blob import PageBlobSink, PageRangesRefusedError
 from ..azure.state import KEY_HEARTBEAT, PREFIX, UploadState
+from ..planning import standard_hdd_limits
 from ..errors import ArmError, CancelledError, DestinationConflictError, InputError, LeaseHeldError
 from ..redact import register_secret
 from ..registration.arm import arm_error
@@ -173,6 +174,7 @@ class ManagedDiskDestination:
         self.generation = generation
         self.url = f"managed disk {spec.name} (resource group {spec.resource_group})"
         self.notes: list[str] = []
+        self.limits: Any = None  # set when the size is known: the Standard HDD tier it uploads at
         self.clock = ArmClock()
         self.created = False  # by this very call (only such a disk is deleted on failure)
         self.disk: Any = None  # the last Disk model read or written
@@ -259,6 +261,7 @@ class ManagedDiskDestination:
         return Existing(exists=True, state=state, writable=writable, foreign=foreign)
 
     def create(self, *, size: int, state: UploadState) -> bool:
+        self.limits = standard_hdd_limits(size)
         from azure.mgmt.compute.models import CreationData, Disk, DiskSku  # noqa: PLC0415 - heavy
 
         spec = self.spec
@@ -338,6 +341,9 @@ class ManagedDiskDestination:
 
     def open_for_writing(self, *, state: Callable[[], UploadState], seconds_hint: float) -> None:
         self._state = state
+        current = state()
+        if current is not None:
+            self.limits = standard_hdd_limits(current.blob_size)
         seconds = int(min(max(_MIN_GRANT_SECONDS, 2 * seconds_hint + _MIN_GRANT_SECONDS), _MAX_GRANT_SECONDS))
         self._grant_seconds = seconds
         sas = self._grant("Write", seconds)

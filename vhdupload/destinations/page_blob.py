@@ -12,6 +12,7 @@ from azure.core.exceptions import ResourceExistsError
 from ..azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
 from ..azure.page_blob import PageBlobSink, is_page_blob
 from ..azure.state import UploadState
+from ..planning import STANDARD_PAGE_BLOB
 from ..upload_decision import Existing
 
 
@@ -24,6 +25,7 @@ class PageBlobDestination:
         self.sink = sink
         self.url = sink.url
         self.notes: list[str] = []
+        self.limits = STANDARD_PAGE_BLOB  # what one page blob takes: sizes the zero-gap merging
         self._state: UploadState | None = None
         self._last_save = 0.0
         self.keeper = LeaseKeeper(sink, duration=lease_seconds, metadata=self._metadata)
