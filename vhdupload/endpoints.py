@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import inspect
 from os import PathLike
 from typing import Any, TypedDict, Unpack
 
@@ -61,17 +63,28 @@ def destination_client(
 
 
 def package_errors(action: str):
-    """Decorate a library entry so that it raises only the package's tree: Azure errors are
-    translated, OS errors become InputError, anything else a VhdUploadError naming ``action``
-    (a bug, but one a caller can still catch as documented)."""
+    """Decorate a library entry so that it raises only the package's tree: a misspelt keyword
+    is an InputError naming the close match, Azure errors are translated, OS errors become
+    InputError, anything else a VhdUploadError naming ``action`` (a bug, but one a caller can
+    still catch as documented)."""
 
     def decorate(function):
+        known = _keywords(function)
+
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
+            unknown = sorted(set(kwargs) - known)
+            if unknown:
+                raise InputError(_unknown_keyword(function.__name__, unknown[0], known))
             try:
                 return function(*args, **kwargs)
-            except (VhdUploadError, TypeError):
-                raise  # ours already; a TypeError is the caller's wrong keyword
+            except VhdUploadError:
+                raise
+            except TypeError as exc:
+                if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                    # raised binding the arguments: the caller's call, not a bug inside
+                    raise InputError(f"{function.__name__}(): {exc}") from None
+                raise VhdUploadError(f"{action} failed unexpectedly: TypeError: {redact(str(exc))}") from exc
             except AzureError as exc:
                 raise translate(exc, action=action) from exc
             except OSError as exc:
@@ -82,3 +95,19 @@ def package_errors(action: str):
         return wrapper
 
     return decorate
+
+
+def _keywords(function) -> set[str]:
+    """The keywords ``function`` takes: its named parameters, plus the storage credential
+    keywords where it takes ``**storage``."""
+    parameters = inspect.signature(function).parameters.values()
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names |= set(StorageCredentials.__annotations__)
+    return names
+
+
+def _unknown_keyword(name: str, keyword: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(keyword, sorted(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(sorted(known))}"
+    return f"{name}() has no option {keyword!r}{hint}"
