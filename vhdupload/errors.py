@@ -20,6 +20,8 @@ to catch only this tree. Messages are one line: what is wrong, then what to do a
     ├── CancelledError             the caller's cancellation event was set
     ├── StorageError               talking to Azure Storage failed
     │   ├── AuthenticationError    no usable credential, or the service refused it
+    │   │   └── NoCredentialError  no credential produced a token (carries ``details``)
+    │   ├── EndpointUnreachableError  nothing listens at a loopback endpoint (an emulator not running)
     │   ├── DestinationConflictError  the blob holds something else (needs ``--overwrite``)
     │   ├── LeaseHeldError         another upload holds the blob's lease
     │   └── TransferError          a request kept failing after all retries
@@ -90,6 +92,11 @@ class NotAzureReadyError(VhdUploadError):
         self.problems = list(problems or [])
 
 
+class NotGeneralizedError(NotAzureReadyError):
+    """An OS disk meant to be generalized was not (Sysprep / ``waagent -deprovision``); ``problems``
+    are the signs found inside it. VMs made from it would hang in provisioning."""
+
+
 class SourceChangedError(VhdUploadError):
     """The source changed during the upload, so the blob would be a mix of two versions."""
 
@@ -100,11 +107,6 @@ class CancelledError(VhdUploadError):
 
 class StorageError(VhdUploadError):
     """A request to Azure Storage failed."""
-class NotGeneralizedError(NotAzureReadyError):
-    """An OS disk meant to be generalized was not (Sysprep / ``waagent -deprovision``); ``problems``
-    are the signs found inside it. VMs made from it would hang in provisioning."""
-
-
 
 
 class AuthenticationError(StorageError):
@@ -142,3 +144,21 @@ class ArmError(RegistrationError):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class NoCredentialError(AuthenticationError):
+    """No credential produced a token (none given, and Entra ID sign-in found none on this
+    machine); ``details`` holds what each credential of the chain said."""
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class EndpointUnreachableError(StorageError):
+    """Nothing listens at ``address`` (``host:port``) on this machine: an emulator that is not
+    running. Not retried: a refused connection on loopback does not heal in seconds."""
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address

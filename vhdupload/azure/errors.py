@@ -15,7 +15,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..errors import AuthenticationError, LeaseHeldError, StorageError
+from ..errors import EndpointUnreachableError, NoCredentialError, AuthenticationError, LeaseHeldError, StorageError
 from .credentials import is_loopback
 from ..redact import redact
 from ..transfer import Retryable
@@ -32,22 +32,6 @@ _LEASE_CODES = {
 }
 
 
-class NoCredentialError(AuthenticationError):
-    """No credential produced a token (none given, and Entra ID sign-in found none on this
-    machine); ``details`` holds what each credential of the chain said."""
-
-    def __init__(self, message: str, *, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
-
-
-class EndpointUnreachableError(StorageError):
-    """Nothing listens at ``address`` (``host:port``) on this machine: an emulator that is not
-    running. Not retried: a refused connection on loopback does not heal in seconds."""
-
-    def __init__(self, message: str, *, address: str) -> None:
-        super().__init__(message)
-        self.address = address
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
