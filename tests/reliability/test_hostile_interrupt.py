@@ -71,9 +71,6 @@ def test_the_entry_runs_commands_and_keeps_their_exit_codes(tmp_path):
     assert done.returncode == 0 and done.stdout.startswith("vhdupload ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "vhdupload/cli/__init__.py main: typer turns a KeyboardInterrupt that no command caught into "
-    "a silent Exit(130) (typer.core._main), so main returns 130 without the line"))
 def test_ctrl_c_while_a_command_waits_on_the_network():
     """A command that does not catch Ctrl-C itself (status, waiting on a server that never answers)."""
     with socket.socket() as server:

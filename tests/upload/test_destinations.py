@@ -73,10 +73,6 @@ def _raw_without_flag(tmp_path):
     return path, []
 
 
-def _vhd_with_raw_flag(tmp_path):
-    return build_fixed(tmp_path / "f.vhd", virtual_size=4 * MIB), ["--raw"]
-
-
 def _unaligned_no_resize(tmp_path):
     return build_dynamic(tmp_path / "odd.vhd", virtual_size=4 * MIB + 512, writes={0: b"\x02" * 4096}), ["--no-resize"]
 
@@ -101,12 +97,11 @@ def _empty(tmp_path):
     [
         (_corrupt_vhd, "checksum"),
         (_raw_without_flag, "convert"),
-        (_vhd_with_raw_flag, "without --raw"),
         (_unaligned_no_resize, "whole number (in mbs)"),
         (_broken_parent, "parent"),
         (_empty, "empty"),
     ],
-    ids=["corrupt", "raw-without-flag", "vhd-with-raw", "no-resize", "missing-parent", "empty"],
+    ids=["corrupt", "raw-without-flag", "no-resize", "missing-parent", "empty"],
 )
 def test_nothing_remote_is_created_for_a_refused_input(tmp_path, conn, container_name, make, expected, capsys):
     source, flags = make(tmp_path)

@@ -60,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return (or exit with) its exit code."""
     _common.reset()
     command = _help.style(typer.main.get_command(app), on_verbose=_common.set_level)
+    _surface_interrupts(command)
     try:
         result = command.main(args=argv, prog_name="vhdupload", standalone_mode=False)
+    except _Interrupted:
+        typer.echo("error: interrupted", err=True)
+        return _finish(130, argv)
     except click_exceptions.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         return _finish(EXIT_USAGE, argv)
@@ -89,6 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(EXIT_ERROR, argv)
     code = result if isinstance(result, int) else 0
     return _finish(code, argv)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C that no command caught itself, carried past typer (which would turn it into a
+    silent exit 130) to :func:`main`, which says so."""
+
+
+def _surface_interrupts(command) -> None:
+    invoke = command.invoke
+
+    def guarded(ctx):
+        try:
+            return invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
+
+    command.invoke = guarded
 
 
 def _finish(code: int, argv: list[str] | None) -> int:

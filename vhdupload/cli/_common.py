@@ -15,7 +15,7 @@ import typer
 
 from ..azure.errors import EndpointUnreachableError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
-from ..redact import RedactingFilter, redact
+from ..redact import RedactingFilter, printable, redact
 
 _LEVELS = {None: 0, "verbose": 1, "debug": 2}
 _state: dict[str, str | None] = {"level": None}
@@ -85,7 +85,7 @@ def error_lines(exc: VhdUploadError) -> list[str]:
             details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
-    return [f"error: {redact(str(exc))}"]
+    return [f"error: {printable(redact(str(exc)))}"]  # errors quote server texts: one line, no escapes
 
 
 def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
