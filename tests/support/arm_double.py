@@ -129,6 +129,9 @@ class ArmDouble:
     refuse_update_while_uploading: bool = False
     #: Refuse ``DELETE`` of a disk with an active grant (409), as Azure might.
     refuse_delete_while_granted: bool = False
+    #: Seconds every granted SAS lasts, whatever ``durationInSeconds`` asked (None: as asked): a
+    #: long upload outliving its grant, in a test's time (Azurite then refuses the expired SAS).
+    grant_seconds: int | None = None
     #: Every ``PUT`` of a disk that already existed (the code should PATCH tags instead).
     existing_disk_puts: list[RecordedRequest] = field(default_factory=list)
     #: Upload disks by lower-cased resource path: their backing blob.
@@ -348,7 +351,7 @@ class ArmDouble:
         sas = generate_blob_sas(
             service.account_name, backing.container, backing.blob, account_key=service.credential.account_key,
             permission=BlobSasPermissions(read=True, write=write), start=start,
-            expiry=datetime.now(timezone.utc) + timedelta(seconds=duration),
+            expiry=datetime.now(timezone.utc) + timedelta(seconds=self.grant_seconds or duration),
         )
         sig = parse_qs(sas)["sig"][0]
         proxy = self.ensure_proxy()
