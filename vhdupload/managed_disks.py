@@ -20,6 +20,7 @@ from .blob_image import BlobImage, blob_image
 from .destinations.managed_disk import ManagedDiskDestination, ManagedDiskSpec, az_delete_command
 from .endpoints import open_source, package_errors
 from .errors import InputError, StorageError
+from .guest import choose_os_type, examine
 from .registration.arm import make_compute_client
 from .registration.generation import detect_generation
 from .transfer import TransferSettings
@@ -53,6 +54,28 @@ def compute_client_for(
         raise InputError("give a compute_client, or a credential and a subscription_id to build one")
     return make_compute_client(credential=credential, subscription_id=subscription_id or "",
                                arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
+
+
+def _look_inside(spec: ManagedDiskSpec, disk: Any) -> tuple[ManagedDiskSpec, list[str]]:
+    """For an OS disk, read its file systems (a few MB): the OS type when ``auto``, a conflict
+    with the one given, and whether it was generalized (told, not refused: an uploaded disk may
+    be meant to stay specialized)."""
+    if not spec.os_type:
+        return spec, []
+    report = examine(disk)
+    os_type, notes = choose_os_type(spec.os_type, report)
+    if os_type is None:
+        raise InputError(
+            "the OS inside the disk could not be told (no Linux or Windows system found): give the os type "
+            "(linux or windows)"
+        )
+    if report.generalized is False:
+        signs = "; ".join(report.signs[:3])
+        notes.append(
+            f"the {os_type} system inside is not generalized ({signs}): fine for a specialized disk; generalize "
+            "it first to make an image from it"
+        )
+    return dataclasses.replace(spec, os_type=os_type.lower()), notes
 
 
 def _generation(spec: ManagedDiskSpec, image: BlobImage) -> tuple[str | None, list[str]]:
@@ -141,7 +164,9 @@ def upload_to_managed_disk(
     try:
         stats_before = stat_token(source_disk.fingerprint_files())
         image = managed_disk_image(source_disk, resize=resize)  # refuses before anything remote happens
-        generation, notes = _generation(spec, image)
+        spec, notes = _look_inside(spec, source_disk)
+        generation, generation_notes = _generation(spec, image)
+        notes += generation_notes
         if image.resized and image.data_size == _MIN_DATA and source_disk.virtual_size < _MIN_DATA:
             notes.append("padded with zeros to 20 MiB, the smallest managed disk Azure takes")
         identity = source_identity(source_disk)

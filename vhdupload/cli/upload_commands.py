@@ -143,7 +143,7 @@ def upload(
     arm_audience: AudienceOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type: " + ", ".join(SKUS) + ".", rich_help_panel=_DISK)] = None,
     zone: Annotated[Optional[str], typer.Option("--zone", metavar="N", help="Availability zone of the disk.", rich_help_panel=_DISK)] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows: an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (what the disk holds): an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
     hyper_v_generation: Annotated[
         str, typer.Option("--hyper-v-generation", help="auto (from the partition table), V1 or V2; OS disks only.", rich_help_panel=_DISK)
     ] = "auto",

@@ -61,7 +61,8 @@ class ManagedDiskSpec:
     :param location: its Azure region, e.g. ``westeurope``.
     :param sku: its storage type (``Standard_LRS``, ``Premium_LRS``...); Azure's default when None.
     :param zone: an availability zone (``"1"``), or None.
-    :param os_type: ``linux`` or ``windows`` for an OS disk; None for a data disk.
+    :param os_type: ``linux`` or ``windows`` for an OS disk, or ``auto`` to take what the disk
+        holds; None for a data disk.
     :param hyper_v_generation: ``V1`` or ``V2`` (OS disks only), or ``auto`` to read it from the
         partition table (GPT with an EFI system partition means V2).
     :param security_type: ``TrustedLaunch`` (Generation 2 only) or None.
@@ -95,8 +96,8 @@ class ManagedDiskSpec:
                 raise InputError(f"disk SKU {sku!r} is not one of {', '.join(SKUS)}")
             sku = match[0]
         os_type = self.os_type.lower() if self.os_type else None
-        if os_type not in (None, "linux", "windows"):
-            raise InputError(f"os type {self.os_type!r} must be linux or windows")
+        if os_type not in (None, "linux", "windows", "auto"):
+            raise InputError(f"os type {self.os_type!r} must be linux, windows or auto")
         generation = (self.hyper_v_generation or "auto").upper()
         if generation not in ("AUTO", "V1", "V2"):
             raise InputError(f"Hyper-V generation {self.hyper_v_generation!r} must be auto, V1 or V2")
