@@ -88,8 +88,12 @@ def _outcomes(junit: Path) -> list[dict]:
 
 
 # -- rendering ------------------------------------------------------------------------------------
+_NAMES = {"timeout": "stall", "reset": "reset before", "reset-after": "reset after", "503-bare": "503 without Retry-After",
+          "503": "503 with Retry-After"}
+
+
 def _kinds(counts: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+    return ", ".join(f"{_NAMES.get(k, k)} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
 
 
 def render(records: dict, tests: list[dict], *, seed: int, seconds: float, status: int) -> str:
@@ -158,7 +162,7 @@ def _wire(entries: list) -> list[str]:
                 "| faults | options | stopped after | the line | rerun |", "|---|---|---|---|---|"]
         for o in alls:
             verdict = "within 2 min" if o["stopped_after"] < 120 else "**over 2 min**"
-            out.append(f"| {', '.join(o['actions'])} | {o['options']} | {o['stopped_after']:.0f} s ({verdict}) | "
+            out.append(f"| {', '.join(_NAMES.get(a, a) for a in o['actions'])} | {o['options']} | {o['stopped_after']:.0f} s ({verdict}) | "
                        f"`{o['error']}` | resumed ({o['resumed_with_present']} bytes already there), verified |")
     return out
 
@@ -169,7 +173,7 @@ def _crashes(entries: list) -> list[str]:
         return out + ["Not run."]
     out.append(
         "`kill -9` of `vhdupload upload` (page blob: the CLI; managed disk: the library, heartbeat every second) at "
-        "seeded moments of one upload of a 320 MiB image with 240 MiB of data at 6 MB/s: *early* (a seeded time "
+        "seeded moments of one upload of a 480 MiB image with 360 MiB of data at 4 MB/s: *early* (a seeded time "
         "after launch: imports, creating the destination, taking the lease) or *mid* (a seeded time after the run "
         "recorded progress of its own). After each kill: the dead upload's lease is waited out (page blob) or its "
         "heartbeat aged a minute on the ARM double's clock (managed disk); then the source is changed inside "

@@ -214,7 +214,7 @@ def test_long_kill_9_at_twenty_moments_page_blob(request, conn, container_name, 
     long_run(request)
     started = time.monotonic()
     tally = _page_blob_sequence(conn, container_name, tmp_path, capsys, count=20, honest_wait=True, changed=True,
-                                seed_value=seed(), size=320 * MIB, bandwidth="6MB/s")
+                                seed_value=seed(), size=480 * MIB, bandwidth="4MB/s")
     record("crashes", destination="page blob", seed=seed(), kills=tally.kills, early=tally.early, mid=tally.mid,
            watermarks=tally.watermarks, changed_tried=tally.changed_tried, refused=tally.refused,
            sample_refusal=tally.refusals[0] if tally.refusals else "", seconds=round(time.monotonic() - started),
@@ -309,7 +309,7 @@ def test_long_kill_9_at_twenty_moments_managed_disk(request, stub_az, managed_di
     long_run(request)
     started = time.monotonic()
     tally = _managed_disk_sequence(managed_disk_double, tmp_path, capsys, count=20, changed=True, seed_value=seed(),
-                                   size=320 * MIB, bandwidth=6 * MIB)
+                                   size=480 * MIB, bandwidth=4 * MIB)
     record("crashes", destination="managed disk", seed=seed(), kills=tally.kills, early=tally.early, mid=tally.mid,
            watermarks=tally.watermarks, changed_tried=tally.changed_tried, refused=tally.refused,
            sample_refusal=tally.refusals[0] if tally.refusals else "", seconds=round(time.monotonic() - started),
