@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+from collections.abc import Callable
 from os import PathLike
-from typing import Any, TypedDict, Unpack
+from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 
 from azure.core.exceptions import AzureError
 
@@ -16,8 +17,11 @@ from .errors import InputError, VhdUploadError
 from .redact import redact
 from .vhd import VirtualDisk, open_disk
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def open_source(source: str | PathLike, *, raw: bool = False) -> VirtualDisk:
+
+def open_source(source: "str | PathLike[str]", *, raw: bool = False) -> VirtualDisk:
     """``open_disk`` with OS errors turned into one-line InputErrors."""
     try:
         return open_disk(source, raw=raw)
@@ -62,17 +66,17 @@ def destination_client(
     return resolve_blob_client(destination, **storage, **client_options(threads=threads, timeout=timeout))
 
 
-def package_errors(action: str):
+def package_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a library entry so that it raises only the package's tree: a misspelt keyword
     is an InputError naming the close match, Azure errors are translated, OS errors become
     InputError, anything else a VhdUploadError naming ``action`` (a bug, but one a caller can
     still catch as documented)."""
 
-    def decorate(function):
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
         known = _keywords(function)
 
         @functools.wraps(function)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             unknown = sorted(set(kwargs) - known)
             if unknown:
                 raise InputError(_unknown_keyword(function.__name__, unknown[0], known))
@@ -97,7 +101,7 @@ def package_errors(action: str):
     return decorate
 
 
-def _keywords(function) -> set[str]:
+def _keywords(function: Callable[..., Any]) -> set[str]:
     """The keywords ``function`` takes: its named parameters, plus the storage credential
     keywords where it takes ``**storage``."""
     parameters = inspect.signature(function).parameters.values()

@@ -46,6 +46,16 @@ def _human(report) -> str:
         ("geometry", "{}/{}/{} (CHS, {} bytes); spec CHS for the size: {}/{}/{}".format(
             *report.geometry, report.geometry_size, *report.spec_geometry)),
     ]
+    if getattr(report, "format", "vhd") == "vhdx":
+        # a VHDX has no timestamp, CHS geometry or VHD UUID: show its own facts instead
+        lines = [line for line in lines if line[0] not in ("created", "uuid", "geometry", "creator")]
+        lines.insert(1, ("format", "VHDX"))
+        lines += [
+            ("creator", report.creator_application or "(not recorded)"),
+            ("disk ID", f"{report.uuid} (page 83); DataWriteGuid {report.data_write_guid}"),
+            ("sector size", f"{report.logical_sector_size} logical, {report.physical_sector_size} physical"),
+            ("log", report.log_state),
+        ]
     if report.block_size is not None:
         lines.append(("block size", format_size(report.block_size)))
     if report.parents:

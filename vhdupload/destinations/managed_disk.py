@@ -263,29 +263,33 @@ class ManagedDiskDestination:
 
     def create(self, *, size: int, state: UploadState) -> bool:
         self.limits = standard_hdd_limits(size)
-        from azure.mgmt.compute.models import CreationData, Disk, DiskSku  # noqa: PLC0415 - heavy
+        from azure.mgmt.compute.models import (  # noqa: PLC0415 - heavy, and only needed here
+            CreationData,
+            Disk,
+            DiskProperties,
+            DiskSecurityProfile,
+            DiskSku,
+        )
 
         spec = self.spec
-        tags = self._tags_for(state, heartbeat=True)
+        properties: dict[str, Any] = {
+            "creation_data": CreationData(create_option="Upload", upload_size_bytes=size),
+        }
+        if spec.os_type:
+            properties["os_type"] = "Linux" if spec.os_type == "linux" else "Windows"
+            if self.generation:
+                properties["hyper_v_generation"] = self.generation
+        if spec.security_type:
+            properties["security_profile"] = DiskSecurityProfile(security_type=spec.security_type)
+        if spec.data_access_auth_mode:
+            properties["data_access_auth_mode"] = spec.data_access_auth_mode
         disk = Disk(
             location=spec.location,
-            creation_data=CreationData(create_option="Upload", upload_size_bytes=size),
-            tags=tags,
+            tags=self._tags_for(state, heartbeat=True),
+            properties=DiskProperties(**properties),
+            sku=DiskSku(name=spec.sku) if spec.sku else None,
+            zones=[spec.zone] if spec.zone else None,
         )
-        if spec.sku:
-            disk.sku = DiskSku(name=spec.sku)
-        if spec.zone:
-            disk.zones = [spec.zone]
-        if spec.os_type:
-            disk.os_type = "Linux" if spec.os_type == "linux" else "Windows"
-            if self.generation:
-                disk.hyper_v_generation = self.generation
-        if spec.security_type:
-            from azure.mgmt.compute.models import DiskSecurityProfile  # noqa: PLC0415
-
-            disk.security_profile = DiskSecurityProfile(security_type=spec.security_type)
-        if spec.data_access_auth_mode:
-            disk.data_access_auth_mode = spec.data_access_auth_mode
         if self._get() is not None:
             return False  # made meanwhile by someone else: never PUT an existing disk
         self.disk = self._arm(

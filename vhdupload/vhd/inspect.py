@@ -40,6 +40,11 @@ class DiskReport:
     #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
     #: None when not asked for.
     guest: Any = None
+    format: str = "vhd"  # "vhd" | "vhdx" | "raw"
+    logical_sector_size: int = 512
+    physical_sector_size: int | None = None  # VHDX only (a VHD does not record it)
+    log_state: str | None = None  # VHDX only: "no log", "empty" or "replayed N log entries ..."
+    data_write_guid: str | None = None  # VHDX only: what a differencing child's parent_linkage names
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +63,8 @@ def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
             from ..guest import examine  # noqa: PLC0415 (the guest layer sits above this one)
 
             inside = examine(disk)
+        if getattr(disk, "format", None) == "vhdx":
+            return _inspect_vhdx(disk, guest=inside)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
         readiness = azure_readiness(disk)
@@ -97,3 +104,64 @@ def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
             warnings=warnings,
             guest=inside,
         )
+
+
+def _inspect_vhdx(disk, *, guest: Any) -> DiskReport:
+    """The same verdict for a VHDX: never Azure-ready as it is (upload converts it on the fly)."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from ..vhdx import partition_sector_size  # noqa: PLC0415 (vhdx imports this package)
+
+    name = str(disk.path)
+    # Azure's size limits, judged as for the fixed VHD the upload makes of it
+    as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",
+                               file_size=disk.virtual_size + FOOTER_SIZE)
+    readiness = azure_readiness(as_fixed)
+    problems = [
+        f"{name} is a {disk.disk_type} VHDX: Azure needs a fixed VHD; upload it with `vhdupload upload`, "
+        f"which converts on the fly, or run `vhdupload convert {name} OUT.vhd`",
+        *readiness.problems,
+    ]
+    warnings = list(readiness.warnings)
+    layout = partition_sector_size(lambda o, n: disk.read(o, min(n, max(disk.virtual_size - o, 0))))
+    if disk.logical_sector_size == 4096 or layout == 4096:
+        where = " (its GPT header is at byte 4096)" if layout == 4096 else ""
+        warnings.append(
+            f"the disk has {disk.logical_sector_size}-byte logical sectors{where}: its blob is a 512-byte-sector "
+            "fixed VHD of the same size, and a partition table laid out for 4 KiB sectors is not found by Azure's "
+            "512-byte-sector disks; it cannot be an OS disk, and data disks need their partitions recreated"
+        )
+    if disk.replay.state == "replayed":
+        warnings.append(
+            f"the VHDX log held writes not yet applied (it was not closed cleanly); they were {disk.log_state}, "
+            "and the file was not changed"
+        )
+    geometry = tuple(chs_for_size(disk.virtual_size))
+    return DiskReport(
+        path=name,
+        disk_type=disk.disk_type,
+        virtual_size=disk.virtual_size,
+        file_size=disk.file_size,
+        allocated_bytes=disk.allocated_bytes(),
+        creator_application=disk.creator,
+        creator_version="",
+        creator_host_os="",
+        uuid=str(disk.disk_id),
+        created="",
+        original_size=disk.virtual_size,
+        geometry=geometry,  # VHDX has no CHS: the geometry the uploaded fixed VHD's footer gets
+        geometry_size=geometry[0] * geometry[1] * geometry[2] * 512,
+        spec_geometry=geometry,
+        saved_state=False,
+        block_size=disk.block_size,
+        parents=[str(p) for p in disk.parents],
+        azure_ready=False,
+        problems=problems,
+        warnings=warnings,
+        guest=guest,
+        format="vhdx",
+        logical_sector_size=disk.logical_sector_size,
+        physical_sector_size=disk.physical_sector_size,
+        log_state=disk.log_state,
+        data_write_guid=str(disk.data_write_guid),
+    )
