@@ -76,7 +76,11 @@ def fingerprint(disk) -> str:
 
 
 def source_identity(disk) -> SourceIdentity:
-    uuid = disk.footer.uuid.hex if disk.footer is not None else ""
+    if disk.footer is not None:
+        uuid = disk.footer.uuid.hex
+    else:  # a VHDX names itself by its page 83 disk ID; a raw image has nothing
+        disk_id = getattr(disk, "disk_id", None)
+        uuid = disk_id.hex if disk_id is not None else ""
     return SourceIdentity(
         virtual_size=disk.virtual_size,
         uuid=uuid,
