@@ -1,6 +1,19 @@
 """vhdupload: get disk images into Azure.
 
-The public API is what ``__all__`` lists; everything else is private and may change.
+The public API is what ``__all__`` lists (30 names); everything else is private and may change.
+It is shaped like an Azure SDK: plain functions for the transfers, one client (:class:`Registrar`)
+for registration, small typed objects for what they take (:class:`TransferSettings`,
+:class:`ManagedDiskSpec`, the registration specs) and return (results with ``to_dict()``).
+Every error is a :class:`VhdUploadError`; the tree is drawn in :mod:`vhdupload.errors`, whose
+finer classes may be caught from there.
+
+::
+
+    settings = vhdupload.TransferSettings(threads=16)
+    result = vhdupload.upload_vhd("os.vhd", blob_url, credential=credential, settings=settings)
+    registrar = vhdupload.Registrar(credential=credential, subscription_id=subscription)
+    registrar.register(vhdupload.ImageSpec(name="app", resource_group="rg", location="westeurope",
+                                           os_disk=result.blob_url, os_type="linux"))
 """
 
 from __future__ import annotations
@@ -15,124 +28,62 @@ import logging as _logging
 _logging.getLogger("vhdupload").addHandler(_logging.NullHandler())
 
 from .errors import (
-    ArmError,
-    AuthenticationError,
     CancelledError,
-    CorruptVhdError,
     DestinationConflictError,
     FormatError,
     InputError,
-    LeaseHeldError,
-    NotAVhdError,
     NotAzureReadyError,
-    OtherFormatError,
-    ParentChainError,
-    PreflightError,
     RegistrationError,
-    SourceChangedError,
     StorageError,
-    TransferError,
     VhdUploadError,
 )
-from .vhd import (
-    ConvertResult,
-    DiskReport,
-    Footer,
-    Readiness,
-    VirtualDisk,
-    azure_readiness,
-    convert_image,
-    inspect_disk,
-    make_fixed_footer,
-    open_disk,
-    round_up_to_mib,
-)
-from .azure.credentials import client_options, resolve_blob_client
-from .status import UploadStatus, upload_status
-from .transfer import Progress
+from .vhd import convert_image, inspect_disk, open_disk
+from .azure.credentials import resolve_blob_client
+from .transfer import Progress, TransferSettings
+from .status import upload_status
 from .upload import UploadResult, upload_vhd
 from .verify import VerifyResult, verify_upload
-from .registration import (
-    DataDisk,
-    Registration,
-    RegistrationPlan,
-    begin_capture_vm_image,
-    begin_register_disk,
-    begin_register_gallery_version,
-    begin_register_image,
-    capture_vm_image,
-    detect_generation,
-    make_compute_client,
-    plan_capture,
-    plan_disk,
-    plan_gallery_version,
-    plan_image,
-    register_disk,
-    register_gallery_version,
-    register_image,
-    run_plan,
-)
+from .destinations.managed_disk import ManagedDiskSpec
+from .managed_disks import upload_to_managed_disk, verify_managed_disk
+from .registration.bodies import DataDisk
+from .registration.client import DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from .publish import PublishPlan, publish
 
 __all__ = [
     "__version__",
-    # errors
+    # errors (the rest of the tree: vhdupload.errors)
     "VhdUploadError",
     "InputError",
     "FormatError",
-    "NotAVhdError",
-    "OtherFormatError",
-    "CorruptVhdError",
-    "ParentChainError",
     "NotAzureReadyError",
-    "SourceChangedError",
-    "CancelledError",
     "StorageError",
-    "AuthenticationError",
     "DestinationConflictError",
-    "LeaseHeldError",
-    "TransferError",
+    "CancelledError",
     "RegistrationError",
-    "PreflightError",
-    "ArmError",
-    # the VHD format layer
+    # disks on this machine
     "open_disk",
-    "VirtualDisk",
-    "Footer",
-    "make_fixed_footer",
-    "azure_readiness",
-    "Readiness",
-    "round_up_to_mib",
     "inspect_disk",
-    "DiskReport",
     "convert_image",
-    "ConvertResult",
-    # the upload engine
+    # transfers
+    "TransferSettings",
+    "Progress",
     "upload_vhd",
     "UploadResult",
-    "Progress",
     "verify_upload",
     "VerifyResult",
     "upload_status",
-    "UploadStatus",
     "resolve_blob_client",
-    "client_options",
+    # managed disks
+    "ManagedDiskSpec",
+    "upload_to_managed_disk",
+    "verify_managed_disk",
     # registration
-    "register_image",
-    "register_gallery_version",
-    "register_disk",
-    "capture_vm_image",
-    "begin_register_image",
-    "begin_register_gallery_version",
-    "begin_register_disk",
-    "begin_capture_vm_image",
-    "Registration",
-    "RegistrationPlan",
-    "plan_image",
-    "plan_capture",
-    "plan_gallery_version",
-    "plan_disk",
-    "run_plan",
+    "Registrar",
+    "ImageSpec",
+    "GalleryVersionSpec",
+    "DiskImportSpec",
     "DataDisk",
-    "detect_generation",
-    "make_compute_client",
+    # from files to an image in one step
+    "publish",
+    "PublishPlan",
 ]

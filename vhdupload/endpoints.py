@@ -111,7 +111,13 @@ def _keywords(function: Callable[..., Any]) -> set[str]:
     return names
 
 
+#: The knobs that live in ``TransferSettings`` (a keyword of that name gets a pointer there).
+_SETTINGS_FIELDS = ("threads", "max_retries", "timeout", "max_bandwidth", "max_gap")
+
+
 def _unknown_keyword(name: str, keyword: str, known: set[str]) -> str:
+    if keyword in _SETTINGS_FIELDS and "settings" in known:
+        return f"{name}() takes {keyword} in its settings: pass settings=TransferSettings({keyword}=...)"
     close = difflib.get_close_matches(keyword, sorted(known), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(sorted(known))}"
     return f"{name}() has no option {keyword!r}{hint}"

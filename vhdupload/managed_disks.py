@@ -116,11 +116,7 @@ def upload_to_managed_disk(
     overwrite: bool = False,
     wait: bool = False,
     delete_on_failure: bool = False,
-    threads: int | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout: float | None = None,
-    max_bandwidth: float | None = None,
-    max_gap: int | None = None,
+    settings: TransferSettings | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     trust_stat: bool = False,
@@ -141,12 +137,8 @@ def upload_to_managed_disk(
         unattached one is ever replaced).
     :param wait: wait for another upload writing to the disk instead of refusing.
     :param delete_on_failure: delete the disk on failure, if this call created it.
-    :param threads: requests in flight at once (1..256); None adapts it to the link (8 to 64).
-    :param max_retries: retries of one request before giving up.
-    :param timeout: seconds one request may take before it is retried.
-    :param max_bandwidth: cap on bytes per second sent (None: no cap).
-    :param max_gap: zero gaps up to this many bytes are sent rather than split around; None
-        chooses it from the disk's upload limits (bytes/s against requests/s).
+    :param settings: how the data travels (:class:`vhdupload.TransferSettings`: threads,
+        retries, timeout, bandwidth cap, zero-gap merging); its defaults when None.
     :param progress: called with :class:`vhdupload.Progress` snapshots from worker threads.
     :param cancel: set it to stop; the disk is left for a later call to continue.
     :param wait_timeout: seconds ``wait`` waits for another writer before giving up.
@@ -155,9 +147,7 @@ def upload_to_managed_disk(
     :returns: an :class:`vhdupload.UploadResult` whose ``disk_id`` and ``disk_state`` name the disk.
     """
     started = time.monotonic()
-    settings = TransferSettings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth)
-    if max_gap is not None and max_gap < 0:
-        raise InputError(f"max_gap must not be negative, got {max_gap}")
+    settings = settings or TransferSettings()
     spec = disk.validated()
     cancel = cancel or threading.Event()
     source_disk = open_source(source, raw=raw)
@@ -183,7 +173,7 @@ def upload_to_managed_disk(
         session = _Session(dest=dest, image=image, identity=identity, settings=settings, cancel=cancel,
                            overwrite=overwrite, wait=wait, stats=stats_before, trust_stat=trust_stat,
                            wait_timeout=wait_timeout)
-        return session.run(progress=progress, max_gap=max_gap, content_md5=False, started=started)
+        return session.run(progress=progress, content_md5=False, started=started)
     finally:
         source_disk.close()
 
@@ -202,8 +192,7 @@ def verify_managed_disk(
     audience: str | None = None,
     raw: bool = False,
     resize: bool = True,
-    threads: int = DEFAULT_THREADS,
-    timeout: float | None = None,
+    settings: TransferSettings | None = None,
     cancel: threading.Event | None = None,
 ) -> VerifyResult:
     """Compare a finished managed disk with ``source`` without downloading zeros.
@@ -212,13 +201,14 @@ def verify_managed_disk(
     :func:`upload_to_managed_disk`; ``disk_name``/``resource_group`` name the disk.
     """
     started = time.monotonic()
-    TransferSettings(threads=threads, timeout=timeout)  # validates
+    settings = settings or TransferSettings()
+    threads = settings.threads or DEFAULT_THREADS
     cancel = cancel or threading.Event()
     compute = compute_client_for(compute_client, credential=credential, subscription_id=subscription_id,
                                  arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
     spec = ManagedDiskSpec(name=disk_name, resource_group=resource_group, location="-")
-    dest = ManagedDiskDestination(compute, spec, generation=None, threads=threads, timeout=timeout,
-                                  max_retries=DEFAULT_MAX_RETRIES, cancel=cancel, data_credential=credential)
+    dest = ManagedDiskDestination(compute, spec, generation=None, threads=threads, timeout=settings.timeout,
+                                  max_retries=settings.max_retries, cancel=cancel, data_credential=credential)
     source_disk = open_source(source, raw=raw)
     try:
         existing = dest.look()

@@ -9,7 +9,7 @@ from typing import Any, Unpack
 from . import planning
 from .azure.page_blob import PageBlobSink, is_page_blob
 from .azure.state import UploadState
-from .transfer.settings import DEFAULT_MAX_RETRIES
+from .transfer.settings import TransferSettings
 from .endpoints import StorageCredentials, destination_client, package_errors
 
 
@@ -62,16 +62,17 @@ def upload_status(
     destination: str | None = None,
     *,
     blob_client: Any = None,
-    timeout: float | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
+    settings: TransferSettings | None = None,
     **storage: Unpack[StorageCredentials],
 ) -> UploadStatus:
-    """The state of the upload at ``destination`` (credentials as for ``upload_vhd``)."""
+    """The state of the upload at ``destination`` (credentials as for ``upload_vhd``; of
+    ``settings`` only the timeout and retries matter)."""
+    settings = settings or TransferSettings()
     client = destination_client(
         destination, blob_client=blob_client, **storage,
-        threads=2, timeout=timeout,
+        threads=2, timeout=settings.timeout,
     )
-    sink = PageBlobSink(client, timeout=timeout, max_retries=max_retries)
+    sink = PageBlobSink(client, timeout=settings.timeout, max_retries=settings.max_retries)
     props, _ = sink.properties()
     if props is None:
         return UploadStatus(sink.url, False, False, False, 0, 0, None, None, None, None, None, None, None)

@@ -99,12 +99,8 @@ def upload_vhd(
     resize: bool = True,
     overwrite: bool = False,
     wait: bool = False,
-    threads: int | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout: float | None = None,
-    max_bandwidth: float | None = None,
+    settings: TransferSettings | None = None,
     content_md5: bool = False,
-    max_gap: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     lease_seconds: int = MAX_LEASE_SECONDS,
@@ -127,11 +123,7 @@ def upload_vhd(
     subclasses; never prints.
     """
     started = time.monotonic()
-    settings = TransferSettings(
-        threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth
-    )
-    if max_gap is not None and max_gap < 0:
-        raise InputError(f"max_gap must not be negative, got {max_gap}")
+    settings = settings or TransferSettings()
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
     try:
@@ -151,9 +143,7 @@ def upload_vhd(
             overwrite=overwrite, wait=wait, stats=stats_before, lease_seconds=lease_seconds,
             trust_stat=trust_stat, wait_timeout=wait_timeout,
         )
-        return session.run(
-            progress=progress, max_gap=max_gap, content_md5=content_md5, started=started
-        )
+        return session.run(progress=progress, content_md5=content_md5, started=started)
     finally:
         disk.close()
 
@@ -353,7 +343,7 @@ class _Session:
         return self.image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
 
     # -- steps 4 and 5 -----------------------------------------------------------------------
-    def run(self, *, progress, max_gap: int, content_md5: bool, started: float) -> UploadResult:
+    def run(self, *, progress: ProgressCallback | None, content_md5: bool, started: float) -> UploadResult:
         failed = True
         try:
             mode, existing = self._prepare()
@@ -368,7 +358,7 @@ class _Session:
                     sent=0, present=present, data_bytes=data, requests=0, retries=0,
                     started=started, crc=existing.crc64 or "", resumed=False, already=True, md5=None,
                 )
-            result = self._transfer(mode, progress=progress, max_gap=max_gap, content_md5=content_md5,
+            result = self._transfer(mode, progress=progress, content_md5=content_md5,
                                     started=started)
             failed = False
             return result
@@ -415,7 +405,8 @@ class _Session:
         if note and isinstance(exc, VhdUploadError) and exc.args:
             exc.args = (f"{exc.args[0]}; {note}", *exc.args[1:])
 
-    def _transfer(self, mode, *, progress, max_gap, content_md5, started) -> UploadResult:
+    def _transfer(self, mode: str, *, progress: ProgressCallback | None, content_md5: bool,
+                  started: float) -> UploadResult:
         image = self.image
         self.dest.open_for_writing(state=lambda: self.state, seconds_hint=image.size / _PLANNING_RATE)
         listed: list[tuple[int, int]] | None = []
@@ -449,6 +440,7 @@ class _Session:
             tracker=tracker,
         )
         held = self._rewrite_unproven(send, listed, tracker) if listed else planning.RangeSet()
+        max_gap = self.settings.max_gap
         if max_gap is None:  # the cost model: the destination's bytes/s over its requests/s
             max_gap = planning.default_max_gap(getattr(self.dest, "limits", None))
         result = pump(

@@ -24,7 +24,7 @@ from .endpoints import StorageCredentials, destination_client, package_errors, o
 from .errors import StorageError
 from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
-from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from .transfer.settings import DEFAULT_THREADS, TransferSettings
 
 VERIFY_MAX_GAP = 1024 * 1024
 
@@ -57,9 +57,7 @@ def verify_upload(
     blob_client: Any = None,
     raw: bool = False,
     resize: bool = True,
-    threads: int = DEFAULT_THREADS,
-    timeout: float | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
+    settings: TransferSettings | None = None,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     **storage: Unpack[StorageCredentials],
@@ -72,6 +70,8 @@ def verify_upload(
     Returns a result whose ``identical`` says whether they match; raises (StorageError...) only
     when the comparison itself could not be made."""
     started = time.monotonic()
+    settings = settings or TransferSettings()
+    threads, timeout = settings.threads or DEFAULT_THREADS, settings.timeout
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
     try:
@@ -80,7 +80,7 @@ def verify_upload(
             destination, blob_client=blob_client, **storage,
             threads=threads, timeout=timeout,
         )
-        sink = PageBlobSink(client, timeout=timeout, max_retries=max_retries, cancel=cancel)
+        sink = PageBlobSink(client, timeout=timeout, max_retries=settings.max_retries, cancel=cancel)
         props, _ = sink.properties()
         if props is None:
             raise StorageError(f"{sink.url} does not exist: nothing to verify")

@@ -11,6 +11,7 @@ import pytest
 from vhdupload.engine import make_sender
 from vhdupload.errors import CancelledError
 from vhdupload.transfer import BandwidthLimiter, ProgressTracker, RetryPolicy
+from vhdupload import TransferSettings
 
 MIB = 1 << 20
 
@@ -155,8 +156,7 @@ def test_progress_counts_the_data_to_examine_and_ends_at_its_total(azurite, cont
     # when only the footer was left (and the ETA said so); counted by data, it is 100 %.
     _write_sparse(image, 64 * MIB, [(0, 6 * MIB)])
     seen = []
-    upload_vhd(image, f"{container_name}/p.vhd", connection_string=azurite.connection_string, raw=True,
-               threads=2, progress=seen.append)
+    upload_vhd(image, f"{container_name}/p.vhd", connection_string=azurite.connection_string, raw=True, progress=seen.append, settings=TransferSettings(threads=2))
     totals = {p.total for p in seen}
     assert totals == {6 * MIB + 512}
     assert [p.covered for p in seen] == sorted(p.covered for p in seen)

@@ -71,7 +71,9 @@ def test_kill_9_then_the_same_command_resumes(managed_disk_double, tmp_path):
         "md.HEARTBEAT_SECONDS, md._MIN_TAG_WRITE_INTERVAL = 1, 0.5\n"
         f"compute = make_compute_client(credential=FakeCredential(), subscription_id=SUB, arm_endpoint={managed_disk_double.url!r})\n"
         f"spec = ManagedDiskSpec(name='big', resource_group={RG!r}, location='westeurope')\n"
-        f"r = upload_to_managed_disk({str(raw)!r}, spec, compute_client=compute, raw=True, threads=2, max_bandwidth={4 * MIB})\n"
+        "from vhdupload import TransferSettings\n"
+        f"settings = TransferSettings(threads=2, max_bandwidth={4 * MIB})\n"
+        f"r = upload_to_managed_disk({str(raw)!r}, spec, compute_client=compute, raw=True, settings=settings)\n"
         "print(r.bytes_sent)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -13,6 +13,7 @@ from tests.upload.conftest import qemu_img, write_random
 from vhdupload.destinations.managed_disk import ManagedDiskSpec
 from vhdupload.errors import DestinationConflictError, NotAzureReadyError
 from vhdupload.managed_disks import managed_disk_status, upload_to_managed_disk, verify_managed_disk
+from vhdupload import TransferSettings
 
 MIB = 1024 * 1024
 ALLOWED = {("PUT", "page"), ("GET", "pagelist"), ("GET", ""), ("HEAD", "")}
@@ -155,8 +156,7 @@ def test_the_other_answers_of_an_untried_endpoint(managed_disk_double, compute_c
     from vhdupload.errors import CancelledError
 
     with pytest.raises(CancelledError):
-        upload_to_managed_disk(vhd, spec("noranges"), compute_client=compute_client(), threads=1,
-                               progress=lambda p: cancel.set(), cancel=cancel)
+        upload_to_managed_disk(vhd, spec("noranges"), compute_client=compute_client(), progress=lambda p: cancel.set(), cancel=cancel, settings=TransferSettings(threads=1))
     managed_disk_double.clock_offset = 120
     again = upload_to_managed_disk(vhd, spec("noranges"), compute_client=compute_client())
     assert again.resumed and any("everything was sent again" in n for n in again.notes)
@@ -169,8 +169,7 @@ def test_a_second_write_grant_refused_says_what_to_do(managed_disk_double, compu
     from vhdupload.errors import CancelledError
 
     with pytest.raises(CancelledError):
-        upload_to_managed_disk(vhd, spec("regrant"), compute_client=compute_client(), threads=1,
-                               progress=lambda p: cancel.set(), cancel=cancel)
+        upload_to_managed_disk(vhd, spec("regrant"), compute_client=compute_client(), progress=lambda p: cancel.set(), cancel=cancel, settings=TransferSettings(threads=1))
     managed_disk_double.refuse_regrant = True
     managed_disk_double.clock_offset = 120
     with pytest.raises(DestinationConflictError, match="did not grant write access again"):
@@ -188,7 +187,7 @@ def test_write_access_that_ends_mid_upload_is_granted_again(managed_disk_double,
                 grant.active = False  # as if its SAS had expired
             expired.append(True)
 
-    result = upload_to_managed_disk(vhd, spec("renew"), compute_client=compute_client(), threads=1, progress=expire_once)
+    result = upload_to_managed_disk(vhd, spec("renew"), compute_client=compute_client(), progress=expire_once, settings=TransferSettings(threads=1))
     assert expired and any("granted again" in n for n in result.notes)
     assert managed_disk_double.disk_bytes("renew")[: len(content)] == content
     assert managed_disk_double.disk_state("renew") == "Unattached"

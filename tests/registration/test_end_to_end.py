@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from vhdupload import register_disk, register_image, upload_vhd
+from vhdupload import upload_vhd
+from vhdupload.registration import register_disk, register_image
 
 from .conftest import LOC, RG
 from .disk_images import ESP, LINUX, gpt

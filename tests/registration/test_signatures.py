@@ -7,6 +7,8 @@ import inspect
 import pytest
 
 import vhdupload
+import vhdupload.registration
+import vhdupload.vhd
 from vhdupload.registration import operations, prepare
 
 from .conftest import LOC, RG, SUB
@@ -26,7 +28,7 @@ def _parameters(function) -> dict[str, inspect.Parameter]:
 
 
 def test_register_image_shows_its_keywords():
-    signature = inspect.signature(vhdupload.register_image)
+    signature = inspect.signature(vhdupload.registration.register_image)
     params = signature.parameters
     assert list(params)[:5] == ["name", "resource_group", "location", "os_disk", "os_type"]
     assert {"data_disks", "hyper_v_generation", "blob_client_factory", "skip_preflight", *CONNECTION} <= set(params)
@@ -35,8 +37,8 @@ def test_register_image_shows_its_keywords():
     assert params["hyper_v_generation"].default == "auto"
     assert params["skip_preflight"].default is False
     assert params["credential"].default is None
-    assert "os_disk" in (vhdupload.register_image.__doc__ or "")
-    assert "compute_client" in (vhdupload.register_image.__doc__ or "")
+    assert "os_disk" in (vhdupload.registration.register_image.__doc__ or "")
+    assert "compute_client" in (vhdupload.registration.register_image.__doc__ or "")
 
 
 @pytest.mark.parametrize("planner, begin, register", ENTRY_POINTS, ids=lambda f: f.__name__)
@@ -62,9 +64,9 @@ def test_an_unknown_keyword_is_a_type_error(planner, begin, register):
 
 def test_a_missing_option_is_a_type_error():
     with pytest.raises(TypeError, match="os_disk"):
-        vhdupload.register_image(name="x", resource_group=RG, location=LOC, os_type="linux", compute_client=object())
+        vhdupload.registration.register_image(name="x", resource_group=RG, location=LOC, os_type="linux", compute_client=object())
 
 
 def test_positional_arguments_are_refused():
     with pytest.raises(TypeError):
-        vhdupload.register_disk("x", RG, LOC, "https://a.blob.core.windows.net/c/d.vhd")  # type: ignore[misc]
+        vhdupload.registration.register_disk("x", RG, LOC, "https://a.blob.core.windows.net/c/d.vhd")  # type: ignore[misc]

@@ -238,7 +238,9 @@ def _disk_script(double, image: Path, name: str, bandwidth: int) -> list[str]:
         "md.HEARTBEAT_SECONDS, md._MIN_TAG_WRITE_INTERVAL = 1, 0.5\n"
         f"compute = make_compute_client(credential=FakeCredential(), subscription_id=SUB, arm_endpoint={double.url!r})\n"
         f"spec = md.ManagedDiskSpec(name={name!r}, resource_group={RG!r}, location='westeurope')\n"
-        f"upload_to_managed_disk({str(image)!r}, spec, compute_client=compute, raw=True, threads=2, max_bandwidth={bandwidth})\n"
+        "from vhdupload import TransferSettings\n"
+        f"upload_to_managed_disk({str(image)!r}, spec, compute_client=compute, raw=True,\n"
+        f"                       settings=TransferSettings(threads=2, max_bandwidth={bandwidth}))\n"
     )
     return [sys.executable, "-c", script]
 

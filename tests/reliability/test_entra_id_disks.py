@@ -18,6 +18,7 @@ from vhdupload.errors import AuthenticationError, CancelledError
 from vhdupload.managed_disks import upload_to_managed_disk, verify_managed_disk
 
 from .figures import MIB
+from vhdupload import TransferSettings
 
 
 def _spec(name: str) -> ManagedDiskSpec:
@@ -43,8 +44,7 @@ def test_an_entra_id_only_disk_upload_resumes(managed_disk_double, compute_clien
             cancel.set()
 
     with pytest.raises(CancelledError):
-        upload_to_managed_disk(path, _spec("aad"), compute_client=compute_client(), credential=credential, raw=True,
-                               threads=1, cancel=cancel, progress=stop_early)
+        upload_to_managed_disk(path, _spec("aad"), compute_client=compute_client(), credential=credential, raw=True, cancel=cancel, progress=stop_early, settings=TransferSettings(threads=1))
     managed_disk_double.clock_offset += 120  # its heartbeat is stale
     result = upload_to_managed_disk(path, _spec("aad"), compute_client=compute_client(), credential=credential, raw=True)
     assert result.resumed

@@ -10,7 +10,10 @@ import pytest
 from azure.storage.blob import BlobClient
 
 import vhdupload
-from vhdupload import InputError, azure_readiness, convert_image, inspect_disk, open_disk
+import vhdupload.registration
+import vhdupload.vhd
+from vhdupload import InputError, convert_image, inspect_disk, open_disk
+from vhdupload.vhd import azure_readiness
 from vhdupload.azure.credentials import parse_destination
 from vhdupload.cli import main
 from vhdupload.redact import printable
@@ -86,7 +89,7 @@ def test_reads_outside_the_disk_and_odd_arguments(tmp_path):
 
 def test_round_up_to_mib_of_a_negative_size():
     with pytest.raises(InputError):
-        vhdupload.round_up_to_mib(-1)
+        vhdupload.vhd.round_up_to_mib(-1)
 
 
 # -- registration -------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def test_round_up_to_mib_of_a_negative_size():
 @pytest.mark.parametrize("data_disks", [[None], [42], None, "https://a.blob.core.windows.net/c/d.vhd"])
 def test_plan_image_with_data_disks_that_are_not_disks(data_disks):
     with pytest.raises(InputError, match="data_disks"):
-        vhdupload.plan_image(
+        vhdupload.registration.plan_image(
             name="img", resource_group="rg", location="westeurope",
             os_disk="https://acct.blob.core.windows.net/vhds/os.vhd", os_type="linux",
             subscription_id=str(uuid.uuid4()), data_disks=data_disks, skip_preflight=True,

@@ -11,9 +11,11 @@ import time
 import pytest
 
 from tests.upload.conftest import cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
-from vhdupload import LeaseHeldError, upload_vhd, verify_upload
+from vhdupload import upload_vhd, verify_upload
+from vhdupload.errors import LeaseHeldError
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
+from vhdupload import TransferSettings
 
 
 def _images(tmp_path, count: int, *, size: int, runs: int, base: int):
@@ -38,7 +40,7 @@ def eight_in_one_process(conn, container, tmp_path, *, size: int, runs: int, bas
 
     def one(i: int) -> None:
         try:
-            results[i] = upload_vhd(images[i][0], f"{container}/t{i}.vhd", connection_string=conn, raw=True, threads=4)
+            results[i] = upload_vhd(images[i][0], f"{container}/t{i}.vhd", connection_string=conn, raw=True, settings=TransferSettings(threads=4))
         except BaseException as exc:  # noqa: BLE001 - reported below
             results[i] = exc
 
@@ -98,7 +100,7 @@ def two_to_one_blob(conn, container, tmp_path, *, processes: bool, base: int, na
         def one() -> None:
             barrier.wait()
             try:
-                outcomes.append(upload_vhd(path, dest, connection_string=conn, raw=True, threads=2, max_bandwidth=4e6))
+                outcomes.append(upload_vhd(path, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=2, max_bandwidth=4e6)))
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 outcomes.append(exc)
 

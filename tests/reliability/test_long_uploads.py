@@ -24,10 +24,12 @@ from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
 from tests.upload.conftest import blob_client, cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
 from tests.upload.test_entra_id import fake_jwt, https_azurite  # noqa: F401 - https_azurite: a fixture
-from vhdupload import client_options, resolve_blob_client, upload_vhd, verify_upload
+from vhdupload import resolve_blob_client, upload_vhd, verify_upload
+from vhdupload.azure.credentials import client_options
 from vhdupload.cli import main
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
+from vhdupload import TransferSettings
 
 
 def _sas(container: str, name: str, seconds: float) -> str:
@@ -108,8 +110,7 @@ def grant_expiry(double, compute_client, tmp_path, *, grant_seconds: int, size: 
     double.grant_seconds = grant_seconds
     started = time.monotonic()
     try:
-        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"),
-                                        compute_client=compute_client(), raw=True, threads=2, max_bandwidth=bandwidth)
+        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"), compute_client=compute_client(), raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
     finally:
         double.grant_seconds = None
     seconds = time.monotonic() - started
@@ -150,7 +151,7 @@ def token_expiry(server, container: str, tmp_path, *, lifetime: int, size: int, 
     client = resolve_blob_client(f"{server.account_url}/{container}/disk.vhd", credential=credential,
                                  **client_options(threads=2, connection_verify=str(server.cert_path)))
     started = time.monotonic()
-    result = upload_vhd(image, blob_client=client, raw=True, threads=2, max_bandwidth=bandwidth)
+    result = upload_vhd(image, blob_client=client, raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
     seconds = time.monotonic() - started
     assert seconds > 2 * lifetime, "the upload did not outlive a token"
     assert verify_upload(image, blob_client=client, raw=True).identical

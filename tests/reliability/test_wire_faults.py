@@ -29,6 +29,7 @@ from vhdupload import verify_upload
 from vhdupload.cli import main
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
+from vhdupload import TransferSettings
 
 #: The client's per-request timeout in these runs, and how long a stalled request is held (past it).
 TIMEOUT = 2
@@ -95,8 +96,7 @@ def _managed_disk_upload(double, faults, compute_client, tmp_path, *, rate, seed
     faults.randomize(rate=rate, seed=seed_value)
     started = time.monotonic()
     try:
-        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"),
-                                        compute_client=compute_client(), raw=True, timeout=TIMEOUT, threads=4)
+        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"), compute_client=compute_client(), raw=True, settings=TransferSettings(timeout=TIMEOUT, threads=4))
     finally:
         faults.stop_faults()
     seconds = time.monotonic() - started
@@ -239,8 +239,7 @@ def test_a_failed_upload_spends_no_second_retry_budget_saving_its_progress(proxy
 
     def run() -> None:
         try:
-            upload_vhd(image, dest, account_url=proxy.account_url(), account_key=DEV_KEY, raw=True, threads=2,
-                       max_bandwidth=3e6, max_retries=3, timeout=TIMEOUT, lease_seconds=15)
+            upload_vhd(image, dest, account_url=proxy.account_url(), account_key=DEV_KEY, raw=True, lease_seconds=15, settings=TransferSettings(threads=2, max_bandwidth=3e6, max_retries=3, timeout=TIMEOUT))
         except BaseException as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
 

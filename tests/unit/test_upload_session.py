@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 def session(disk, dest, *, overwrite=False, retries=0, threads=3):
     image = blob_image(disk)
     return _Session(dest=dest, image=image, identity=source_identity(disk),
-                    settings=TransferSettings(threads=threads, max_retries=retries), cancel=threading.Event(),
+                    settings=TransferSettings(threads=threads, max_retries=retries, max_gap=64 * 1024), cancel=threading.Event(),
                     overwrite=overwrite, wait=False, stats=stat_token(disk.fingerprint_files()))
 
 
@@ -34,7 +34,7 @@ def raw(tmp_path):
 
 
 def run(s):
-    return s.run(progress=None, max_gap=64 * 1024, content_md5=False, started=time.monotonic())
+    return s.run(progress=None, content_md5=False, started=time.monotonic())
 
 
 def test_new_then_complete_then_overwrite(raw):

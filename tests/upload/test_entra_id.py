@@ -20,7 +20,9 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from tests.support.azurite import start_azurite
-from vhdupload import AuthenticationError, client_options, resolve_blob_client, upload_vhd, verify_upload
+from vhdupload import resolve_blob_client, upload_vhd, verify_upload
+from vhdupload.azure.credentials import client_options
+from vhdupload.errors import AuthenticationError
 
 from .conftest import write_random
 

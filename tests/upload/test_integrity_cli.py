@@ -11,11 +11,13 @@ import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
-from vhdupload import TransferError, upload_vhd, verify_upload
+from vhdupload import upload_vhd, verify_upload
+from vhdupload.errors import TransferError
 from vhdupload.azure.page_blob import PageBlobSink
 from vhdupload.cli import main
 
 from .conftest import blob_client, container_client, read_blob, write_random
+from vhdupload import TransferSettings
 
 MIB = 1 << 20
 JSON_KEYS = {"blob_url", "virtual_size", "blob_size", "bytes_sent", "bytes_skipped", "bytes_present",
@@ -47,7 +49,7 @@ def _corrupt_first_put(monkeypatch, times: int = 1) -> list[int]:
 def test_corrupted_body_is_rejected_by_the_server_and_retried(monkeypatch, raw_image, conn, dest, caplog):
     corrupted = _corrupt_first_put(monkeypatch)
     with caplog.at_level("WARNING", logger="vhdupload"):
-        result = upload_vhd(raw_image, dest, connection_string=conn, raw=True, threads=1)
+        result = upload_vhd(raw_image, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=1))
     assert corrupted and result.retries == 1
     assert any("Crc64Mismatch" in r.getMessage() for r in caplog.records)
     assert verify_upload(raw_image, dest, connection_string=conn, raw=True).identical
@@ -56,7 +58,7 @@ def test_corrupted_body_is_rejected_by_the_server_and_retried(monkeypatch, raw_i
 def test_corruption_without_retries_left_is_reported_with_how_to_resume(monkeypatch, raw_image, conn, dest):
     _corrupt_first_put(monkeypatch, times=100)
     with pytest.raises(TransferError, match="Crc64Mismatch.*run the same command again to resume"):
-        upload_vhd(raw_image, dest, connection_string=conn, raw=True, threads=1, max_retries=1)
+        upload_vhd(raw_image, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=1, max_retries=1))
 
 
 def test_json_contract_and_rerun_says_already_there(raw_image, conn, dest, capsys):
@@ -168,7 +170,7 @@ def test_hot_path_is_used_for_key_and_sas_and_the_sdk_path_still_works(monkeypat
     monkeypatch.setenv("VHDUPLOAD_SDK_PUT", "1")
     assert PageBlobSink(keyed)._direct is None
     _corrupt_first_put(monkeypatch)
-    result = upload_vhd(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True, threads=2)
+    result = upload_vhd(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True, settings=TransferSettings(threads=2))
     assert result.retries == 1
     assert verify_upload(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True).identical
 

@@ -12,6 +12,7 @@ from vhdupload.cli import main
 from vhdupload.errors import CancelledError, LeaseHeldError, StorageError
 from vhdupload.upload import upload_vhd
 from vhdupload.verify import verify_upload
+from vhdupload import TransferSettings
 
 MIB = 1024 * 1024
 
@@ -49,8 +50,7 @@ def test_wait_is_bounded_by_wait_timeout(raw, conn, dest):
 def test_verify_of_an_unfinished_upload_says_so(raw, conn, dest, capsys):
     cancel = threading.Event()
     with pytest.raises(CancelledError):
-        upload_vhd(raw, dest, connection_string=conn, raw=True, threads=1, max_bandwidth=4 * MIB,
-                   progress=lambda p: p.bytes_sent and cancel.set(), cancel=cancel)
+        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=lambda p: p.bytes_sent and cancel.set(), cancel=cancel, settings=TransferSettings(threads=1, max_bandwidth=4 * MIB))
     with pytest.raises(StorageError, match="unfinished upload .*run the upload again"):
         verify_upload(raw, dest, connection_string=conn, raw=True)
     assert main(["verify", str(raw), dest, "--raw", "--connection-string", conn]) == 1

@@ -11,19 +11,13 @@ import time
 
 import pytest
 
-from vhdupload import (
-    CancelledError,
-    DestinationConflictError,
-    LeaseHeldError,
-    SourceChangedError,
-    upload_status,
-    upload_vhd,
-    verify_upload,
-)
+from vhdupload import CancelledError, DestinationConflictError, upload_status, upload_vhd, verify_upload
+from vhdupload.errors import LeaseHeldError, SourceChangedError
 
 from vhdupload.cli import main
 
 from .conftest import blob_client, cli_command, container_client, page_ranges, write_random
+from vhdupload import TransferSettings
 
 MIB = 1 << 20
 
@@ -94,7 +88,7 @@ def test_concurrent_writer_is_refused_and_a_cancelled_upload_resumes(tmp_path, c
 
     def first() -> None:
         try:
-            upload_vhd(raw, dest, connection_string=conn, raw=True, max_bandwidth=2e6, threads=2, cancel=cancel)
+            upload_vhd(raw, dest, connection_string=conn, raw=True, cancel=cancel, settings=TransferSettings(max_bandwidth=2e6, threads=2))
         except BaseException as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
 
@@ -160,7 +154,7 @@ def test_source_changing_during_upload_fails_and_no_rerun_resumes_the_mix(tmp_pa
                 f.write(b"changed!")
 
     with pytest.raises(SourceChangedError, match="changed.*--overwrite"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=touch, threads=1)
+        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=touch, settings=TransferSettings(threads=1))
     assert touched.is_set()
     status = upload_status(dest, connection_string=conn)
     assert status.state == "source-changed" and not status.complete and status.lease in (None, "available")
@@ -197,7 +191,7 @@ def _cancel_after_first_chunk(raw, dest, conn, *, poke_at: int | None = None, re
             cancel.set()
 
     with pytest.raises(CancelledError):
-        upload_vhd(raw, dest, connection_string=conn, raw=True, threads=1, progress=progress, cancel=cancel)
+        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=progress, cancel=cancel, settings=TransferSettings(threads=1))
 
 
 def test_a_source_written_before_a_cancel_or_between_runs_is_not_resumed_but_a_copy_is(tmp_path, conn, dest):

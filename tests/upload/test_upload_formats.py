@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tests.vhd.builders import build_differencing, build_dynamic, build_fixed
-from vhdupload import Footer, upload_vhd, verify_upload
+from vhdupload import upload_vhd, verify_upload
+from vhdupload.vhd import Footer
 from vhdupload.errors import NotAzureReadyError
 from vhdupload.crc64 import compute, to_hex
 
 from .conftest import container_client, libvhdi_read, page_ranges, qemu_img, qemu_raw, read_blob, write_random
+from vhdupload import TransferSettings
 
 MIB = 1 << 20
 RUNS = [(0, 4096), (3 * MIB + 512 * 3, 70_000), (9 * MIB, 2 * MIB + 4096), (17 * MIB - 8192, 8192)]
@@ -34,7 +36,7 @@ def test_qemu_force_size_images(tmp_path, conn, dest, qemu_img_path, subformat):
     write_random(raw, 20 * MIB, runs=RUNS)
     vhd = tmp_path / f"{subformat}.vhd"
     qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", f"subformat={subformat},force_size=on", raw, vhd)
-    result = upload_vhd(vhd, dest, connection_string=conn, threads=3)
+    result = upload_vhd(vhd, dest, connection_string=conn, settings=TransferSettings(threads=3))
     blob = read_blob(conn, dest)
     source_footer = Footer.parse(vhd.read_bytes()[-512:])
     check_blob(blob, qemu_raw(vhd, tmp_path), source_footer=source_footer, data_size=20 * MIB)

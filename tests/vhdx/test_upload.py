@@ -12,6 +12,7 @@ from vhdupload.vhdx import partition_sector_size
 
 from .conftest import qemu_img, to_raw, write_runs
 from .writer import MIB, Spec, write_vhdx
+from vhdupload import TransferSettings
 
 RUNS = [(0, 5000), (5 * MIB + 17, 300000), (20 * MIB, MIB), (33 * MIB - 512, 512)]
 
@@ -29,7 +30,7 @@ def test_upload_of_vhdx_equals_expected_fixed_vhd(tmp_path, conn, container_name
     qemu_img("convert", "-f", "raw", "-O", "vhdx", "-o", f"subformat={subformat},block_size=1M", raw, image)
     truth = to_raw(image, tmp_path / "truth.raw").read_bytes()
     dest = f"{container_name}/disk.vhd"
-    result = upload_vhd(image, dest, connection_string=conn, threads=4)
+    result = upload_vhd(image, dest, connection_string=conn, settings=TransferSettings(threads=4))
     blob = _blob(conn, dest)
     assert len(blob) == 33 * MIB + 512
     assert blob[: len(truth)] == truth and not any(blob[len(truth):33 * MIB])

@@ -20,6 +20,7 @@ from ..errors import InputError
 from . import competitors
 from .images import PATTERNS, make_image
 from .report import BenchReport, Run
+from ..transfer import TransferSettings
 
 COMPETITORS = ("sdk", "azcopy")
 
@@ -141,7 +142,7 @@ def run_bench(
                 client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads}-r{repeat}.vhd")
                 made.append(client)
                 start = time.perf_counter()
-                result = upload_vhd(source, blob_client=client, threads=threads, cancel=cancel,
+                result = upload_vhd(source, blob_client=client, cancel=cancel, settings=TransferSettings(threads=threads),
                                     **options.upload_options)
                 seconds = time.perf_counter() - start
                 record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)

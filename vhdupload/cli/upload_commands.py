@@ -48,6 +48,8 @@ from ._storage_options import (
     EmulatorOption,
     blob_client_from_options,
 )
+from ..errors import InputError
+from ..transfer import TransferSettings
 
 SourceArg = Annotated[str, typer.Argument(help="The VHD (fixed, dynamic or differencing), or a raw image with --raw.")]
 DestArg = Annotated[
@@ -162,6 +164,8 @@ def upload(
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     _setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
+    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
+                                 max_gap=max_gap)
     if managed_disk is not None:
         if dest is not None:
             raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
@@ -182,8 +186,7 @@ def upload(
         try:
             result = upload_to_managed_disk(
                 source, spec, compute_client=compute, credential=credential, raw=raw, resize=not no_resize,
-                overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, threads=threads,
-                max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth, max_gap=max_gap,
+                overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, settings=settings,
                 progress=bar.update, cancel=cancel, trust_stat=trust_stat, wait_timeout=wait_timeout,
             )
             bar.finish()
@@ -214,8 +217,7 @@ def upload(
     try:
         result = upload_vhd(
             source, blob_client=client, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
-            threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
-            content_md5=content_md5, max_gap=max_gap, progress=bar.update, cancel=cancel,
+            settings=settings, content_md5=content_md5, progress=bar.update, cancel=cancel,
             lease_seconds=lease_seconds, trust_stat=trust_stat, wait_timeout=wait_timeout,
         )
         bar.finish()
@@ -270,6 +272,7 @@ def verify(
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     _setup_logging(verbose)
+    settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
     if managed_disk is not None:
         if dest is not None:
             raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
@@ -277,7 +280,7 @@ def verify(
         result = verify_managed_disk(
             source, disk_name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
             compute_client=_compute_with(credential, subscription, arm_endpoint, cloud, arm_audience),
-            credential=credential, raw=raw, resize=not no_resize, threads=threads, timeout=timeout,
+            credential=credential, raw=raw, resize=not no_resize, settings=settings,
         )
     else:
         if dest is None:
@@ -289,8 +292,8 @@ def verify(
         )
         bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
         try:
-            result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, threads=threads,
-                                   timeout=timeout, max_retries=max_retries, progress=bar.update)
+            result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, settings=settings,
+                                   progress=bar.update)
             bar.finish()
         finally:
             bar.close()
@@ -355,7 +358,7 @@ def status(
             account_name=account_name, sas_token=sas_token,
         emulator=emulator, threads=2, timeout=timeout,
     )
-    result = upload_status(blob_client=client, timeout=timeout, max_retries=max_retries)
+    result = upload_status(blob_client=client, settings=transfer_settings(timeout=timeout, max_retries=max_retries))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
         return EXIT_OK
@@ -406,6 +409,17 @@ def _disk_status_text(name: str, status: Any) -> str:
         if status.heartbeat_age is not None and not status.complete:
             lines.append(f"  heartbeat:     {status.heartbeat_age:.0f} s ago" + (" (an upload is running)" if status.heartbeat_age < 60 else ""))
     return "\n".join(lines)
+
+
+def transfer_settings(**knobs: Any) -> TransferSettings:
+    """The library's settings from the options, its complaints in the options' names."""
+    try:
+        return TransferSettings(**knobs)
+    except InputError as exc:
+        text = str(exc)
+        for name in knobs:
+            text = re.sub(rf"^{name}\b", "--" + name.replace("_", "-"), text)
+        raise InputError(text) from None
 
 
 def parse_tags(values: list[str] | None) -> dict[str, str]:

@@ -44,6 +44,7 @@ from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from .check import CheckedDisk, check_disks
 from .compare import first_difference
 from .plan import DiskSource, PublishPlan
+from ..transfer import TransferSettings
 
 log = logging.getLogger("vhdupload.publish")
 
@@ -261,8 +262,9 @@ class _Publisher:
             def report(snapshot: Progress) -> None:
                 progress(DiskProgress(index=checked.index, path=str(checked.path), role=disk.role, lun=disk.lun,
                                       progress=snapshot))
-        common = dict(threads=threads, max_retries=self.max_retries, timeout=self.timeout, max_bandwidth=bandwidth,
-                      wait=self.wait, progress=report, cancel=self.cancel)
+        settings = TransferSettings(threads=threads, max_retries=self.max_retries, timeout=self.timeout,
+                                    max_bandwidth=bandwidth)
+        common = dict(settings=settings, wait=self.wait, progress=report, cancel=self.cancel)
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
             return self._upload(checked, common, overwrite=False)
         except DestinationConflictError:
@@ -289,8 +291,8 @@ class _Publisher:
         from ..upload import upload_vhd  # noqa: PLC0415
 
         extra = {"lease_seconds": self.lease_seconds} if self.lease_seconds else {}
-        return upload_vhd(checked.path, blob_client=self.blob_client(self.destination(disk), threads=common["threads"]),
-                          **common, **extra)
+        client = self.blob_client(self.destination(disk), threads=common["settings"].pool_threads)
+        return upload_vhd(checked.path, blob_client=client, **common, **extra)
 
     def verify(self, checked: CheckedDisk) -> Any:
         if self.plan.storage.managed_disks:
@@ -298,13 +300,12 @@ class _Publisher:
 
             return verify_managed_disk(checked.path, disk_name=self.plan.disk_name(checked.source),
                                        resource_group=self.plan.image.resource_group, compute_client=self.compute,
-                                       credential=self.credential, threads=self.threads, timeout=self.timeout,
-                                       cancel=self.cancel)
+                                       credential=self.credential, cancel=self.cancel,
+                                       settings=TransferSettings(threads=self.threads, timeout=self.timeout))
         from ..verify import verify_upload  # noqa: PLC0415
 
         url = self.destination(checked.source)
-        return verify_upload(checked.path, blob_client=self.blob_client(url, threads=self.threads), threads=self.threads,
-                             timeout=self.timeout, cancel=self.cancel)
+        return verify_upload(checked.path, blob_client=self.blob_client(url, threads=self.threads), cancel=self.cancel, settings=TransferSettings(threads=self.threads, timeout=self.timeout))
 
     def delete_disk(self, checked: CheckedDisk) -> None:
         """``cleanup``: the image holds its own copy by now."""
@@ -347,7 +348,7 @@ class _Publisher:
         from ..status import upload_status  # noqa: PLC0415
 
         status = upload_status(blob_client=self.blob_client(self.destination(checked.source), threads=1),
-                               timeout=self.timeout)
+                               settings=TransferSettings(timeout=self.timeout))
         return (0, True) if status.complete else (checked.allocated, False)
 
 

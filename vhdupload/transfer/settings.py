@@ -25,22 +25,40 @@ ADAPTIVE_MAX = _adaptive.ADAPTIVE_MAX
 
 @dataclass(frozen=True, kw_only=True)
 class TransferSettings:
-    threads: int | None = DEFAULT_THREADS  # None: adaptive
+    """How a transfer travels: every knob of an upload or verify in one validated object.
+
+    :param threads: requests in flight at once, 1..256; None adapts it to the link (starting at
+        8, up to 64, narrowing on throttling or rising latency).
+    :param max_retries: retries of one request after the first try, with exponential backoff
+        and jitter (``Retry-After`` honoured).
+    :param timeout: seconds one request may take before it is retried (None: 60).
+    :param max_bandwidth: a cap on bytes per second sent (the CLI's ``--max-bandwidth`` is
+        megabits per second); None for no cap.
+    :param max_gap: bytes of zeros between two data runs that are sent rather than split into two
+        requests; None chooses it from the destination's limits (bytes/s against requests/s).
+    :param backoff_base: seconds of the first retry's backoff (doubled each retry, jittered).
+    :param backoff_cap: the longest backoff, in seconds.
+    """
+
+    threads: int | None = None  # None: adaptive
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float | None = None  # seconds for one request (client side)
     max_bandwidth: float | None = None  # bytes per second, None for no cap
+    max_gap: int | None = None  # None: from the destination's limits
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
 
     def __post_init__(self) -> None:
         if self.threads is not None and not 1 <= self.threads <= 256:
-            raise InputError(f"--threads must be between 1 and 256, got {self.threads}")
+            raise InputError(f"threads must be between 1 and 256, got {self.threads}")
         if self.max_retries < 0:
-            raise InputError(f"--max-retries must not be negative, got {self.max_retries}")
+            raise InputError(f"max_retries must not be negative, got {self.max_retries}")
         if self.timeout is not None and self.timeout <= 0:
-            raise InputError(f"--timeout must be positive, got {self.timeout}")
+            raise InputError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if self.max_bandwidth is not None and self.max_bandwidth <= 0:
-            raise InputError(f"--max-bandwidth must be positive, got {self.max_bandwidth}")
+            raise InputError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth}")
+        if self.max_gap is not None and self.max_gap < 0:
+            raise InputError(f"max_gap must not be negative, got {self.max_gap}")
 
     @property
     def adaptive(self) -> bool:
