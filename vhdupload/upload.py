@@ -486,7 +486,7 @@ class _Session:
         if self.state is None or not self.state.watermark[0] or self.state.complete:
             return
         try:
-            self.dest.save_state(self.state)
+            self.dest.save_state(self.state, once=True)  # one try: the retry budget is spent already
         except Exception as exc:  # noqa: BLE001
             log.info("could not record the progress of %s: %s", self.dest.url, exc)
 

@@ -32,8 +32,6 @@ def image(tmp_path):
     return path, content
 
 
-@pytest.mark.xfail(strict=True, raises=AuthenticationError, reason="resume lists the disk's pages (Get Page Ranges) without the bearer token: "
-                                       "401, AuthenticationError; the upload cannot be continued")
 def test_an_entra_id_only_disk_upload_resumes(managed_disk_double, compute_client, image):
     path, content = image
     credential = FakeCredential()
@@ -51,8 +49,6 @@ def test_an_entra_id_only_disk_upload_resumes(managed_disk_double, compute_clien
     assert managed_disk_double.disk_bytes("aad")[: len(content)] == content
 
 
-@pytest.mark.xfail(strict=True, raises=AuthenticationError,
-                   reason="verify reads the disk (Get Blob Properties, Get Blob) without the bearer token: 401")
 def test_an_entra_id_only_disk_verifies(managed_disk_double, compute_client, image):
     path, _ = image
     credential = FakeCredential()

@@ -223,10 +223,6 @@ def test_long_everything_faulted_at_the_default_retry_settings(request, proxy, c
     assert outcomes[0]["stopped_after"] < 120, outcomes[0]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="after the data failed for good, the best-effort save of the watermark (upload.py "
-                          "_Session._save_progress) retries with the full policy: a second retry budget (measured "
-                          "~64 s of the 132 s stop with stalls at --timeout 5)")
 def test_a_failed_upload_spends_no_second_retry_budget_saving_its_progress(proxy, conn, container_name, tmp_path):
     import threading
 

@@ -67,7 +67,7 @@ class MemoryDestination:
     def read(self, offset: int, length: int) -> bytes:
         return self.image()[offset : offset + length]
 
-    def save_state(self, state: UploadState) -> None:
+    def save_state(self, state: UploadState, *, once: bool = False) -> None:
         self.calls.append("save_state")
         self.state = state
 

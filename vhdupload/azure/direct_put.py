@@ -55,6 +55,7 @@ class DirectPageWriter:
         self._port = parts.port
         self._path = parts.path
         self._query = parts.query  # a SAS, when there is one
+        self._url_for_errors = f"{parts.path}?{parts.query}" if parts.query else parts.path
         self._target = f"{parts.path}?comp=page" + (f"&{parts.query}" if parts.query else "")
         # The request line and the headers http.client adds itself, in its order and form.
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -149,7 +150,9 @@ class DirectPageWriter:
         if response.will_close:
             self._drop()
         if response.status >= 300:
-            raise _error(response, response.body)
+            error = _error(response, response.body)
+            error.response.request = SimpleNamespace(url=self._url_for_errors)  # its SAS expiry, for the message
+            raise error
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection, and whether it already served a request."""

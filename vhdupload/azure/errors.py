@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -102,6 +104,22 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _expired_sas(exc: BaseException) -> str | None:
+    """The expiry (``se=``, ISO 8601) of the SAS the refused request carried, if it has passed."""
+    request = getattr(getattr(exc, "response", None), "request", None)
+    query = urlsplit(str(getattr(request, "url", "") or "")).query
+    expiry = parse_qs(query).get("se", [""])[0]
+    if not expiry:
+        return None
+    try:
+        when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return expiry if when <= datetime.now(timezone.utc) else None
+
+
 def is_checksum_mismatch(exc: BaseException) -> bool:
     return error_code(exc) in _CHECKSUM_CODES
 
@@ -147,6 +165,12 @@ def translate(exc: BaseException, *, action: str, hint: str = "") -> StorageErro
             f"--account-key, or sign in with 'az login'{tail}"
         )
     if isinstance(exc, ClientAuthenticationError) or status_of(exc) in (401, 403):
+        expired = _expired_sas(exc)
+        if expired:
+            return AuthenticationError(
+                f"{action} was refused: the SAS expired at {expired} (its se=): make a new one that lasts "
+                f"longer{tail}"
+            )
         return AuthenticationError(
             f"{action} was refused ({describe(exc)}): check the credential and its permissions{tail}"
         )

@@ -154,10 +154,10 @@ class LeaseKeeper:
             except Exception:
                 next_at = time.monotonic() + 5
 
-    def write_metadata(self, metadata: dict[str, str]) -> None:
-        """Write metadata under the lease, never interleaved with a heartbeat."""
+    def write_metadata(self, metadata: dict[str, str], *, once: bool = False) -> None:
+        """Write metadata under the lease, never interleaved with a heartbeat (``once``: one try)."""
         with self._lock:
-            self.sink.set_metadata(metadata, lease=self.lease)
+            self.sink.set_metadata(metadata, lease=self.lease, once=once)
 
     def stop(self, *, release: bool = True) -> None:
         with self._lock:

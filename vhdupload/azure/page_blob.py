@@ -197,10 +197,16 @@ class PageBlobSink:
             raise translate(exc, action=f"reading {length} bytes at offset {offset} of {self.url}") from None
 
     # -- finishing ---------------------------------------------------------------------
-    def set_metadata(self, metadata: dict[str, str], *, lease: Any = None) -> None:
+    def set_metadata(self, metadata: dict[str, str], *, lease: Any = None, once: bool = False) -> None:
+        """Set the blob's metadata (``once``: a single try, for best-effort notes)."""
+        def write() -> None:
+            self.client.set_blob_metadata(metadata, lease=lease, **self._timeout)
+
         try:
-            self.call(lambda: self.client.set_blob_metadata(metadata, lease=lease, **self._timeout),
-                      what=f"writing the metadata of {self.url}")
+            if once:
+                write()
+            else:
+                self.call(write, what=f"writing the metadata of {self.url}")
         except HttpResponseError as exc:
             raise translate(exc, action=f"writing the metadata of {self.url}") from None
 

@@ -66,8 +66,9 @@ class Destination(Protocol):
     def read(self, offset: int, length: int) -> bytes:
         """Bytes written at ``offset``."""
 
-    def save_state(self, state: UploadState) -> None:
-        """Record ``state`` on the destination, under the guard."""
+    def save_state(self, state: UploadState, *, once: bool = False) -> None:
+        """Record ``state`` on the destination, under the guard; ``once``: a single try, no
+        retries (a best-effort note after the upload already failed)."""
 
     def record_progress(self, state: UploadState) -> None:
         """The resume watermark of ``state`` advanced: record it when the destination's write

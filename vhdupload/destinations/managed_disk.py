@@ -27,6 +27,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from ..azure.credentials import client_options
+from ..azure.direct_put import DISK_SCOPE, _Bearer
 from ..azure.errors import error_code
 from ..azure.page_blob import PageBlobSink, PageRangesRefusedError
 from ..azure.state import KEY_HEARTBEAT, PREFIX, UploadState
@@ -411,8 +412,8 @@ class ManagedDiskDestination:
         assert self.sink is not None
         return self.sink.download(offset, length)
 
-    def save_state(self, state: UploadState) -> None:
-        self._write_tags(state, heartbeat=True)
+    def save_state(self, state: UploadState, *, once: bool = False) -> None:
+        self._write_tags(state, heartbeat=True, once=once)
 
     def record_progress(self, state: UploadState) -> None:
         pass  # the heartbeat (every 20 s: ARM throttles writes) carries the watermark
@@ -479,10 +480,13 @@ class ManagedDiskDestination:
     def _sink_for(self, sas: str) -> PageBlobSink:
         from azure.storage.blob import BlobClient  # noqa: PLC0415
 
-        options = client_options(threads=self._threads, timeout=self._timeout)
+        entra_only = self.spec.data_access_auth_mode is not None
+        # The storage SDK takes no extra pipeline policies; its request hook sees every request.
+        extra = {"raw_request_hook": DiskTokenPolicy(self._data_credential).on_request} if entra_only else {}
+        options = client_options(threads=self._threads, timeout=self._timeout, **extra)
         client = BlobClient.from_blob_url(sas, **options)
         return PageBlobSink(client, timeout=self._timeout, max_retries=self._max_retries, cancel=self._cancel,
-                            disk_credential=self._data_credential if self.spec.data_access_auth_mode else None)
+                            disk_credential=self._data_credential if entra_only else None)
 
     def _revoke(self) -> None:
         spec = self.spec
@@ -509,7 +513,7 @@ class ManagedDiskDestination:
         tags.update({k: v[:_TAG_VALUE_MAX] for k, v in meta.items() if k.lower().startswith(PREFIX)})
         return tags
 
-    def _write_tags(self, state: UploadState, *, heartbeat: bool) -> None:
+    def _write_tags(self, state: UploadState, *, heartbeat: bool, once: bool = False) -> None:
         from azure.mgmt.compute.models import DiskUpdate  # noqa: PLC0415
 
         spec = self.spec
@@ -521,7 +525,9 @@ class ManagedDiskDestination:
             try:
                 self.disk = self._arm(
                     f"record the upload's state in the tags of the managed disk {spec.name}",
-                    lambda: self.compute.disks.begin_update(spec.resource_group, spec.name, update).result(),
+                    lambda: self.compute.disks.begin_update(
+                        spec.resource_group, spec.name, update, **({"retry_total": 0} if once else {})
+                    ).result(),
                 )
             except ArmError as exc:
                 if exc.status != 409 or not self._uploading:
@@ -550,6 +556,20 @@ class ManagedDiskDestination:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+
+
+class DiskTokenPolicy:
+    """Adds an Entra ID token for ``https://disk.azure.com`` to each request of the SDK's
+    pipeline (reads, listings), beside the SAS in the URL: what a disk whose data access is
+    Entra-ID-only wants. (Put Page, framed on the socket, adds the same itself.)"""
+
+    def __init__(self, credential: Any) -> None:
+        self._sign = _Bearer(credential, scope=DISK_SCOPE)
+
+    def on_request(self, request: Any) -> None:
+        headers: dict[str, str] = {}
+        self._sign(headers)
+        request.http_request.headers.update(headers)
 
 
 def _refuses_crc_header(exc: HttpResponseError) -> bool:

@@ -96,9 +96,9 @@ class PageBlobDestination:
     def read(self, offset: int, length: int) -> bytes:
         return self.sink.download(offset, length)
 
-    def save_state(self, state: UploadState) -> None:
+    def save_state(self, state: UploadState, *, once: bool = False) -> None:
         self._state = state
-        self.keeper.write_metadata(state.to_metadata())
+        self.keeper.write_metadata(state.to_metadata(), once=once)
         self._last_save = time.monotonic()
 
     def record_progress(self, state: UploadState) -> None:
