@@ -102,7 +102,7 @@ def _generation(spec: ManagedDiskSpec, image: BlobImage) -> tuple[str | None, li
 
 @package_errors("the upload")
 def upload_to_managed_disk(
-    source: str | PathLike,
+    source: "str | PathLike[str]",
     disk: ManagedDiskSpec,
     *,
     compute_client: Any = None,
@@ -180,7 +180,7 @@ def upload_to_managed_disk(
 
 @package_errors("verifying")
 def verify_managed_disk(
-    source: str | PathLike,
+    source: "str | PathLike[str]",
     *,
     disk_name: str,
     resource_group: str,

@@ -28,12 +28,20 @@ from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
 from .azure.lease import DEFAULT_WAIT_TIMEOUT, MAX_LEASE_SECONDS
 from .azure.page_blob import RANGE_WINDOW, PageBlobSink
-from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, UploadState, source_identity, stat_token
-from .blob_image import FOOTER_SIZE, BlobImage, blob_image
+from .azure.state import (
+    STATE_COMPLETE,
+    STATE_SOURCE_CHANGED,
+    SourceIdentity,
+    UploadState,
+    source_identity,
+    stat_token,
+)
+from .blob_image import BlobImage, blob_image
+from .vhd.footer import FOOTER_SIZE
 from .destinations.base import Destination
 from .destinations.page_blob import PageBlobDestination
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
-from .engine import make_sender, pump
+from .engine import SendFunction, make_sender, pump
 from .source_proof import prefix_crc, whole_crc
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
@@ -91,7 +99,7 @@ class UploadResult:
 
 @package_errors("the upload")
 def upload_vhd(
-    source: str | PathLike,
+    source: "str | PathLike[str]",
     destination: str | None = None,
     *,
     blob_client: Any = None,
@@ -154,7 +162,7 @@ class _Session:
     The rules live in :func:`vhdupload.upload_decision.decide`; how state is kept and a second
     writer kept out is the destination's (:class:`vhdupload.destinations.Destination`)."""
 
-    def __init__(self, *, dest: Destination, image: BlobImage, identity, settings: TransferSettings,
+    def __init__(self, *, dest: Destination, image: BlobImage, identity: SourceIdentity, settings: TransferSettings,
                  cancel: threading.Event, overwrite: bool, wait: bool, stats: str,
                  lease_seconds: int = 0, trust_stat: bool = False,
                  wait_timeout: float = DEFAULT_WAIT_TIMEOUT) -> None:
@@ -275,7 +283,8 @@ class _Session:
                 "it is another one; add --overwrite to upload it again"
             )
 
-    def _rewrite_unproven(self, send, listed: list[tuple[int, int]], tracker: ProgressTracker) -> planning.RangeSet:
+    def _rewrite_unproven(self, send: SendFunction, listed: list[tuple[int, int]],
+                          tracker: ProgressTracker) -> planning.RangeSet:
         """What the destination holds past the proven watermark may be of an older source: write
         the local bytes (zeros included) over each such range, so nothing stale survives beside
         skipped zeros. Returns what the pump may skip: the proven prefix and what was rewritten."""
@@ -514,7 +523,8 @@ class _Session:
         if self.dest.lost is not None:
             raise self.dest.lost
 
-    def _result(self, *, sent, present, data_bytes, requests, retries, started, crc, resumed, already, md5) -> UploadResult:
+    def _result(self, *, sent: int, present: int, data_bytes: int, requests: int, retries: int, started: float,
+                crc: str, resumed: bool, already: bool, md5: str | None) -> UploadResult:
         image = self.image
         extra = self.dest.summary()
         return UploadResult(

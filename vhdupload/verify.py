@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from os import PathLike
+from collections.abc import Iterator
 from typing import Any, Unpack
 
 from . import crc64, planning
@@ -51,7 +52,7 @@ class VerifyResult:
 
 @package_errors("verifying")
 def verify_upload(
-    source: str | PathLike,
+    source: "str | PathLike[str]",
     destination: str | None = None,
     *,
     blob_client: Any = None,
@@ -177,7 +178,7 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
     return result(first=None, problem=None, compared=compared[0], crc=whole)
 
 
-def _tasks(image: BlobImage, held: planning.RangeSet):
+def _tasks(image: BlobImage, held: planning.RangeSet) -> Iterator[tuple[int, str, int, int]]:
     """Numbered pieces of at most 4 MiB in offset order: ``data`` where the blob holds pages
     (download and compare), ``zero`` where it does not but the local disk may hold data."""
     pieces: list[tuple[str, int, int]] = []
@@ -191,7 +192,7 @@ def _tasks(image: BlobImage, held: planning.RangeSet):
         yield index, kind, lo, hi
 
 
-def _split(lo: int, hi: int):
+def _split(lo: int, hi: int) -> Iterator[tuple[int, int]]:
     for start in range(lo, hi, planning.CHUNK):
         yield start, min(hi, start + planning.CHUNK)
 

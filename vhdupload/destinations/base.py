@@ -53,7 +53,7 @@ class Destination(Protocol):
     def replace(self, *, size: int, state: UploadState) -> None:
         """Under the guard, make it afresh so that no old page survives beside skipped zeros."""
 
-    def open_for_writing(self, *, state: Callable[[], UploadState], seconds_hint: float) -> None:
+    def open_for_writing(self, *, state: Callable[[], UploadState | None], seconds_hint: float) -> None:
         """Get ready for Put Page and keep the guard alive until :meth:`close` (``state`` gives
         what a heartbeat records; ``seconds_hint`` is the expected upload time)."""
 

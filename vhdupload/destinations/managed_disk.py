@@ -345,7 +345,7 @@ class ManagedDiskDestination:
         if not self.create(size=size, state=state):
             raise DestinationConflictError(f"{self.url} was made again by someone else while being replaced; try again")
 
-    def open_for_writing(self, *, state: Callable[[], UploadState], seconds_hint: float) -> None:
+    def open_for_writing(self, *, state: Callable[[], UploadState | None], seconds_hint: float) -> None:
         self._state = state
         current = state()
         if current is not None:
@@ -475,7 +475,7 @@ class ManagedDiskDestination:
             raise ArmError(f"Azure granted {access.lower()} access to {spec.name} but returned no SAS")
         register_secret(sas.split("?", 1)[1] if "?" in sas else sas)
         self._granted = access == "Write"
-        return sas
+        return str(sas)
 
     def _sink_for(self, sas: str) -> PageBlobSink:
         from azure.storage.blob import BlobClient  # noqa: PLC0415

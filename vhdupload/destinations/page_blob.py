@@ -81,7 +81,7 @@ class PageBlobDestination:
         self._state = state
         self.sink.create(size=size, metadata=state.to_metadata(), replace=True, lease=self.keeper.lease)
 
-    def open_for_writing(self, *, state: Callable[[], UploadState], seconds_hint: float) -> None:
+    def open_for_writing(self, *, state: Callable[[], UploadState | None], seconds_hint: float) -> None:
         self._state = state()
         self.keeper.start()
 
