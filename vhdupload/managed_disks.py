@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .status import canonical_uuid
 from . import planning
@@ -30,6 +30,9 @@ from .upload import UploadResult, _Session
 from .verify import VerifyResult, _compare
 from .vhd.limits import MANAGED_DISK_MAX_UPLOAD_SIZE, MANAGED_DISK_MIN_UPLOAD_SIZE
 from .vhd.footer import FOOTER_SIZE
+
+if TYPE_CHECKING:
+    from azure.mgmt.compute import ComputeManagementClient
 
 _MIN_DATA = MANAGED_DISK_MIN_UPLOAD_SIZE - FOOTER_SIZE
 _MAX_DATA = MANAGED_DISK_MAX_UPLOAD_SIZE - FOOTER_SIZE
@@ -105,7 +108,7 @@ def upload_to_managed_disk(
     source: "str | PathLike[str]",
     disk: ManagedDiskSpec,
     *,
-    compute_client: Any = None,
+    compute_client: "ComputeManagementClient | None" = None,
     credential: Any = None,
     subscription_id: str | None = None,
     arm_endpoint: str | None = None,
@@ -184,7 +187,7 @@ def verify_managed_disk(
     *,
     disk_name: str,
     resource_group: str,
-    compute_client: Any = None,
+    compute_client: "ComputeManagementClient | None" = None,
     credential: Any = None,
     subscription_id: str | None = None,
     arm_endpoint: str | None = None,
@@ -278,7 +281,7 @@ def managed_disk_status(
     *,
     disk_name: str,
     resource_group: str,
-    compute_client: Any = None,
+    compute_client: "ComputeManagementClient | None" = None,
     credential: Any = None,
     subscription_id: str | None = None,
     arm_endpoint: str | None = None,

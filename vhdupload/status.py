@@ -6,6 +6,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Unpack
 
+from azure.storage.blob import BlobClient
+
 from . import planning
 from .azure.page_blob import PageBlobSink, is_page_blob
 from .azure.state import UploadState
@@ -61,12 +63,19 @@ class UploadStatus:
 def upload_status(
     destination: str | None = None,
     *,
-    blob_client: Any = None,
+    blob_client: BlobClient | None = None,
     settings: TransferSettings | None = None,
     **storage: Unpack[StorageCredentials],
 ) -> UploadStatus:
-    """The state of the upload at ``destination`` (credentials as for ``upload_vhd``; of
-    ``settings`` only the timeout and retries matter)."""
+    """The state of the upload at ``destination``: how much is there, from which source, and
+    whether it is complete (it never writes).
+
+    :param destination: the blob URL or ``CONTAINER/NAME``, as for :func:`vhdupload.upload_vhd`.
+    :param blob_client: a ready ``BlobClient`` instead of ``destination``.
+    :param settings: of :class:`vhdupload.TransferSettings` only the timeout and retries matter.
+    :param storage: the credential keywords, as for :func:`vhdupload.upload_vhd`.
+    :returns: an ``UploadStatus`` (``to_dict()`` is what ``status --json`` prints).
+    """
     settings = settings or TransferSettings()
     client = destination_client(
         destination, blob_client=blob_client, **storage,

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from os import PathLike
 from typing import Any, Unpack
 
+from azure.storage.blob import BlobClient
+
 from . import crc64, planning
 from .azure.errors import classify, is_checksum_mismatch, translate
 from .azure.lease import DEFAULT_WAIT_TIMEOUT, MAX_LEASE_SECONDS
@@ -102,7 +104,7 @@ def upload_vhd(
     source: "str | PathLike[str]",
     destination: str | None = None,
     *,
-    blob_client: Any = None,
+    blob_client: BlobClient | None = None,
     raw: bool = False,
     resize: bool = True,
     overwrite: bool = False,
@@ -116,19 +118,38 @@ def upload_vhd(
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
     **storage: Unpack[StorageCredentials],
 ) -> UploadResult:
-    """Upload the VHD (or, with ``raw``, raw image) at ``source`` to a page blob.
+    """Upload the disk at ``source`` to a page blob, sending only its data; call it again with
+    the same arguments to resume after any failure or cancel.
 
-    The destination is either ``blob_client`` (a ready ``azure.storage.blob.BlobClient``;
-    best built with :func:`vhdupload.azure.credentials.client_options` so the SDK does not
-    retry on its own) or ``destination`` (a blob URL, maybe with a SAS, or ``CONTAINER/NAME``
-    with ``account_url``) plus the credential keywords of
-    :class:`~vhdupload.endpoints.StorageCredentials` (``credential``, ``account_url``,
-    ``connection_string``, ``account_key``, ``emulator``), tried in the Azure CLI's order.
-
-    ``progress`` receives :class:`~vhdupload.transfer.Progress` snapshots from worker threads;
-    setting ``cancel`` stops the upload with :class:`~vhdupload.errors.CancelledError` (the
-    blob is left for a later resume). Raises only :class:`~vhdupload.errors.VhdUploadError`
-    subclasses; never prints.
+    :param source: a VHD (fixed, dynamic, differencing), a VHDX, or with ``raw`` a raw image.
+    :param destination: a blob URL (a SAS in its query allowed) or ``CONTAINER/NAME`` with
+        ``account_url`` or a connection string; not needed with ``blob_client``.
+    :param blob_client: a ready ``azure.storage.blob.BlobClient`` instead of ``destination``.
+    :param raw: ``source`` is a raw disk image (its footer is made on the fly).
+    :param resize: round a size that is not a whole MiB up with zeros; False refuses it.
+    :param overwrite: replace a blob that holds something else (a finished upload, another
+        source, a blob vhdupload did not make); it is created afresh.
+    :param wait: if another upload holds the blob's lease, wait for it (at most
+        ``wait_timeout`` seconds) instead of refusing; a lease that never expires (a VM's disk)
+        is never waited for.
+    :param settings: how the data travels (:class:`vhdupload.TransferSettings`: threads,
+        retries, timeout, bandwidth cap in bytes/s, zero-gap merging); its defaults when None.
+    :param content_md5: also compute the whole blob's MD5 and set its Content-MD5 (costs CPU in
+        proportion to the virtual size).
+    :param progress: called with :class:`vhdupload.Progress` snapshots, from worker threads;
+        what it raises is ignored.
+    :param cancel: set it to stop: :class:`vhdupload.CancelledError` is raised and the blob is
+        left for a later call to resume.
+    :param lease_seconds: the blob lease's length while uploading, 15..60 seconds.
+    :param trust_stat: take a finished upload of this very, unmodified file (size, mtime, inode)
+        as done without recomputing its CRC64.
+    :param wait_timeout: seconds ``wait`` waits for another writer.
+    :param storage: the credential keywords, tried in the Azure CLI's order: ``credential`` (an
+        Entra ID ``TokenCredential``), ``account_url``, ``connection_string``, ``account_key``,
+        ``emulator`` (the local Azurite development account).
+    :returns: an :class:`vhdupload.UploadResult` (``to_dict()`` is what ``upload --json``
+        prints).
+    :raises vhdupload.VhdUploadError: only the package's errors; it never prints.
     """
     started = time.monotonic()
     settings = settings or TransferSettings()

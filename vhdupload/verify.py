@@ -23,6 +23,8 @@ from .azure.state import UploadState
 from .blob_image import BlobImage, blob_image
 from .endpoints import StorageCredentials, destination_client, package_errors, open_source
 from .errors import StorageError
+from azure.storage.blob import BlobClient
+
 from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_THREADS, TransferSettings
@@ -55,7 +57,7 @@ def verify_upload(
     source: "str | PathLike[str]",
     destination: str | None = None,
     *,
-    blob_client: Any = None,
+    blob_client: BlobClient | None = None,
     raw: bool = False,
     resize: bool = True,
     settings: TransferSettings | None = None,
@@ -63,13 +65,22 @@ def verify_upload(
     progress: ProgressCallback | None = None,
     **storage: Unpack[StorageCredentials],
 ) -> VerifyResult:
-    """Compare the blob at ``destination`` with ``source`` (same options as ``upload_vhd``).
+    """Compare the blob at ``destination`` with ``source`` without downloading its zeros.
 
-    ``progress`` receives :class:`vhdupload.Progress` snapshots from worker threads: ``total``
-    is the bytes to compare, ``bytes_received`` what was downloaded so far.
-
-    Returns a result whose ``identical`` says whether they match; raises (StorageError...) only
-    when the comparison itself could not be made."""
+    :param source: the disk that was uploaded (VHD, VHDX, or with ``raw`` a raw image).
+    :param destination: the blob URL or ``CONTAINER/NAME``, as for :func:`vhdupload.upload_vhd`.
+    :param blob_client: a ready ``BlobClient`` instead of ``destination``.
+    :param raw: ``source`` is a raw image.
+    :param resize: as the upload had it (a size not a whole MiB was rounded up).
+    :param settings: threads, timeout and retries of the reads (:class:`vhdupload.TransferSettings`).
+    :param cancel: set it to stop (:class:`vhdupload.CancelledError`).
+    :param progress: :class:`vhdupload.Progress` snapshots from worker threads: ``total`` is the
+        bytes to compare, ``bytes_received`` what was downloaded so far.
+    :param storage: the credential keywords, as for :func:`vhdupload.upload_vhd`.
+    :returns: a :class:`vhdupload.VerifyResult` whose ``identical`` says whether they match.
+    :raises vhdupload.StorageError: only when the comparison itself could not be made (the blob
+        is missing, holds an unfinished upload, cannot be read).
+    """
     started = time.monotonic()
     settings = settings or TransferSettings()
     threads, timeout = settings.threads or DEFAULT_THREADS, settings.timeout
