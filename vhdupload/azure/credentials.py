@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 import requests.adapters
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobClient
 
@@ -211,7 +211,7 @@ def resolve_blob_client(
     account_url: str | None = None,
     connection_string: str | None = None,
     account_key: str | None = None,
-    credential: Any = None,
+    credential: TokenCredential | None = None,
     emulator: bool = False,
     account_name: str | None = None,
     sas_token: str | None = None,
@@ -255,7 +255,7 @@ def resolve_blob_client(
 
     if target.sas:
         register_secret(target.sas)
-        resolved: Any = target.sas
+        resolved: str | AzureNamedKeyCredential | TokenCredential = target.sas
     elif sas_token:
         resolved = sas_token
     elif settings is not None:
@@ -291,7 +291,7 @@ def resolve_blob_client(
         raise InputError(f"cannot use destination {target.url}: {exc}") from None
 
 
-def _default_credential() -> Any:
+def _default_credential() -> TokenCredential:
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - a dependency

@@ -70,7 +70,7 @@ class PublishPlan:
     base: Path | None = None
 
     @classmethod
-    def from_manifest(cls, path: str | PathLike) -> "PublishPlan":
+    def from_manifest(cls, path: str | PathLike[str]) -> "PublishPlan":
         """Read a TOML manifest (see ``docs/publish.md``); raises :class:`PublishCheckError`."""
         from .manifest import load_manifest  # noqa: PLC0415 - one module per job
 

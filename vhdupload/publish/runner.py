@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -45,6 +45,14 @@ from .check import CheckedDisk, check_disks
 from .compare import first_difference
 from .plan import DiskSource, PublishPlan
 from ..transfer import TransferSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.storage.blob import BlobClient
+
+    from ..upload import UploadResult
+    from ..verify import VerifyResult
 
 log = logging.getLogger("vhdupload.publish")
 
@@ -145,7 +153,7 @@ def _blob_url(container_url: str, blob: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def _supports(function: Callable, name: str) -> bool:
+def _supports(function: Callable[..., object], name: str) -> bool:
     return name in inspect.signature(function).parameters
 
 
@@ -153,7 +161,8 @@ class _Publisher:
     """One publish run: the resolved plan, the clients, and what each step learnt."""
 
     def __init__(self, plan: PublishPlan, checked: list[CheckedDisk], *, compute: Any, subscription: str,
-                 storage: dict[str, Any], blob_client_factory: Callable[[str], Any] | None, credential: Any,
+                 storage: dict[str, Any], blob_client_factory: Callable[[str], BlobClient] | None,
+                 credential: TokenCredential | None,
                  threads: int, max_retries: int, timeout: float | None, max_bandwidth: float | None,
                  overwrite: bool, wait: bool, lease_seconds: int | None, polling_interval: float | None,
                  skip_guest_check: bool, cancel: threading.Event) -> None:
@@ -185,7 +194,7 @@ class _Publisher:
             return resource_ids.disk_id(self.subscription, plan.image.resource_group, plan.disk_name(disk))
         return _blob_url(plan.storage.container_url or "", plan.blob_name(disk))
 
-    def blob_client(self, url: str, *, threads: int = DEFAULT_THREADS) -> Any:
+    def blob_client(self, url: str, *, threads: int = DEFAULT_THREADS) -> BlobClient:
         if self.factory is not None:
             return self.factory(url)
         from ..azure.credentials import client_options, resolve_blob_client  # noqa: PLC0415
@@ -210,13 +219,17 @@ class _Publisher:
         if image.kind == "managed-image":
             return plan_image(name=image.name, os_type=image.os_type, os_state=image.os_state,
                               os_caching=os_checked.source.caching, **common)
+        # validated() requires gallery, definition and version for a gallery version: never ""
         return plan_gallery_version(
-            gallery=image.gallery, image_definition=image.definition, version=image.version, os_type=image.os_type,
+            gallery=image.gallery or "", image_definition=image.definition or "", version=image.version or "",
+            os_type=image.os_type,
             os_state=image.os_state, publisher=image.publisher, offer=image.offer, sku=image.sku, **common,
         )
 
-    def existing(self) -> dict | None:
+    def existing(self) -> dict[str, Any] | None:
+        """The image (or image version) ARM already has, as its REST JSON; None when there is none."""
         image = self.plan.image
+        path: tuple[str | None, ...]
         if image.kind == "managed-image":
             getter, path, what = self.compute.images.get, (image.resource_group, image.name), f"image {image.name}"
         else:
@@ -225,7 +238,8 @@ class _Publisher:
             what = f"image version {image.definition} {image.version}"
         with arm_errors(f"read the {what}"):
             try:
-                return getter(*path).as_dict()
+                found: dict[str, Any] = getter(*path).as_dict()
+                return found
             except ResourceNotFoundError:
                 return None
             except HttpResponseError as exc:
@@ -255,27 +269,27 @@ class _Publisher:
 
     # -- uploads -------------------------------------------------------------------------------
     def upload(self, checked: CheckedDisk, *, threads: int, bandwidth: float | None,
-               progress: Callable[[DiskProgress], None] | None) -> Any:
+               progress: Callable[[DiskProgress], None] | None) -> UploadResult:
         disk = checked.source
-        report = None
+        report: Callable[[Progress], None] | None = None
         if progress is not None:
             def report(snapshot: Progress) -> None:
-                progress(DiskProgress(index=checked.index, path=str(checked.path), role=disk.role, lun=disk.lun,
-                                      progress=snapshot))
+                # validated() made every role "os" or "data": the fallback is never taken
+                progress(DiskProgress(index=checked.index, path=str(checked.path), role=disk.role or "data",
+                                      lun=disk.lun, progress=snapshot))
         settings = TransferSettings(threads=threads, max_retries=self.max_retries, timeout=self.timeout,
                                     max_bandwidth=bandwidth)
-        common = dict(settings=settings, wait=self.wait, progress=report, cancel=self.cancel)
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
-            return self._upload(checked, common, overwrite=False)
+            return self._upload(checked, settings=settings, progress=report, overwrite=False)
         except DestinationConflictError:
             if not self.overwrite:
                 raise
         log.info("%s holds another source: replaced (overwrite)", strip_query(self.destination(disk)))
-        return self._upload(checked, common, overwrite=True)
+        return self._upload(checked, settings=settings, progress=report, overwrite=True)
 
-    def _upload(self, checked: CheckedDisk, common: dict[str, Any], *, overwrite: bool) -> Any:
+    def _upload(self, checked: CheckedDisk, *, settings: TransferSettings,
+                progress: Callable[[Progress], None] | None, overwrite: bool) -> UploadResult:
         disk = checked.source
-        common = {**common, "overwrite": overwrite}
         if self.plan.storage.managed_disks:
             from ..destinations.managed_disk import ManagedDiskSpec  # noqa: PLC0415
             from ..managed_disks import upload_to_managed_disk  # noqa: PLC0415
@@ -287,14 +301,17 @@ class _Publisher:
                 hyper_v_generation=checked.generation or "auto", tags=dict(image.tags),
             )
             return upload_to_managed_disk(checked.path, spec, compute_client=self.compute, credential=self.credential,
-                                          **common)
+                                          settings=settings, wait=self.wait, progress=progress, cancel=self.cancel,
+                                          overwrite=overwrite)
+        from ..azure.lease import MAX_LEASE_SECONDS  # noqa: PLC0415
         from ..upload import upload_vhd  # noqa: PLC0415
 
-        extra = {"lease_seconds": self.lease_seconds} if self.lease_seconds else {}
-        client = self.blob_client(self.destination(disk), threads=common["settings"].pool_threads)
-        return upload_vhd(checked.path, blob_client=client, **common, **extra)
+        client = self.blob_client(self.destination(disk), threads=settings.pool_threads)
+        return upload_vhd(checked.path, blob_client=client, settings=settings, wait=self.wait, progress=progress,
+                          cancel=self.cancel, overwrite=overwrite,
+                          lease_seconds=self.lease_seconds or MAX_LEASE_SECONDS)  # upload_vhd's own default
 
-    def verify(self, checked: CheckedDisk) -> Any:
+    def verify(self, checked: CheckedDisk) -> VerifyResult:
         if self.plan.storage.managed_disks:
             from ..managed_disks import verify_managed_disk  # noqa: PLC0415
 
@@ -347,23 +364,23 @@ class _Publisher:
             return (0, True) if status.complete else (checked.allocated, False)
         from ..status import upload_status  # noqa: PLC0415
 
-        status = upload_status(blob_client=self.blob_client(self.destination(checked.source), threads=1),
-                               settings=TransferSettings(timeout=self.timeout))
-        return (0, True) if status.complete else (checked.allocated, False)
+        blob_status = upload_status(blob_client=self.blob_client(self.destination(checked.source), threads=1),
+                                    settings=TransferSettings(timeout=self.timeout))
+        return (0, True) if blob_status.complete else (checked.allocated, False)
 
 
 def publish(
-    manifest_or_plan: str | PathLike | PublishPlan,
+    manifest_or_plan: str | PathLike[str] | PublishPlan,
     *,
-    credential: Any = None,
+    credential: TokenCredential | None = None,
     subscription_id: str | None = None,
-    compute_client: Any = None,
+    compute_client: ComputeManagementClient | None = None,
     arm_endpoint: str | None = None,
     cloud: str | None = None,
     audience: str | None = None,
     connection_string: str | None = None,
     account_key: str | None = None,
-    blob_client_factory: Callable[[str], Any] | None = None,
+    blob_client_factory: Callable[[str], BlobClient] | None = None,
     threads: int = DEFAULT_THREADS,
     max_retries: int = DEFAULT_MAX_RETRIES,
     timeout: float | None = None,
@@ -505,14 +522,15 @@ def publish(
     )
 
 
-def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | None) -> tuple[dict[int, Any], list[int]]:
+def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | None,
+                ) -> tuple[dict[int, UploadResult], list[int]]:
     """Step 2: every disk at once, within the shared budget; on failure the others finish first
     (what they sent is kept for the rerun), then the first error is raised, naming its disk."""
     checked = run.checked
     shares = split_budget(run.threads, [c.allocated for c in checked])
     total = sum(shares)
     bandwidths = [run.max_bandwidth * s / total if run.max_bandwidth else None for s in shares]
-    results: dict[int, Any] = {}
+    results: dict[int, UploadResult] = {}
     errors: list[tuple[CheckedDisk, BaseException]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(len(checked), run.threads), thread_name_prefix="vhdupload-disk")
     try:

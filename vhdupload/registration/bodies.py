@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, TypeAlias
 
 from ..errors import InputError
 from ..redact import redact, strip_query
@@ -21,6 +21,10 @@ STORAGE_SKUS = {
     )
 }
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+#: A JSON object as ARM takes it: the values are strings, numbers, lists and nested objects,
+#: a recursive shape that a static type would only restate.
+Body: TypeAlias = dict[str, Any]
 
 
 def _pick(table: dict[str, str], value: str | None, option: str) -> str | None:
@@ -113,7 +117,7 @@ def parse_tags(items: Iterable[str] | dict[str, str] | None) -> dict[str, str]:
         return {}
     if isinstance(items, dict):
         return dict(items)
-    tags = {}
+    tags: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -122,17 +126,22 @@ def parse_tags(items: Iterable[str] | dict[str, str] | None) -> dict[str, str]:
     return tags
 
 
-def _with_tags(body: dict, tags: dict[str, str]) -> dict:
+def _with_tags(body: Body, tags: dict[str, str]) -> Body:
     if tags:
         body["tags"] = dict(tags)
     return body
 
 
-def _drop_none(mapping: dict) -> dict:
+def _lun_order(disk: DataDisk) -> int:
+    """Sort key: the disk's LUN (the body builders get disks from assign_luns, which gave each one)."""
+    return -1 if disk.lun is None else disk.lun
+
+
+def _drop_none(mapping: Body) -> Body:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
-def _image_source(source: str) -> dict:
+def _image_source(source: str) -> Body:
     """A managed image disk's source: ``managedDisk.id`` for a managed disk ID, else ``blobUri``."""
     from .disk_sources import is_disk_id
 
@@ -151,9 +160,9 @@ def image_body(
     storage_sku: str | None = None,
     os_caching: str | None = None,
     tags: dict[str, str] | None = None,
-) -> dict:
+) -> Body:
     """A managed image (``Microsoft.Compute/images``) made from blobs or managed disks (by ID)."""
-    storage_profile: dict = {
+    storage_profile: Body = {
         "osDisk": _drop_none(
             {
                 "osType": os_type,
@@ -167,7 +176,7 @@ def image_body(
             _drop_none(
                 {"lun": d.lun, **_image_source(d.url), "caching": d.caching, "storageAccountType": storage_sku}
             )
-            for d in sorted(data_disks, key=lambda d: d.lun)
+            for d in sorted(data_disks, key=_lun_order)
         ],
     }
     if zone_resilient:
@@ -177,10 +186,11 @@ def image_body(
 
 
 def capture_body(
-    *, location: str, vm_id: str, hyper_v_generation: str | None, zone_resilient: bool = False, tags=None
-) -> dict:
+    *, location: str, vm_id: str, hyper_v_generation: str | None, zone_resilient: bool = False,
+    tags: dict[str, str] | None = None,
+) -> Body:
     """A managed image captured from a generalized, deallocated VM."""
-    properties: dict = {"sourceVirtualMachine": {"id": vm_id}}
+    properties: Body = {"sourceVirtualMachine": {"id": vm_id}}
     if hyper_v_generation:
         properties["hyperVGeneration"] = hyper_v_generation
     if zone_resilient:
@@ -188,7 +198,7 @@ def capture_body(
     return _with_tags({"location": location, "properties": properties}, tags or {})
 
 
-def gallery_body(*, location: str, tags=None) -> dict:
+def gallery_body(*, location: str, tags: dict[str, str] | None = None) -> Body:
     return _with_tags({"location": location, "properties": {}}, tags or {})
 
 
@@ -201,9 +211,9 @@ def image_definition_body(
     publisher: str,
     offer: str,
     sku: str,
-    tags=None,
+    tags: dict[str, str] | None = None,
     architecture: str | None = None,
-) -> dict:
+) -> Body:
     properties = _drop_none(
         {
             "osType": os_type,
@@ -216,7 +226,7 @@ def image_definition_body(
     return _with_tags({"location": location, "properties": properties}, tags or {})
 
 
-def parse_target_region(text: str) -> dict:
+def parse_target_region(text: str) -> Body:
     """``NAME[=replicas]`` → a ``targetRegions`` entry."""
     name, sep, count = text.partition("=")
     if not name.strip() or (sep and not count.strip().isdigit()) or (sep and int(count) < 1):
@@ -230,28 +240,28 @@ def gallery_version_body(
     os_disk: str,
     storage_account_ids: dict[str, str],
     data_disks: Iterable[DataDisk] = (),
-    target_regions: Iterable[dict] = (),
-    tags=None,
-) -> dict:
+    target_regions: Iterable[Body] = (),
+    tags: dict[str, str] | None = None,
+) -> Body:
     """A gallery image version made from VHD blobs or managed disks; ``storage_account_ids`` maps
     each blob URL → its account ID (managed disk IDs need none)."""
 
     from .disk_sources import is_disk_id
 
-    def source(url: str) -> dict:
+    def source(url: str) -> Body:
         if is_disk_id(url):  # a managed disk: ``source.id``
             return {"id": url.strip()}
         return {"storageAccountId": storage_account_ids[strip_query(url)], "uri": strip_query(url)}
 
     regions = list(target_regions) or [{"name": location, "regionalReplicaCount": 1}]
-    storage_profile = {
+    storage_profile: Body = {
         "osDiskImage": {"hostCaching": "ReadWrite", "source": source(os_disk)},
         "dataDiskImages": [
             {"lun": d.lun, "hostCaching": d.caching or "None", "source": source(d.url)}
-            for d in sorted(data_disks, key=lambda d: d.lun)
+            for d in sorted(data_disks, key=_lun_order)
         ],
     }
-    properties = {"publishingProfile": {"targetRegions": regions}, "storageProfile": storage_profile}
+    properties: Body = {"publishingProfile": {"targetRegions": regions}, "storageProfile": storage_profile}
     return _with_tags({"location": location, "properties": properties}, tags or {})
 
 
@@ -263,8 +273,8 @@ def disk_import_body(
     sku: str | None = None,
     os_type: str | None = None,
     hyper_v_generation: str | None = None,
-    tags=None,
-) -> dict:
+    tags: dict[str, str] | None = None,
+) -> Body:
     """A managed disk imported from a blob (``createOption: Import``)."""
     properties = _drop_none(
         {
@@ -277,7 +287,7 @@ def disk_import_body(
             },
         }
     )
-    body: dict = {"location": location}
+    body: Body = {"location": location}
     if sku:
         body["sku"] = {"name": sku}
     body["properties"] = properties

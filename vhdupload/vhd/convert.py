@@ -29,8 +29,8 @@ class ConvertResult:
 
 
 def convert_image(
-    src: str | os.PathLike,
-    dst: str | os.PathLike,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
     *,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .dynamic import DynamicDisk
 from .footer import FOOTER_SIZE
-from .geometry import chs_for_size
+from .geometry import Geometry, chs_for_size
 from .limits import azure_readiness, format_size
 from .open import open_disk
+
+if TYPE_CHECKING:  # both import this package: at run time they are imported where used
+    from ..guest import GuestReport
+    from ..vhdx.disk import VhdxDisk
+    from .disk import VirtualDisk
 
 
 @dataclass(frozen=True)
@@ -39,31 +44,38 @@ class DiskReport:
     warnings: list[str] = field(default_factory=list)
     #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
     #: None when not asked for.
-    guest: Any = None
+    guest: GuestReport | None = None
     format: str = "vhd"  # "vhd" | "vhdx" | "raw"
     logical_sector_size: int = 512
     physical_sector_size: int | None = None  # VHDX only (a VHD does not record it)
     log_state: str | None = None  # VHDX only: "no log", "empty" or "replayed N log entries ..."
     data_write_guid: str | None = None  # VHDX only: what a differencing child's parent_linkage names
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _triple(geometry: Geometry) -> tuple[int, int, int]:
+    """The geometry as the plain (cylinders, heads, sectors/track) tuple the report holds."""
+    return (geometry.cylinders, geometry.heads, geometry.sectors_per_track)
 
 
 def _text(code: bytes) -> str:
     return code.decode("latin-1").rstrip("\0 ") or repr(code)
 
 
-def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
+def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True) -> DiskReport:
     """Open the VHD at ``path`` (raising the FormatError tree if it is not one) and report on it;
     with ``guest`` also look inside its file systems (see :func:`vhdupload.guest.examine`)."""
     with open_disk(path) as disk:
-        inside = None
+        inside: GuestReport | None = None
         if guest:
             from ..guest import examine  # noqa: PLC0415 (the guest layer sits above this one)
 
             inside = examine(disk)
-        if getattr(disk, "format", None) == "vhdx":
+        from ..vhdx.disk import VhdxDisk  # noqa: PLC0415 (vhdx imports this package)
+
+        if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
@@ -93,9 +105,9 @@ def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
             uuid=str(footer.uuid),
             created=footer.created.isoformat(),
             original_size=footer.original_size,
-            geometry=tuple(geometry),
+            geometry=_triple(geometry),
             geometry_size=geometry.size,
-            spec_geometry=tuple(chs_for_size(disk.virtual_size)),
+            spec_geometry=_triple(chs_for_size(disk.virtual_size)),
             saved_state=bool(footer.saved_state),
             block_size=disk.block_size if isinstance(disk, DynamicDisk) else None,
             parents=[str(p) for p in disk.parents],
@@ -106,7 +118,7 @@ def inspect_disk(path: str | os.PathLike, *, guest: bool = True) -> DiskReport:
         )
 
 
-def _inspect_vhdx(disk, *, guest: Any) -> DiskReport:
+def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:
     """The same verdict for a VHDX: never Azure-ready as it is (upload converts it on the fly)."""
     from types import SimpleNamespace  # noqa: PLC0415
 
@@ -116,7 +128,8 @@ def _inspect_vhdx(disk, *, guest: Any) -> DiskReport:
     # Azure's size limits, judged as for the fixed VHD the upload makes of it
     as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",
                                file_size=disk.virtual_size + FOOTER_SIZE)
-    readiness = azure_readiness(as_fixed)
+    # azure_readiness reads only these four attributes (it checks them itself)
+    readiness = azure_readiness(cast("VirtualDisk", as_fixed))
     problems = [
         f"{name} is a {disk.disk_type} VHDX: Azure needs a fixed VHD; upload it with `vhdupload upload`, "
         f"which converts on the fly, or run `vhdupload convert {name} OUT.vhd`",
@@ -136,7 +149,7 @@ def _inspect_vhdx(disk, *, guest: Any) -> DiskReport:
             f"the VHDX log held writes not yet applied (it was not closed cleanly); they were {disk.log_state}, "
             "and the file was not changed"
         )
-    geometry = tuple(chs_for_size(disk.virtual_size))
+    geometry = _triple(chs_for_size(disk.virtual_size))
     return DiskReport(
         path=name,
         disk_type=disk.disk_type,

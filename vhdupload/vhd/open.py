@@ -27,7 +27,7 @@ from .sniff import SNIFF_SIZE, other_format_error
 __all__ = ["REPAIR_HINT", "open_disk", "with_repair_hint"]
 
 
-def open_disk(path: str | os.PathLike, *, raw: bool = False) -> VirtualDisk:
+def open_disk(path: str | os.PathLike[str], *, raw: bool = False) -> VirtualDisk:
     """Open ``path`` as a VHD (fixed, dynamic or differencing) or, with ``raw=True``, a raw image.
 
     ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
@@ -80,7 +80,7 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
         if other is not None:
             raise other
         footer, footer_bytes = _read_footer(fd, path, size, head)
-        if footer is None:
+        if footer is None or footer_bytes is None:  # both or neither: the second for the type checker
             raise NotAVhdError(
                 f"{path} has no VHD footer (no 'conectix' cookie at its end): if it is a raw disk "
                 f"image, make a VHD with `vhdupload convert {path} OUT.vhd`"
@@ -100,15 +100,15 @@ def _sparse(fd: int, path: pathlib.Path, size: int, footer: Footer, footer_bytes
     from .dynamic import DifferencingDisk, DynamicDisk, read_sparse_layout  # noqa: PLC0415
 
     layout = read_sparse_layout(fd=fd, path=path, file_size=size, footer=footer, footer_bytes=footer_bytes)
-    common = dict(path=path, fd=fd, file_size=size, virtual_size=footer.current_size, footer=footer,
-                  footer_bytes=footer_bytes, header=layout.header, bat=layout.bat)
     if footer.disk_type != DISK_TYPE_DIFFERENCING:
-        return DynamicDisk(**common)
+        return DynamicDisk(path=path, fd=fd, file_size=size, virtual_size=footer.current_size, footer=footer,
+                           footer_bytes=footer_bytes, header=layout.header, bat=layout.bat)
     parent = parents.open_parent(
         child=path, fd=fd, header=layout.header, data_end=layout.data_end,
         chain=chain or (pathlib.Path(os.path.realpath(path)),), open_fn=_open_parent,
     )
-    return DifferencingDisk(parent=parent, **common)
+    return DifferencingDisk(parent=parent, path=path, fd=fd, file_size=size, virtual_size=footer.current_size,
+                            footer=footer, footer_bytes=footer_bytes, header=layout.header, bat=layout.bat)
 
 
 def _open_parent(path: pathlib.Path, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:
