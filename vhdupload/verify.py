@@ -34,6 +34,9 @@ VERIFY_MAX_GAP = 1024 * 1024
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What a comparison found. ``identical`` is the verdict; ``to_dict`` gives the ``--json``
+    object."""
+
     blob_url: str
     identical: bool  # same bytes, right footer, marked complete
     first_difference: int | None  # lowest differing offset, when the bytes differ
