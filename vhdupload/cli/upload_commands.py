@@ -51,7 +51,7 @@ from ._storage_options import (
 from ..errors import InputError
 from ..transfer import TransferSettings
 
-SourceArg = Annotated[str, typer.Argument(help="The VHD (fixed, dynamic or differencing), or a raw image with --raw.")]
+SourceArg = Annotated[str, typer.Argument(help="The VHD or VHDX (fixed, dynamic or differencing), or a raw image with --raw.")]
 DestArg = Annotated[
     str,
     typer.Argument(help="Blob URL (a SAS in the query allowed), or CONTAINER/NAME with --account-url/--connection-string/--emulator."),
@@ -106,8 +106,8 @@ def upload(
     dest: OptionalDestArg = None,
     raw: RawOption = False,
     no_resize: NoResizeOption = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob (created afresh).")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="If another upload holds the blob's lease, wait for it.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 8 to 64).")] = None,
     content_md5: Annotated[
         bool, typer.Option("--content-md5", help="Also compute the whole-file MD5 and set the blob's Content-MD5 (CPU ~ virtual size).")
