@@ -53,9 +53,12 @@ def destination_client(
     blob_client: Any = None,
     threads: int = 8,
     timeout: float | None = None,
+    retry_total: int = 0,
     **storage: Unpack[StorageCredentials],
 ) -> Any:
-    """``blob_client`` if given, else one resolved from ``destination`` and the credentials."""
+    """``blob_client`` if given, else one resolved from ``destination`` and the credentials
+    (the one place a ``BlobClient`` is built: the library and the CLI alike). The SDK's own
+    retries are off (``retry_total=0``) for the calls the package retries itself."""
     unknown = set(storage) - set(StorageCredentials.__annotations__)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
@@ -63,7 +66,9 @@ def destination_client(
         return blob_client
     if destination is None:
         raise InputError("give a destination (a blob URL or CONTAINER/NAME) or a blob_client")
-    return resolve_blob_client(destination, **storage, **client_options(threads=threads, timeout=timeout))
+    return resolve_blob_client(
+        destination, **storage, **client_options(threads=threads, timeout=timeout, retry_total=retry_total)
+    )
 
 
 def package_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
