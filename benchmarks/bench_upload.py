@@ -49,7 +49,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(BENCH_DIR))
 
-from images import WORK_DIR, Image, data_regions, get_image  # noqa: E402
+from images import MIB, WORK_DIR, Image, data_regions, get_image  # noqa: E402
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, start_azurite  # noqa: E402
 
 TOOLS = ("vhdupload", "sdk", "azcopy")
@@ -325,14 +325,23 @@ def tool_argv(tool: str, image: Image, blob: str, proxy_url: str, *, commands: s
     raise ValueError(tool)
 
 
+#: Images that are not fixed VHDs (a dynamic VHD): the raw disk (``qemu-img convert -O raw``)
+#: their blob must hold, ahead of a fresh fixed footer, instead of the file itself.
+RAW_REFERENCES: dict[str, Path] = {}
+
+
 def verify_upload(image: Image, account_url: str, blob: str, rng: random.Random) -> str:
-    """Check size, type, the footer and random windows of the blob against the file; raise on a difference."""
+    """Check size, type, the footer and random windows of the blob against the file (or, for a
+    dynamic VHD, against its raw disk by qemu-img); raise on a difference."""
     from azure.storage.blob import BlobClient
 
     client = BlobClient.from_connection_string(connection_string(account_url), CONTAINER, blob)
     props = client.get_blob_properties()
     if props.blob_type != "PageBlob" and str(props.blob_type) != "BlobType.PAGEBLOB":
         raise AssertionError(f"blob type is {props.blob_type}, not a page blob")
+    reference = RAW_REFERENCES.get(image.name)
+    if reference is not None:
+        return _verify_against_raw(client, props.size, reference, rng)
     if props.size != image.file_size:
         raise AssertionError(f"blob size {props.size} != file size {image.file_size}")
     regions = data_regions(image.path)
@@ -353,6 +362,28 @@ def verify_upload(image: Image, account_url: str, blob: str, rng: random.Random)
             if got != expected:
                 raise AssertionError(f"blob differs from the file in [{offset}, {offset + length})")
     return f"size, type, footer and {len(windows) - 1} windows match"
+
+
+def _verify_against_raw(client, blob_size: int, raw: Path, rng: random.Random) -> str:
+    raw_size = raw.stat().st_size
+    expected_size = -(-raw_size // MIB) * MIB + 512
+    if blob_size != expected_size:
+        raise AssertionError(f"blob size {blob_size} != {expected_size} (the raw disk rounded up to a MiB, plus the footer)")
+    if client.download_blob(offset=blob_size - 512, length=8).readall() != b"conectix":
+        raise AssertionError("the blob's last 512 bytes are not a VHD footer")
+    regions = data_regions(raw)
+    windows = []
+    size = 64 * 1024
+    for _ in range(32):
+        start, stop = rng.choice(regions)
+        offset = rng.randrange(start, max(start + 1, stop - size)) // 512 * 512
+        windows.append((offset, min(size, raw_size - offset)))
+    with open(raw, "rb") as f:
+        for offset, length in windows:
+            f.seek(offset)
+            if client.download_blob(offset=offset, length=length).readall() != f.read(length):
+                raise AssertionError(f"blob differs from the raw disk in [{offset}, {offset + length})")
+    return f"size, footer and {len(windows)} windows of the raw disk match"
 
 
 def measure(image: Image, tool: str, repeat: int, *, commands: set[str], extra: list[str], timeout: float,

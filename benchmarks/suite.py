@@ -78,6 +78,10 @@ def dynamic_image() -> Image:
                         str(tmp)], check=True)
         os.replace(tmp, path)
         sidecar.write_text(str(path.stat().st_size))
+    raw = WORK_DIR / "image-dyn-from-a-qemu.raw"  # what the blob must hold: qemu-img's reading of it
+    if not raw.exists():
+        subprocess.run(["qemu-img", "convert", "-f", "vpc", "-O", "raw", str(path), str(raw)], check=True)
+    bu.RAW_REFERENCES["dyn"] = raw
     size = path.stat().st_size
     return Image(name="dyn", path=path, file_size=size, virtual_size=a.virtual_size, data_pages=a.data_pages,
                  allocated=size, description="(a) as a dynamic VHD made by qemu-img convert -O vpc -o subformat=dynamic")
