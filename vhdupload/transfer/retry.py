@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import CancelledError, TransferError
 
 T = TypeVar("T")
+
+#: Seconds after its first try that one request is no longer retried (see RetryPolicy).
+DEFAULT_RETRY_SECONDS = 120.0
 
 
 class Retryable(Exception):
@@ -38,8 +42,13 @@ class RetryPolicy:
         cancel_message: str = "cancelled",
         failure_hint: str = "",
         always_try_once: bool = False,
+        max_seconds: float | None = DEFAULT_RETRY_SECONDS,
     ) -> None:
         self.max_retries = max_retries
+        #: However many retries are left, one request stops being retried this many seconds
+        #: after its first try: a request that stalls costs a whole timeout per try, and an
+        #: upload whose every request stalls must still stop in about two minutes.
+        self.max_seconds = max_seconds
         self.cancel = cancel
         self.base = base
         self.cap = cap
@@ -61,17 +70,22 @@ class RetryPolicy:
         """Run ``operation(attempt)`` until it succeeds, raises a non-retryable error, or the
         retries are spent (then :class:`TransferError`)."""
         attempt = 0
+        started = time.monotonic()
         while True:
             if self.cancel.is_set() and (attempt or not self.always_try_once):
                 raise CancelledError(self.cancel_message)
             try:
                 return operation(attempt)
             except Retryable as exc:
-                if attempt >= self.max_retries:
+                delay = self.delay(attempt, exc.retry_after)
+                spent = time.monotonic() - started
+                out_of_time = self.max_seconds is not None and spent + delay > self.max_seconds
+                if attempt >= self.max_retries or out_of_time:
                     hint = f"; {self.failure_hint}" if self.failure_hint else ""
-                    raise TransferError(f"{what} failed after {attempt + 1} tries: {exc}{hint}") from None
+                    within = f" in {spent:.0f} s" if out_of_time and attempt < self.max_retries else ""
+                    raise TransferError(f"{what} failed after {attempt + 1} tries{within}: {exc}{hint}") from None
                 if self.on_retry is not None:
                     self.on_retry(exc)
-                if self.cancel.wait(self.delay(attempt, exc.retry_after)):
+                if self.cancel.wait(delay):
                     raise CancelledError(self.cancel_message) from None
                 attempt += 1
