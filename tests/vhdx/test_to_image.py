@@ -1,0 +1,45 @@
+"""A VHDX goes from inspect to a registered image with no conversion step by the user:
+inspected, uploaded into a managed disk, checked against qemu-img's reading, registered."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.registration.conftest import SUB
+from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
+from vhdupload import ImageSpec, ManagedDiskSpec, Registrar, inspect_disk, upload_to_managed_disk, verify_managed_disk
+
+from .conftest import qemu_img, to_raw
+
+MIB = 1024 * 1024
+
+
+def test_a_vhdx_becomes_a_registered_image(tmp_path, managed_disk_double, compute_client):
+    raw = tmp_path / "os.raw"
+    with open(raw, "wb") as f:
+        f.truncate(40 * MIB)
+    subprocess.run(["sgdisk", "-n", "1:2048:+8M", "-t", "1:ef00", "-n", "2:0:0", str(raw)], check=True, capture_output=True)
+    with open(raw, "r+b") as f:  # some data in the root partition
+        f.seek(20 * MIB)
+        f.write(bytes(range(256)) * 4096)
+    vhdx = tmp_path / "os.vhdx"
+    qemu_img("convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic", raw, vhdx)
+
+    report = inspect_disk(vhdx).to_dict()
+    assert report["format"] == "vhdx" and report["disk_type"] == "dynamic"
+
+    spec = ManagedDiskSpec(name="vhdx-os", resource_group=RG, location="westeurope", os_type="linux")
+    result = upload_to_managed_disk(vhdx, spec, compute_client=compute_client())
+    truth = to_raw(vhdx, tmp_path / "truth.raw").read_bytes()  # qemu-img's reading of the VHDX
+    disk = managed_disk_double.disk_bytes("vhdx-os")
+    assert disk[: len(truth)] == truth and disk[-512:-504] == b"conectix"
+    assert result.disk_state == "Unattached"
+    assert verify_managed_disk(vhdx, disk_name="vhdx-os", resource_group=RG, compute_client=compute_client()).identical
+
+    registrar = Registrar(compute_client=compute_client(), subscription_id=SUB, polling_interval=0)
+    image = registrar.register(ImageSpec(name="from-vhdx", resource_group=RG, location="westeurope",
+                                         os_disk=result.disk_id, os_type="linux"))
+    body = [r for r in managed_disk_double.puts() if "/images/" in r.path][0].body
+    assert body["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"].lower() == result.disk_id.lower()
+    assert body["properties"]["hyperVGeneration"] == "V2"
+    assert image.as_dict()["properties"]["provisioningState"] == "Succeeded"
