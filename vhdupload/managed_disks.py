@@ -12,9 +12,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from .status import canonical_uuid
-from . import planning
 from .azure.lease import DEFAULT_WAIT_TIMEOUT
-from .azure.page_blob import PageBlobSink
 from .azure.state import UploadState, source_identity, stat_token
 from .blob_image import BlobImage, blob_image
 from .destinations.managed_disk import ManagedDiskDestination, ManagedDiskSpec, az_delete_command

@@ -48,7 +48,6 @@ from .source_proof import prefix_crc, whole_crc
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
-from .transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
 from .upload_decision import Action, Decision, Existing, decide
 from .vhd import Footer
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import planning
 from ..redact import RedactingFilter, printable
 from ..status import upload_status
 from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES, DEFAULT_THREADS
