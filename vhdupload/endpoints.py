@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 from azure.core.exceptions import AzureError
 
 from .azure.credentials import client_options, resolve_blob_client
-from .azure.errors import translate
+from .azure.error_map import translate
 from .errors import InputError, VhdUploadError
 from .redact import redact
 from .vhd import VirtualDisk, open_disk

@@ -27,7 +27,8 @@ from typing import Any, Unpack
 from azure.storage.blob import BlobClient
 
 from . import crc64, planning
-from .azure.errors import classify, is_checksum_mismatch, translate
+from .azure.error_map import translate
+from .azure.errors import classify, is_checksum_mismatch
 from .azure.lease import DEFAULT_WAIT_TIMEOUT, MAX_LEASE_SECONDS
 from .azure.page_blob import RANGE_WINDOW, PageBlobSink
 from .azure.state import (

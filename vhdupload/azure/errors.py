@@ -1,7 +1,6 @@
-"""Translate ``azure.core`` errors into the package's tree, in one line, with secrets scrubbed.
-
-:func:`classify` says whether a failed request is worth another try (the engine owns retries);
-:func:`translate` turns the rest into a :class:`~vhdupload.errors.StorageError` subclass.
+"""What an ``azure.core`` error is: worth another try (:func:`classify`: the engine owns
+retries), its code and status, one scrubbed line describing it. Turning it into the package's
+tree is the one table of :mod:`vhdupload.azure.error_map`.
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..errors import EndpointUnreachableError, NoCredentialError, AuthenticationError, LeaseHeldError, StorageError
 from .credentials import is_loopback
 from ..redact import redact
 from ..transfer import Retryable
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 _CHECKSUM_CODES = {"Crc64Mismatch", "Md5Mismatch"}
-_LEASE_CODES = {
+LEASE_CODES = {
     "LeaseIdMissing",
     "LeaseLost",
     "LeaseIdMismatchWithBlobOperation",
@@ -104,7 +102,7 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-def _expired_sas(exc: BaseException) -> str | None:
+def expired_sas(exc: BaseException) -> str | None:
     """The expiry (``se=``, ISO 8601) of the SAS the refused request carried, if it has passed."""
     request = getattr(getattr(exc, "response", None), "request", None)
     query = urlsplit(str(getattr(request, "url", "") or "")).query
@@ -137,43 +135,3 @@ def classify(exc: BaseException) -> Retryable | None:
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return Retryable(redact(str(exc)) or type(exc).__name__)
     return None
-
-
-def translate(exc: BaseException, *, action: str, hint: str = "") -> StorageError:
-    """The package error for ``exc`` while doing ``action`` (``hint`` says what to do next)."""
-    tail = f"; {hint}" if hint else ""
-    text = f"{action} failed: {describe(exc)}{tail}"
-    code = error_code(exc)
-    address = refused_loopback_address(exc)
-    if address is not None:
-        return EndpointUnreachableError(
-            f"{action} failed: nothing listens at {address}; start the storage emulator there, or use "
-            f"another blob endpoint{tail}", address=address,
-        )
-    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
-        # The credential failed before any request went out (azure-identity's chain found
-        # nothing): a sign-in problem on this machine, not a refusal by the service.
-        return NoCredentialError(
-            f"{action} failed: no Azure credential worked: give a SAS, an account key or a connection string, "
-            f"or sign in with `az login` (AZURE_TOKEN_CREDENTIALS picks the sign-in method){tail}",
-            details=redact(str(exc)),
-        )
-    if type(exc).__module__.startswith("azure.identity"):
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return AuthenticationError(
-            f"no usable Azure credential ({redact(first)}): give a SAS URL, --connection-string, "
-            f"--account-key, or sign in with 'az login'{tail}"
-        )
-    if isinstance(exc, ClientAuthenticationError) or status_of(exc) in (401, 403):
-        expired = _expired_sas(exc)
-        if expired:
-            return AuthenticationError(
-                f"{action} was refused: the SAS expired at {expired} (its se=): make a new one that lasts "
-                f"longer{tail}"
-            )
-        return AuthenticationError(
-            f"{action} was refused ({describe(exc)}): check the credential and its permissions{tail}"
-        )
-    if code in _LEASE_CODES:
-        return LeaseHeldError(f"{action} failed: another upload holds the blob's lease ({code}){tail}")
-    return StorageError(text)

@@ -19,7 +19,8 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from ..errors import CancelledError, LeaseHeldError
-from .errors import error_code, translate
+from .error_map import translate
+from .errors import error_code
 from .page_blob import PageBlobSink
 
 MAX_LEASE_SECONDS = 60

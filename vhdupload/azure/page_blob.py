@@ -24,7 +24,8 @@ from ..redact import strip_query
 from ..transfer import RetryPolicy
 from ..transfer.settings import DEFAULT_MAX_RETRIES
 from .direct_put import DirectPageWriter
-from .errors import classify, describe, error_code, translate
+from .error_map import translate
+from .errors import classify, describe, error_code
 
 log = logging.getLogger("vhdupload.storage")
 T = TypeVar("T")

@@ -95,7 +95,7 @@ def run_bench(
     try:
         container_existed = container_client.exists()
     except Exception as exc:  # noqa: BLE001 - translated to one line below
-        from ..azure.errors import translate
+        from ..azure.error_map import translate
 
         raise translate(exc, action=f"looking at container {probe.container_name}") from None
     folder = None

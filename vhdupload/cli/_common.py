@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from ..azure.errors import EndpointUnreachableError, NoCredentialError
+from ..errors import EndpointUnreachableError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
 from ..redact import RedactingFilter, printable, redact
 

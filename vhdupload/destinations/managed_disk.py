@@ -34,7 +34,7 @@ from ..azure.state import KEY_HEARTBEAT, PREFIX, UploadState
 from ..planning import standard_hdd_limits
 from ..errors import ArmError, CancelledError, DestinationConflictError, InputError, LeaseHeldError
 from ..redact import register_secret
-from ..registration.arm import arm_error
+from ..azure.error_map import arm_error
 from ..upload_decision import Existing
 
 log = logging.getLogger("vhdupload.managed_disk")

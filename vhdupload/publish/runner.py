@@ -331,7 +331,7 @@ class _Publisher:
             with arm_errors(f"delete the managed disk {name}"):
                 self.compute.disks.begin_delete(self.plan.image.resource_group, name).result()
             return
-        from ..azure.errors import translate  # noqa: PLC0415
+        from ..azure.error_map import translate  # noqa: PLC0415
         from azure.core.exceptions import AzureError  # noqa: PLC0415
 
         url = self.destination(checked.source)

@@ -8,10 +8,10 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from azure.core import AzureClouds
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.core.tools import get_arm_endpoints
 
+from ..azure.error_map import arm_error
 from ..errors import ArmError, InputError
 from ..redact import redact
 from .blobs import is_loopback
@@ -125,48 +125,6 @@ def make_compute_client(
         credential, subscription_id, per_retry_policies=[*guard, LoopbackHttpPolicy(), *per_retry], **kwargs,
         **client_options,
     )
-
-
-def arm_error(exc: Exception, *, action: str) -> ArmError:
-    """Translate an azure-core error raised while doing ``action`` into an :class:`ArmError`."""
-    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
-        first = redact(str(exc)).strip().splitlines()[0] if str(exc).strip() else "no credential"
-        return ArmError(
-            f"cannot {action}: no usable Azure credential ({first}); sign in with `az login` "
-            "or set AZURE_TOKEN_CREDENTIALS / the AZURE_CLIENT_* variables",
-            code="AuthenticationFailed",
-        )
-    if isinstance(exc, HttpResponseError):
-        code, message = error_details(exc)
-        status = exc.status_code if (exc.status_code or 0) >= 400 else None  # an LRO's Failed poll is a 200
-        text = f"cannot {action}: Azure answered {code or status}: {message}"
-        if status == 401 or code in ("AuthenticationFailed", "InvalidAuthenticationToken"):
-            text += " (sign in again with `az login`)"
-        elif status == 403 or code == "AuthorizationFailed":
-            text += " (ask for a role that allows it on the resource group, e.g. Contributor)"
-        return ArmError(text, code=code, status=status)
-    if isinstance(exc, ServiceRequestError):
-        return ArmError(f"cannot {action}: Azure Resource Manager cannot be reached ({redact(str(exc)).splitlines()[0]}); check the network or --arm-endpoint")
-    return ArmError(f"cannot {action}: {redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}")
-
-
-def error_details(exc: HttpResponseError) -> tuple[str | None, str]:
-    """The ARM error ``code`` and ``message``: from the parsed error, else the response body."""
-    code = getattr(getattr(exc, "error", None), "code", None)
-    message = getattr(getattr(exc, "error", None), "message", None)
-    response = getattr(exc, "response", None)
-    if (not code or not message) and response is not None:
-        try:
-            body = response.json()
-        except Exception:  # not JSON: keep what azure-core said
-            body = None
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            code = code or error.get("code")
-            message = message or error.get("message")
-    if not message:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
-    return code, redact(str(message)).strip()
 
 
 @contextlib.contextmanager

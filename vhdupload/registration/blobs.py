@@ -12,7 +12,8 @@ from typing import Any, Callable
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from ..azure.credentials import is_loopback, parse_destination
-from ..errors import InputError, PreflightError
+from ..azure.error_map import package_error
+from ..errors import InputError, PreflightError, VhdUploadError
 from ..redact import redact, strip_query
 
 #: Makes a ``BlobClient`` for a blob URL (credentials are the factory's business).
@@ -58,7 +59,7 @@ class BlobReader:
             except HttpResponseError as exc:
                 raise self._unreadable(exc) from exc
             except AzureError as exc:
-                raise PreflightError(f"cannot read {self.url}: {redact(str(exc)).splitlines()[0]}") from exc
+                raise self._unreadable(exc) from exc
         return self._properties
 
     @property
@@ -75,13 +76,7 @@ class BlobReader:
         except HttpResponseError as exc:
             raise self._unreadable(exc) from exc
         except AzureError as exc:
-            raise PreflightError(f"cannot read {self.url}: {redact(str(exc)).splitlines()[0]}") from exc
+            raise self._unreadable(exc) from exc
 
-    def _unreadable(self, exc: HttpResponseError) -> PreflightError:
-        if exc.status_code in (401, 403):
-            return PreflightError(
-                f"cannot read {self.url} (HTTP {exc.status_code}): give storage credentials "
-                "(--connection-string, --account-key or a SAS URL), or pass --skip-preflight"
-            )
-        reason = getattr(exc, "reason", None) or "error"
-        return PreflightError(f"cannot read {self.url}: HTTP {exc.status_code} {reason}")
+    def _unreadable(self, exc: BaseException) -> VhdUploadError:
+        return package_error(exc, side="preflight", url=self.url)
