@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,6 +47,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
 from tests.support.disk_proxy import DiskProxy, start_disk_proxy
+from tests.support.loopback_server import close, serve
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -184,23 +185,12 @@ class ArmDouble:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "ArmDouble":
-        double = self
-
-        class Handler(_Handler):
-            state = double
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = serve(_Handler, self, name="arm-double")
         self.port = self._server.server_address[1]
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="arm-double", daemon=True
-        ).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        close(self._server)
         if self.proxy is not None:
             self.proxy.stop()
 

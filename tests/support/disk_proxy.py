@@ -31,9 +31,10 @@ from __future__ import annotations
 import http.client
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from tests.support.loopback_server import close, serve
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "host"}
@@ -119,24 +120,13 @@ class DiskProxy:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "DiskProxy":
-        proxy = self
-
-        class Handler(_Handler):
-            state = proxy
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = serve(_Handler, self, name="disk-proxy")
         self.port = self._server.server_address[1]
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="disk-proxy", daemon=True
-        ).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        close(self._server)
+        self._server = None
 
 
 def _operation(method: str, query: dict[str, list[str]]) -> str | None:

@@ -1,0 +1,24 @@
+"""A threaded HTTP server on a free loopback port whose handler class sees a shared ``state``:
+what the ARM double and the disk proxy both run on."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def serve(handler: type[BaseHTTPRequestHandler], state: Any, *, name: str) -> ThreadingHTTPServer:
+    """Start serving on 127.0.0.1 (a free port: ``server.server_address[1]``); the handler's
+    requests read ``self.state``."""
+    bound = type(handler.__name__, (handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True).start()
+    return server
+
+
+def close(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
