@@ -226,16 +226,14 @@ def verify_managed_disk(
             if credential is None:
                 raise InputError(f"{dest.url} allows data access with an Entra ID token only: give a credential")
             dest.spec = dataclasses.replace(spec, data_access_auth_mode="AzureActiveDirectory")
-        sas = dest._grant("Read", 3600)
+        sink = dest.open_for_reading()
         try:
-            sink = dest._sink_for(sas)
-            sink.url = dest.url
             props, _ = sink.properties()
             if props is None:
                 raise StorageError(f"{dest.url}: its read access URL answers that there is no disk behind it")
             return _compare(sink, image, props.size, existing.state, threads=threads, cancel=cancel, started=started)
         finally:
-            dest._revoke()
+            dest.revoke()
     finally:
         source_disk.close()
 

@@ -415,6 +415,16 @@ class ManagedDiskDestination:
     def save_state(self, state: UploadState, *, once: bool = False) -> None:
         self._write_tags(state, heartbeat=True, once=once)
 
+    def open_for_reading(self, *, seconds: int = _MIN_GRANT_SECONDS) -> PageBlobSink:
+        """Grant read access to a finished disk and return a sink over it (``revoke`` ends it)."""
+        sink = self._sink_for(self._grant("Read", seconds))
+        sink.url = self.url
+        return sink
+
+    def revoke(self) -> None:
+        """End the access granted by :meth:`open_for_reading`."""
+        self._revoke()
+
     def record_progress(self, state: UploadState) -> None:
         pass  # the heartbeat (every 20 s: ARM throttles writes) carries the watermark
 
