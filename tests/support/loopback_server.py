@@ -14,6 +14,10 @@ def serve(handler: type[BaseHTTPRequestHandler], state: Any, *, name: str) -> Th
     bound = type(handler.__name__, (handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
     server.daemon_threads = True
+    # A client that connects and resets at once (a killed upload) can leave select() saying
+    # "ready" with nothing to accept: a blocking accept() would then hang serve_forever, and
+    # shutdown() with it. Non-blocking, socketserver skips that round (accepted sockets block).
+    server.socket.setblocking(False)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True).start()
     return server
 
