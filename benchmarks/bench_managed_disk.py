@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from images import get_image  # noqa: E402
 
-from tests.registration.conftest import SUB, FakeCredential  # noqa: E402
+from tests.support.registration import SUB, FakeCredential  # noqa: E402
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP, start_arm_double  # noqa: E402
 from tests.support.azurite import start_azurite  # noqa: E402
 from vhdupload.destinations.managed_disk import ManagedDiskSpec  # noqa: E402

@@ -140,7 +140,7 @@ def _wire(entries: list) -> list[str]:
     timeout = next((e.get("timeout") for e in entries if e.get("kind") == "rates"), "?")
     hold = next((e.get("hold") for e in entries if e.get("kind") == "rates"), "?")
     out.append(
-        "Injected by the seeded fault proxy (`tests/upload/fault_proxy.py`, `randomize`) into a share of *every* "
+        "Injected by the seeded fault proxy (`tests/support/fault_proxy.py`, `randomize`) into a share of *every* "
         "request (Put Page, properties, lease, metadata, page ranges, container): a reset before the service saw "
         f"the request, a reset after it acted, a stall of {hold} s past the client's {timeout} s timeout, an answer "
         "cut short, 500, 503 with `Retry-After: 1`, 503 without. Page blobs through the proxy in front of Azurite; "

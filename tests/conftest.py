@@ -1,16 +1,22 @@
-"""Fixtures shared by the whole suite: a session-wide Azurite, and a guard that keeps every
-test on loopback."""
+"""Fixtures shared by more than one test directory: a guard that keeps every test on loopback, a
+session-wide Azurite, the ARM double (with its managed-disk endpoint), an injected credential, a
+stub ``az``, an Azurite over HTTPS for Entra ID. Their helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import stat
 import uuid
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
+from tests.support.arm_double import ArmDouble, start_arm_double
 from tests.support.azurite import AzuriteServer, start_azurite
+from tests.support.entra_id import start_https_azurite
+from tests.support.registration import SUB, Blobs, FakeCredential
 
 _LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
 
@@ -59,6 +65,16 @@ def container_name() -> str:
     return f"t{uuid.uuid4().hex[:20]}"
 
 
+@pytest.fixture
+def conn(azurite) -> str:
+    return azurite.connection_string
+
+
+@pytest.fixture
+def dest(container_name) -> str:
+    return f"{container_name}/disk.vhd"
+
+
 @pytest.fixture(scope="session")
 def qemu_img() -> str:
     path = shutil.which("qemu-img")
@@ -72,8 +88,6 @@ def qemu_img() -> str:
 def managed_disk_double(azurite):
     """An ARM double serving managed disks for direct upload, with its restricting proxy running
     (``double.proxy``); disks are backed by page blobs in the session's Azurite. Cheap: one per test."""
-    from tests.support.arm_double import start_arm_double
-
     double = start_arm_double(azurite_connection_string=azurite.connection_string, polls=1)
     double.ensure_proxy()
     yield double
@@ -85,7 +99,6 @@ def compute_client(managed_disk_double):
     """A factory of real ``ComputeManagementClient``s aimed at ``managed_disk_double``:
     ``compute_client()`` or ``compute_client(credential=..., subscription_id=...)``. The default
     credential is the registration tests' FakeCredential (a token that never leaves the process)."""
-    from tests.registration.conftest import SUB, FakeCredential
     from vhdupload.registration import make_compute_client
 
     def make(*, credential=None, subscription_id: str = SUB, **client_options):
@@ -95,3 +108,59 @@ def compute_client(managed_disk_double):
         )
 
     return make
+
+
+# -- Entra ID: a second Azurite, over HTTPS, that takes bearer tokens (tests/support/entra_id.py) --
+@pytest.fixture(scope="module")
+def https_azurite(tmp_path_factory):
+    server = start_https_azurite(tmp_path_factory.mktemp("tls"))
+    yield server
+    server.stop()
+
+
+# -- registration: the ARM double, source blobs in Azurite, an injected credential, a stub az -----
+@pytest.fixture
+def blobs(azurite, container_name) -> Blobs:
+    return Blobs(BlobServiceClient.from_connection_string(azurite.connection_string), container_name)
+
+
+@pytest.fixture
+def arm(azurite) -> ArmDouble:
+    double = start_arm_double(azurite_connection_string=azurite.connection_string)
+    double.storage_account_id = double.add_storage_account(
+        subscription=SUB, resource_group="storage-rg", name="devstoreaccount1", blob_endpoint=azurite.account_url
+    )
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def credential() -> FakeCredential:
+    return FakeCredential()
+
+
+@pytest.fixture
+def compute(arm, credential):
+    from vhdupload.registration import make_compute_client
+
+    return make_compute_client(credential=credential, subscription_id=SUB, arm_endpoint=arm.url)
+
+
+@pytest.fixture
+def stub_az(tmp_path, monkeypatch):
+    """An ``az`` that prints a token and records its arguments; the only credential allowed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "az.log"
+    script = bin_dir / "az"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{log}"\n'
+        'echo \'{"accessToken": "stub-cli-token", "expires_on": 4102444800, "tokenType": "Bearer", '
+        f'"subscription": "{SUB}", "tenant": "00000000-0000-0000-0000-0000000000aa"}}\'\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    return log

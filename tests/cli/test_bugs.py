@@ -60,8 +60,8 @@ def test_cancel_ends_the_bandwidth_wait_and_no_request_starts_after_it():
 
 # -- register with a CONTAINER/NAME disk: the full blob URL in every body -----------------------
 
-from tests.registration.conftest import LOC, RG, SUB  # noqa: E402
 from tests.support.azurite import DEV_KEY  # noqa: E402
+from tests.support.registration import LOC, RG, SUB  # noqa: E402
 from vhdupload.cli import main  # noqa: E402
 
 
@@ -166,11 +166,11 @@ def test_progress_counts_the_data_to_examine_and_ends_at_its_total(azurite, cont
 def test_the_bar_on_a_terminal_counts_data_in_mib_and_ends_full(azurite, container_name, tmp_path):
     import re
 
-    from tests.upload.test_progress_terminal import _run
+    from tests.support.terminal import run_cli
 
     image = tmp_path / "disk.img"
     _write_sparse(image, 96 * MIB, [(0, 3 * MIB), (40 * MIB, MIB)])
-    code, out, err = _run(["upload", str(image), f"{container_name}/bar.vhd", "--raw", "--connection-string",
+    code, out, err = run_cli(["upload", str(image), f"{container_name}/bar.vhd", "--raw", "--connection-string",
                            azurite.connection_string], tty=True)
     assert code == 0, err
     frames = [f for f in re.split(r"[\r\n]", err) if "upload:" in f]

@@ -16,8 +16,8 @@ import uuid
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-from tests.registration.conftest import LOC, RG, SUB
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, free_port
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.azure.credentials import resolve_blob_client
 from vhdupload.cli import main
 
@@ -157,7 +157,7 @@ def test_raw_image_without_raw_suggests_raw_first(command, tmp_path, capsys):
 # -- verify: progress and what it read ---------------------------------------------------------
 
 def test_verify_says_what_it_read_and_shows_a_bar_on_a_terminal(azurite, container_name, tmp_path, capsys):
-    from tests.upload.test_progress_terminal import _run
+    from tests.support.terminal import run_cli
 
     image = _sparse(tmp_path / "v.img", 32 * MIB, [(0, 2 * MIB), (16 * MIB, MIB)])
     dest = [f"{container_name}/v.vhd", "--connection-string", azurite.connection_string]
@@ -170,7 +170,7 @@ def test_verify_says_what_it_read_and_shows_a_bar_on_a_terminal(azurite, contain
     assert main(["verify", str(image), *dest, "--raw", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["bytes_compared"] == 3 * MIB and result["source_bytes_read"] == 3 * MIB
-    code, out, err = _run(["verify", str(image), *dest, "--raw"], tty=True)
+    code, out, err = run_cli(["verify", str(image), *dest, "--raw"], tty=True)
     assert code == 0, err
     frames = [f for f in re.split(r"[\r\n]", err) if "verify:" in f]
     assert frames and "100%" in frames[-1] and "read 3.0 MiB" in frames[-1], frames[-1:]

@@ -8,7 +8,7 @@ import pathlib
 import re
 import subprocess
 
-from tests.registration.conftest import SUB, FakeCredential
+from tests.support.registration import SUB, FakeCredential
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PLACES = ("credential = ", "storage = ", "arm = ", "blob_url = ")

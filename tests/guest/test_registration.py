@@ -6,11 +6,10 @@ import json
 
 import pytest
 
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
 from vhdupload.errors import InputError, NotGeneralizedError
 from vhdupload.registration import plan_gallery_version, register_image
-
-from tests.registration.conftest import LOC, RG, SUB
 
 CHUNK = 1024 * 1024
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from tests.registration.conftest import LOC, RG, SUB
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.vhd import make_fixed_footer
 
 MIB = 1024 * 1024

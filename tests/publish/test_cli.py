@@ -1,5 +1,5 @@
 """``vhdupload publish`` on the command line: DefaultAzureCredential limited to a stub ``az``
-(tests/registration/test_cli.py), the ARM double through ``--arm-endpoint``, Azurite through
+(``stub_az``, tests/conftest.py), the ARM double through ``--arm-endpoint``, Azurite through
 ``--connection-string``; kill -9 in the middle of an upload, then a rerun that completes."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from tests.registration.conftest import SUB
-from tests.registration.test_cli import stub_az  # noqa: F401 - the fixture
-from tests.upload.conftest import cli_command
+from tests.support.registration import SUB
+from tests.support.uploads import cli_command
 from vhdupload.cli import main
 
 from .conftest import assert_holds, write_manifest
@@ -128,14 +127,14 @@ def test_ctrl_c_then_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks,
 
 
 def test_bars_per_disk_and_a_total_on_a_terminal_only(stub_az, disks, double, azurite, container_url):  # noqa: F811
-    from tests.upload.test_progress_terminal import _run
+    from tests.support.terminal import run_cli
 
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
     args = ["publish", str(manifest), "--json", "--max-bandwidth", "8MB/s", *_args(double, azurite)]
-    code, out, err = _run(args, tty=True)
+    code, out, err = run_cli(args, tty=True)
     assert code == 0, err
     assert json.loads(out)["created"] is True  # stdout: the JSON alone
     for name in ("total", "os.vhd", "data0.vhd", "data1.vhd"):  # one bar per disk plus the total
         assert re.search(rf"\r{re.escape(name)}:\s+\d+%\|", err), (name, err)
-    code, out, err = _run([*args[:2], "--json", *_args(double, azurite)], tty=False)  # a rerun, not on a terminal
+    code, out, err = run_cli([*args[:2], "--json", *_args(double, azurite)], tty=False)  # a rerun, not on a terminal
     assert code == 0 and "total" not in err and "os.vhd:" not in err

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.registration.conftest import LOC, RG, SUB
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.errors import CancelledError, InputError, PublishCheckError
 from vhdupload.publish import DiskSource, ImageTarget, PublishPlan, StorageTarget, publish
 from vhdupload.verify import verify_upload
@@ -208,7 +208,7 @@ def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, doub
     machine ID and the agent's 'provisioned' mark, built by mkfs.ext4 -d (tests/guest)."""
     import shutil
 
-    from tests.guest.conftest import Images
+    from tests.guest.image_set import Images
     from vhdupload.guest import examine
     from vhdupload.vhd import open_disk
 

@@ -4,34 +4,13 @@
 from __future__ import annotations
 
 import json
-import stat
 
 import pytest
 
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
 
-from .conftest import LOC, RG, SUB
 from .disk_images import ESP, gpt
-
-
-@pytest.fixture
-def stub_az(tmp_path, monkeypatch):
-    """An ``az`` that prints a token and records its arguments; the only credential allowed."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "az.log"
-    script = bin_dir / "az"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" >> "{log}"\n'
-        'echo \'{"accessToken": "stub-cli-token", "expires_on": 4102444800, "tokenType": "Bearer", '
-        f'"subscription": "{SUB}", "tenant": "00000000-0000-0000-0000-0000000000aa"}}\'\n'
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
-    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    return log
 
 
 @pytest.fixture
@@ -232,7 +211,7 @@ def test_a_sas_in_blob_urls_reaches_no_output_body_az_line_or_error(stub_az, arm
     blobs.page_blob("d.vhd")
     data_sas = _sas_url(blobs, azurite, "d.vhd")
     from vhdupload.cli import main as run_cli
-    from .conftest import vhd_footer
+    from tests.support.registration import vhd_footer
 
     blobs.page_blob("dyn.vhd", footer=vhd_footer(2 * 1024 * 1024, disk_type=3))
     dyn_sas = _sas_url(blobs, azurite, "dyn.vhd")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+from tests.support.registration import LOC, RG
 from vhdupload import upload_vhd
 from vhdupload.registration import register_disk, register_image
 
-from .conftest import LOC, RG
 from .disk_images import ESP, LINUX, gpt
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.registration import LOC, MIB, RG, SUB
 from vhdupload.errors import ArmError, InputError
 from vhdupload.registration import register_disk, register_gallery_version
 
-from .conftest import LOC, MIB, RG, SUB
 from .disk_images import ESP, gpt
 
 GALLERY = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.errors import ArmError, InputError, PreflightError
 from vhdupload.registration import (
     begin_register_image,
@@ -13,7 +14,6 @@ from vhdupload.registration import (
     register_image,
 )
 
-from .conftest import LOC, RG, SUB
 from .disk_images import ESP, LINUX, gpt, mbr
 
 

@@ -9,12 +9,10 @@ import json
 import pytest
 
 from tests.support.arm_double import MIB
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
 from vhdupload.errors import InputError, PreflightError
 from vhdupload.registration import plan_image, register_gallery_version, register_image
-
-from .conftest import LOC, RG, SUB
-from .test_cli import stub_az  # noqa: F401 - the fixture
 
 SIZE = 20 * MIB + 512
 

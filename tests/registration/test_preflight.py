@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.registration import LOC, MIB, RG, vhd_footer
 from vhdupload.errors import PreflightError
 from vhdupload.registration import register_image
 from vhdupload.registration.blobs import BlobReader
 from vhdupload.registration.preflight import check_blob
-
-from .conftest import LOC, MIB, RG, vhd_footer
 
 GIB = 1024**3
 

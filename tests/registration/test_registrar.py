@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.registration import LOC, RG, SUB
 from vhdupload.errors import InputError, PreflightError
 from vhdupload.registration.client import DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
 
-from .conftest import LOC, RG, SUB
 from .disk_images import ESP, LINUX, gpt
 
 

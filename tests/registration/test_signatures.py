@@ -6,12 +6,11 @@ import inspect
 
 import pytest
 
+from tests.support.registration import LOC, RG, SUB
 import vhdupload
 import vhdupload.registration
 import vhdupload.vhd
 from vhdupload.registration import operations, prepare
-
-from .conftest import LOC, RG, SUB
 
 CONNECTION = {name: None for name in (*operations.CONNECTION_KEYWORDS, "polling_interval")}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.upload.conftest import write_random
+from tests.support.uploads import write_random
 
 MIB = 1 << 20
 #: Where long variants write their figures (one JSON file per section); unset: nowhere.

@@ -29,10 +29,9 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobLeaseClient
 
-from tests.registration.conftest import SUB
-from tests.registration.test_cli import stub_az  # noqa: F401 - fixture: the only credential the CLI may use
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
-from tests.upload.conftest import blob_client, cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
+from tests.support.registration import SUB
+from tests.support.uploads import blob_client, cli_command, read_blob
 from vhdupload import verify_upload
 from vhdupload.cli import main
 from vhdupload.planning import CHUNK, PAGE
@@ -229,7 +228,7 @@ def _arm_args(double) -> list[str]:
 
 def _disk_script(double, image: Path, name: str, bandwidth: int) -> list[str]:
     script = (
-        "from tests.registration.conftest import FakeCredential, SUB\n"
+        "from tests.support.registration import FakeCredential, SUB\n"
         "from vhdupload.registration import make_compute_client\n"
         "from vhdupload.managed_disks import upload_to_managed_disk\n"
         "from vhdupload.destinations import managed_disk as md\n"

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from tests.registration.conftest import FakeCredential
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
-from tests.upload.conftest import write_random
+from tests.support.registration import FakeCredential
+from tests.support.uploads import write_random
 from vhdupload.destinations.managed_disk import ManagedDiskSpec
 from vhdupload.errors import AuthenticationError, CancelledError
 from vhdupload.managed_disks import upload_to_managed_disk, verify_managed_disk

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.upload.conftest import cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
+from tests.support.uploads import cli_command, read_blob
 from vhdupload import upload_vhd, verify_upload
 from vhdupload.errors import LeaseHeldError
 

@@ -22,8 +22,8 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
-from tests.upload.conftest import blob_client, cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
-from tests.upload.test_entra_id import fake_jwt, https_azurite  # noqa: F401 - https_azurite: a fixture
+from tests.support.entra_id import fake_jwt
+from tests.support.uploads import blob_client, cli_command, read_blob
 from vhdupload import resolve_blob_client, upload_vhd, verify_upload
 from vhdupload.azure.credentials import client_options
 from vhdupload.cli import main

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, quote, unquote
 import pytest
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-from tests.registration.conftest import SUB
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
-from tests.upload.conftest import cli_command, conn  # noqa: F401 - conn: a fixture
-from tests.upload.test_entra_id import fake_jwt, https_azurite  # noqa: F401 - https_azurite: a fixture
+from tests.support.entra_id import fake_jwt
+from tests.support.registration import SUB
+from tests.support.uploads import cli_command
 
 from .figures import MIB, long_run, record, scattered_image, seed
 

@@ -1,4 +1,4 @@
-"""Faults on the wire, seeded, through the fault proxy (tests/upload/fault_proxy.py): resets
+"""Faults on the wire, seeded, through the fault proxy (tests/support/fault_proxy.py): resets
 before and after the service acted, stalls past the client's timeout, answers cut short, 500,
 503 with and without Retry-After, on any request (Put Page, properties, lease, metadata, page
 ranges...).
@@ -23,8 +23,8 @@ from azure.storage.blob import BlobLeaseClient
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.azurite import DEV_KEY
-from tests.upload.conftest import blob_client, cli_command, conn, read_blob  # noqa: F401 - conn: a fixture
-from tests.upload.fault_proxy import RANDOM_ACTIONS, FaultProxy
+from tests.support.fault_proxy import RANDOM_ACTIONS, FaultProxy
+from tests.support.uploads import blob_client, cli_command, read_blob
 from vhdupload import verify_upload
 from vhdupload.cli import main
 

@@ -367,7 +367,7 @@ def test_every_answer_has_a_date_on_the_doubles_clock(managed_disk_double, compu
 
 
 def test_entra_only_disk_wants_a_bearer_token_beside_the_sas(managed_disk_double, compute_client):
-    from tests.registration.conftest import FakeCredential
+    from tests.support.registration import FakeCredential
 
     double, client = managed_disk_double, compute_client()
     create(client, properties={"dataAccessAuthMode": "AzureActiveDirectory"})

@@ -11,11 +11,10 @@ import sys
 import pytest
 
 from tests.support.azurite import DEV_KEY
+from tests.support.fault_proxy import FaultProxy
+from tests.support.uploads import write_random
 from vhdupload import verify_upload
 from vhdupload.cli import main
-
-from .conftest import write_random
-from .fault_proxy import FaultProxy
 
 MIB = 1 << 20
 

@@ -11,12 +11,12 @@ import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
+from tests.support.uploads import blob_client, container_client, read_blob, write_random
 from vhdupload import upload_vhd, verify_upload
 from vhdupload.errors import TransferError
 from vhdupload.azure.page_blob import PageBlobSink
 from vhdupload.cli import main
 
-from .conftest import blob_client, container_client, read_blob, write_random
 from vhdupload import TransferSettings
 
 MIB = 1 << 20

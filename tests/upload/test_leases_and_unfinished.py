@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.upload.conftest import blob_client, write_random
+from tests.support.uploads import blob_client, write_random
 from vhdupload.cli import main
 from vhdupload.errors import CancelledError, LeaseHeldError, StorageError
 from vhdupload.upload import upload_vhd

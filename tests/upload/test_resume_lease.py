@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from tests.support.uploads import blob_client, cli_command, container_client, page_ranges, write_random
 from vhdupload import CancelledError, DestinationConflictError, upload_status, upload_vhd, verify_upload
 from vhdupload.errors import LeaseHeldError, SourceChangedError
 
 from vhdupload.cli import main
 
-from .conftest import blob_client, cli_command, container_client, page_ranges, write_random
 from vhdupload import TransferSettings
 
 MIB = 1 << 20

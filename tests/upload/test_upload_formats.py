@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.uploads import container_client, libvhdi_read, page_ranges, qemu_img, qemu_raw, read_blob, write_random
 from tests.vhd.builders import build_differencing, build_dynamic, build_fixed
 from vhdupload import upload_vhd, verify_upload
 from vhdupload.vhd import Footer
 from vhdupload.errors import NotAzureReadyError
 from vhdupload.crc64 import compute, to_hex
 
-from .conftest import container_client, libvhdi_read, page_ranges, qemu_img, qemu_raw, read_blob, write_random
 from vhdupload import TransferSettings
 
 MIB = 1 << 20

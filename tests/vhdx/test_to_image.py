@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.registration.conftest import SUB
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
+from tests.support.registration import SUB
 from vhdupload import ImageSpec, ManagedDiskSpec, Registrar, inspect_disk, upload_to_managed_disk, verify_managed_disk
 
 from .conftest import qemu_img, to_raw

@@ -1,0 +1,87 @@
+"""What the registration, CLI and publish tests share: the subscription, resource group and
+location they use, an injected credential, VHD footers and source blobs in Azurite. (The
+fixtures ``arm``, ``blobs``, ``credential``, ``compute`` and ``stub_az`` are in tests/conftest.py.)"""
+
+from __future__ import annotations
+
+import struct
+import time
+import uuid
+from typing import Any, Callable
+
+from azure.core.credentials import AccessToken
+from azure.storage.blob import BlobClient, BlobServiceClient
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = "images-rg"
+LOC = "westeurope"
+MIB = 1024 * 1024
+
+
+class FakeCredential:
+    """A TokenCredential that never leaves the process."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken("fake-arm-token", int(time.time()) + 3600)
+
+
+def vhd_footer(virtual_size: int, *, disk_type: int = 2, cookie: bytes = b"conectix") -> bytes:
+    """A 512-byte VHD footer with a valid checksum (disk_type 2 fixed, 3 dynamic)."""
+    try:
+        from vhdupload.vhd import make_fixed_footer
+    except ImportError:
+        make_fixed_footer = None
+    if make_fixed_footer is not None and disk_type == 2 and cookie == b"conectix":
+        return make_fixed_footer(virtual_size=virtual_size).to_bytes()
+    footer = bytearray(512)
+    footer[0:8] = cookie
+    struct.pack_into(">II", footer, 8, 2, 0x00010000)
+    struct.pack_into(">Q", footer, 16, 0xFFFFFFFFFFFFFFFF if disk_type == 2 else 512)
+    footer[28:32] = b"vhdu"
+    footer[36:40] = b"Wi2k"
+    struct.pack_into(">QQ", footer, 40, virtual_size, virtual_size)
+    struct.pack_into(">HBB", footer, 56, 65535, 16, 255)
+    struct.pack_into(">I", footer, 60, disk_type)
+    footer[68:84] = uuid.uuid4().bytes
+    struct.pack_into(">I", footer, 64, ~sum(footer) & 0xFFFFFFFF)
+    return bytes(footer)
+
+
+class Blobs:
+    """Writes source blobs into one Azurite container."""
+
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
+        self.service = service
+        self.container = container
+        service.create_container(container)
+
+    def client(self, name: str) -> BlobClient:
+        return self.service.get_blob_client(self.container, name)
+
+    def url(self, name: str) -> str:
+        return self.client(name).url
+
+    def page_blob(self, name: str, data: bytes = b"", *, size: int = 2 * MIB, footer: bytes | None = None,
+                  metadata: dict[str, str] | None = None) -> str:
+        """A page blob holding ``data`` at 0, zeros up to ``size``, then ``footer`` (a fixed one by default)."""
+        footer = vhd_footer(size) if footer is None else footer
+        blob = self.client(name)
+        blob.create_page_blob(size + len(footer), metadata=metadata)
+        if data:
+            padded = data + b"\0" * (-len(data) % 512)
+            blob.upload_page(padded, offset=0, length=len(padded))
+        if footer:
+            blob.upload_page(footer, offset=size, length=len(footer))
+        return blob.url
+
+    def block_blob(self, name: str, data: bytes) -> str:
+        self.client(name).upload_blob(data, blob_type="BlockBlob")
+        return self.url(name)
+
+    def factory(self) -> Callable[[str], BlobClient]:
+        conn = self.service
+        return lambda url: BlobClient.from_blob_url(url, credential=conn.credential)
