@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from . import crc64, planning
@@ -20,6 +21,7 @@ from .blob_image import BlobImage
 from .errors import SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, run_bounded
 from .transfer.concurrency import AdaptiveConcurrency
+from .transfer.gap_tuning import GapTuner
 
 log = logging.getLogger("vhdupload.engine")
 
@@ -35,6 +37,7 @@ class PumpResult:
     md5: "hashlib._Hash | None" = field(default=None, repr=False)
     threads: int = 0  # requests in flight: the pinned count, or where the adaptive limit settled
     concurrency: AdaptiveConcurrency | None = field(default=None, repr=False)  # when adaptive
+    gap: GapTuner | None = field(default=None, repr=False)  # when the merge gap adapts
 
 
 def pump(
@@ -44,6 +47,7 @@ def pump(
     held: planning.RangeSet,
     threads: int | None,
     max_gap: int,
+    adapt_gap: bool = False,
     cancel: threading.Event,
     tracker: ProgressTracker,
     content_md5: bool = False,
@@ -54,14 +58,21 @@ def pump(
     """Send every nonzero page of ``image``'s data region not already ``held``.
 
     ``threads`` requests run at once; ``threads=None`` or a ``concurrency`` controller makes
-    that adaptive (the controller is told of every request and of every retry).
+    that adaptive (the controller is told of every request and of every retry). Zero gaps
+    shorter than ``max_gap`` are sent; with ``adapt_gap`` that is only where a
+    :class:`~vhdupload.transfer.gap_tuning.GapTuner` starts.
     ``on_prefix(position, crc)`` is told each time the prefix ``[0, position)`` of the data
     region is wholly sent, with its CRC64."""
     data_size = image.data_size
     if concurrency is None and threads is None:
         concurrency = AdaptiveConcurrency()
+    tuner = None
+    if adapt_gap:
+        tuner = GapTuner(start=max_gap, clock=concurrency.clock if concurrency is not None else time.monotonic,
+                         quiet=concurrency.holding if concurrency is not None else (lambda: True),
+                         epoch=concurrency.epoch if concurrency is not None else (lambda: None))
+    timed = _observed(send, concurrency, tuner)
     if concurrency is not None:
-        send = _observed(send, concurrency)
         concurrency.watch_retries(lambda: tracker.snapshot.retries)
     folder = crc64.OrderedFold()
     found = [0]
@@ -72,23 +83,28 @@ def pump(
         reads = [(lo, image.read(lo, hi - lo)) for lo, hi in pieces]
         runs = [run for lo, data in reads for run in planning.nonzero_runs(data, base=lo)]
         nonzero = planning.total(runs)
-        runs = planning.merge_gaps(runs, max_gap=max_gap)
+        if tuner is not None:
+            tuner.saw(runs)
         crc = crc64.EMPTY
         cursor = start
         present = 0
-        for lo, hi in runs:
-            piece = _gather(reads, lo, hi)
-            piece_crc = crc64.compute(piece)
-            crc = crc64.combine(crc64.append_zeros(crc, lo - cursor), piece_crc, hi - lo)
-            cursor = hi
-            todo = held.subtract_from([(lo, hi)]) if held else [(lo, hi)]
-            for a, b in todo:
-                if (a, b) == (lo, hi):
-                    send(piece, lo, piece_crc)
-                else:
-                    part = piece[a - lo : b - lo]
-                    send(part, a, crc64.compute(part))
-            present += (hi - lo) - planning.total(todo)
+        for (lo, hi), generation in _merged(runs, max_gap=max_gap, tuner=tuner):
+            try:
+                piece = _gather(reads, lo, hi)
+                piece_crc = crc64.compute(piece)
+                crc = crc64.combine(crc64.append_zeros(crc, lo - cursor), piece_crc, hi - lo)
+                cursor = hi
+                todo = held.subtract_from([(lo, hi)]) if held else [(lo, hi)]
+                for a, b in todo:
+                    if (a, b) == (lo, hi):
+                        timed(piece, lo, piece_crc, generation)
+                    else:
+                        part = piece[a - lo : b - lo]
+                        timed(part, a, crc64.compute(part), generation)
+                present += (hi - lo) - planning.total(todo)
+            finally:
+                if tuner is not None:
+                    tuner.end_request(generation)
         # Progress counts the bytes examined (BlobImage.examined_bytes), not the offset reached: holes
         # cost nothing, so an offset-based figure made the ETA and percentage meaningless.
         tracker.add(covered=planning.total(pieces), bytes_present=present)
@@ -121,23 +137,58 @@ def pump(
             md5_thread.join()
     if "error" in md5_box:
         raise md5_box["error"]  # type: ignore[misc]
+    for step in concurrency.steps if concurrency is not None else ():
+        log.debug("concurrency at %.2f s: %d -> %d (%s, %.1f MB/s)", step.at, step.before, step.after, step.why,
+                  step.rate / 1e6)
+    for gap_step in tuner.steps if tuner is not None else ():
+        log.debug("zero-gap merging at %.2f s: %d KiB -> %d KiB (%s)", gap_step.at, gap_step.before // 1024,
+                  gap_step.after // 1024, gap_step.why)
     return PumpResult(
         data_crc=folder.finish(data_size), data_bytes=found[0], md5=md5_box.get("md5"),  # type: ignore[arg-type]
         threads=concurrency.settled() if concurrency is not None else int(threads or 1),
-        concurrency=concurrency,
+        concurrency=concurrency, gap=tuner,
     )
 
 
 
-def _observed(send: SendFunction, controller: AdaptiveConcurrency) -> SendFunction:
-    """``send``, timing each call for the controller (retries and backoff included: a request
-    that needed them was slow, which is what the controller should see)."""
-    clock = controller.clock
+def _merged(
+    runs: list[planning.Range], *, max_gap: int, tuner: GapTuner | None
+) -> Iterator[tuple[planning.Range, int]]:
+    """``runs`` with their short zero gaps merged, each with the tuner's generation. With a
+    tuner the gap is asked afresh for every request, so a new gap is on the wire within one
+    request rather than one chunk (the caller ends each request with ``tuner.end_request``)."""
+    if tuner is None:
+        for run in planning.merge_gaps(runs, max_gap=max_gap):
+            yield run, -1
+        return
+    index = 0
+    while index < len(runs):
+        gap, generation = tuner.begin_request()
+        lo, hi = runs[index]
+        index += 1
+        while index < len(runs) and runs[index][0] - hi < gap:
+            hi = runs[index][1]
+            index += 1
+        yield (lo, hi), generation
 
-    def timed(data: bytes, offset: int, crc: int) -> None:
+
+def _observed(
+    send: SendFunction, controller: AdaptiveConcurrency | None, tuner: GapTuner | None
+) -> Callable[[bytes, int, int, int], None]:
+    """``send`` with a generation, timing each call for the tuners (retries and backoff
+    included: a request that needed them was slow, which is what they should see)."""
+    if controller is None and tuner is None:
+        return lambda data, offset, crc, _generation: send(data, offset, crc)
+    clock = controller.clock if controller is not None else time.monotonic
+
+    def timed(data: bytes, offset: int, crc: int, generation: int = -1) -> None:
         started = clock()
         send(data, offset, crc)
-        controller.observe(nbytes=len(data), started=started, finished=clock())
+        finished = clock()
+        if controller is not None:
+            controller.observe(nbytes=len(data), started=started, finished=finished)
+        if tuner is not None:
+            tuner.observe(started=started, finished=finished, generation=generation)
 
     return timed
 
@@ -171,7 +222,7 @@ def _gather(reads: list[tuple[int, bytes]], lo: int, hi: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _md5_worker(image: BlobImage, cancel: threading.Event, box: dict) -> None:
+def _md5_worker(image: BlobImage, cancel: threading.Event, box: dict[str, object]) -> None:
     """MD5 of the whole blob, in order, beside the upload: it reads the extents again (the
     page cache makes that cheap) and feeds the zeros it never reads from memory."""
     try:
@@ -193,7 +244,7 @@ def _md5_worker(image: BlobImage, cancel: threading.Event, box: dict) -> None:
         box["error"] = exc
 
 
-def _feed_zeros(digest, zeros: memoryview, n: int) -> None:
+def _feed_zeros(digest: "hashlib._Hash", zeros: memoryview, n: int) -> None:
     while n > 0:
         step = min(n, len(zeros))
         digest.update(zeros[:step])

@@ -86,6 +86,8 @@ class UploadResult:
     notes: list[str] = field(default_factory=list)  # what the user should know (not errors)
     threads: int = 0  # requests in flight: the pinned count, or where the adaptive limit settled
     concurrency: str = ""  # "pinned" or "adaptive, mostly 16 (8-24)"
+    max_gap: int = 0  # zero gaps shorter than this were sent: the pinned value, or where it settled
+    merging: str = ""  # "pinned" or "adaptive, mostly 240 KiB (120-240 KiB)"
     check_seconds: float = 0.0  # spent proving the source by CRC64 (resume watermark, complete check)
 
     @property
@@ -471,14 +473,16 @@ class _Session:
         )
         held = self._rewrite_unproven(send, listed, tracker) if listed else planning.RangeSet()
         max_gap = self.settings.max_gap
-        if max_gap is None:  # the cost model: the destination's bytes/s over its requests/s
+        if max_gap is None:  # start from the destination's bytes/s over its requests/s, then measure
             max_gap = planning.default_max_gap(getattr(self.dest, "limits", None))
         result = pump(
             image, send=send, held=held, threads=self.settings.threads, max_gap=max_gap,
+            adapt_gap=self.settings.max_gap is None,
             cancel=self.cancel, tracker=tracker, content_md5=content_md5, cancel_message=cancel_message,
             on_prefix=self._advance_watermark,
         )
         self.concurrency_used = (result.threads, result.concurrency.describe() if result.concurrency else "pinned")
+        self.merging_used = (result.gap.mostly(), result.gap.describe()) if result.gap else (max_gap, "pinned")
         self._check_guard()
         if self._source_moved():
             raise SourceChangedError(
@@ -570,5 +574,7 @@ class _Session:
             notes=list(self.dest.notes),
             threads=getattr(self, "concurrency_used", (0, ""))[0],
             concurrency=getattr(self, "concurrency_used", (0, ""))[1],
+            max_gap=getattr(self, "merging_used", (0, ""))[0],
+            merging=getattr(self, "merging_used", (0, ""))[1],
             check_seconds=round(self.proof_seconds, 3),
         )

@@ -143,7 +143,7 @@ def _say(plan: RegistrationPlan) -> None:
 
 def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
     if as_json:
-        echo_json(plan.as_dict())  # one object on one line, like every --json
+        echo_json(plan.to_dict())  # one object on one line, like every --json
         return
     for request in plan.requests:
         typer.echo(f"# {request.description}: PUT {request.resource_id}")

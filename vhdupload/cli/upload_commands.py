@@ -107,7 +107,7 @@ def upload(
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 8 to 64).")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 16 to start, up to 64).")] = None,
     content_md5: Annotated[
         bool, typer.Option("--content-md5", help="Also compute the whole-file MD5 and set the blob's Content-MD5 (CPU ~ virtual size).")
     ] = False,
@@ -474,6 +474,7 @@ def summary(result: UploadResult) -> str:
     lines += [
         f"  requests:      {result.requests} ({result.retries} retries)",
         f"  threads:       {result.threads} ({result.concurrency})",
+        f"  zero gaps:     sent when under {result.max_gap // 1024} KiB ({result.merging})",
         f"  duration:      {result.seconds:.1f} s ({rate:.1f} MiB/s sent)",
         f"  CRC64:         {result.crc64}",
     ]

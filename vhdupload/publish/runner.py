@@ -118,7 +118,7 @@ class PublishResult:
         if self.dry_run and self.plan is not None:
             data["dry_run"] = True
             data["existing"] = self.existing
-            plan = self.plan.as_dict()
+            plan = self.plan.to_dict()
             data["requests"] = plan["requests"]
             data["az"] = [*self.upload_az, *plan["az"]]
         return data

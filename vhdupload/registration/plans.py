@@ -46,7 +46,7 @@ class RegistrationPlan:
     def body(self) -> dict:
         return self.target.body
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         """The dry-run view: every request with its body, and the ``az`` lines."""
         return {
             "requests": [

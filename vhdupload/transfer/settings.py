@@ -28,14 +28,15 @@ class TransferSettings:
     """How a transfer travels: every knob of an upload or verify in one validated object.
 
     :param threads: requests in flight at once, 1..256; None adapts it to the link (starting at
-        8, up to 64, narrowing on throttling or rising latency).
+        16, up to 64, narrowing on throttling or rising latency).
     :param max_retries: retries of one request after the first try, with exponential backoff
         and jitter (``Retry-After`` honoured).
     :param timeout: seconds one request may take before it is retried (None: 60).
     :param max_bandwidth: a cap on bytes per second sent (the CLI's ``--max-bandwidth`` is
         megabits per second); None for no cap.
     :param max_gap: bytes of zeros between two data runs that are sent rather than split into two
-        requests; None chooses it from the destination's limits (bytes/s against requests/s).
+        requests; None starts from the destination's limits (bytes/s against requests/s) and
+        moves it while the link's data rate says so (:mod:`vhdupload.transfer.gap_tuning`).
     :param backoff_base: seconds of the first retry's backoff (doubled each retry, jittered).
     :param backoff_cap: the longest backoff, in seconds.
     """

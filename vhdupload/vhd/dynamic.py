@@ -52,10 +52,6 @@ class DynamicDisk(VirtualDisk):
         self._bitmaps: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    @property
-    def allocated_blocks(self) -> int:
-        return len(self._bat) - self._bat.count(UNALLOCATED)
-
     # -- bitmaps ------------------------------------------------------------------------
     def _bitmap(self, index: int) -> bytes:
         with self._lock:

@@ -66,10 +66,6 @@ class ParentLocator:
     reserved: int = 0
     data_offset: int = 0
 
-    @property
-    def is_empty(self) -> bool:
-        return self.platform_code == b"\0\0\0\0" or self.data_length == 0
-
 
 @dataclass(frozen=True)
 class DynamicHeader:

@@ -143,10 +143,6 @@ class Bat:
                 raise CorruptVhdError(f"VHDX {an} (at {a0}) and {bn} (at {b0}) overlap in the file")
         return notable
 
-    def _chunk_blocks(self, chunk: int) -> range:
-        start = chunk * self._ratio
-        return range(start, min(start + self._ratio, self.geometry.payload_blocks))
-
     @staticmethod
     def _place(what: str, offset: int, length: int, file_size: int) -> None:
         if offset < HEADER_SECTION_SIZE:

@@ -45,10 +45,6 @@ class FileView:
         self._starts = [p[0] for p in pieces]
         self.size = max(self.size, size)
 
-    @property
-    def overlay_bytes(self) -> int:
-        return sum(end - start for start, end, _ in self._pieces)
-
     def touched(self, start: int, end: int) -> bool:
         """Whether the overlay changes anything in ``[start, end)``."""
         return next(self._overlapping(start, end), None) is not None
