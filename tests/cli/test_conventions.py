@@ -31,7 +31,7 @@ def _commands() -> list[tuple[str, ...]]:
 COMMANDS = _commands()
 LEAVES = [path for path in COMMANDS if path and path != ("register",)]
 #: Commands that send requests to Azure (storage or ARM).
-TALKS_TO_AZURE = [p for p in LEAVES if p[0] in ("upload", "verify", "status", "register", "publish")]
+TALKS_TO_AZURE = [p for p in LEAVES if p[0] in ("upload", "verify", "status", "register", "publish", "bench")]
 
 
 def _help_text(capsys, *args: str) -> str:

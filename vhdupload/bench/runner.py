@@ -21,6 +21,7 @@ from . import competitors
 from .images import PATTERNS, make_image
 from .report import BenchReport, Run
 from ..transfer import TransferSettings
+from ..transfer.settings import DEFAULT_MAX_RETRIES
 
 COMPETITORS = ("sdk", "azcopy")
 
@@ -45,6 +46,8 @@ class BenchOptions:
     workdir: str | None = None  # where the synthetic image goes (default: the temp folder)
     seed: int = 1
     upload_options: dict = field(default_factory=dict)  # more keywords for upload_vhd (max_gap...)
+    timeout: float | None = None  # seconds one request may take before it is retried (None: 60)
+    max_retries: int = DEFAULT_MAX_RETRIES  # retries of one request before giving up
 
     def check(self) -> None:
         if not self.threads or any(not 1 <= t <= 256 for t in self.threads):
@@ -88,7 +91,7 @@ def run_bench(
 
     def client_for(name: str, **client_kwargs: Any) -> Any:
         return resolve_blob_client(blob_destination(options.container, name), **credentials,
-                                   **(client_kwargs or client_options(threads=max(options.threads))))
+                                   **(client_kwargs or client_options(threads=max(options.threads), timeout=options.timeout)))
 
     probe = client_for(f"vhdupload-bench-{tag}-probe.vhd")
     container_client = probe._get_container_client()
@@ -142,7 +145,8 @@ def run_bench(
                 client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads}-r{repeat}.vhd")
                 made.append(client)
                 start = time.perf_counter()
-                result = upload_vhd(source, blob_client=client, cancel=cancel, settings=TransferSettings(threads=threads),
+                result = upload_vhd(source, blob_client=client, cancel=cancel, settings=TransferSettings(
+                                        threads=threads, timeout=options.timeout, max_retries=options.max_retries),
                                     **options.upload_options)
                 seconds = time.perf_counter() - start
                 record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)

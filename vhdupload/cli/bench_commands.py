@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption
 from ._exit import EXIT_OK
 from ._storage_options import AccountKeyOption, AccountUrlOption, ConnectionStringOption, EmulatorOption
 
@@ -78,6 +79,8 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Write a PNG of data rate against threads (needs vhdupload[bench]).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the uploaded blobs (they are deleted otherwise).")] = False,
+    timeout: TimeoutOption = None,
+    max_retries: MaxRetriesOption = DEFAULT_RETRIES,
     account_url: AccountUrlOption = None,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
@@ -93,6 +96,7 @@ def bench(
         container=container, size=parse_size(size), fill=parse_fill(fill), pattern=pattern, image=image,
         threads=parse_threads(threads), compare=parse_compare(compare), repeat=repeat, keep=keep,
         account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator,
+        timeout=timeout, max_retries=max_retries,
     )
     if image is None and options.size % (1024 * 1024):
         raise typer.BadParameter(f"{size!r} is not a whole number of MiB", param_hint="--size")
