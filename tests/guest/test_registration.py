@@ -9,7 +9,8 @@ import pytest
 from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
 from vhdupload.errors import InputError, NotGeneralizedError
-from vhdupload.registration import plan_gallery_version, register_image
+from tests.support.registration import register_image
+from vhdupload.registration import plan_gallery_version
 
 CHUNK = 1024 * 1024
 

@@ -6,7 +6,7 @@ import subprocess
 
 from tests.support.registration import LOC, RG
 from vhdupload import upload_vhd
-from vhdupload.registration import register_disk, register_image
+from tests.support.registration import register_disk, register_image
 
 from .disk_images import ESP, LINUX, gpt
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.registration import LOC, MIB, RG, SUB
 from vhdupload.errors import ArmError, InputError
-from vhdupload.registration import register_disk, register_gallery_version
+from tests.support.registration import register_disk, register_gallery_version
 
 from .disk_images import ESP, gpt
 

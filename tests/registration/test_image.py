@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from tests.support.registration import LOC, RG, SUB
+from tests.support.registration import LOC, RG, SUB, begin_register_image, capture_vm_image, register_image
 from vhdupload.errors import ArmError, InputError, PreflightError
-from vhdupload.registration import (
-    begin_register_image,
-    capture_vm_image,
-    make_compute_client,
-    register_image,
-)
+from vhdupload.registration import make_compute_client
 
 from .disk_images import ESP, LINUX, gpt, mbr
 

@@ -12,7 +12,8 @@ from tests.support.arm_double import MIB
 from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
 from vhdupload.errors import InputError, PreflightError
-from vhdupload.registration import plan_image, register_gallery_version, register_image
+from tests.support.registration import register_gallery_version, register_image
+from vhdupload.registration import plan_image
 
 SIZE = 20 * MIB + 512
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.registration import LOC, MIB, RG, vhd_footer
 from vhdupload.errors import PreflightError
-from vhdupload.registration import register_image
+from tests.support.registration import register_image
 from vhdupload.registration.blobs import BlobReader
 from vhdupload.registration.preflight import check_blob
 

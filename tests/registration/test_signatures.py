@@ -1,71 +1,60 @@
-"""The registration entry points show their real keywords, and keep them equal to their plans'."""
+"""The Registrar's specs carry exactly their plans' options, and the old per-kind entry points
+(eight functions repeating ~20-keyword signatures) are gone in favour of it."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
 
-from tests.support.registration import LOC, RG, SUB
 import vhdupload
 import vhdupload.registration
-import vhdupload.vhd
-from vhdupload.registration import operations, prepare
+from vhdupload.registration import prepare
 
-CONNECTION = {name: None for name in (*operations.CONNECTION_KEYWORDS, "polling_interval")}
+# Given by the Registrar itself, not by a spec.
+FROM_THE_CLIENT = {"subscription_id", "compute_client", "blob_client_factory"}
 
-ENTRY_POINTS = [
-    (prepare.plan_image, operations.begin_register_image, operations.register_image),
-    (prepare.plan_capture, operations.begin_capture_vm_image, operations.capture_vm_image),
-    (prepare.plan_gallery_version, operations.begin_register_gallery_version, operations.register_gallery_version),
-    (prepare.plan_disk, operations.begin_register_disk, operations.register_disk),
+SPECS = [
+    (vhdupload.registration.ImageSpec, prepare.plan_image),
+    (vhdupload.registration.CaptureSpec, prepare.plan_capture),
+    (vhdupload.registration.GalleryVersionSpec, prepare.plan_gallery_version),
+    (vhdupload.registration.DiskImportSpec, prepare.plan_disk),
 ]
 
 
-def _parameters(function) -> dict[str, inspect.Parameter]:
-    return dict(inspect.signature(function).parameters)
+@pytest.mark.parametrize("spec, planner", SPECS, ids=lambda x: x.__name__)
+def test_each_spec_has_its_plans_options_with_the_same_defaults(spec, planner):
+    options = {
+        name: p.default for name, p in inspect.signature(planner).parameters.items() if name not in FROM_THE_CLIENT
+    }
+    fields = {
+        f.name: (f.default if f.default is not dataclasses.MISSING else
+                 f.default_factory() if f.default_factory is not dataclasses.MISSING else inspect.Parameter.empty)
+        for f in dataclasses.fields(spec)
+    }
+    assert set(fields) == set(options)
+    for name, default in options.items():
+        if default is inspect.Parameter.empty:
+            assert fields[name] is inspect.Parameter.empty, f"{spec.__name__}.{name} should be required"
+        else:
+            assert fields[name] == (list(default) if isinstance(fields[name], list) else default), name
 
 
-def test_register_image_shows_its_keywords():
-    signature = inspect.signature(vhdupload.registration.register_image)
-    params = signature.parameters
-    assert list(params)[:5] == ["name", "resource_group", "location", "os_disk", "os_type"]
-    assert {"data_disks", "hyper_v_generation", "blob_client_factory", "skip_preflight", *CONNECTION} <= set(params)
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
-    assert params["name"].default is inspect.Parameter.empty
-    assert params["hyper_v_generation"].default == "auto"
-    assert params["skip_preflight"].default is False
-    assert params["credential"].default is None
-    assert "os_disk" in (vhdupload.registration.register_image.__doc__ or "")
-    assert "compute_client" in (vhdupload.registration.register_image.__doc__ or "")
+@pytest.mark.parametrize("spec, planner", SPECS, ids=lambda x: x.__name__)
+def test_every_spec_field_is_documented(spec, planner):
+    doc = inspect.getdoc(spec) or ""
+    for field in dataclasses.fields(spec):
+        assert f":param {field.name}:" in doc, f"{spec.__name__}.{field.name} is not documented"
 
 
-@pytest.mark.parametrize("planner, begin, register", ENTRY_POINTS, ids=lambda f: f.__name__)
-def test_entry_points_take_their_plans_options_and_the_connection(planner, begin, register):
-    plan = _parameters(planner)
-    for name in ("subscription_id", "compute_client"):  # given by the connection
-        plan.pop(name, None)
-    started = _parameters(begin)
-    assert {n: p for n, p in started.items() if n not in CONNECTION} == plan  # names, defaults and types
-    assert {n: p.default for n, p in started.items() if n in CONNECTION} == CONNECTION
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in started.values())
-    assert _parameters(register) == started
-    assert inspect.signature(begin).return_annotation == "Registration"
+def test_the_per_kind_entry_points_are_gone():
+    for name in ("register_image", "begin_register_image", "capture_vm_image", "begin_capture_vm_image",
+                 "register_gallery_version", "begin_register_gallery_version", "register_disk", "begin_register_disk"):
+        assert not hasattr(vhdupload.registration, name), name
+        assert not hasattr(vhdupload, name), name
 
 
-@pytest.mark.parametrize("planner, begin, register", ENTRY_POINTS, ids=lambda f: f.__name__)
-def test_an_unknown_keyword_is_a_type_error(planner, begin, register):
-    client = object()  # refused when the call is bound, before anything uses the client
-    for function in (register, begin):
-        with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
-            function(resource_group=RG, location=LOC, subscription_id=SUB, compute_client=client, colour="blue")
-
-
-def test_a_missing_option_is_a_type_error():
-    with pytest.raises(TypeError, match="os_disk"):
-        vhdupload.registration.register_image(name="x", resource_group=RG, location=LOC, os_type="linux", compute_client=object())
-
-
-def test_positional_arguments_are_refused():
+def test_positional_spec_arguments_are_refused():
     with pytest.raises(TypeError):
-        vhdupload.registration.register_disk("x", RG, LOC, "https://a.blob.core.windows.net/c/d.vhd")  # type: ignore[misc]
+        vhdupload.registration.DiskImportSpec("x", "rg", "westeurope", "https://a.blob.core.windows.net/c/d.vhd")  # type: ignore[misc]

@@ -85,3 +85,53 @@ class Blobs:
     def factory(self) -> Callable[[str], BlobClient]:
         conn = self.service
         return lambda url: BlobClient.from_blob_url(url, credential=conn.credential)
+
+
+# -- one call per registration, through the public Registrar ------------------------------------
+# The tests name a registration in one call (its options and the connection together); these
+# split the two and go through ``vhdupload.Registrar`` exactly as a library user would.
+_CONNECTION = ("credential", "subscription_id", "compute_client", "arm_endpoint", "cloud", "audience",
+               "blob_client_factory", "polling_interval")
+
+
+def _registrar_and_options(keywords: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    from vhdupload import Registrar
+
+    options = dict(keywords)
+    connection = {name: options.pop(name) for name in _CONNECTION if name in options}
+    return Registrar(**connection), options
+
+
+def register_image(**keywords: Any) -> Any:
+    from vhdupload import ImageSpec
+
+    registrar, options = _registrar_and_options(keywords)
+    return registrar.register(ImageSpec(**options))
+
+
+def begin_register_image(**keywords: Any) -> Any:
+    from vhdupload import ImageSpec
+
+    registrar, options = _registrar_and_options(keywords)
+    return registrar.begin_register(ImageSpec(**options))
+
+
+def capture_vm_image(**keywords: Any) -> Any:
+    from vhdupload.registration import CaptureSpec
+
+    registrar, options = _registrar_and_options(keywords)
+    return registrar.register(CaptureSpec(**options))
+
+
+def register_gallery_version(**keywords: Any) -> Any:
+    from vhdupload import GalleryVersionSpec
+
+    registrar, options = _registrar_and_options(keywords)
+    return registrar.register(GalleryVersionSpec(**options))
+
+
+def register_disk(**keywords: Any) -> Any:
+    from vhdupload import DiskImportSpec
+
+    registrar, options = _registrar_and_options(keywords)
+    return registrar.register(DiskImportSpec(**options))

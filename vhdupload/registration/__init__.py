@@ -6,7 +6,8 @@
 - :mod:`.arm` the compute client and ARM errors; :mod:`.storage_accounts` storage account IDs;
 - :mod:`.resource_ids` the IDs of what is created;
 - :mod:`.plans` the RegistrationPlan and ArmRequest types; :mod:`.prepare` the plan_* functions
-  that build them (pre-flight, generation, bodies); :mod:`.operations` sending them.
+  that build them (pre-flight, generation, bodies); :mod:`.operations` sending them;
+  :mod:`.client` the :class:`Registrar` that is the library's entry point, with its typed specs.
 """
 
 from __future__ import annotations
@@ -14,18 +15,8 @@ from __future__ import annotations
 from .arm import make_compute_client
 from .bodies import DataDisk, parse_data_disk
 from .generation import GenerationDetection, detect_generation
-from .operations import (
-    Registration,
-    begin_capture_vm_image,
-    begin_register_disk,
-    begin_register_gallery_version,
-    begin_register_image,
-    capture_vm_image,
-    register_disk,
-    register_gallery_version,
-    register_image,
-    run_plan,
-)
+from .client import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from .operations import Registration, run_plan
 from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
@@ -33,15 +24,15 @@ from .preflight import BlobCheck, check_blob
 __all__ = [
     "ArmRequest",
     "BlobCheck",
+    "CaptureSpec",
+    "DiskImportSpec",
+    "GalleryVersionSpec",
+    "ImageSpec",
+    "Registrar",
     "DataDisk",
     "GenerationDetection",
     "Registration",
     "RegistrationPlan",
-    "begin_capture_vm_image",
-    "begin_register_disk",
-    "begin_register_gallery_version",
-    "begin_register_image",
-    "capture_vm_image",
     "check_blob",
     "detect_generation",
     "make_compute_client",
@@ -50,8 +41,5 @@ __all__ = [
     "plan_disk",
     "plan_gallery_version",
     "plan_image",
-    "register_disk",
-    "register_gallery_version",
-    "register_image",
     "run_plan",
 ]

@@ -78,6 +78,8 @@ class CaptureSpec:
     :param hyper_v_generation: ``V1`` or ``V2`` (the VM's by default).
     :param zone_resilient: keep the image in zone-redundant storage.
     :param tags: the image's tags.
+    :param os_state: ``generalized``, the only state a managed image takes (``specialized`` is
+        refused before any request).
     """
 
     name: str
