@@ -161,6 +161,7 @@ def stats(runs: list[bu.Run]) -> dict | None:
         "sent": statistics.median(r.wire_sent for r in ok),
         "requests": statistics.median(requests) if requests else float("nan"),
         "threads": ok[0].reported.get("threads"), "concurrency": ok[0].reported.get("concurrency"),
+        "merging": "; ".join(sorted({str(r.reported.get("merging")) for r in ok if r.reported.get("merging")})),
     }
 
 
@@ -351,28 +352,30 @@ def render(args, argv, started, total, images, micro_rows, loop, shaped, compute
             "",
             "The shaped floor is computed: over every way of merging zero gaps into requests of at most 4 MiB, the"
             " smallest max(bytes ÷ 20 MiB/s, requests ÷ 250/s). The bare Put Page sends that best merge on 32"
-            " threads. Wall times are from launch to exit.",
+            " threads. Wall times are from launch to exit. \"zero gaps\": those shorter than this are sent"
+            " (vhdupload's tuner moves it while uploading; the runs' values, \"mostly\" where each settled).",
             "",
-            "| image | tool | wall s (spread) | ÷ shaped floor | bytes sent | requests | threads |",
-            "|---|---|---|---|---|---|---|",
+            "| image | tool | wall s (spread) | ÷ shaped floor | bytes sent | requests | threads | zero gaps |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for image in images:
             floor = computed.get(image.name)
             if floor is None:
                 continue
             lines.append(f"| ({image.name}) | shaped floor (computed) | {floor.seconds:.2f} | 1.00 | {fmt_bytes(floor.bytes)} "
-                         f"| {floor.requests:,} | — |")
+                         f"| {floor.requests:,} | — | {floor.max_gap // 1024} KiB |")
             for tool, label in (("vhdupload", "vhdupload (default)"), ("floor", "bare Put Page at the best merge"),
                                 ("sdk", "sdk upload_blob(max_concurrency=8)")):
                 s = bu_stats(shaped, image.name, tool)
                 if s is None:
                     runs = shaped.get((image.name, tool), [])
                     if runs:
-                        lines.append(f"| ({image.name}) | {label} | FAILED: {runs[0].error[:100]} | | | | |")
+                        lines.append(f"| ({image.name}) | {label} | FAILED: {runs[0].error[:100]} | | | | | |")
                     continue
                 lines.append(f"| ({image.name}) | {label} | {s['wall']:.2f} ({s['lo']:.2f}-{s['hi']:.2f}) "
                              f"| {s['wall'] / floor.seconds:.2f} | {fmt_bytes(s['sent'])} | {fmt_requests(s['requests'])} "
-                             f"| {s.get('concurrency') or s.get('threads') or ('32' if tool == 'floor' else '8')} |")
+                             f"| {s.get('concurrency') or s.get('threads') or ('32' if tool == 'floor' else '8')} "
+                             f"| {s.get('merging') or (f'{floor.max_gap // 1024} KiB' if tool == 'floor' else '—')} |")
     lines.append("")
     return "\n".join(lines)
 
