@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .footer import FOOTER_SIZE
 
 if TYPE_CHECKING:  # pragma: no cover
     from .disk import VirtualDisk
@@ -20,7 +21,6 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 TIB = 1024 * GIB
 
-FOOTER_SIZE = 512
 PAGE_BLOB_MAX_SIZE = 8 * TIB
 #: Whole MiB, and room left for the footer inside the 8 TiB page blob.
 PAGE_BLOB_MAX_VIRTUAL_SIZE = PAGE_BLOB_MAX_SIZE - MIB
