@@ -14,9 +14,10 @@ the upload. So, like :mod:`vhdupload.transfer.concurrency`, measure and adjust:
   request rate ``r`` and estimate the data rate as ``r / k(g)``. That estimate does not move
   with how dense the part of the disk being sent is (the request rate of a link bound by
   requests does not), which a raw data rate would;
-* probe a larger gap (one that saves at least ``step`` of the requests); keep it if the data
-  rate rose by ``gain``, else try a smaller gap (one that saves ``step`` of the bytes) the
-  same way; when neither pays, hold for a while (longer after each fruitless round) and
+* after ``warmup`` seconds (connections opening and a cold file are not the link), probe a
+  larger gap (one that saves at least ``step`` of the requests); keep it if the data rate rose
+  by ``gain`` in two windows running, else try a smaller gap (one that saves ``step`` of the
+  bytes) the same way; when neither pays, hold for a while (longer after each fruitless round) and
   probe again, as the link may have changed.
 
 Windows only count while ``quiet()`` holds and the concurrency controller has not moved
@@ -104,11 +105,12 @@ class GapTuner:
         self,
         *,
         start: int,
-        window: float = 0.4,
-        min_requests: int = 24,
+        window: float = 0.25,
+        min_requests: int = 48,
         step: float = 0.12,
         gain: float = 0.05,
         hold: int = 4,
+        warmup: float = 1.0,
         quiet: Callable[[], bool] = lambda: True,
         epoch: Callable[[], object] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
@@ -119,6 +121,7 @@ class GapTuner:
         self.step = step
         self.gain = gain
         self.hold = hold
+        self.warmup = warmup
         self._quiet = quiet
         self._epoch = epoch
         self._clock = clock
@@ -132,6 +135,7 @@ class GapTuner:
         self._baseline_epoch: object = None
         self._settled = self._gap
         self._probe: str | None = None  # "up" or "down" while a probe runs
+        self._first_look: float | None = None  # a probe's first winning window, awaiting its second
         self._hold_left = 0
         self._idle_rounds = 0  # fruitless rounds in a row: each doubles the next hold
         self._time_at: dict[int, float] = {}
@@ -183,6 +187,9 @@ class GapTuner:
             now = max(finished, self._clock())
             if now - self._window_start < self.window or self._count < self.min_requests:
                 return
+            if now - self._origin < self.warmup:
+                self._reset_window(now)  # connections opening, a cold file: not the link yet
+                return
             if self._epoch() != self._window_epoch or not self._quiet():
                 self._reset_window(now)  # the concurrency moved under this window: not comparable
                 return
@@ -218,6 +225,7 @@ class GapTuner:
             self._set(self._settled, now, why="concurrency moved")
             self._probe = None
             self._baseline = None
+            self._first_look = None
         if self._probe is None:
             if self._hold_left > 0:
                 self._hold_left -= 1
@@ -227,11 +235,19 @@ class GapTuner:
             self._start_probe(now, "up", fallback=True)
             return
         if self._baseline is not None and estimate >= self._baseline * (1 + self.gain):
+            if self._first_look is None:
+                # One window can be luck (on a busy machine they vary by 10 %): the new gap stays
+                # for a second one, which costs nothing when it really is better.
+                self._first_look = estimate
+                self._reset_window(now)
+                return
             self._settled = self._gap
-            self._baseline, self._baseline_epoch = estimate, self._window_epoch
+            self._baseline, self._baseline_epoch = 0.5 * (self._first_look + estimate), self._window_epoch
+            self._first_look = None
             self._idle_rounds = 0
             self._start_probe(now, self._probe, fallback=False)  # it paid: go on the same way
             return
+        self._first_look = None
         direction = self._probe
         self._set(self._settled, now, why="no gain")
         self._probe = None
