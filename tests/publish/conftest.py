@@ -3,7 +3,6 @@ is not a whole MiB) in sparse files, a manifest writer, and Azurite + the ARM do
 
 from __future__ import annotations
 
-import random
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,22 +12,10 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.support.registration import LOC, RG, SUB
+from tests.support.uploads import write_random
 from vhdupload.vhd import make_fixed_footer
 
 MIB = 1024 * 1024
-
-
-def _random_runs(path: Path, size: int, runs: list[tuple[int, int]], seed: int) -> bytes:
-    rng = random.Random(seed)
-    content = bytearray(size)
-    with open(path, "r+b" if path.exists() else "wb") as f:
-        f.truncate(size)
-        for offset, length in runs:
-            data = rng.randbytes(length)
-            content[offset: offset + length] = data
-            f.seek(offset)
-            f.write(data)
-    return bytes(content)
 
 
 def fixed_vhd(raw: Path, vhd: Path) -> None:
@@ -59,7 +46,7 @@ def make_disks(folder: Path, *, seed: int = 1, data_mib: int = 1) -> Disks:
     subprocess.run([sgdisk, "-n", "1:2048:+8M", "-t", "1:ef00", "-n", "2:0:0", "-t", "2:8300", str(os_raw)],
                    check=True, capture_output=True)
     os_content = bytearray(os_raw.read_bytes())
-    extra = _random_runs(folder / "os.extra", 32 * MIB, [(2 * MIB, data_mib * MIB), (20 * MIB, 64 * 1024)], seed)
+    extra = write_random(folder / "os.extra", 32 * MIB, runs=[(2 * MIB, data_mib * MIB), (20 * MIB, 64 * 1024)], seed=seed)
     (folder / "os.extra").unlink()
     with open(os_raw, "r+b") as f:
         for lo, hi in ((2 * MIB, 2 * MIB + data_mib * MIB), (20 * MIB, 20 * MIB + 64 * 1024)):
@@ -69,13 +56,13 @@ def make_disks(folder: Path, *, seed: int = 1, data_mib: int = 1) -> Disks:
     fixed_vhd(os_raw, folder / "os.vhd")
     os_raw.unlink()
     data0_raw = folder / "data0.raw"
-    data0 = _random_runs(data0_raw, 24 * MIB, [(0, 4096), (5 * MIB, data_mib * MIB), (23 * MIB, 8192)], seed + 1)
+    data0 = write_random(data0_raw, 24 * MIB, runs=[(0, 4096), (5 * MIB, data_mib * MIB), (23 * MIB, 8192)], seed=seed + 1)
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
                     str(data0_raw), str(folder / "data0.vhd")], check=True, capture_output=True)
     data0_raw.unlink()
     data1_raw = folder / "data1.raw"
     size1 = 22 * MIB + 12 * 1024
-    data1 = _random_runs(data1_raw, size1, [(MIB, 512 * 1024), (size1 - 4096, 4096)], seed + 2)
+    data1 = write_random(data1_raw, size1, runs=[(MIB, 512 * 1024), (size1 - 4096, 4096)], seed=seed + 2)
     fixed_vhd(data1_raw, folder / "data1.vhd")
     data1_raw.unlink()
     return Disks(folder, {"os.vhd": bytes(os_content), "data0.vhd": data0, "data1.vhd": data1})

@@ -94,44 +94,23 @@ _CONNECTION = ("credential", "subscription_id", "compute_client", "arm_endpoint"
                "blob_client_factory", "polling_interval")
 
 
-def _registrar_and_options(keywords: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from vhdupload import Registrar
+def _registration(spec_name: str, *, begin: bool = False) -> Callable[..., Any]:
+    """A one-call registration of the ``vhdupload.registration`` spec ``spec_name``."""
 
-    options = dict(keywords)
-    connection = {name: options.pop(name) for name in _CONNECTION if name in options}
-    return Registrar(**connection), options
+    def call(**keywords: Any) -> Any:
+        import vhdupload.registration as registration
 
+        options = dict(keywords)
+        connection = {name: options.pop(name) for name in _CONNECTION if name in options}
+        registrar = registration.Registrar(**connection)
+        spec = getattr(registration, spec_name)(**options)
+        return registrar.begin_register(spec) if begin else registrar.register(spec)
 
-def register_image(**keywords: Any) -> Any:
-    from vhdupload import ImageSpec
-
-    registrar, options = _registrar_and_options(keywords)
-    return registrar.register(ImageSpec(**options))
-
-
-def begin_register_image(**keywords: Any) -> Any:
-    from vhdupload import ImageSpec
-
-    registrar, options = _registrar_and_options(keywords)
-    return registrar.begin_register(ImageSpec(**options))
+    return call
 
 
-def capture_vm_image(**keywords: Any) -> Any:
-    from vhdupload.registration import CaptureSpec
-
-    registrar, options = _registrar_and_options(keywords)
-    return registrar.register(CaptureSpec(**options))
-
-
-def register_gallery_version(**keywords: Any) -> Any:
-    from vhdupload import GalleryVersionSpec
-
-    registrar, options = _registrar_and_options(keywords)
-    return registrar.register(GalleryVersionSpec(**options))
-
-
-def register_disk(**keywords: Any) -> Any:
-    from vhdupload import DiskImportSpec
-
-    registrar, options = _registrar_and_options(keywords)
-    return registrar.register(DiskImportSpec(**options))
+register_image = _registration("ImageSpec")
+begin_register_image = _registration("ImageSpec", begin=True)
+capture_vm_image = _registration("CaptureSpec")
+register_gallery_version = _registration("GalleryVersionSpec")
+register_disk = _registration("DiskImportSpec")

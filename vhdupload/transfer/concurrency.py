@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .dwell import Dwell
+
 #: Where the controller starts. On loopback Azurite 8 and 16 take the same time (image (a) 7.69 s
 #: both, 2026-11-30); through the shaped link (40 ms, 250 requests/s) 16 already carries the
 #: request rate where 8 needed a second of widening first (image (b) 9.0 s of data phase vs 9.5 s).
@@ -92,8 +94,7 @@ class AdaptiveConcurrency:
         self._probing_from: int | None = None  # the level before a probe (None: not probing)
         self._ceiling = maximum  # do not probe above this until it is lifted
         self._hold_left = 0
-        self._time_at: dict[int, float] = {}  # seconds spent at each level, for the summary
-        self._level_since = self._origin
+        self._dwell = Dwell(start, self._origin)  # seconds spent at each level, for the summary
         self.steps: list[Step] = []
         self.windows = 0  # windows measured so far
 
@@ -155,9 +156,7 @@ class AdaptiveConcurrency:
     def settled(self) -> int:
         """The level the upload spent most of its time at (what to report as "threads used")."""
         with self._lock:
-            spent = dict(self._time_at)
-            spent[self._limit] = spent.get(self._limit, 0.0) + self._clock() - self._level_since
-        return max(spent, key=lambda level: (spent[level], level))
+            return self._dwell.mostly(self._clock())
 
     def describe(self) -> str:
         """One line: ``adaptive, mostly 16 (8-24)``."""
@@ -234,8 +233,7 @@ class AdaptiveConcurrency:
         self._reset_window(now)
         if level == self._limit:
             return False
-        self._time_at[self._limit] = self._time_at.get(self._limit, 0.0) + now - self._level_since
-        self._level_since = now
+        self._dwell.move(level, now)
         self.steps.append(Step(at=now - self._origin, before=self._limit, after=level, rate=rate, why=why))
         self._limit = level
         self._peak = max(self._peak, level)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..planning import CHUNK, PAGE, Range
+from .dwell import Dwell
 
 _BUCKETS = CHUNK // PAGE  # gaps inside one 4 MiB chunk are shorter than this many pages
 
@@ -138,8 +139,7 @@ class GapTuner:
         self._first_look: float | None = None  # a probe's first winning window, awaiting its second
         self._hold_left = 0
         self._idle_rounds = 0  # fruitless rounds in a row: each doubles the next hold
-        self._time_at: dict[int, float] = {}
-        self._gap_since = self._origin
+        self._dwell = Dwell(self._gap, self._origin)
         self.steps: list[GapStep] = []
         # A new gap reaches the wire with the next request composed: until the requests merged
         # at earlier gaps are all done ("settling"), what the link does says little of it.
@@ -198,9 +198,7 @@ class GapTuner:
     def mostly(self) -> int:
         """The gap the upload spent most of its time at (for the summary)."""
         with self._lock:
-            spent = dict(self._time_at)
-            spent[self._gap] = spent.get(self._gap, 0.0) + self._clock() - self._gap_since
-        return max(spent, key=lambda gap: (spent[gap], gap))
+            return self._dwell.mostly(self._clock())
 
     def describe(self) -> str:
         """One line: ``adaptive, mostly 240 KiB (120-240 KiB)``."""
@@ -283,8 +281,7 @@ class GapTuner:
         self._reset_window(now)
         if gap == self._gap:
             return
-        self._time_at[self._gap] = self._time_at.get(self._gap, 0.0) + now - self._gap_since
-        self._gap_since = now
+        self._dwell.move(gap, now)
         self.steps.append(GapStep(at=now - self._origin, before=self._gap, after=gap, why=why))
         self._gap = gap
         self._generation += 1
