@@ -62,6 +62,24 @@ def test_table_and_plot_and_a_container_it_made_is_removed(azurite, container_na
     assert not ContainerClient.from_connection_string(conn, container_name).exists()
 
 
+def test_auto_runs_the_adaptive_default_beside_pinned_counts(azurite, container_name, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    conn = azurite.connection_string
+    png = tmp_path / "bench.png"
+    code = main(["bench", container_name, "--connection-string", conn, "--size", "32MiB", "--threads", "4,auto",
+                 "--compare", "sdk", "--json", "--plot", str(png)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    # auto first (JSON null: vhdupload chose), then the pinned counts; the SDK at the largest pinned one
+    assert [(r["tool"], r["threads"]) for r in report["runs"]] == [("vhdupload", None), ("vhdupload", 4), ("sdk", 4)]
+    assert report["recommended_threads"] == 4  # a --threads value, never "auto"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code = main(["bench", container_name, "--connection-string", conn, "--size", "16MiB", "--threads", "auto"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert any(line.split()[:2] == ["vhdupload", "auto"] for line in out.splitlines()), out
+
+
 def test_keep_keeps_the_blobs(azurite, container_name, capsys):
     conn = azurite.connection_string
     code = main(["bench", container_name, "--connection-string", conn, "--size", "16MiB", "--threads", "2", "--keep",

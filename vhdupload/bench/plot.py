@@ -38,15 +38,17 @@ def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | Non
         colour = colours.get(tool)
         mine = [r for r in rows if r.tool == tool]
         with_threads = sorted((r for r in mine if r.threads is not None), key=lambda r: r.threads)
+        chose_own = [r for r in mine if r.threads is None]  # vhdupload's adaptive default, AzCopy
         if len(with_threads) > 1:
             ax.plot([r.threads for r in with_threads], [r.data_rate / 1e6 for r in with_threads], marker="o",
                     label=tool, linewidth=2 if tool == "vhdupload" else 1.2, color=colour)
-        else:
-            # One point (the SDK at the top thread count) or a tool that picks its own (AzCopy):
-            # a dashed level across the chart, labelled.
-            rate = mine[0].data_rate / 1e6
-            ax.axhline(rate, linestyle="--", linewidth=1.2, label=f"{tool}" + (
-                f" (threads {with_threads[0].threads})" if with_threads else " (its own concurrency)"), color=colour)
+        elif with_threads:  # one point (the SDK at the top thread count): a dashed level, labelled
+            ax.axhline(with_threads[0].data_rate / 1e6, linestyle="--", linewidth=1.2, color=colour,
+                       label=f"{tool} (threads {with_threads[0].threads})")
+        if chose_own:
+            ours = tool == "vhdupload"
+            ax.axhline(chose_own[0].data_rate / 1e6, linestyle=":" if ours else "--", linewidth=1.5, color=colour,
+                       label=f"{tool} (adaptive default)" if ours else f"{tool} (its own concurrency)")
     recommended = report.recommended_threads
     if recommended is not None:
         row = next(r for r in rows if r.tool == "vhdupload" and r.threads == recommended)

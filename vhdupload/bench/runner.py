@@ -21,7 +21,7 @@ from . import competitors
 from .images import PATTERNS, make_image
 from .report import BenchReport, Run
 from ..transfer import TransferSettings
-from ..transfer.settings import DEFAULT_MAX_RETRIES
+from ..transfer.settings import ADAPTIVE_MAX, ADAPTIVE_START, DEFAULT_MAX_RETRIES
 
 COMPETITORS = ("sdk", "azcopy")
 
@@ -33,7 +33,7 @@ class BenchOptions:
     fill: float = 0.25
     pattern: str = "random-blocks"
     image: str | None = None  # the user's own disk instead of a synthetic one
-    threads: tuple[int, ...] = (2, 4, 8, 16, 32)
+    threads: tuple[int | None, ...] = (2, 4, 8, 16, 32)  # None: vhdupload's adaptive default
     compare: tuple[str, ...] = ()
     repeat: int = 1
     keep: bool = False
@@ -50,7 +50,7 @@ class BenchOptions:
     max_retries: int = DEFAULT_MAX_RETRIES  # retries of one request before giving up
 
     def check(self) -> None:
-        if not self.threads or any(not 1 <= t <= 256 for t in self.threads):
+        if not self.threads or any(t is not None and not 1 <= t <= 256 for t in self.threads):
             raise InputError("thread counts must be between 1 and 256")
         if self.repeat < 1:
             raise InputError(f"the repeat count must be at least 1, got {self.repeat}")
@@ -89,9 +89,12 @@ def run_bench(
     credentials = dict(account_url=options.account_url, connection_string=options.connection_string,
                        account_key=options.account_key, emulator=options.emulator, credential=options.credential)
 
+    pool = max(t if t is not None else ADAPTIVE_MAX for t in options.threads)
+    top = max((t for t in options.threads if t is not None), default=ADAPTIVE_START)  # the competitors'
+
     def client_for(name: str, **client_kwargs: Any) -> Any:
         return resolve_blob_client(blob_destination(options.container, name), **credentials,
-                                   **(client_kwargs or client_options(threads=max(options.threads), timeout=options.timeout)))
+                                   **(client_kwargs or client_options(threads=pool, timeout=options.timeout)))
 
     probe = client_for(f"vhdupload-bench-{tag}-probe.vhd")
     container_client = probe._get_container_client()
@@ -142,7 +145,7 @@ def run_bench(
             for threads in options.threads:
                 if cancel.is_set():
                     raise KeyboardInterrupt
-                client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads}-r{repeat}.vhd")
+                client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads or 'auto'}-r{repeat}.vhd")
                 made.append(client)
                 start = time.perf_counter()
                 result = upload_vhd(source, blob_client=client, cancel=cancel, settings=TransferSettings(
@@ -150,7 +153,6 @@ def run_bench(
                                     **options.upload_options)
                 seconds = time.perf_counter() - start
                 record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)
-            top = max(options.threads)
             if "sdk" in options.compare:
                 kwargs, counter = competitors.sdk_counting_options()
                 client = client_for(f"vhdupload-bench-{tag}-sdk-t{top}-r{repeat}.vhd", **kwargs)

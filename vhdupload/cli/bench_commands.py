@@ -39,15 +39,16 @@ def parse_fill(text: str) -> float:
     return value
 
 
-def parse_threads(text: str) -> tuple[int, ...]:
+def parse_threads(text: str) -> tuple[int | None, ...]:
+    """``auto,2,4`` -> (None, 2, 4): ``auto`` is the adaptive default, first."""
     try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
+        values = {None if part.strip().lower() == "auto" else int(part) for part in text.split(",") if part.strip()}
     except ValueError:
-        values = ()
-    if not values or any(not 1 <= v <= 256 for v in values):
-        raise typer.BadParameter(f"{text!r} is not a list of thread counts 1-256 like 2,4,8,16,32",
+        values = set()
+    if not values or any(v is not None and not 1 <= v <= 256 for v in values):
+        raise typer.BadParameter(f"{text!r} is not a list of thread counts 1-256 (or auto) like auto,2,4,8,16,32",
                                  param_hint="--threads")
-    return tuple(sorted(set(values)))
+    return tuple(sorted(values, key=lambda v: -1 if v is None else v))
 
 
 def parse_compare(text: str | None) -> tuple[str, ...]:
@@ -73,7 +74,7 @@ def bench(
         str, typer.Option("--pattern", help="random-blocks (1 MiB blocks), scattered-pages (4-64 KiB runs) or filesystem (mkfs.ext4 -d).")
     ] = "random-blocks",
     image: Annotated[Optional[str], typer.Option("--image", help="Benchmark this disk instead of a synthetic one.")] = None,
-    threads: Annotated[str, typer.Option("--threads", help="Thread counts to try, comma-separated.")] = "2,4,8,16,32",
+    threads: Annotated[str, typer.Option("--threads", help="Thread counts to try, comma-separated; auto is the adaptive default.")] = "2,4,8,16,32",
     compare: Annotated[Optional[str], typer.Option("--compare", help="Also time sdk, azcopy or sdk,azcopy.")] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, max=100, help="Uploads per thread count; the median is shown.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
