@@ -154,16 +154,13 @@ def pump(
 def _merged(
     runs: list[planning.Range], *, max_gap: int, tuner: GapTuner | None
 ) -> Iterator[tuple[planning.Range, int]]:
-    """``runs`` with their short zero gaps merged, each with the tuner's generation. With a
-    tuner the gap is asked afresh for every request, so a new gap is on the wire within one
-    request rather than one chunk (the caller ends each request with ``tuner.end_request``)."""
-    if tuner is None:
-        for run in planning.merge_gaps(runs, max_gap=max_gap):
-            yield run, -1
-        return
+    """``runs`` with their zero gaps shorter than ``max_gap`` merged (as
+    :func:`~vhdupload.planning.merge_gaps` does), each with the tuner's generation (-1 without
+    one). With a tuner the gap is asked afresh for every request, so a new gap is on the wire
+    within one request rather than one chunk (the caller ends each with ``tuner.end_request``)."""
     index = 0
     while index < len(runs):
-        gap, generation = tuner.begin_request()
+        gap, generation = tuner.begin_request() if tuner is not None else (max_gap, -1)
         lo, hi = runs[index]
         index += 1
         while index < len(runs) and runs[index][0] - hi < gap:

@@ -78,11 +78,12 @@ class GapHistogram:
     def larger_gap(self, gap: int, *, saving: float) -> int | None:
         """The smallest gap (whole pages, at most a chunk) above ``gap`` whose merge needs at
         least ``saving`` fewer requests than ``gap``'s; None if no gap does."""
-        target = self.requests(gap) * (1 - saving)
-        merged = self.requests(gap)
+        current = self.requests(gap)
+        target = current * (1 - saving)
+        merged = current
         for pages in range(gap // PAGE, _BUCKETS):
             merged -= self.counts[pages]
-            if merged <= target and merged < self.requests(gap):
+            if merged <= target and merged < current:
                 return (pages + 1) * PAGE
         return None
 
@@ -100,7 +101,7 @@ class GapHistogram:
 
 
 class GapTuner:
-    """The ``max_gap`` to merge the next chunk with, moved while the data rate says so."""
+    """The ``max_gap`` to merge the next request with, moved while the data rate says so."""
 
     def __init__(
         self,
@@ -176,7 +177,7 @@ class GapTuner:
                 self._reset_window(self._clock())
 
     def observe(self, *, started: float, finished: float, generation: int) -> None:
-        """One request of a chunk of ``generation`` finished successfully (times on the tuner's
+        """One request begun in ``generation`` finished successfully (times on the tuner's
         clock). Once settled, every request of the current gap that ends in the window counts:
         the pipeline is full of them, so their rate is the link's at this gap."""
         with self._lock:
