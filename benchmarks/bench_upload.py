@@ -51,6 +51,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from images import MIB, WORK_DIR, Image, data_regions, get_image  # noqa: E402
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, start_azurite  # noqa: E402
+from tests.support.relay import LoopbackRelay  # noqa: E402
 
 TOOLS = ("vhdupload", "sdk", "azcopy")
 CONTAINER = "bench"
@@ -75,50 +76,23 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- counting proxy
 
 
-class CountingProxy:
+class CountingProxy(LoopbackRelay):
     """A loopback TCP relay that counts the bytes each way; zero-copy with splice(2)."""
 
     CHUNK = 1 << 20
 
     def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(256)
-        self.port = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
         self.sent = 0  # client -> server
         self.received = 0  # server -> client
-        self.connections = 0
-        self._sockets: set[socket.socket] = set()
-        self._closing = False
-        self._thread = threading.Thread(target=self._accept_loop, name="proxy-accept", daemon=True)
-        self._thread.start()
+        super().__init__(upstream_port=upstream_port, max_connections=1024, name="proxy")
 
     def reset(self) -> None:
         with self._lock:
             self.sent = self.received = self.connections = 0
 
-    def _accept_loop(self) -> None:
-        while not self._closing:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            except OSError:
-                client.close()
-                continue
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._sockets.update((client, upstream))
-            state = {"open": 2}
-            for src, dst, attr in ((client, upstream, "sent"), (upstream, client, "received")):
-                threading.Thread(target=self._pump, args=(src, dst, attr, state), daemon=True).start()
+    def _relay(self, client: socket.socket, upstream: socket.socket, state: dict) -> None:
+        for src, dst, attr in ((client, upstream, "sent"), (upstream, client, "received")):
+            threading.Thread(target=self._pump, args=(src, dst, attr, state), daemon=True).start()
 
     def _count(self, attr: str, n: int) -> None:
         with self._lock:
@@ -133,19 +107,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            with self._lock:
-                state["open"] -= 1
-                last = state["open"] == 0
-                if last:
-                    self._sockets.discard(src)
-                    self._sockets.discard(dst)
-            if last:
-                src.close()
-                dst.close()
+            self._finish(src, dst, state)
 
     def _pump_splice(self, src: socket.socket, dst: socket.socket, attr: str) -> None:
         read_end, write_end = os.pipe()
@@ -168,20 +130,6 @@ class CountingProxy:
                 return
             self._count(attr, len(data))
             dst.sendall(data)
-
-    def close(self) -> None:
-        self._closing = True
-        try:
-            self._listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            sockets = list(self._sockets)
-        for s in sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 # --------------------------------------------------------------------------- one measurement

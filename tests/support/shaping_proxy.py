@@ -22,6 +22,8 @@ import socket
 import threading
 import time
 
+from tests.support.relay import LoopbackRelay
+
 CHUNK = 64 * 1024
 QUEUE_CHUNKS = 64  # per direction: at most 4 MiB in the delay line
 _EOF = object()
@@ -84,7 +86,7 @@ class _RequestCounter:
         return count
 
 
-class ShapingProxy:
+class ShapingProxy(LoopbackRelay):
     """See the module docstring. ``close()`` (or the ``with`` block) stops it and its threads."""
 
     def __init__(
@@ -96,26 +98,14 @@ class ShapingProxy:
         request_rate: float | None = None,
         max_connections: int = 256,
     ) -> None:
-        self.upstream_port = upstream_port
         self.rtt = rtt
         self.bytes = TokenBucket(byte_rate)
         self.requests_bucket = TokenBucket(request_rate, burst_seconds=0.01)
-        self.max_connections = max_connections
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(max_connections)
-        self.port = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
         self.sent = 0  # client -> server bytes
         self.received = 0  # server -> client bytes
         self.requests = 0
-        self.connections = 0
         self.uncounted = False  # True if some connection used a framing the counter cannot follow
-        self._open: set[socket.socket] = set()
-        self._closing = False
-        self._thread = threading.Thread(target=self._accept_loop, name="shaping-accept", daemon=True)
-        self._thread.start()
+        super().__init__(upstream_port=upstream_port, max_connections=max_connections, name="shaping")
 
     # -- counters ----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -128,31 +118,9 @@ class ShapingProxy:
                 setattr(self, name, getattr(self, name) + value)
 
     # -- relaying -----------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
-        while not self._closing:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                full = len(self._open) >= 2 * self.max_connections
-            if full:
-                client.close()  # bounded: a client opening connections without end is refused
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._open.update((client, upstream))
-            state = {"open": 2}
-            self._direction(client, upstream, state, upload=True)
-            self._direction(upstream, client, state, upload=False)
+    def _relay(self, client: socket.socket, upstream: socket.socket, state: dict) -> None:
+        self._direction(client, upstream, state, upload=True)
+        self._direction(upstream, client, state, upload=False)
 
     def _direction(self, src: socket.socket, dst: socket.socket, state: dict, *, upload: bool) -> None:
         line: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
@@ -199,38 +167,3 @@ class ShapingProxy:
 
         threading.Thread(target=reader, name="shaping-read", daemon=True).start()
         threading.Thread(target=writer, name="shaping-write", daemon=True).start()
-
-    def _finish(self, src: socket.socket, dst: socket.socket, state: dict) -> None:
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        with self._lock:
-            state["open"] -= 1
-            last = state["open"] == 0
-            if last:
-                self._open.discard(src)
-                self._open.discard(dst)
-        if last:
-            src.close()
-            dst.close()
-
-    def close(self) -> None:
-        self._closing = True
-        try:
-            self._listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            sockets = list(self._open)
-        for s in sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def __enter__(self) -> "ShapingProxy":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
