@@ -528,16 +528,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def unwind_on_signals() -> None:
+    """Ctrl-C and kill both unwind through the finally blocks that stop the tools, Azurite and
+    the proxies (SIGINT explicitly: a shell starting us in the background leaves it ignored)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Ctrl-C and kill both unwind through the finally blocks that stop the tool, Azurite and
-    # the proxy (SIGINT explicitly: a shell starting us in the background leaves it ignored).
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_signals()
     images = [get_image(name, log=log) for name in args.images]
 
     unavailable: dict[str, str] = {}

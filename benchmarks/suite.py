@@ -30,7 +30,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -201,14 +200,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    bu.unwind_on_signals()
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     env_extra = {"PYTHONPATH": args.vhdupload_path} if args.vhdupload_path else None
