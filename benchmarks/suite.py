@@ -398,17 +398,8 @@ def make_plots(images, loop, shaped, computed, started) -> list[tuple[str, str]]
         for bar, n in zip(bars, names):
             if (n, tool) in NA:
                 ax.text(bar.get_x() + width / 2, 0.3, "n/a", ha="center", fontsize=7, rotation=90)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([f"({n})" for n in names])
-    ax.set_ylabel("wall seconds (lower is better)")
-    ax.set_title("Loopback Azurite: wall time per image and tool")
-    ax.legend(fontsize=9)
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    name = "bench-loopback.png"
-    fig.savefig(BENCH_DIR / name)
-    plt.close(fig)
-    out.append((name, "loopback wall times"))
+    _save_bar_chart(plt, fig, ax, names, "Loopback Azurite: wall time per image and tool", BENCH_DIR / "bench-loopback.png")
+    out.append(("bench-loopback.png", "loopback wall times"))
     if shaped:
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
         snames = [n for n in names if n in computed]
@@ -419,18 +410,22 @@ def make_plots(images, loop, shaped, computed, started) -> list[tuple[str, str]]
         for k, (label, colour, value) in enumerate(series):
             ax.bar([i + (k - 1.5) * width for i in range(len(snames))], [value(n) for n in snames], width,
                    label=label, color=colour)
-        ax.set_xticks(range(len(snames)))
-        ax.set_xticklabels([f"({n})" for n in snames])
-        ax.set_ylabel("wall seconds (lower is better)")
-        ax.set_title("Shaped link: 40 ms RTT, 20 MiB/s, 250 requests/s")
-        ax.legend(fontsize=9)
-        ax.grid(True, axis="y", alpha=0.3)
-        fig.tight_layout()
-        name = "bench-shaped.png"
-        fig.savefig(BENCH_DIR / name)
-        plt.close(fig)
-        out.append((name, "shaped-link wall times"))
+        _save_bar_chart(plt, fig, ax, snames, "Shaped link: 40 ms RTT, 20 MiB/s, 250 requests/s", BENCH_DIR / "bench-shaped.png")
+        out.append(("bench-shaped.png", "shaped-link wall times"))
     return out
+
+
+def _save_bar_chart(plt, fig, ax, names: list[str], title: str, path: Path) -> None:
+    """The axes, title, legend and file every chart of the suite shares: one group per image."""
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([f"({n})" for n in names])
+    ax.set_ylabel("wall seconds (lower is better)")
+    ax.set_title(title)
+    ax.legend(fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def write_results(path: Path, section: str) -> None:
