@@ -14,7 +14,9 @@ import os
 import tempfile
 import time
 
-from vhdupload.vhd import MIB, make_fixed_footer, open_disk
+from vhdupload import open_disk
+from vhdupload.azure_rules import MIB
+from vhdupload.vhd import make_fixed_footer
 
 TIB = 1024 * 1024 * MIB
 PIECES = 64

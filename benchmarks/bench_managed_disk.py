@@ -26,10 +26,7 @@ from images import get_image  # noqa: E402
 from tests.support.registration import SUB, FakeCredential  # noqa: E402
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP, start_arm_double  # noqa: E402
 from tests.support.azurite import start_azurite  # noqa: E402
-from vhdupload.destinations.managed_disk import ManagedDiskSpec  # noqa: E402
-from vhdupload.managed_disks import upload_to_managed_disk  # noqa: E402
-from vhdupload.registration import make_compute_client  # noqa: E402
-from vhdupload.upload import upload_vhd  # noqa: E402
+from vhdupload import ArmConnection, ManagedDisk, PageBlob, upload  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -42,15 +39,17 @@ def main(argv: list[str]) -> int:
     for _ in range(args.repeat):
         with start_azurite() as azurite:
             started = time.monotonic()
-            result = upload_vhd(image.path, f"bench/{uuid.uuid4().hex}.vhd", connection_string=azurite.connection_string)
+            blob = PageBlob.from_connection_string(azurite.connection_string, "bench", f"{uuid.uuid4().hex}.vhd")
+            result = upload(image.path, blob)
             rows["page blob"].append((time.monotonic() - started, result.bytes_sent))
             double = start_arm_double(azurite_connection_string=azurite.connection_string, polls=1)
             double.ensure_proxy()
             try:
-                compute = make_compute_client(credential=FakeCredential(), subscription_id=SUB, arm_endpoint=double.url)
-                spec = ManagedDiskSpec(name=f"d{uuid.uuid4().hex[:8]}", resource_group=DEFAULT_RESOURCE_GROUP, location="westeurope")
+                arm = ArmConnection(SUB, credential=FakeCredential(), endpoint=double.url)
+                spec = ManagedDisk(f"d{uuid.uuid4().hex[:8]}", resource_group=DEFAULT_RESOURCE_GROUP, arm=arm,
+                                   location="westeurope")
                 started = time.monotonic()
-                disk = upload_to_managed_disk(image.path, spec, compute_client=compute)
+                disk = upload(image.path, spec)
                 rows["managed disk"].append((time.monotonic() - started, disk.bytes_sent))
             finally:
                 double.stop()

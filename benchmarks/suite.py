@@ -118,7 +118,7 @@ def micro(giant: Image | None) -> list[tuple[str, str]]:
     out.append(("CRC64 (crc64.compute)", f"{rate(crc64.compute, data):.2f} GB/s"))
     out.append(("MD5 (hashlib)", f"{rate(lambda b: hashlib.md5(b).digest(), data):.2f} GB/s"))
     if giant is not None:
-        from vhdupload.vhd import open_disk
+        from vhdupload import open_disk
 
         with open_disk(str(giant.path)) as disk:
             start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Fixtures shared by more than one test directory: a guard that keeps every test on loopback, a
-session-wide Azurite, the ARM double (with its managed-disk endpoint), an injected credential, a
-stub ``az``, an Azurite over HTTPS for Entra ID. Their helpers live in tests/support/."""
+session-wide Azurite, the ARM double (with its managed-disk endpoint, reached through a
+``compute_client`` or an ``arm_connection``), an injected credential, a stub ``az``, an Azurite
+over HTTPS for Entra ID. Their helpers live in tests/support/."""
 
 from __future__ import annotations
 
@@ -106,6 +107,19 @@ def compute_client(managed_disk_double):
             credential=credential or FakeCredential(), subscription_id=subscription_id,
             arm_endpoint=managed_disk_double.url, **client_options,
         )
+
+    return make
+
+
+@pytest.fixture
+def arm_connection(managed_disk_double):
+    """A factory of ``vhdupload.ArmConnection``s aimed at ``managed_disk_double``:
+    ``arm_connection()`` or ``arm_connection(credential=..., subscription_id=...)`` (the
+    default credential is FakeCredential, as for ``compute_client``)."""
+    from vhdupload import ArmConnection
+
+    def make(*, credential=None, subscription_id: str = SUB):
+        return ArmConnection(subscription_id, credential=credential or FakeCredential(), endpoint=managed_disk_double.url)
 
     return make
 

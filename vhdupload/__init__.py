@@ -1,24 +1,25 @@
 """vhdupload: get disk images into Azure.
 
-The public API is what ``__all__`` lists (30 names); everything else is private and may change.
-It is shaped like an Azure SDK: plain functions for the transfers, one client (:class:`Registrar`)
+The public API is what ``__all__`` lists; everything else is private and may change.
+It is shaped like an Azure SDK: destination values (:class:`PageBlob`, :class:`ManagedDisk`) and
+plain functions written once over them (:func:`upload`, :func:`verify`, :func:`status`), one client (:class:`Registrar`)
 for registration, small typed objects for what they take (:class:`TransferSettings`,
-:class:`ManagedDiskSpec`, the registration specs) and return (results with ``to_dict()``).
+the registration specs) and return (results with ``to_dict()``).
 Every error is a :class:`VhdUploadError`; the tree is drawn in :mod:`vhdupload.errors`, whose
 finer classes may be caught from there.
 
 ::
 
-    settings = vhdupload.TransferSettings(threads=16)
-    result = vhdupload.upload_vhd("os.vhd", blob_url, credential=credential, settings=settings)
-    registrar = vhdupload.Registrar(credential=credential, subscription_id=subscription)
+    blob = vhdupload.PageBlob(blob_url, credential=credential)
+    result = vhdupload.upload("os.vhd", blob, settings=vhdupload.TransferSettings(threads=16))
+    registrar = vhdupload.Registrar(arm=vhdupload.ArmConnection(subscription, credential=credential))
     registrar.register(vhdupload.ImageSpec(name="app", resource_group="rg", location="westeurope",
                                            os_disk=result.blob_url, os_type="linux"))
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import logging as _logging
 
@@ -33,21 +34,27 @@ from .errors import (
     FormatError,
     InputError,
     NotAzureReadyError,
-    RegistrationError,
     StorageError,
     VhdUploadError,
+    RegistrationError,
 )
-from .vhd import convert_image, inspect_disk, open_disk
-from .azure.credentials import resolve_blob_client
+from .virtual_disk import VirtualDisk
+from .disks import open_disk
+from .inspect import DiskReport, inspect_disk
+from .convert import ConvertResult, convert_image
+from .azure.arm import ArmConnection
+from .azure.credentials import client_options
 from .transfer import Progress, TransferSettings
-from .status import upload_status
-from .upload import UploadResult, upload_vhd
-from .verify import VerifyResult, verify_upload
-from .destinations.managed_disk import ManagedDiskSpec
-from .managed_disks import upload_to_managed_disk, verify_managed_disk
+from .transfer.concurrency import AdaptiveConcurrency
+from .destinations import Destination, ManagedDisk, PageBlob, UploadStatus
+from .upload import UploadResult, upload
+from .verify import VerifyResult, verify
+from .status import status
 from .registration.bodies import DataDisk
-from .registration.client import DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
-from .publish import PublishPlan, publish
+from .registration.client import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from .registration.operations import Registration
+from .registration.plans import RegistrationPlan
+from .publish import DiskProgress, DiskResult, DiskSource, ImageTarget, PublishOptions, PublishPlan, PublishResult, StorageTarget, publish
 
 __all__ = [
     "__version__",
@@ -62,28 +69,44 @@ __all__ = [
     "RegistrationError",
     # disks on this machine
     "open_disk",
+    "VirtualDisk",
     "inspect_disk",
+    "DiskReport",
     "convert_image",
-    # transfers
+    "ConvertResult",
+    # where disks go
+    "Destination",
+    "PageBlob",
+    "ManagedDisk",
+    "ArmConnection",
+    "client_options",
+    # transfers, written once over any destination
     "TransferSettings",
+    "AdaptiveConcurrency",
     "Progress",
-    "upload_vhd",
+    "upload",
     "UploadResult",
-    "verify_upload",
+    "verify",
     "VerifyResult",
-    "upload_status",
-    "resolve_blob_client",
-    # managed disks
-    "ManagedDiskSpec",
-    "upload_to_managed_disk",
-    "verify_managed_disk",
+    "status",
+    "UploadStatus",
     # registration
     "Registrar",
     "ImageSpec",
     "GalleryVersionSpec",
     "DiskImportSpec",
+    "CaptureSpec",
     "DataDisk",
+    "RegistrationPlan",
+    "Registration",
     # from files to an image in one step
     "publish",
     "PublishPlan",
+    "PublishOptions",
+    "PublishResult",
+    "ImageTarget",
+    "StorageTarget",
+    "DiskSource",
+    "DiskResult",
+    "DiskProgress",
 ]

@@ -14,10 +14,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from . import planning
+from .azure_rules import PAGE_BLOB_MAX_VIRTUAL_SIZE, format_size, round_up_to_mib
 from .errors import NotAzureReadyError
-from .vhd import PAGE_BLOB_MAX_VIRTUAL_SIZE, VirtualDisk, make_fixed_footer, round_up_to_mib
-from .vhd.limits import format_size
-from .vhd.footer import FOOTER_SIZE  # the one definition; re-exported here for the upload layers
+from .vhd.footer import FOOTER_SIZE, make_fixed_footer  # FOOTER_SIZE: the one definition, re-exported
+from .virtual_disk import VirtualDisk
 
 
 #: Azure's own words for a size that is not a whole MiB (what users meet when they upload

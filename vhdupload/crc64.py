@@ -14,9 +14,9 @@ Values are plain ints (the finished CRC, as the service reports it). Two text fo
 
 from __future__ import annotations
 
-import base64
 import functools
 import struct
+from collections.abc import Callable
 
 from azure.storage.extensions.checksums import crc64 as _native
 
@@ -87,21 +87,9 @@ def to_header(crc: int) -> bytes:
     return struct.pack("<Q", crc)
 
 
-def to_header_text(crc: int) -> str:
-    """The ``x-ms-content-crc64`` header value: base64 of the 8 bytes little-endian."""
-    return base64.b64encode(to_header(crc)).decode("ascii")
-
-
 def to_hex(crc: int) -> str:
     """16 lowercase hex digits: the form stored in metadata and printed."""
     return f"{crc:016x}"
-
-
-def from_hex(text: str) -> int:
-    """Parse :func:`to_hex` output; ``ValueError`` if it is not 16 hex digits."""
-    if len(text) != 16:
-        raise ValueError(f"a CRC64 is 16 hex digits, got {text!r}")
-    return int(text, 16)
 
 
 class OrderedFold:
@@ -110,7 +98,7 @@ class OrderedFold:
     Pieces are numbered in offset order; the gaps between them are zeros. ``on_advance(n)`` is
     told how many bytes the folded prefix grew (progress reporting)."""
 
-    def __init__(self, on_advance=None) -> None:
+    def __init__(self, on_advance: Callable[[int], None] | None = None) -> None:
         self.crc = EMPTY
         self.position = 0
         self._next = 0

@@ -1,21 +1,21 @@
-"""The two ends every command starts from: the local source disk and the destination blob."""
+"""What every library entry shares: the local source disk opened with one-line errors, and the
+decorator that keeps the package's errors (and only those) coming out of it."""
 
 from __future__ import annotations
 
-import difflib
 import functools
-import inspect
 from collections.abc import Callable
 from os import PathLike
-from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
+from typing import Any, ParamSpec, TypeVar
 
 from azure.core.exceptions import AzureError
 
-from .azure.credentials import client_options, resolve_blob_client
 from .azure.error_map import translate
 from .errors import InputError, VhdUploadError
+from .keywords import parameter_names, unknown_keyword
 from .redact import redact
-from .vhd import VirtualDisk, open_disk
+from .disks import open_disk
+from .virtual_disk import VirtualDisk
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,42 +33,6 @@ def open_source(source: "str | PathLike[str]", *, raw: bool = False) -> VirtualD
         raise InputError(f"{source} is a directory, not a disk image") from None
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-
-
-class StorageCredentials(TypedDict, total=False):
-    """The credential keywords every library entry takes (see ``resolve_blob_client``)."""
-
-    credential: Any  # a TokenCredential (Entra ID), used after SAS, connection string and key
-    account_url: str | None  # when the destination is CONTAINER/NAME
-    connection_string: str | None
-    account_key: str | None
-    emulator: bool
-    account_name: str | None  # CONTAINER/NAME in https://NAME.blob.core.windows.net (else AZURE_STORAGE_ACCOUNT)
-    sas_token: str | None  # a SAS for a URL that carries none (else AZURE_STORAGE_SAS_TOKEN)
-
-
-def destination_client(
-    destination: str | None,
-    *,
-    blob_client: Any = None,
-    threads: int = 8,
-    timeout: float | None = None,
-    retry_total: int = 0,
-    **storage: Unpack[StorageCredentials],
-) -> Any:
-    """``blob_client`` if given, else one resolved from ``destination`` and the credentials
-    (the one place a ``BlobClient`` is built: the library and the CLI alike). The SDK's own
-    retries are off (``retry_total=0``) for the calls the package retries itself."""
-    unknown = set(storage) - set(StorageCredentials.__annotations__)
-    if unknown:
-        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    if blob_client is not None:
-        return blob_client
-    if destination is None:
-        raise InputError("give a destination (a blob URL or CONTAINER/NAME) or a blob_client")
-    return resolve_blob_client(
-        destination, **storage, **client_options(threads=threads, timeout=timeout, retry_total=retry_total)
-    )
 
 
 def package_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -107,13 +71,8 @@ def package_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def _keywords(function: Callable[..., Any]) -> set[str]:
-    """The keywords ``function`` takes: its named parameters, plus the storage credential
-    keywords where it takes ``**storage``."""
-    parameters = inspect.signature(function).parameters.values()
-    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        names |= set(StorageCredentials.__annotations__)
-    return names
+    """The keywords ``function`` takes: its named parameters."""
+    return parameter_names(function)
 
 
 #: The knobs that live in ``TransferSettings`` (a keyword of that name gets a pointer there).
@@ -123,6 +82,4 @@ _SETTINGS_FIELDS = ("threads", "max_retries", "timeout", "max_bandwidth", "max_g
 def _unknown_keyword(name: str, keyword: str, known: set[str]) -> str:
     if keyword in _SETTINGS_FIELDS and "settings" in known:
         return f"{name}() takes {keyword} in its settings: pass settings=TransferSettings({keyword}=...)"
-    close = difflib.get_close_matches(keyword, sorted(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(sorted(known))}"
-    return f"{name}() has no option {keyword!r}{hint}"
+    return unknown_keyword(f"{name}()", keyword, known)

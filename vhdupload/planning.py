@@ -8,7 +8,7 @@ The pipeline, per 4 MiB-aligned chunk of the blob:
    of a span at 512 bytes);
 3. :func:`merge_gaps` joins runs separated by fewer than ``max_gap`` zero bytes, because on
    Azure (and Azurite) a request costs as much time as a good many KiB of payload;
-4. :func:`subtract` removes what the blob already holds when an upload resumes.
+4. :meth:`RangeSet.subtract_from` removes what the blob already holds when an upload resumes.
 
 Chunks are aligned to 4 MiB, the Put Page maximum, so no range ever needs splitting.
 """
@@ -25,18 +25,6 @@ SECTOR = 512
 PAGE = 4096
 #: Put Page accepts at most 4 MiB per request; chunks are this size and aligned to it.
 CHUNK = 4 * 1024 * 1024
-
-#: Zero gaps shorter than this between two data runs are sent rather than skipped.
-#:
-#: Measured against Azurite here: with 8 threads it answers ~450 Put Pages/s of 4 KiB but only
-#: ~35-60 MB/s of payload, so one request costs about as much time as 80-120 KiB of data
-#: (Azure's targets for one page blob, 500 requests/s and 60 MiB/s, give ~120 KiB too). On a
-#: 1 GiB image with ~2,400 runs of 4-64 KiB (79.5 MB of data), gaps of
-#:   32 KiB: 2,119 requests, 1.02x the data, 5.1 s;   64 KiB: 1,974 requests, 1.11x, 4.3 s;
-#:   96 KiB: 1,830 requests, 1.25x, 4.4 s;            128 KiB: 1,702 requests, 1.43x;
-#: so time is flat beyond 64 KiB (runs sit ~400 KiB apart, few gaps are short) while bytes
-#: grow fast, and 128 KiB already breaks the 1.4x budget: 64 KiB.
-DEFAULT_MAX_GAP = 64 * 1024
 
 _ZERO_CHUNK = bytes(CHUNK)
 _ZERO_PAGE = bytes(PAGE)
@@ -78,12 +66,6 @@ def chunk_pieces(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> 
             start = piece_stop
     if pieces:
         yield pieces
-
-
-def chunk_spans(extents: Iterable[Range], *, stop: int, chunk: int = CHUNK) -> Iterator[Range]:
-    """One span per chunk touched: from its first piece to its last (see :func:`chunk_pieces`)."""
-    for pieces in chunk_pieces(extents, stop=stop, chunk=chunk):
-        yield pieces[0][0], pieces[-1][1]
 
 
 def is_zero(data: bytes) -> bool:
@@ -195,11 +177,6 @@ class RangeSet:
             if cursor < stop:
                 out.append((cursor, stop))
         return out
-
-
-def subtract(ranges: Iterable[Range], held: Iterable[Range]) -> list[Range]:
-    """``ranges`` minus ``held`` (both half-open); a convenience over :class:`RangeSet`."""
-    return RangeSet(held).subtract_from(ranges)
 
 
 def gaps(ranges: Sequence[Range], *, start: int, stop: int) -> list[Range]:

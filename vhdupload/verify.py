@@ -1,4 +1,4 @@
-"""``verify_upload``: compare a blob with the local disk without downloading its zeros.
+"""``verify``: compare a destination (a page blob, a managed disk) with the local disk without downloading its zeros.
 
 The blob's page ranges are listed window by window; only those ranges are downloaded and
 compared with the local bytes (and their CRC64s composed into the whole blob's, checked
@@ -10,21 +10,19 @@ fetched and checksummed here.)
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from os import PathLike
-from collections.abc import Iterator
-from typing import Any, Unpack
+from typing import Any
 
 from . import crc64, planning
-from .azure.page_blob import PageBlobSink
-from .azure.state import UploadState
-from .blob_image import BlobImage, blob_image
-from .endpoints import StorageCredentials, destination_client, package_errors, open_source
+from .blob_image import BlobImage
+from .destinations.base import Destination, Readback
+from .endpoints import open_source, package_errors
 from .errors import StorageError
-from azure.storage.blob import BlobClient
-
 from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_THREADS, TransferSettings
@@ -37,8 +35,8 @@ class VerifyResult:
     """What a comparison found. ``identical`` is the verdict; ``to_dict`` gives the ``--json``
     object."""
 
-    blob_url: str
-    identical: bool  # same bytes, right footer, marked complete
+    blob_url: str  # the destination, without secrets
+    identical: bool  # same bytes, right footer, marked complete (``ok`` is the same)
     first_difference: int | None  # lowest differing offset, when the bytes differ
     problem: str | None  # one line saying what is wrong, None when identical
     complete: bool
@@ -49,6 +47,11 @@ class VerifyResult:
     seconds: float
     source_bytes_read: int = 0  # read from the local source (its extents; zeros elsewhere are not read)
 
+    @property
+    def ok(self) -> bool:
+        """Whether the destination holds exactly the source, finished."""
+        return self.identical
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 3)
@@ -56,76 +59,70 @@ class VerifyResult:
 
 
 @package_errors("verifying")
-def verify_upload(
+def verify(
     source: "str | PathLike[str]",
-    destination: str | None = None,
+    destination: Destination,
     *,
-    blob_client: BlobClient | None = None,
     raw: bool = False,
     resize: bool = True,
     settings: TransferSettings | None = None,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
-    **storage: Unpack[StorageCredentials],
 ) -> VerifyResult:
-    """Compare the blob at ``destination`` with ``source`` without downloading its zeros.
+    """Compare ``destination`` with ``source`` without downloading its zeros (a managed disk is
+    granted read access for the comparison, revoked afterwards).
 
     :param source: the disk that was uploaded (VHD, VHDX, or with ``raw`` a raw image).
-    :param destination: the blob URL or ``CONTAINER/NAME``, as for :func:`vhdupload.upload_vhd`.
-    :param blob_client: a ready ``BlobClient`` instead of ``destination``.
+    :param destination: a :class:`vhdupload.PageBlob` or :class:`vhdupload.ManagedDisk`.
     :param raw: ``source`` is a raw image.
     :param resize: as the upload had it (a size not a whole MiB was rounded up).
     :param settings: threads, timeout and retries of the reads (:class:`vhdupload.TransferSettings`).
     :param cancel: set it to stop (:class:`vhdupload.CancelledError`).
     :param progress: :class:`vhdupload.Progress` snapshots from worker threads: ``total`` is the
         bytes to compare, ``bytes_received`` what was downloaded so far.
-    :param storage: the credential keywords, as for :func:`vhdupload.upload_vhd`.
-    :returns: a :class:`vhdupload.VerifyResult` whose ``identical`` says whether they match.
-    :raises vhdupload.StorageError: only when the comparison itself could not be made (the blob
-        is missing, holds an unfinished upload, cannot be read).
+    :returns: a :class:`vhdupload.VerifyResult` whose ``ok`` says whether they match.
+    :raises vhdupload.StorageError: only when the comparison itself could not be made (the
+        destination is missing, holds an unfinished upload, cannot be read).
     """
     started = time.monotonic()
     settings = settings or TransferSettings()
-    threads, timeout = settings.threads or DEFAULT_THREADS, settings.timeout
+    if settings.threads is None:  # reads do not adapt: a fixed pool of the default size
+        settings = dataclasses.replace(settings, threads=DEFAULT_THREADS)
     cancel = cancel or threading.Event()
     disk = open_source(source, raw=raw)
+    session = destination.open(settings=settings, cancel=cancel)
+    failed = True
     try:
-        image = blob_image(disk, resize=resize)
-        client = destination_client(
-            destination, blob_client=blob_client, **storage,
-            threads=threads, timeout=timeout,
-        )
-        sink = PageBlobSink(client, timeout=timeout, max_retries=settings.max_retries, cancel=cancel)
-        props, _ = sink.properties()
-        if props is None:
-            raise StorageError(f"{sink.url} does not exist: nothing to verify")
-        state = UploadState.from_metadata(props.metadata)
-        if disk.footer is None and state is not None:
-            # A raw image's footer is the one the upload pinned in the metadata.
-            image = blob_image(disk, resize=resize, footer_uuid=state.footer_uuid_value,
-                               footer_timestamp=state.footer_timestamp)
-        return _compare(sink, image, props.size, state, threads=threads, cancel=cancel, started=started,
-                        progress=progress)
+        readback = session.open_for_reading()
+        # A raw image's footer is the one the upload pinned in the recorded state.
+        image = session.layout(disk, resize=resize, state=readback.state)
+        result = _compare(readback, image, threads=settings.threads or DEFAULT_THREADS, cancel=cancel,
+                          started=started, progress=progress)
+        failed = False
+        return result
     finally:
-        disk.close()
+        try:
+            session.close(failed=failed)
+        finally:
+            disk.close()
 
 
-def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: UploadState | None, *,
-             threads: int, cancel: threading.Event, started: float,
+def _compare(readback: Readback, image: BlobImage, *, threads: int, cancel: threading.Event, started: float,
              progress: ProgressCallback | None = None) -> VerifyResult:
+    state, blob_size = readback.state, readback.size
     complete = state is not None and state.complete
     if state is not None and not complete:
         # Its pages are a partial copy by design: "differs at offset X" would mislead.
         why = "its source changed during the upload" if state.source_changed else "it was interrupted"
         raise StorageError(
-            f"{sink.url} holds an unfinished upload ({why}): there is nothing finished to verify; run the "
+            f"{readback.url} holds an unfinished upload ({why}): there is nothing finished to verify; run the "
             "upload again to finish it (`vhdupload status` shows how far it got)"
         )
     read_locally = [0]
 
     def result(*, first: int | None, problem: str | None, compared: int = 0, crc: str = "") -> VerifyResult:
         return VerifyResult(
-            blob_url=sink.url, identical=problem is None, first_difference=first, problem=problem,
+            blob_url=readback.url, identical=problem is None, first_difference=first, problem=problem,
             complete=complete, blob_size=blob_size, expected_size=image.size, bytes_compared=compared,
             crc64=crc, seconds=time.monotonic() - started, source_bytes_read=read_locally[0],
         )
@@ -139,7 +136,7 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
     # costs more than reading VERIFY_MAX_GAP of zeros (Azure's per-request latency; Azurite even
     # scans every range of the blob on each GET, so 2,400 small GETs took 110 s, not 10).
     held = planning.RangeSet(planning.merge_gaps(
-        planning.coalesce(sink.held_ranges(size=image.data_size)), max_gap=VERIFY_MAX_GAP,
+        planning.coalesce(readback.held_ranges(size=image.data_size)), max_gap=VERIFY_MAX_GAP,
     ))
     tasks = list(_tasks(image, held))
     footer_size = image.size - image.data_size
@@ -154,7 +151,7 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
         _index, kind, lo, hi = task
         local = image.read(lo, hi - lo)
         if kind == "data":
-            remote = sink.download(lo, hi - lo)
+            remote = readback.read(lo, hi - lo)
             differs = lo + _first_difference(remote, local) if remote != local else None
             return crc64.compute(remote), hi - lo, differs
         differs = None if planning.is_zero(local) else lo + _first_difference(bytes(len(local)), local)
@@ -172,7 +169,7 @@ def _compare(sink: PageBlobSink, image: BlobImage, blob_size: int, state: Upload
     run_bounded(iter(tasks), work, threads=threads, cancel=cancel, on_result=on_result,
                 cancel_message="verify cancelled")
     data_crc = fold.finish(image.data_size)
-    footer = sink.download(image.data_size, footer_size)
+    footer = readback.read(image.data_size, footer_size)
     tracker.add(covered=footer_size, bytes_received=footer_size)
     whole = crc64.to_hex(crc64.combine(data_crc, crc64.compute(footer), len(footer)))
     if first:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 _LINE = b"error: interrupted\n"
@@ -41,7 +43,7 @@ def main() -> int:
         _set_sigint(signal.SIG_IGN)
 
 
-def _interrupted_while_loading(signum, frame) -> None:
+def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
     _write_line()
     os._exit(EXIT_INTERRUPTED)  # mid-import there is no state worth unwinding
 
@@ -57,7 +59,7 @@ def _write_line() -> None:
         pass
 
 
-def _set_sigint(handler) -> None:
+def _set_sigint(handler: Callable[[int, FrameType | None], object] | signal.Handlers) -> None:
     try:
         signal.signal(signal.SIGINT, handler)
     except (ValueError, OSError):  # not the main thread, or no SIGINT on this platform

@@ -149,14 +149,15 @@ def test_upload_json_of_a_complete_blob_agrees_with_status(azurite, container_na
 # -- progress counts the data to send, and the bar ends at 100 % ------------------------------
 
 def test_progress_counts_the_data_to_examine_and_ends_at_its_total(azurite, container_name, tmp_path):
-    from vhdupload import upload_vhd
+    from vhdupload import PageBlob, upload
 
     image = tmp_path / "disk.img"
     # 6 MiB of data at the start of a 64 MiB disk: counted by offset, the upload looked 10 % done
     # when only the footer was left (and the ETA said so); counted by data, it is 100 %.
     _write_sparse(image, 64 * MIB, [(0, 6 * MIB)])
     seen = []
-    upload_vhd(image, f"{container_name}/p.vhd", connection_string=azurite.connection_string, raw=True, progress=seen.append, settings=TransferSettings(threads=2))
+    blob = PageBlob.from_connection_string(azurite.connection_string, container_name, "p.vhd")
+    upload(image, blob, raw=True, progress=seen.append, settings=TransferSettings(threads=2))
     totals = {p.total for p in seen}
     assert totals == {6 * MIB + 512}
     assert [p.covered for p in seen] == sorted(p.covered for p in seen)

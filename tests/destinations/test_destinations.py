@@ -10,9 +10,9 @@ import pytest
 from azure.storage.blob import BlobSasPermissions, ContainerSasPermissions, generate_blob_sas, generate_container_sas
 
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
-from tests.support.uploads import container_client, read_blob, write_random
+from tests.support.uploads import container_client, page_blob, read_blob, write_random
 from tests.vhd.builders import build_dynamic, build_fixed
-from vhdupload import upload_vhd, verify_upload
+from vhdupload import upload, verify
 from vhdupload.azure.page_blob import PageBlobSink
 from vhdupload.cli import main
 
@@ -114,16 +114,15 @@ def test_nothing_remote_is_created_for_a_refused_input(tmp_path, conn, container
 def test_without_the_sdks_private_signing_helpers_put_page_falls_back_to_the_sdk(monkeypatch, tmp_path, conn, container_name):
     import azure.storage.blob._shared as shared
 
-    from vhdupload import resolve_blob_client
-
     monkeypatch.delattr(shared, "sign_string")  # as a future SDK might
     dest = f"{container_name}/disk.vhd"
-    assert PageBlobSink(resolve_blob_client(dest, connection_string=conn))._direct is None
+    blob = page_blob(conn, dest)
+    assert PageBlobSink(blob.client(threads=2, timeout=None))._direct is None
     raw = tmp_path / "disk.img"
     content = write_random(raw, 4 * MIB, runs=[(0, 4096), (2 * MIB, 8192)])
-    result = upload_vhd(raw, dest, connection_string=conn, raw=True)
+    result = upload(raw, blob, raw=True)
     assert result.requests == 3 and read_blob(conn, dest)[: 4 * MIB] == content
-    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+    assert verify(raw, blob, raw=True).identical
 
 
 @pytest.mark.parametrize("name, ok", [("vhds", True), ("a-b-1", True), ("$root", True), ("a" * 63, True),

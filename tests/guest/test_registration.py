@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.support.registration import LOC, RG, SUB
+from vhdupload import ArmConnection
 from vhdupload.cli import main
 from vhdupload.errors import InputError, NotGeneralizedError
 from tests.support.registration import register_image
@@ -15,7 +16,7 @@ from vhdupload.registration import plan_gallery_version
 CHUNK = 1024 * 1024
 
 
-def upload_vhd(blobs, name: str, path) -> str:
+def put_fixed_vhd(blobs, name: str, path) -> str:
     """The fixed VHD at ``path`` as a page blob, sending only its nonzero MiBs."""
     data = path.read_bytes()
     blob = blobs.client(name)
@@ -45,10 +46,10 @@ def reads(monkeypatch):
 
 
 def test_a_not_generalized_os_disk_is_refused_before_any_arm_call(images, blobs, arm, compute, reads):
-    url = upload_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
+    url = put_fixed_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
     with pytest.raises(NotGeneralizedError) as caught:
         register_image(name="img", resource_group=RG, location=LOC, os_disk=url, os_type="linux",
-                       compute_client=compute, blob_client_factory=blobs.factory())
+                       arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory())
     message = str(caught.value)
     assert "is not generalized" in message and "waagent -deprovision+user" in message
     assert "--skip-guest-check" in message
@@ -59,24 +60,24 @@ def test_a_not_generalized_os_disk_is_refused_before_any_arm_call(images, blobs,
 
 
 def test_skip_guest_check_registers_it_anyway(images, blobs, arm, compute):
-    url = upload_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
+    url = put_fixed_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
     register_image(name="img", resource_group=RG, location=LOC, os_disk=url, os_type="linux",
-                   compute_client=compute, blob_client_factory=blobs.factory(), skip_guest_check=True)
+                   arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(), skip_guest_check=True)
     assert len(arm.puts()) == 1
 
 
 def test_os_type_auto_and_a_conflict(images, blobs, arm, compute):
-    url = upload_vhd(blobs, "clean.vhd", images.get("ext4-generalized"))
+    url = put_fixed_vhd(blobs, "clean.vhd", images.get("ext4-generalized"))
     register_image(name="img", resource_group=RG, location=LOC, os_disk=url, os_type="auto",
-                   compute_client=compute, blob_client_factory=blobs.factory())
+                   arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory())
     assert arm.puts()[0].body["properties"]["storageProfile"]["osDisk"]["osType"] == "Linux"
     with pytest.raises(InputError, match="--os-type Windows was given, but the OS disk holds Debian GNU/Linux 12"):
         register_image(name="img2", resource_group=RG, location=LOC, os_disk=url, os_type="windows",
-                       compute_client=compute, blob_client_factory=blobs.factory())
+                       arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory())
 
 
 def test_gallery_definition_takes_the_detected_architecture_and_os_type(images, blobs, arm, compute):
-    url = upload_vhd(blobs, "arm.vhd", images.get("arm64"))
+    url = put_fixed_vhd(blobs, "arm.vhd", images.get("arm64"))
     plan = plan_gallery_version(
         gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
         subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s",
@@ -96,7 +97,7 @@ def test_gallery_definition_takes_the_detected_architecture_and_os_type(images, 
 
 
 def test_specialized_version_of_a_generalized_disk_is_a_warning(images, blobs, arm, compute):
-    url = upload_vhd(blobs, "clean.vhd", images.get("ext4-generalized"))
+    url = put_fixed_vhd(blobs, "clean.vhd", images.get("ext4-generalized"))
     plan = plan_gallery_version(
         gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
         subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s", os_state="specialized",
@@ -106,7 +107,7 @@ def test_specialized_version_of_a_generalized_disk_is_a_warning(images, blobs, a
 
 
 def test_a_disk_with_nothing_readable_is_a_warning_not_a_refusal(images, blobs, arm, compute):
-    url = upload_vhd(blobs, "nofs.vhd", images.get("no-fs"))
+    url = put_fixed_vhd(blobs, "nofs.vhd", images.get("no-fs"))
     plan = plan_gallery_version(
         gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
         subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s", os_type="linux",
@@ -117,7 +118,7 @@ def test_a_disk_with_nothing_readable_is_a_warning_not_a_refusal(images, blobs, 
 
 def test_cli_refusal_is_one_line_and_exit_1(images, blobs, arm, azurite, capsys, monkeypatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    url = upload_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
+    url = put_fixed_vhd(blobs, "dirty.vhd", images.get("ext4-not-generalized"))
     common = ["--subscription", SUB, "--arm-endpoint", arm.url, "--connection-string", azurite.connection_string]
     code = main(["register", "image", "img", "-g", RG, "-l", LOC, "--os-disk", url, "--dry-run", *common])
     out, err = capsys.readouterr()

@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from tests.support.registration import LOC, RG, SUB
+from vhdupload import ArmConnection, PageBlob, TransferSettings, verify
 from vhdupload.errors import CancelledError, InputError, PublishCheckError
-from vhdupload.publish import DiskSource, ImageTarget, PublishPlan, StorageTarget, publish
-from vhdupload.verify import verify_upload
+from vhdupload.publish import DiskSource, ImageTarget, PublishOptions, PublishPlan, StorageTarget, publish
 
 from .conftest import MIB, assert_holds, write_manifest
 
@@ -27,12 +27,18 @@ def _containers(service) -> set[str]:
     return {c.name for c in service.list_containers()}
 
 
+def _arm(compute_client) -> ArmConnection:
+    """The connection over a ready ComputeManagementClient aimed at the ARM double."""
+    return ArmConnection.from_client(compute_client())
+
+
 def test_blob_publish_registers_one_image_with_the_right_sources(disks, double, compute_client, azurite, service,
                                                                    container_url):
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
     seen: set[tuple[int, str]] = set()
-    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string,
-                     progress=lambda p: seen.add((p.index, p.role)))
+    # a pinned budget of 8 connections, shared by the disks (the default lets each disk adapt)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     settings=TransferSettings(threads=8), progress=lambda p: seen.add((p.index, p.role)))
     assert result.created and result.image_id == IMAGE_ID
     puts = double.puts()
     assert len(puts) == 1 and puts[0].path == IMAGE_ID
@@ -59,7 +65,7 @@ def test_blob_publish_registers_one_image_with_the_right_sources(disks, double, 
 
     # a rerun sends nothing and writes nothing to ARM, and says the image is there
     writes, requests = len(double.writes()), len(double.requests)
-    again = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    again = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     assert not again.created and again.bytes_sent == 0 and again.image_id == IMAGE_ID
     assert len(double.writes()) == writes
     assert [r.method for r in double.requests[requests:]] == ["GET"]  # the image, looked at once
@@ -68,7 +74,7 @@ def test_blob_publish_registers_one_image_with_the_right_sources(disks, double, 
 
 def test_managed_disk_publish_references_the_disks_by_id(disks, double, compute_client):
     manifest = write_manifest(disks.folder, storage='managed_disks = true\ndisk_sku = "premium_lrs"')
-    result = publish(manifest, compute_client=compute_client(), threads=4)
+    result = publish(manifest, arm=_arm(compute_client), settings=TransferSettings(threads=4))
     image_put = [r for r in double.puts() if "/images/" in r.path]
     assert len(image_put) == 1
     storage = image_put[0].body["properties"]["storageProfile"]
@@ -86,7 +92,7 @@ def test_managed_disk_publish_references_the_disks_by_id(disks, double, compute_
     assert [d.destination for d in result.disks] == [disk_id + s for s in ("os", "data0", "data1")]
     assert all(d.verified for d in result.disks)
     writes = len(double.writes())
-    again = publish(manifest, compute_client=compute_client())
+    again = publish(manifest, arm=_arm(compute_client))
     assert not again.created and again.bytes_sent == 0 and len(double.writes()) == writes
 
 
@@ -96,7 +102,7 @@ def test_gallery_version_manifest(disks, double, compute_client, azurite, contai
         image_extra='gallery = "gal"\ndefinition = "app"\nversion = "1.0.0"\npublisher = "contoso"\noffer = "app"\nsku = "v1"\n'
                     'tags = { team = "x" }\n',
     )
-    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     puts = double.puts()
     assert [p.path.rsplit("/", 1)[1] for p in puts] == ["gal", "app", "1.0.0"]
     definition = puts[1].body["properties"]
@@ -109,8 +115,9 @@ def test_gallery_version_manifest(disks, double, compute_client, azurite, contai
     assert [(d["lun"], d["hostCaching"], d["source"]["uri"]) for d in storage["dataDiskImages"]] == [
         (0, "ReadOnly", f"{container_url}/data0.vhd"), (3, "None", f"{container_url}/data1.vhd")]
     assert result.image_id.endswith("/galleries/gal/images/app/versions/1.0.0") and result.created
+    assert result.threads == []  # no budget given: each disk's requests in flight adapted on their own
     writes = len(double.writes())
-    again = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    again = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     assert not again.created and again.bytes_sent == 0 and len(double.writes()) == writes
 
 
@@ -120,7 +127,7 @@ def test_one_bad_file_creates_nothing_remote(disks, double, compute_client, azur
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
     before = _containers(service)
     with pytest.raises(PublishCheckError) as info:
-        publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+        publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     problems = info.value.problems
     assert len(problems) == 2 and all("\n" not in p for p in problems)
     assert problems[0].startswith("[[disk]] #1 (os.vhd): ") and "no such file" in problems[0]
@@ -129,14 +136,15 @@ def test_one_bad_file_creates_nothing_remote(disks, double, compute_client, azur
     # the same through managed disks: no disk made
     manifest = write_manifest(disks.folder, storage="managed_disks = true", name="md.toml")
     with pytest.raises(PublishCheckError):
-        publish(manifest, compute_client=compute_client())
+        publish(manifest, arm=_arm(compute_client))
     assert double.requests == [] and not double.upload_disks
 
 
 def test_dry_run_creates_nothing(disks, double, compute_client, azurite, service, container_url):
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
     before = _containers(service)
-    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string, dry_run=True)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     options=PublishOptions(dry_run=True))
     assert double.writes() == [] and _containers(service) == before
     data = result.to_dict()
     assert data["dry_run"] is True and data["created"] is False and data["existing"] is None
@@ -148,21 +156,22 @@ def test_dry_run_creates_nothing(disks, double, compute_client, azurite, service
     assert sizes[0] >= 1 * MIB and all(0 < s <= 24 * MIB for s in sizes)
     # managed disks: no disk created either
     manifest = write_manifest(disks.folder, storage="managed_disks = true", name="md.toml")
-    result = publish(manifest, compute_client=compute_client(), dry_run=True)
+    result = publish(manifest, arm=_arm(compute_client), options=PublishOptions(dry_run=True))
     assert double.writes() == [] and not double.upload_disks
     assert any(line.startswith("az disk create --resource-group images-rg --name app-image-os") for line in result.upload_az)
 
 
 def test_a_different_existing_image_is_refused_unless_overwrite(disks, double, compute_client, azurite, container_url):
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
-    publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     changed = write_manifest(disks.folder, storage=f'container_url = "{container_url}"',
                              disk_extra='caching = "ReadWrite"\n', name="changed.toml")
     writes = len(double.writes())
     with pytest.raises(InputError, match=r"already exists with another body \(properties.storageProfile.dataDisks\[1\].caching"):
-        publish(changed, compute_client=compute_client(), connection_string=azurite.connection_string)
+        publish(changed, arm=_arm(compute_client), connection_string=azurite.connection_string)
     assert len(double.writes()) == writes
-    result = publish(changed, compute_client=compute_client(), connection_string=azurite.connection_string, overwrite=True)
+    result = publish(changed, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     options=PublishOptions(overwrite=True))
     assert result.created and result.bytes_sent == 0  # the blobs were there already
     methods = [(r.method, r.path) for r in double.writes()[writes:]]
     assert methods == [("DELETE", IMAGE_ID), ("PUT", IMAGE_ID)]
@@ -175,7 +184,8 @@ def test_a_plan_from_python_objects_with_cleanup(disks, double, compute_client, 
         storage=StorageTarget(container_url=container_url),
         disks=(DiskSource(path=disks.path("os.vhd"), role="os"), DiskSource(path=disks.path("data0.vhd"), lun=2)),
     )
-    result = publish(plan, compute_client=compute_client(), connection_string=azurite.connection_string, cleanup=True)
+    result = publish(plan, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     options=PublishOptions(cleanup=True))
     assert result.created and result.cleaned_up
     assert [d.lun for d in result.disks] == [None, 2]
     container = container_url.rsplit("/", 1)[1]
@@ -191,15 +201,15 @@ def test_cancel_stops_and_a_rerun_resumes(disks, double, compute_client, azurite
             cancel.set()
 
     with pytest.raises(CancelledError):
-        publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string, threads=1,
-                cancel=cancel, progress=stop_early, max_bandwidth=4 * MIB)
+        publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                settings=TransferSettings(threads=1, max_bandwidth=4 * MIB), cancel=cancel, progress=stop_early)
     assert double.puts() == []  # nothing registered
-    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     assert result.created and any(d.resumed for d in result.disks)
     for name, content in disks.content.items():
         assert_holds(_blob(service, container_url, name), content)
         blob = service.get_blob_client(container_url.rsplit("/", 1)[1], name)
-        assert verify_upload(disks.path(name), blob_client=blob).identical
+        assert verify(disks.path(name), PageBlob.from_client(blob)).identical
 
 
 def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, double, compute_client, azurite,
@@ -210,7 +220,7 @@ def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, doub
 
     from tests.guest.image_set import Images
     from vhdupload.guest import examine
-    from vhdupload.vhd import open_disk
+    from vhdupload import open_disk
 
     (tmp_path / "guest").mkdir()
     image = Images(tmp_path / "guest").get("ext4-not-generalized")
@@ -220,11 +230,11 @@ def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, doub
     shutil.copyfile(image, disks.path("os.vhd"))
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
     with pytest.raises(PublishCheckError) as info:
-        publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string)
+        publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
     (problem,) = info.value.problems
     assert problem.startswith("[[disk]] #1 (os.vhd): the OS disk (") and "is not generalized" in problem
     assert problem.endswith("(--skip-guest-check)")
     assert double.requests == []
-    result = publish(manifest, compute_client=compute_client(), connection_string=azurite.connection_string,
-                     dry_run=True, skip_guest_check=True)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     options=PublishOptions(dry_run=True, skip_guest_check=True))
     assert result.plan.body["properties"]["hyperVGeneration"] == "V1"  # MBR without an EFI partition

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.registration import LOC, MIB, RG, SUB
+from vhdupload import ArmConnection
 from vhdupload.errors import ArmError, InputError
 from tests.support.registration import register_disk, register_gallery_version
 
@@ -21,7 +22,7 @@ def _os_blob(blobs, tmp_path):
 def _version(blobs, compute, os_url, **kw):
     args = dict(
         gallery="gal", image_definition="ubuntu", version="1.2.3", resource_group=RG, location=LOC,
-        os_disk=os_url, compute_client=compute, blob_client_factory=blobs.factory(),
+        os_disk=os_url, arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
     )
     args.update(kw)
     return register_gallery_version(**args)
@@ -118,7 +119,7 @@ def test_disk_import_body_and_location_polling(blobs, arm, compute, tmp_path):
     os_url = _os_blob(blobs, tmp_path)
     disk = register_disk(
         name="osdisk", resource_group=RG, location=LOC, source=os_url, sku="Premium_LRS", os_type="linux",
-        compute_client=compute, blob_client_factory=blobs.factory(),
+        arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
     )
     put = arm.puts()[0]
     assert put.path.endswith("/providers/Microsoft.Compute/disks/osdisk")
@@ -137,7 +138,7 @@ def test_disk_import_body_and_location_polling(blobs, arm, compute, tmp_path):
 
 def test_data_disk_import_without_generation(blobs, arm, compute):
     register_disk(name="data", resource_group=RG, location=LOC, source=blobs.page_blob("d.vhd", size=4 * MIB),
-                  compute_client=compute, blob_client_factory=blobs.factory())
+                  arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory())
     assert "hyperVGeneration" not in arm.puts()[0].body["properties"]
 
 
@@ -145,7 +146,7 @@ def test_disk_import_failure_is_a_clear_error(blobs, arm, compute):
     arm.fail_next = {"code": "ImportFailed", "message": "The blob could not be copied."}
     with pytest.raises(ArmError, match="cannot create the disk data: Azure answered ImportFailed: The blob could not be copied.") as info:
         register_disk(name="data", resource_group=RG, location=LOC, source=blobs.page_blob("d.vhd"),
-                      compute_client=compute, blob_client_factory=blobs.factory())
+                      arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory())
     assert info.value.code == "ImportFailed" and info.value.status == 400
 
 

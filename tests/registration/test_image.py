@@ -6,6 +6,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from tests.support.registration import LOC, RG, SUB, begin_register_image, capture_vm_image, register_image
+from vhdupload import ArmConnection
 from vhdupload.errors import ArmError, InputError, PreflightError
 from vhdupload.registration import make_compute_client
 
@@ -22,7 +23,7 @@ def test_os_image_body_and_polling(blobs, arm, compute, credential, tmp_path):
     os_url = _os_blob(blobs, tmp_path)
     image = register_image(
         name="web", resource_group=RG, location=LOC, os_disk=os_url + "?sv=2024&sig=secret", os_type="linux",
-        compute_client=compute, blob_client_factory=blobs.factory(), tags={"team": "infra"},
+        arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(), tags={"team": "infra"},
     )
     put = arm.puts()[0]
     assert put.path == f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/images/web"
@@ -50,7 +51,7 @@ def test_vm_image_with_three_data_disks_and_luns(blobs, arm, compute, tmp_path):
     register_image(
         name="vm", resource_group=RG, location=LOC, os_disk=os_url, os_type="windows",
         data_disks=[d[0], f"{d[1]},lun=0,caching=ReadOnly", d[2]], storage_sku="premium_lrs",
-        compute_client=compute, blob_client_factory=blobs.factory(), polling_interval=0,
+        arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(), polling_interval=0,
     )
     profile = arm.puts()[0].body["properties"]["storageProfile"]
     assert profile["osDisk"] == {"osType": "Windows", "osState": "Generalized", "blobUri": os_url, "storageAccountType": "Premium_LRS"}
@@ -69,7 +70,7 @@ def test_duplicate_luns_and_blobs_refused(blobs, arm, compute, disks, message):
     with pytest.raises(InputError, match=message):
         register_image(
             name="vm", resource_group=RG, location=LOC, os_disk=blobs.url("os.vhd"), os_type="linux",
-            data_disks=[x.format(*d) for x in disks], compute_client=compute, skip_preflight=True, hyper_v_generation="V1",
+            data_disks=[x.format(*d) for x in disks], arm=ArmConnection.from_client(compute), skip_preflight=True, hyper_v_generation="V1",
         )
     assert arm.requests == []
 
@@ -78,7 +79,7 @@ def test_specialized_managed_image_refused(blobs, arm, compute):
     with pytest.raises(InputError, match="must be generalized.*register gallery-version --os-state specialized"):
         register_image(
             name="x", resource_group=RG, location=LOC, os_disk=blobs.page_blob("os.vhd"), os_type="linux",
-            os_state="specialized", compute_client=compute, blob_client_factory=blobs.factory(),
+            os_state="specialized", arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
         )
     assert arm.requests == []
 
@@ -88,7 +89,7 @@ def test_arm_failure_is_a_clear_error(blobs, arm, compute, tmp_path):
     with pytest.raises(ArmError) as info:
         register_image(
             name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
-            compute_client=compute, blob_client_factory=blobs.factory(),
+            arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
         )
     assert str(info.value) == (
         "cannot create the OS image web: Azure answered InternalDiskManagementError: An internal error occurred."
@@ -100,7 +101,7 @@ def test_arm_failure_is_a_clear_error(blobs, arm, compute, tmp_path):
 def test_begin_returns_at_once_with_the_resource_id(blobs, arm, compute, tmp_path):
     started = begin_register_image(
         name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
-        compute_client=compute, blob_client_factory=blobs.factory(),
+        arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
     )
     assert started.resource_id.endswith("/images/web")
     assert started.plan.notes == ["Hyper-V generation V2: the OS disk has a GPT with an EFI System Partition"]
@@ -110,7 +111,7 @@ def test_begin_returns_at_once_with_the_resource_id(blobs, arm, compute, tmp_pat
 def test_credential_and_subscription_instead_of_a_client(blobs, arm, credential, tmp_path):
     image = register_image(
         name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
-        credential=credential, subscription_id=SUB, arm_endpoint=arm.url, blob_client_factory=blobs.factory(),
+        arm=ArmConnection(SUB, credential=credential, endpoint=arm.url), blob_client_factory=blobs.factory(),
     )
     assert image["name"] == "web"
 
@@ -135,7 +136,7 @@ def test_unauthorized_answer_is_an_arm_error(blobs, arm, tmp_path):
     with pytest.raises(ArmError, match="no usable Azure credential.*az login"):
         register_image(
             name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
-            credential=NoToken(), subscription_id=SUB, arm_endpoint=arm.url, blob_client_factory=blobs.factory(),
+            arm=ArmConnection(SUB, credential=NoToken(), endpoint=arm.url), blob_client_factory=blobs.factory(),
         )
 
 
@@ -144,7 +145,7 @@ def test_unauthorized_answer_is_an_arm_error(blobs, arm, tmp_path):
 
 def test_capture_deallocated_generalized_vm(arm, compute):
     vm = arm.add_vm(subscription=SUB, resource_group="vms", name="builder")
-    image = capture_vm_image(name="cap", resource_group=RG, source_vm=vm, compute_client=compute)
+    image = capture_vm_image(name="cap", resource_group=RG, source_vm=vm, arm=ArmConnection.from_client(compute))
     assert arm.puts()[0].body == {
         "location": "westeurope",
         "properties": {"sourceVirtualMachine": {"id": vm}, "hyperVGeneration": "V2"},
@@ -157,20 +158,20 @@ def test_capture_deallocated_generalized_vm(arm, compute):
 def test_capture_refuses_a_running_vm(arm, compute):
     arm.add_vm(subscription=SUB, resource_group=RG, name="live", power_state="running")
     with pytest.raises(PreflightError, match="the VM live is running; only a deallocated VM can be captured.*az vm deallocate"):
-        capture_vm_image(name="cap", resource_group=RG, source_vm="live", compute_client=compute)
+        capture_vm_image(name="cap", resource_group=RG, source_vm="live", arm=ArmConnection.from_client(compute))
     assert arm.puts() == []
 
 
 def test_capture_refuses_a_vm_not_marked_generalized(arm, compute):
     arm.add_vm(subscription=SUB, resource_group=RG, name="raw", generalized=False)
     with pytest.raises(PreflightError, match="not marked generalized.*waagent -deprovision\\+user.*az vm generalize"):
-        capture_vm_image(name="cap", resource_group=RG, source_vm="raw", compute_client=compute)
+        capture_vm_image(name="cap", resource_group=RG, source_vm="raw", arm=ArmConnection.from_client(compute))
     assert arm.puts() == []
 
 
 def test_capture_of_a_missing_vm(arm, compute):
     with pytest.raises(InputError, match="there is no VM 'ghost'"):
-        capture_vm_image(name="cap", resource_group=RG, source_vm="ghost", compute_client=compute)
+        capture_vm_image(name="cap", resource_group=RG, source_vm="ghost", arm=ArmConnection.from_client(compute))
 
 
 def _scope_asked_for(arm, credential, **options) -> tuple[str, ...]:
@@ -212,7 +213,7 @@ def test_no_token_follows_a_poll_url_to_plain_http_off_loopback(blobs, arm, cred
     with pytest.raises(ArmError, match="cannot create the OS image web") as info:
         register_image(
             name="web", resource_group=RG, location=LOC, os_disk=_os_blob(blobs, tmp_path), os_type="linux",
-            compute_client=compute, blob_client_factory=blobs.factory(),
+            arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(),
         )
     assert "non-TLS" in str(info.value)
     assert len(arm.puts()) == 1 and arm.polls_of("async") == 0

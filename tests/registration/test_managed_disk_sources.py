@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.arm_double import MIB
 from tests.support.registration import LOC, RG, SUB
+from vhdupload import ArmConnection
 from vhdupload.cli import main
 from vhdupload.errors import InputError, PreflightError
 from tests.support.registration import register_gallery_version, register_image
@@ -28,7 +29,7 @@ def test_image_from_managed_disks_references_them_by_id(managed_disk_double, com
     d0, d1 = _disk(double, "data0"), _disk(double, "data1")
     image = register_image(
         name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-        data_disks=[f"{d1},lun=3,caching=ReadOnly", d0], compute_client=compute_client(),
+        data_disks=[f"{d1},lun=3,caching=ReadOnly", d0], arm=ArmConnection.from_client(compute_client()),
     )
     put = [r for r in double.puts() if "/images/" in r.path][0]
     profile = put.body["properties"]["storageProfile"]
@@ -62,7 +63,7 @@ def test_a_disk_that_is_not_unattached_is_refused_before_any_write(managed_disk_
     os_id = _disk(managed_disk_double, "os", state=state, osType="Linux", hyperVGeneration="V2")
     with pytest.raises(PreflightError, match=words) as info:
         register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-                       compute_client=compute_client())
+                       arm=ArmConnection.from_client(compute_client()))
     assert "\n" not in str(info.value)
     assert managed_disk_double.puts() == []
 
@@ -71,17 +72,17 @@ def test_inconsistent_os_type_generation_or_missing_disk_are_refused(managed_dis
     os_id = _disk(managed_disk_double, "os", osType="Linux", hyperVGeneration="V2")
     client = compute_client()
     with pytest.raises(PreflightError, match="is a Linux OS disk, not Windows"):
-        register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="windows", compute_client=client)
+        register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="windows", arm=ArmConnection.from_client(client))
     with pytest.raises(PreflightError, match="is Hyper-V generation V2, not V1 as asked"):
         register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-                       hyper_v_generation="V1", compute_client=client)
+                       hyper_v_generation="V1", arm=ArmConnection.from_client(client))
     missing = os_id.rsplit("/", 1)[0] + "/nosuch"
     with pytest.raises(PreflightError, match="nosuch does not exist"):
         register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-                       data_disks=[missing], compute_client=client)
+                       data_disks=[missing], arm=ArmConnection.from_client(client))
     with pytest.raises(InputError, match="is given twice"):
         register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-                       data_disks=[os_id], compute_client=client)
+                       data_disks=[os_id], arm=ArmConnection.from_client(client))
     assert managed_disk_double.puts() == []
 
 
@@ -92,7 +93,7 @@ def test_the_double_refuses_an_image_of_a_disk_that_is_uploading(managed_disk_do
     os_id = _disk(managed_disk_double, "os", state="ActiveUpload")
     with pytest.raises(ArmError, match="unattached"):
         register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="linux",
-                       hyper_v_generation="V2", skip_preflight=True, compute_client=compute_client())
+                       hyper_v_generation="V2", skip_preflight=True, arm=ArmConnection.from_client(compute_client()))
 
 
 def test_gallery_version_from_managed_disks_uses_source_id(managed_disk_double, compute_client):
@@ -102,7 +103,7 @@ def test_gallery_version_from_managed_disks_uses_source_id(managed_disk_double, 
     register_gallery_version(
         gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC,
         os_disk=os_id, data_disks=[f"{data_id},lun=1"], publisher="p", offer="o", sku="s",
-        compute_client=compute_client(),
+        arm=ArmConnection.from_client(compute_client()),
     )
     puts = {r.path.rsplit("/", 1)[-1]: r.body for r in double.puts()}
     definition = puts["def"]["properties"]
@@ -119,11 +120,11 @@ def test_gallery_version_refuses_a_disk_of_another_generation_than_its_definitio
     client = compute_client()
     os_id = _disk(double, "os", osType="Linux", hyperVGeneration="V2")
     register_gallery_version(gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC,
-                             os_disk=os_id, publisher="p", offer="o", sku="s", compute_client=client)
+                             os_disk=os_id, publisher="p", offer="o", sku="s", arm=ArmConnection.from_client(client))
     old = _disk(double, "old", osType="Linux", hyperVGeneration="V1")
     with pytest.raises(PreflightError, match="generation V1, not V2"):
         register_gallery_version(gallery="gal", image_definition="def", version="1.0.1", resource_group=RG,
-                                 location=LOC, os_disk=old, compute_client=client)
+                                 location=LOC, os_disk=old, arm=ArmConnection.from_client(client))
 
 
 def test_cli_register_image_from_a_disk_id_and_its_dry_run(stub_az, managed_disk_double, capsys):  # noqa: F811

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.registration import LOC, MIB, RG, vhd_footer
+from vhdupload import ArmConnection
 from vhdupload.errors import PreflightError
 from tests.support.registration import register_image
 from vhdupload.registration.blobs import BlobReader
@@ -16,7 +17,7 @@ GIB = 1024**3
 def _register(blobs, compute, os_disk, **kw):
     return register_image(
         name="img", resource_group=RG, location=LOC, os_disk=os_disk, os_type="linux",
-        hyper_v_generation="V1", compute_client=compute, blob_client_factory=blobs.factory(), **kw,
+        hyper_v_generation="V1", arm=ArmConnection.from_client(compute), blob_client_factory=blobs.factory(), **kw,
     )
 
 

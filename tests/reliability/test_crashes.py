@@ -31,8 +31,8 @@ from azure.storage.blob import BlobLeaseClient
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.registration import SUB
-from tests.support.uploads import blob_client, cli_command, read_blob
-from vhdupload import verify_upload
+from tests.support.uploads import blob_client, cli_command, page_blob, read_blob
+from vhdupload import verify
 from vhdupload.cli import main
 from vhdupload.planning import CHUNK, PAGE
 
@@ -196,7 +196,7 @@ def _page_blob_sequence(conn, container, tmp_path, capsys, *, count: int, honest
     capsys.readouterr()
     blob = read_blob(conn, dest)
     assert blob[: len(content)] == content and blob[-512:-504] == b"conectix"
-    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    assert verify(image, page_blob(conn, dest), raw=True).identical
     return tally
 
 
@@ -229,17 +229,14 @@ def _arm_args(double) -> list[str]:
 def _disk_script(double, image: Path, name: str, bandwidth: int) -> list[str]:
     script = (
         "from tests.support.registration import FakeCredential, SUB\n"
-        "from vhdupload.registration import make_compute_client\n"
-        "from vhdupload.managed_disks import upload_to_managed_disk\n"
-        "from vhdupload.destinations import managed_disk as md\n"
+        "from vhdupload import ArmConnection, ManagedDisk, TransferSettings, upload\n"
+        "from vhdupload.destinations import disk_tags\n"
         # ARM wants 15-20 s between tag writes; the double does not: a heartbeat (which carries
         # the watermark) every second records progress between the kills.
-        "md.HEARTBEAT_SECONDS, md._MIN_TAG_WRITE_INTERVAL = 1, 0.5\n"
-        f"compute = make_compute_client(credential=FakeCredential(), subscription_id=SUB, arm_endpoint={double.url!r})\n"
-        f"spec = md.ManagedDiskSpec(name={name!r}, resource_group={RG!r}, location='westeurope')\n"
-        "from vhdupload import TransferSettings\n"
-        f"upload_to_managed_disk({str(image)!r}, spec, compute_client=compute, raw=True,\n"
-        f"                       settings=TransferSettings(threads=2, max_bandwidth={bandwidth}))\n"
+        "disk_tags.HEARTBEAT_SECONDS, disk_tags._MIN_TAG_WRITE_INTERVAL = 1, 0.5\n"
+        f"arm = ArmConnection(SUB, credential=FakeCredential(), endpoint={double.url!r})\n"
+        f"disk = ManagedDisk({name!r}, resource_group={RG!r}, arm=arm, location='westeurope')\n"
+        f"upload({str(image)!r}, disk, raw=True, settings=TransferSettings(threads=2, max_bandwidth={bandwidth}))\n"
     )
     return [sys.executable, "-c", script]
 

@@ -13,16 +13,14 @@ import pytest
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.registration import FakeCredential
 from tests.support.uploads import write_random
-from vhdupload.destinations.managed_disk import ManagedDiskSpec
+from vhdupload import ArmConnection, ManagedDisk, TransferSettings, upload, verify
 from vhdupload.errors import AuthenticationError, CancelledError
-from vhdupload.managed_disks import upload_to_managed_disk, verify_managed_disk
 
 from .figures import MIB
-from vhdupload import TransferSettings
 
 
-def _spec(name: str) -> ManagedDiskSpec:
-    return ManagedDiskSpec(name=name, resource_group=RG, location="westeurope", data_access_auth_mode="AzureActiveDirectory")
+def _disk(name: str, arm: ArmConnection) -> ManagedDisk:
+    return ManagedDisk(name, resource_group=RG, arm=arm, location="westeurope", data_access_auth_mode="AzureActiveDirectory")
 
 
 @pytest.fixture
@@ -35,6 +33,8 @@ def image(tmp_path):
 def test_an_entra_id_only_disk_upload_resumes(managed_disk_double, compute_client, image):
     path, content = image
     credential = FakeCredential()
+    # the credential that signs the disk's data requests rides on the connection
+    arm = ArmConnection.from_client(compute_client(), credential=credential)
     cancel = threading.Event()
 
     def stop_early(progress) -> None:
@@ -42,18 +42,17 @@ def test_an_entra_id_only_disk_upload_resumes(managed_disk_double, compute_clien
             cancel.set()
 
     with pytest.raises(CancelledError):
-        upload_to_managed_disk(path, _spec("aad"), compute_client=compute_client(), credential=credential, raw=True, cancel=cancel, progress=stop_early, settings=TransferSettings(threads=1))
+        upload(path, _disk("aad", arm), raw=True, cancel=cancel, progress=stop_early, settings=TransferSettings(threads=1))
     managed_disk_double.clock_offset += 120  # its heartbeat is stale
-    result = upload_to_managed_disk(path, _spec("aad"), compute_client=compute_client(), credential=credential, raw=True)
+    result = upload(path, _disk("aad", arm), raw=True)
     assert result.resumed
     assert managed_disk_double.disk_bytes("aad")[: len(content)] == content
 
 
-def test_an_entra_id_only_disk_verifies(managed_disk_double, compute_client, image):
+def test_an_entra_id_only_disk_verifies(managed_disk_double, arm_connection, image):
     path, _ = image
     credential = FakeCredential()
-    upload_to_managed_disk(path, _spec("aadv"), compute_client=compute_client(), credential=credential, raw=True)
+    upload(path, _disk("aadv", arm_connection(credential=credential)), raw=True)
     assert managed_disk_double.disk_state("aadv") == "Unattached"
-    check = verify_managed_disk(path, disk_name="aadv", resource_group=RG, compute_client=compute_client(),
-                                credential=credential, raw=True)
+    check = verify(path, ManagedDisk("aadv", resource_group=RG, arm=arm_connection(credential=credential)), raw=True)
     assert check.identical

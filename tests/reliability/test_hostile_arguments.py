@@ -10,10 +10,10 @@ import pytest
 from azure.storage.blob import BlobClient
 
 import vhdupload
+import vhdupload.azure_rules
 import vhdupload.registration
-import vhdupload.vhd
 from vhdupload import InputError, convert_image, inspect_disk, open_disk
-from vhdupload.vhd import azure_readiness
+from vhdupload.azure_rules import azure_readiness
 from vhdupload.azure.credentials import parse_destination
 from vhdupload.cli import main
 from vhdupload.redact import printable
@@ -89,7 +89,7 @@ def test_reads_outside_the_disk_and_odd_arguments(tmp_path):
 
 def test_round_up_to_mib_of_a_negative_size():
     with pytest.raises(InputError):
-        vhdupload.vhd.round_up_to_mib(-1)
+        vhdupload.azure_rules.round_up_to_mib(-1)
 
 
 # -- registration -------------------------------------------------------------------------------

@@ -10,12 +10,11 @@ import time
 
 import pytest
 
-from tests.support.uploads import cli_command, read_blob
-from vhdupload import upload_vhd, verify_upload
+from tests.support.uploads import cli_command, page_blob, read_blob
+from vhdupload import TransferSettings, upload, verify
 from vhdupload.errors import LeaseHeldError
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
-from vhdupload import TransferSettings
 
 
 def _images(tmp_path, count: int, *, size: int, runs: int, base: int):
@@ -30,7 +29,7 @@ def _images(tmp_path, count: int, *, size: int, runs: int, base: int):
 def _verified(conn: str, dest: str, path, content: bytes) -> bool:
     blob = read_blob(conn, dest)
     return (blob[: len(content)] == content and not any(blob[len(content):-512])
-            and verify_upload(path, dest, connection_string=conn, raw=True).identical)
+            and verify(path, page_blob(conn, dest), raw=True).identical)
 
 
 def eight_in_one_process(conn, container, tmp_path, *, size: int, runs: int, base: int) -> dict:
@@ -40,7 +39,8 @@ def eight_in_one_process(conn, container, tmp_path, *, size: int, runs: int, bas
 
     def one(i: int) -> None:
         try:
-            results[i] = upload_vhd(images[i][0], f"{container}/t{i}.vhd", connection_string=conn, raw=True, settings=TransferSettings(threads=4))
+            results[i] = upload(images[i][0], page_blob(conn, f"{container}/t{i}.vhd"), raw=True,
+                                settings=TransferSettings(threads=4))
         except BaseException as exc:  # noqa: BLE001 - reported below
             results[i] = exc
 
@@ -100,7 +100,8 @@ def two_to_one_blob(conn, container, tmp_path, *, processes: bool, base: int, na
         def one() -> None:
             barrier.wait()
             try:
-                outcomes.append(upload_vhd(path, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=2, max_bandwidth=4e6)))
+                outcomes.append(upload(path, page_blob(conn, dest), raw=True,
+                                       settings=TransferSettings(threads=2, max_bandwidth=4e6)))
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 outcomes.append(exc)
 

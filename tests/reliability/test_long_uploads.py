@@ -18,18 +18,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.core.credentials import AccessToken
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.storage.blob import BlobClient, BlobSasPermissions, generate_blob_sas
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
 from tests.support.entra_id import fake_jwt
-from tests.support.uploads import blob_client, cli_command, read_blob
-from vhdupload import resolve_blob_client, upload_vhd, verify_upload
-from vhdupload.azure.credentials import client_options
+from tests.support.uploads import blob_client, cli_command, page_blob, read_blob
+from vhdupload import ManagedDisk, PageBlob, TransferSettings, client_options, upload, verify
 from vhdupload.cli import main
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
-from vhdupload import TransferSettings
 
 
 def _sas(container: str, name: str, seconds: float) -> str:
@@ -80,7 +78,7 @@ def sas_expiry_then_fresh(azurite, conn, container, tmp_path, capsys, *, seconds
     assert result["resumed"] and result["bytes_present"] > 0
     blob = read_blob(conn, f"{container}/long.vhd")
     assert blob[: len(content)] == content
-    assert verify_upload(image, f"{container}/long.vhd", connection_string=conn, raw=True).identical
+    assert verify(image, page_blob(conn, f"{container}/long.vhd"), raw=True).identical
     return {"sas_seconds": seconds, "failed_after": round(failed_after, 1), "error": line.strip(),
             "resumed_with_present": result["bytes_present"], "sent_after": result["bytes_sent"]}
 
@@ -99,16 +97,14 @@ def test_the_line_for_an_expired_sas_says_it_expired(azurite, conn, container_na
 
 
 # -- managed disk: a grant that expires -----------------------------------------------------------
-def grant_expiry(double, compute_client, tmp_path, *, grant_seconds: int, size: int, bandwidth: float, name: str) -> dict:
-    from vhdupload.destinations.managed_disk import ManagedDiskSpec
-    from vhdupload.managed_disks import upload_to_managed_disk
-
+def grant_expiry(double, arm_connection, tmp_path, *, grant_seconds: int, size: int, bandwidth: float, name: str) -> dict:
     image = tmp_path / f"{name}.img"
     content, _ = scattered_image(image, size=size, runs=size // MIB, seed_value=seed())
     double.grant_seconds = grant_seconds
     started = time.monotonic()
     try:
-        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"), compute_client=compute_client(), raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
+        disk = ManagedDisk(name, resource_group=RG, arm=arm_connection(), location="westeurope")
+        result = upload(image, disk, raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
     finally:
         double.grant_seconds = None
     seconds = time.monotonic() - started
@@ -122,8 +118,8 @@ def grant_expiry(double, compute_client, tmp_path, *, grant_seconds: int, size: 
             "note": renewed[0]}
 
 
-def test_a_managed_disk_grant_that_expires_mid_upload_is_granted_again(managed_disk_double, compute_client, tmp_path):
-    grant_expiry(managed_disk_double, compute_client, tmp_path, grant_seconds=3, size=24 * MIB, bandwidth=3e6,
+def test_a_managed_disk_grant_that_expires_mid_upload_is_granted_again(managed_disk_double, arm_connection, tmp_path):
+    grant_expiry(managed_disk_double, arm_connection, tmp_path, grant_seconds=3, size=24 * MIB, bandwidth=3e6,
                  name="expiring")
 
 
@@ -146,13 +142,14 @@ def token_expiry(server, container: str, tmp_path, *, lifetime: int, size: int, 
     image = tmp_path / "entra.img"
     content, _ = scattered_image(image, size=size, runs=size // MIB, seed_value=seed())
     credential = ShortLivedCredential(lifetime)
-    client = resolve_blob_client(f"{server.account_url}/{container}/disk.vhd", credential=credential,
-                                 **client_options(threads=2, connection_verify=str(server.cert_path)))
+    blob = PageBlob.from_client(BlobClient.from_blob_url(
+        f"{server.account_url}/{container}/disk.vhd", credential=credential,
+        **client_options(threads=2, connection_verify=str(server.cert_path))))
     started = time.monotonic()
-    result = upload_vhd(image, blob_client=client, raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
+    result = upload(image, blob, raw=True, settings=TransferSettings(threads=2, max_bandwidth=bandwidth))
     seconds = time.monotonic() - started
     assert seconds > 2 * lifetime, "the upload did not outlive a token"
-    assert verify_upload(image, blob_client=client, raw=True).identical
+    assert verify(image, blob, raw=True).identical
     assert len(set(credential.tokens)) >= 2
     return {"token_lifetime": lifetime, "upload_seconds": round(seconds, 1), "tokens": len(set(credential.tokens)),
             "bytes_sent": result.bytes_sent}
@@ -165,7 +162,7 @@ def test_entra_id_tokens_that_expire_mid_upload_are_refreshed(https_azurite, con
 # -- long -----------------------------------------------------------------------------------------
 @pytest.mark.reliability
 def test_long_credentials_that_end_mid_upload(request, azurite, conn, tmp_path, capsys, managed_disk_double,
-                                              compute_client, https_azurite):
+                                              arm_connection, https_azurite):
     long_run(request)
     base = seed() % 100000
     outcomes = []
@@ -179,7 +176,7 @@ def test_long_credentials_that_end_mid_upload(request, azurite, conn, tmp_path, 
         folder = tmp_path / f"grant{i}"
         folder.mkdir()
         outcomes.append({"what": "managed disk grant expires", **grant_expiry(
-            managed_disk_double, compute_client, folder, grant_seconds=grant, size=48 * MIB, bandwidth=3e6,
+            managed_disk_double, arm_connection, folder, grant_seconds=grant, size=48 * MIB, bandwidth=3e6,
             name=f"expiring{i}")})
     for i, lifetime in enumerate((2, 4)):  # the 48 MiB upload lasts ~10 s: it outlives both
         folder = tmp_path / f"token{i}"

@@ -22,14 +22,13 @@ import pytest
 from azure.storage.blob import BlobLeaseClient
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
-from tests.support.azurite import DEV_KEY
+from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
 from tests.support.fault_proxy import RANDOM_ACTIONS, FaultProxy
-from tests.support.uploads import blob_client, cli_command, read_blob
-from vhdupload import verify_upload
+from tests.support.uploads import blob_client, cli_command, page_blob, read_blob
+from vhdupload import ManagedDisk, PageBlob, TransferSettings, upload, verify
 from vhdupload.cli import main
 
 from .figures import MIB, long_run, one_line, record, scattered_image, seed
-from vhdupload import TransferSettings
 
 #: The client's per-request timeout in these runs, and how long a stalled request is held (past it).
 TIMEOUT = 2
@@ -76,7 +75,7 @@ def _page_blob_upload(proxy, conn, container, tmp_path, *, rate, seed_value, cap
     # Byte for byte, read straight from Azurite (not through the proxy).
     blob = read_blob(conn, dest)
     assert blob[: len(content)] == content and not any(blob[len(content):-512]) and blob[-512:-504] == b"conectix"
-    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    assert verify(image, page_blob(conn, dest), raw=True).identical
     return {
         "destination": "page blob", "rate": rate, "seed": seed_value, "requests": proxy.seen - seen_before,
         "faults": sum(proxy.counts.values()), "by_kind": dict(proxy.counts), "retries": summary["retries"],
@@ -84,10 +83,7 @@ def _page_blob_upload(proxy, conn, container, tmp_path, *, rate, seed_value, cap
     }
 
 
-def _managed_disk_upload(double, faults, compute_client, tmp_path, *, rate, seed_value, size=32 * MIB, runs=24):
-    from vhdupload.destinations.managed_disk import ManagedDiskSpec
-    from vhdupload.managed_disks import upload_to_managed_disk
-
+def _managed_disk_upload(double, faults, arm_connection, tmp_path, *, rate, seed_value, size=32 * MIB, runs=24):
     image = tmp_path / f"d{seed_value}-{int(rate * 100)}.img"
     content, _ = scattered_image(image, size=size, runs=runs, seed_value=seed_value)
     name = f"wire{seed_value}x{int(rate * 100)}"
@@ -96,7 +92,8 @@ def _managed_disk_upload(double, faults, compute_client, tmp_path, *, rate, seed
     faults.randomize(rate=rate, seed=seed_value)
     started = time.monotonic()
     try:
-        result = upload_to_managed_disk(image, ManagedDiskSpec(name=name, resource_group=RG, location="westeurope"), compute_client=compute_client(), raw=True, settings=TransferSettings(timeout=TIMEOUT, threads=4))
+        disk = ManagedDisk(name, resource_group=RG, arm=arm_connection(), location="westeurope")
+        result = upload(image, disk, raw=True, settings=TransferSettings(timeout=TIMEOUT, threads=4))
     finally:
         faults.stop_faults()
     seconds = time.monotonic() - started
@@ -118,9 +115,9 @@ def test_a_fifth_of_all_requests_faulted_and_the_page_blob_is_still_exact(proxy,
 
 
 def test_a_fifth_of_the_disk_endpoints_requests_faulted_and_the_managed_disk_is_still_exact(
-    managed_disk_double, disk_faults, compute_client, tmp_path
+    managed_disk_double, disk_faults, arm_connection, tmp_path
 ):
-    figures = _managed_disk_upload(managed_disk_double, disk_faults, compute_client, tmp_path, rate=0.20, seed_value=seed())
+    figures = _managed_disk_upload(managed_disk_double, disk_faults, arm_connection, tmp_path, rate=0.20, seed_value=seed())
     assert figures["faults"] >= 3, figures
 
 
@@ -171,7 +168,7 @@ def _all_faulted_then_resumed(proxy, conn, container, tmp_path, capsys, *, actio
     assert result["resumed"] and result["bytes_present"] > 0
     blob = read_blob(conn, dest)
     assert blob[: len(content)] == content
-    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    assert verify(image, page_blob(conn, dest), raw=True).identical
     return {"stopped_after": round(stopped_after, 1), "error": err.strip(), "watermark_before_rerun": mark,
             "resumed_with_present": result["bytes_present"], "faults": dict(proxy.counts)}
 
@@ -186,7 +183,7 @@ def test_everything_faulted_stops_with_one_line_and_the_rerun_resumes(proxy, con
 
 # -- long ---------------------------------------------------------------------------------------
 @pytest.mark.reliability
-def test_long_faults_on_the_wire(request, proxy, conn, tmp_path, capsys, managed_disk_double, disk_faults, compute_client):
+def test_long_faults_on_the_wire(request, proxy, conn, tmp_path, capsys, managed_disk_double, disk_faults, arm_connection):
     long_run(request)
     base = seed()
     runs = []
@@ -196,7 +193,7 @@ def test_long_faults_on_the_wire(request, proxy, conn, tmp_path, capsys, managed
             runs.append(_page_blob_upload(proxy, conn, container, tmp_path, rate=rate, seed_value=base + i, capsys=capsys,
                                           size=64 * MIB, runs=64))
         for i in range(3):
-            runs.append(_managed_disk_upload(managed_disk_double, disk_faults, compute_client, tmp_path, rate=rate,
+            runs.append(_managed_disk_upload(managed_disk_double, disk_faults, arm_connection, tmp_path, rate=rate,
                                              seed_value=base + 100 + i, size=48 * MIB, runs=48))
     record("wire", kind="rates", runs=runs, timeout=TIMEOUT, hold=HOLD, seed=base)
 
@@ -226,7 +223,7 @@ def test_long_everything_faulted_at_the_default_retry_settings(request, proxy, c
 def test_a_failed_upload_spends_no_second_retry_budget_saving_its_progress(proxy, conn, container_name, tmp_path):
     import threading
 
-    from vhdupload import upload_vhd
+    from azure.core.credentials import AzureNamedKeyCredential
 
     image = tmp_path / "budget.img"
     scattered_image(image, size=24 * MIB, runs=24, seed_value=seed())
@@ -235,7 +232,9 @@ def test_a_failed_upload_spends_no_second_retry_budget_saving_its_progress(proxy
 
     def run() -> None:
         try:
-            upload_vhd(image, dest, account_url=proxy.account_url(), account_key=DEV_KEY, raw=True, lease_seconds=15, settings=TransferSettings(threads=2, max_bandwidth=3e6, max_retries=3, timeout=TIMEOUT))
+            blob = PageBlob(f"{proxy.account_url()}/{dest}", credential=AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+                            lease_seconds=15)
+            upload(image, blob, raw=True, settings=TransferSettings(threads=2, max_bandwidth=3e6, max_retries=3, timeout=TIMEOUT))
         except BaseException as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
 

@@ -89,9 +89,28 @@ class Blobs:
 
 # -- one call per registration, through the public Registrar ------------------------------------
 # The tests name a registration in one call (its options and the connection together); these
-# split the two and go through ``vhdupload.Registrar`` exactly as a library user would.
-_CONNECTION = ("credential", "subscription_id", "compute_client", "arm_endpoint", "cloud", "audience",
-               "blob_client_factory", "polling_interval")
+# split the two and go through ``vhdupload.Registrar`` exactly as a library user would. The
+# connection is ``arm=`` (a ``vhdupload.ArmConnection``), or the keywords that build one:
+# ``compute_client=`` (a ready ComputeManagementClient, ``credential=`` beside it if given), else
+# ``credential=``, ``subscription_id=`` and ``arm_endpoint=`` / ``cloud=`` / ``audience=``.
+_ARM = ("arm", "credential", "subscription_id", "compute_client", "arm_endpoint", "cloud", "audience")
+_REGISTRAR = ("blob_client_factory", "polling_interval", "read_only")
+
+
+def arm_connection(*, arm: Any = None, credential: Any = None, subscription_id: str | None = None,
+                   compute_client: Any = None, arm_endpoint: str | None = None, cloud: str | None = None,
+                   audience: str | None = None) -> Any:
+    """The ``vhdupload.ArmConnection`` the old connection keywords named."""
+    from vhdupload import ArmConnection
+
+    if arm is not None:
+        return arm
+    if compute_client is not None:
+        return ArmConnection.from_client(compute_client, credential=credential)
+    where: dict[str, Any] = {"endpoint": arm_endpoint, "audience": audience}
+    if cloud is not None:
+        where["cloud"] = cloud
+    return ArmConnection(subscription_id or SUB, credential=credential, **where)
 
 
 def _registration(spec_name: str, *, begin: bool = False) -> Callable[..., Any]:
@@ -101,8 +120,9 @@ def _registration(spec_name: str, *, begin: bool = False) -> Callable[..., Any]:
         import vhdupload.registration as registration
 
         options = dict(keywords)
-        connection = {name: options.pop(name) for name in _CONNECTION if name in options}
-        registrar = registration.Registrar(**connection)
+        connection = {name: options.pop(name) for name in _ARM if name in options}
+        extra = {name: options.pop(name) for name in _REGISTRAR if name in options}
+        registrar = registration.Registrar(arm_connection(**connection), **extra)
         spec = getattr(registration, spec_name)(**options)
         return registrar.begin_register(spec) if begin else registrar.register(spec)
 

@@ -1,5 +1,5 @@
-"""Helpers for the tests that upload: Azurite clients, sparse sources, images made by qemu-img,
-read-back, the CLI in a subprocess. (The fixtures ``conn`` and ``dest`` are in tests/conftest.py.)"""
+"""Helpers for the tests that upload: Azurite clients and page-blob destinations, sparse sources,
+images made by qemu-img, read-back, the CLI in a subprocess. (The fixtures ``conn`` and ``dest`` are in tests/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -12,12 +12,20 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from tests.support.libvhdi import read_chain
+from vhdupload import PageBlob
 from vhdupload.azure.credentials import client_options
 
 
 def blob_client(conn: str, dest: str, **options) -> BlobClient:
     container, name = dest.split("/", 1)
     return BlobClient.from_connection_string(conn, container, name, **(options or client_options(threads=4)))
+
+
+def page_blob(conn: str, dest: str, **options) -> PageBlob:
+    """The destination ``CONTAINER/NAME`` in the account of the connection string ``conn``
+    (``options``: ``lease_seconds``, ``content_md5``), as :func:`vhdupload.upload` takes it."""
+    container, name = dest.split("/", 1)
+    return PageBlob.from_connection_string(conn, container, name, **options)
 
 
 def read_blob(conn: str, dest: str) -> bytes:

@@ -17,13 +17,20 @@ from vhdupload.errors import TransferError
 ORACLE = crcmod.mkCrcFun(0x1AD93D23594C93659, initCrc=0, rev=True, xorOut=0xFFFFFFFFFFFFFFFF)
 
 
+def subtract(ranges, held):
+    """``ranges`` minus ``held``, as an upload that resumes computes it."""
+    return planning.RangeSet(held).subtract_from(ranges)
+
+
+def chunk_spans(extents, *, stop):
+    """One span per chunk touched: from its first piece to its last."""
+    return [(pieces[0][0], pieces[-1][1]) for pieces in planning.chunk_pieces(extents, stop=stop)]
+
+
 def test_check_value_matches_the_oracle_and_the_spec():
     assert ORACLE(b"123456789") == 0xAE8B14860A799888
     assert crc64.compute(b"123456789") == 0xAE8B14860A799888
     assert crc64.to_hex(0xAE8B14860A799888) == "ae8b14860a799888"
-    assert crc64.from_hex("ae8b14860a799888") == 0xAE8B14860A799888
-    # base64 of the 8 bytes little-endian
-    assert crc64.to_header_text(0xAE8B14860A799888) == "iJh5CoYUi64="
 
 
 @given(st.binary(max_size=3000), st.binary(max_size=3000))
@@ -64,10 +71,10 @@ def test_nonzero_runs_at_4k_with_a_512_tail():
 
 def test_merge_gaps_subtract_and_spans():
     assert planning.merge_gaps([(0, 10), (15, 20), (100, 110)], max_gap=6) == [(0, 20), (100, 110)]
-    assert planning.subtract([(0, 100), (200, 300)], [(50, 250), (290, 400)]) == [(0, 50), (250, 290)]
+    assert subtract([(0, 100), (200, 300)], [(50, 250), (290, 400)]) == [(0, 50), (250, 290)]
     assert planning.gaps([(10, 20), (30, 40)], start=0, stop=50) == [(0, 10), (20, 30), (40, 50)]
     mib = 1 << 20
-    spans = list(planning.chunk_spans([(100, 200), (3 * mib, 5 * mib), (9 * mib, 9 * mib + 1)], stop=12 * mib))
+    spans = chunk_spans([(100, 200), (3 * mib, 5 * mib), (9 * mib, 9 * mib + 1)], stop=12 * mib)
     # one read per 4 MiB chunk touched, widened to whole pages, never across a chunk boundary
     assert spans == [(0, 4 * mib), (4 * mib, 5 * mib), (9 * mib, 9 * mib + 4096)]
 
@@ -78,7 +85,7 @@ def test_merge_gaps_subtract_and_spans():
 def test_subtract_is_set_difference(a, b):
     ranges = planning.coalesce((s, s + n) for s, n in a)
     held = [(s, s + n) for s, n in b]
-    got = planning.subtract(ranges, held)
+    got = subtract(ranges, held)
     covered = {i for s, e in ranges for i in range(s, e)} - {i for s, e in held for i in range(s, e)}
     assert {i for s, e in got for i in range(s, e)} == covered
     assert all(s < e for s, e in got)

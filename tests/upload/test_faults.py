@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from tests.support.azurite import DEV_KEY
+from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
 from tests.support.fault_proxy import FaultProxy
-from tests.support.uploads import write_random
-from vhdupload import verify_upload
+from tests.support.uploads import page_blob, write_random
+from vhdupload import verify
 from vhdupload.cli import main
 
 MIB = 1 << 20
@@ -58,7 +58,7 @@ def test_500_503_reset_timeout_and_a_failed_metadata_write_are_retried_and_count
     assert len(busy) == 1
     again = [t for t, kind, where, status in proxy.log if where == busy[0][1] and t > busy[0][0]]
     assert again and again[0] - busy[0][0] >= 1.9
-    assert verify_upload(image, dest, connection_string=conn, raw=True).identical
+    assert verify(image, page_blob(conn, dest), raw=True).identical
 
 
 def test_retries_are_bounded_and_the_error_says_how_to_resume(image, proxy, container_name, capsys):
@@ -74,10 +74,13 @@ def test_the_library_prints_nothing_even_when_it_retries(image, proxy, container
     stderr through Python's last-resort handler."""
     proxy.inject("page", "500")
     code = (
-        "import sys; from vhdupload import upload_vhd; "
-        "r = upload_vhd(sys.argv[1], sys.argv[2], account_url=sys.argv[3], account_key=sys.argv[4], raw=True); "
+        "import sys; from azure.core.credentials import AzureNamedKeyCredential; "
+        "from vhdupload import PageBlob, upload; "
+        "blob = PageBlob(sys.argv[3] + '/' + sys.argv[2], credential=AzureNamedKeyCredential(sys.argv[4], sys.argv[5])); "
+        "r = upload(sys.argv[1], blob, raw=True); "
         "sys.exit(0 if r.retries == 1 else 5)"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(image), f"{container_name}/lib.vhd", proxy.account_url(), DEV_KEY],
+    done = subprocess.run([sys.executable, "-c", code, str(image), f"{container_name}/lib.vhd", proxy.account_url(),
+                           DEV_ACCOUNT, DEV_KEY],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr

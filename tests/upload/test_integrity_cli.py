@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -11,8 +12,8 @@ import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY
-from tests.support.uploads import blob_client, container_client, read_blob, write_random
-from vhdupload import upload_vhd, verify_upload
+from tests.support.uploads import blob_client, container_client, page_blob, read_blob, write_random
+from vhdupload import PageBlob, status, upload, verify
 from vhdupload.errors import TransferError
 from vhdupload.azure.page_blob import PageBlobSink
 from vhdupload.cli import main
@@ -49,16 +50,16 @@ def _corrupt_first_put(monkeypatch, times: int = 1) -> list[int]:
 def test_corrupted_body_is_rejected_by_the_server_and_retried(monkeypatch, raw_image, conn, dest, caplog):
     corrupted = _corrupt_first_put(monkeypatch)
     with caplog.at_level("WARNING", logger="vhdupload"):
-        result = upload_vhd(raw_image, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=1))
+        result = upload(raw_image, page_blob(conn, dest), raw=True, settings=TransferSettings(threads=1))
     assert corrupted and result.retries == 1
     assert any("Crc64Mismatch" in r.getMessage() for r in caplog.records)
-    assert verify_upload(raw_image, dest, connection_string=conn, raw=True).identical
+    assert verify(raw_image, page_blob(conn, dest), raw=True).identical
 
 
 def test_corruption_without_retries_left_is_reported_with_how_to_resume(monkeypatch, raw_image, conn, dest):
     _corrupt_first_put(monkeypatch, times=100)
     with pytest.raises(TransferError, match="Crc64Mismatch.*run the same command again to resume"):
-        upload_vhd(raw_image, dest, connection_string=conn, raw=True, settings=TransferSettings(threads=1, max_retries=1))
+        upload(raw_image, page_blob(conn, dest), raw=True, settings=TransferSettings(threads=1, max_retries=1))
 
 
 def test_json_contract_and_rerun_says_already_there(raw_image, conn, dest, capsys):
@@ -112,6 +113,41 @@ def test_content_md5_is_set_and_verify_status_exit_codes(raw_image, conn, dest, 
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_status_text_says_the_same_lines_for_a_blob(raw_image, conn, dest, capsys):
+    absent = status(page_blob(conn, dest))
+    assert absent.state == "absent" and not absent.exists and absent.writer is None
+    assert main(["status", dest, "--connection-string", conn]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{absent.url}: absent"]
+    assert main(["upload", str(raw_image), dest, "--raw", "--connection-string", conn, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["status", dest, "--connection-string", conn]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    done = status(page_blob(conn, dest))
+    assert lines[0] == f"{done.url}: complete" and done.state == "complete" and done.writer is None
+    labels = [line.split(":", 1)[0].strip() for line in lines[1:]]
+    assert labels == ["size", "pages present", "source", "complete", "CRC64"], lines
+    assert lines[1] == f"  size:          {8 * MIB + 512} bytes (8.00 MiB)"
+    assert lines[2] == f"  pages present: {8192 + 64 * 1024 + 512} bytes (72.50 KiB)"
+    assert lines[3].startswith(f"  source:        disk.img (raw, {8 * MIB} bytes")
+    assert "  complete:      yes" in lines and f"  CRC64:         {done.crc64}" in lines
+    assert not any(line.startswith(("  blob size:", "  lease:", "  writer:")) for line in lines), lines
+    assert done.size == 8 * MIB + 512 and done.bytes_present == 8192 + 64 * 1024 + 512
+    assert done.source_name == "disk.img" and done.source_size == 8 * MIB
+
+
+def test_content_md5_and_lease_seconds_live_on_the_page_blob(raw_image, conn, dest):
+    from vhdupload.errors import InputError
+
+    with pytest.raises(InputError, match="lease_seconds must be 15..60, got 10"):
+        page_blob(conn, dest, lease_seconds=10)
+    result = upload(raw_image, page_blob(conn, dest, content_md5=True, lease_seconds=15), raw=True)
+    blob = read_blob(conn, dest)
+    assert result.content_md5 == base64.b64encode(hashlib.md5(blob).digest()).decode()
+    md5 = blob_client(conn, dest).get_blob_properties().content_settings.content_md5
+    assert bytes(md5) == hashlib.md5(blob).digest()
+    assert upload(raw_image, page_blob(conn, dest), raw=True).already_complete
+
+
 def test_no_secret_in_any_output(raw_image, azurite, container_name, capsys):
     container_client(azurite.connection_string, f"{container_name}/x").create_container()
     expiry = datetime.now(timezone.utc) + timedelta(hours=1)
@@ -156,31 +192,27 @@ def test_no_secret_in_any_output(raw_image, azurite, container_name, capsys):
 
 def test_hot_path_is_used_for_key_and_sas_and_the_sdk_path_still_works(monkeypatch, raw_image, azurite,
                                                                        container_name, conn):
-    from vhdupload import resolve_blob_client
-
-    keyed = resolve_blob_client(f"{container_name}/k.vhd", connection_string=conn)
+    keyed = page_blob(conn, f"{container_name}/k.vhd").client(threads=4, timeout=None)
     assert PageBlobSink(keyed)._direct is not None
     container_client(conn, f"{container_name}/x").create_container()
     sas = generate_container_sas(DEV_ACCOUNT, container_name, account_key=DEV_KEY,
                                  permission=ContainerSasPermissions(read=True, write=True, create=True, list=True),
                                  expiry=datetime.now(timezone.utc) + timedelta(hours=1))
-    with_sas = resolve_blob_client(f"{azurite.account_url}/{container_name}/s.vhd?{sas}")
+    with_sas = PageBlob(f"{azurite.account_url}/{container_name}/s.vhd?{sas}").client(threads=4, timeout=None)
     assert PageBlobSink(with_sas)._direct is not None
     # With the switch set, every Put Page goes through the SDK's upload_page instead.
     monkeypatch.setenv("VHDUPLOAD_SDK_PUT", "1")
     assert PageBlobSink(keyed)._direct is None
     _corrupt_first_put(monkeypatch)
-    result = upload_vhd(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True, settings=TransferSettings(threads=2))
+    result = upload(raw_image, page_blob(conn, f"{container_name}/sdk.vhd"), raw=True, settings=TransferSettings(threads=2))
     assert result.retries == 1
-    assert verify_upload(raw_image, f"{container_name}/sdk.vhd", connection_string=conn, raw=True).identical
+    assert verify(raw_image, page_blob(conn, f"{container_name}/sdk.vhd"), raw=True).identical
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(raw_image, conn, dest):
     import socket
 
-    from vhdupload import resolve_blob_client
-
-    client = resolve_blob_client(dest, connection_string=conn)
+    client = page_blob(conn, dest).client(threads=4, timeout=None)
     sink = PageBlobSink(client)
     sink.ensure_container()
     client.create_page_blob(8 * MIB)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.support.uploads import blob_client, cli_command, container_client, page_ranges, write_random
-from vhdupload import CancelledError, DestinationConflictError, upload_status, upload_vhd, verify_upload
+from tests.support.uploads import blob_client, cli_command, container_client, page_blob, page_ranges, write_random
+from vhdupload import CancelledError, DestinationConflictError, status, upload, verify
 from vhdupload.errors import LeaseHeldError, SourceChangedError
 
 from vhdupload.cli import main
@@ -59,9 +59,15 @@ def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    status = upload_status(dest, connection_string=conn)
-    assert status.state == "partial" and 0 < status.bytes_present < 16 * MIB
-    assert status.lease == "leased"
+    held = status(page_blob(conn, dest))
+    assert held.state == "partial" and 0 < held.bytes_present < 16 * MIB
+    assert held.writer is not None and "an upload holds the blob's lease" in held.writer
+    # the status command says the same in its text: the state on the URL's line, then a writer line
+    assert main(["status", dest, "--connection-string", conn]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(": partial") and "?" not in lines[0]
+    assert "  complete:      no: rerun the upload to finish it" in lines
+    assert any(line.startswith("  writer:        an upload holds the blob's lease") for line in lines), lines
     # Without --wait the rerun is refused at once, saying when the crashed holder's lease expires.
     args = ["upload", str(raw), dest, "--raw", "--connection-string", conn, "--no-progress", "--json"]
     assert main(args) == 1
@@ -75,7 +81,7 @@ def test_sigkill_mid_upload_then_rerun_is_told_of_the_lease_and_waits_to_resume(
     result = json.loads(capsys.readouterr().out)
     assert result["resumed"] and result["bytes_present"] >= 2 * MIB
     assert result["bytes_sent"] + result["bytes_present"] == 16 * MIB + 512
-    check = verify_upload(raw, dest, connection_string=conn, raw=True)
+    check = verify(raw, page_blob(conn, dest), raw=True)
     assert check.identical, check.problem
 
 
@@ -88,7 +94,7 @@ def test_concurrent_writer_is_refused_and_a_cancelled_upload_resumes(tmp_path, c
 
     def first() -> None:
         try:
-            upload_vhd(raw, dest, connection_string=conn, raw=True, cancel=cancel, settings=TransferSettings(max_bandwidth=2e6, threads=2))
+            upload(raw, page_blob(conn, dest), raw=True, cancel=cancel, settings=TransferSettings(max_bandwidth=2e6, threads=2))
         except BaseException as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
 
@@ -97,31 +103,31 @@ def test_concurrent_writer_is_refused_and_a_cancelled_upload_resumes(tmp_path, c
     try:
         _wait_for(lambda: _has_pages(conn, dest, 512 * 1024))
         with pytest.raises(LeaseHeldError, match="another upload is writing"):
-            upload_vhd(raw, dest, connection_string=conn, raw=True)
+            upload(raw, page_blob(conn, dest), raw=True)
         _wait_for(lambda: _watermark(conn, dest) > 0)  # a whole chunk sent, and recorded: provably resumable
         with pytest.raises(LeaseHeldError, match="another upload is writing"):
-            upload_vhd(raw, dest, connection_string=conn, raw=True)
+            upload(raw, page_blob(conn, dest), raw=True)
     finally:
         cancel.set()
         thread.join()
     assert len(errors) == 1 and isinstance(errors[0], CancelledError)
     assert "run the same command again" in str(errors[0])
-    result = upload_vhd(raw, dest, connection_string=conn, raw=True)  # the lease was released
+    result = upload(raw, page_blob(conn, dest), raw=True)  # the lease was released
     assert result.resumed and result.bytes_present > 0
-    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+    assert verify(raw, page_blob(conn, dest), raw=True).identical
 
 
 def test_other_source_is_refused_without_overwrite_and_replaced_afresh_with_it(tmp_path, conn, dest):
     a, b = tmp_path / "a.img", tmp_path / "b.img"
     write_random(a, 8 * MIB, runs=[(0, MIB)], seed=1)
     write_random(b, 8 * MIB, runs=[(4 * MIB, 4096)], seed=2)
-    upload_vhd(a, dest, connection_string=conn, raw=True)
+    upload(a, page_blob(conn, dest), raw=True)
     with pytest.raises(DestinationConflictError, match="add --overwrite"):
-        upload_vhd(b, dest, connection_string=conn, raw=True)
-    upload_vhd(b, dest, connection_string=conn, raw=True, overwrite=True)
+        upload(b, page_blob(conn, dest), raw=True)
+    upload(b, page_blob(conn, dest), raw=True, overwrite=True)
     # created afresh: none of a's pages survive beside b's skipped zeros
     assert page_ranges(conn, dest) == [(4 * MIB, 4 * MIB + 4096), (8 * MIB, 8 * MIB + 512)]
-    assert verify_upload(b, dest, connection_string=conn, raw=True).identical
+    assert verify(b, page_blob(conn, dest), raw=True).identical
 
 
 def test_foreign_blob_is_refused(tmp_path, conn, dest):
@@ -130,7 +136,7 @@ def test_foreign_blob_is_refused(tmp_path, conn, dest):
     container_client(conn, dest).create_container()
     blob_client(conn, dest).upload_blob(b"hello")
     with pytest.raises(DestinationConflictError, match="did not make"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True)
+        upload(raw, page_blob(conn, dest), raw=True)
 
 
 @pytest.mark.parametrize("where", ["ahead", "behind"])
@@ -154,22 +160,22 @@ def test_source_changing_during_upload_fails_and_no_rerun_resumes_the_mix(tmp_pa
                 f.write(b"changed!")
 
     with pytest.raises(SourceChangedError, match="changed.*--overwrite"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=touch, settings=TransferSettings(threads=1))
+        upload(raw, page_blob(conn, dest), raw=True, progress=touch, settings=TransferSettings(threads=1))
     assert touched.is_set()
-    status = upload_status(dest, connection_string=conn)
-    assert status.state == "source-changed" and not status.complete and status.lease in (None, "available")
+    marked = status(page_blob(conn, dest))
+    assert marked.state == "source-changed" and not marked.complete and marked.writer is None
     if where == "behind":
         assert _identity(raw).fingerprint == fingerprint_before  # only the mark stops a silent mix
     with pytest.raises(DestinationConflictError, match="source changed.*add --overwrite"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True)
-    result = upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True)
+        upload(raw, page_blob(conn, dest), raw=True)
+    result = upload(raw, page_blob(conn, dest), raw=True, overwrite=True)
     assert not result.resumed and result.bytes_present == 0
-    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+    assert verify(raw, page_blob(conn, dest), raw=True).identical
 
 
 def _identity(path):
     from vhdupload.azure.state import source_identity
-    from vhdupload.vhd import open_disk
+    from vhdupload import open_disk
 
     with open_disk(path, raw=True) as disk:
         return source_identity(disk)
@@ -191,7 +197,7 @@ def _cancel_after_first_chunk(raw, dest, conn, *, poke_at: int | None = None, re
             cancel.set()
 
     with pytest.raises(CancelledError):
-        upload_vhd(raw, dest, connection_string=conn, raw=True, progress=progress, cancel=cancel, settings=TransferSettings(threads=1))
+        upload(raw, page_blob(conn, dest), raw=True, progress=progress, cancel=cancel, settings=TransferSettings(threads=1))
 
 
 def test_a_source_written_before_a_cancel_or_between_runs_is_not_resumed_but_a_copy_is(tmp_path, conn, dest):
@@ -200,35 +206,35 @@ def test_a_source_written_before_a_cancel_or_between_runs_is_not_resumed_but_a_c
     write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
     # written, then cancelled (as a Ctrl-C would): the blob is marked
     _cancel_after_first_chunk(raw, dest, conn, poke_at=17 * MIB + 100)
-    assert upload_status(dest, connection_string=conn).state == "source-changed"
-    upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True)
+    assert status(page_blob(conn, dest)).state == "source-changed"
+    upload(raw, page_blob(conn, dest), raw=True, overwrite=True)
     # cancelled cleanly, then written before the rerun (as after a kill -9): no resume
     dest2 = dest.replace("disk.vhd", "second.vhd")
     _cancel_after_first_chunk(raw, dest2, conn)
-    assert upload_status(dest2, connection_string=conn).state == "partial"
+    assert status(page_blob(conn, dest2)).state == "partial"
     _poke(raw, 17 * MIB + 200)
     with pytest.raises(DestinationConflictError, match="changed during or since.*add --overwrite"):
-        upload_vhd(raw, dest2, connection_string=conn, raw=True)
+        upload(raw, page_blob(conn, dest2), raw=True)
     # a copy (another inode, as on another machine) is judged by its fingerprint and resumes
     dest3 = dest.replace("disk.vhd", "third.vhd")
     _cancel_after_first_chunk(raw, dest3, conn, requests=5)  # the first 4 MiB chunk is wholly sent: proven
     copy = tmp_path / "copy.img"
     copy.write_bytes(raw.read_bytes())
-    result = upload_vhd(copy, dest3, connection_string=conn, raw=True)
+    result = upload(copy, page_blob(conn, dest3), raw=True)
     assert result.resumed and result.bytes_present > 0
-    assert verify_upload(copy, dest3, connection_string=conn, raw=True).identical
+    assert verify(copy, page_blob(conn, dest3), raw=True).identical
 
 
 def test_a_finished_upload_of_a_file_modified_since_is_not_called_already_there(tmp_path, conn, dest):
     raw = tmp_path / "a.img"
     write_random(raw, 24 * MIB, runs=[(i * MIB, 4096) for i in range(24)])
-    upload_vhd(raw, dest, connection_string=conn, raw=True)
-    assert upload_vhd(raw, dest, connection_string=conn, raw=True).already_complete  # unchanged: nothing sent
+    upload(raw, page_blob(conn, dest), raw=True)
+    assert upload(raw, page_blob(conn, dest), raw=True).already_complete  # unchanged: nothing sent
     _poke(raw, 17 * MIB + 100)
     with pytest.raises(DestinationConflictError, match="modified since; add --overwrite"):
-        upload_vhd(raw, dest, connection_string=conn, raw=True)
-    assert not upload_vhd(raw, dest, connection_string=conn, raw=True, overwrite=True).already_complete
-    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+        upload(raw, page_blob(conn, dest), raw=True)
+    assert not upload(raw, page_blob(conn, dest), raw=True, overwrite=True).already_complete
+    assert verify(raw, page_blob(conn, dest), raw=True).identical
 
 
 def test_another_image_with_the_same_size_and_samples_is_never_taken_for_the_source(tmp_path, conn, dest):
@@ -240,15 +246,15 @@ def test_another_image_with_the_same_size_and_samples_is_never_taken_for_the_sou
     write_random(b, 24 * MIB, runs=runs)
     _poke(b, 5 * MIB + 10)
     assert _identity(a).same_source(_identity(b))
-    upload_vhd(a, dest, connection_string=conn, raw=True)
+    upload(a, page_blob(conn, dest), raw=True)
     with pytest.raises(DestinationConflictError, match="finished upload .* other data near offset 5242880"):
-        upload_vhd(b, dest, connection_string=conn, raw=True)
+        upload(b, page_blob(conn, dest), raw=True)
     dest2 = dest.replace("disk.vhd", "second.vhd")
     _cancel_after_first_chunk(a, dest2, conn, requests=3)  # the blob holds a's pages at 0, 1 and 2 MiB
     b2 = tmp_path / "b2.img"
     write_random(b2, 24 * MIB, runs=runs)
     _poke(b2, 2 * MIB + 10)  # differs from a inside what the blob already holds (elsewhere it would be no mix)
     with pytest.raises(DestinationConflictError, match="unfinished upload .* other data near offset 2097152"):
-        upload_vhd(b2, dest2, connection_string=conn, raw=True)
-    result = upload_vhd(a, dest2, connection_string=conn, raw=True)  # the source itself resumes
-    assert result.resumed and verify_upload(a, dest2, connection_string=conn, raw=True).identical
+        upload(b2, page_blob(conn, dest2), raw=True)
+    result = upload(a, page_blob(conn, dest2), raw=True)  # the source itself resumes
+    assert result.resumed and verify(a, page_blob(conn, dest2), raw=True).identical

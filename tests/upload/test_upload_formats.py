@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.uploads import container_client, libvhdi_read, page_ranges, qemu_img, qemu_raw, read_blob, write_random
+from tests.support.uploads import container_client, libvhdi_read, page_blob, page_ranges, qemu_img, qemu_raw, read_blob, write_random
 from tests.vhd.builders import build_differencing, build_dynamic, build_fixed
-from vhdupload import upload_vhd, verify_upload
+from vhdupload import upload, verify
 from vhdupload.vhd import Footer
 from vhdupload.errors import NotAzureReadyError
 from vhdupload.crc64 import compute, to_hex
@@ -36,7 +36,7 @@ def test_qemu_force_size_images(tmp_path, conn, dest, qemu_img_path, subformat):
     write_random(raw, 20 * MIB, runs=RUNS)
     vhd = tmp_path / f"{subformat}.vhd"
     qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", f"subformat={subformat},force_size=on", raw, vhd)
-    result = upload_vhd(vhd, dest, connection_string=conn, settings=TransferSettings(threads=3))
+    result = upload(vhd, page_blob(conn, dest), settings=TransferSettings(threads=3))
     blob = read_blob(conn, dest)
     source_footer = Footer.parse(vhd.read_bytes()[-512:])
     check_blob(blob, qemu_raw(vhd, tmp_path), source_footer=source_footer, data_size=20 * MIB)
@@ -46,7 +46,7 @@ def test_qemu_force_size_images(tmp_path, conn, dest, qemu_img_path, subformat):
     assert not result.resized and not result.resumed
     data = sum(n for _, n in RUNS)
     assert result.data_bytes >= data and result.bytes_sent <= 1.4 * result.data_bytes + 512
-    assert verify_upload(vhd, dest, connection_string=conn).identical
+    assert verify(vhd, page_blob(conn, dest)).identical
 
 
 @pytest.mark.parametrize("subformat", ["dynamic", "fixed"])
@@ -56,7 +56,7 @@ def test_chs_rounded_image_is_padded_to_a_whole_mib(tmp_path, conn, dest, qemu_i
     subprocess_write(vhd, [(0x11, 0, 65536), (0x22, 50 * MIB - 4096, 4096)])
     virtual = len(qemu_raw(vhd, tmp_path))
     assert virtual % MIB
-    result = upload_vhd(vhd, dest, connection_string=conn)
+    result = upload(vhd, page_blob(conn, dest))
     data_size = -(-virtual // MIB) * MIB
     blob = read_blob(conn, dest)
     check_blob(blob, qemu_raw(vhd, tmp_path), source_footer=Footer.parse(vhd.read_bytes()[-512:]), data_size=data_size)
@@ -67,7 +67,7 @@ def test_no_resize_refuses_with_azures_reason_and_creates_nothing(tmp_path, conn
     vhd = tmp_path / "chs.vhd"
     qemu_img("create", "-f", "vpc", vhd, "50M")
     with pytest.raises(NotAzureReadyError, match="unsupported virtual size of 52432896 bytes. The size must be a whole number"):
-        upload_vhd(vhd, dest, connection_string=conn, resize=False)
+        upload(vhd, page_blob(conn, dest), resize=False)
     assert not container_client(conn, dest).exists()  # not even the container
 
 
@@ -92,19 +92,19 @@ def test_differencing_chain_is_expanded_as_libvhdi_reads_it(tmp_path, conn, dest
     top = build_differencing(tmp_path / "top.vhd", parent=middle, writes=top_writes, block_size=512 * 1024)
     oracle = libvhdi_read([top, middle, base])
     assert len(oracle) == size and oracle[7 * MIB : 7 * MIB + 4] == b"\x07" * 4  # the oracle reads the chain
-    result = upload_vhd(top, dest, connection_string=conn)
+    result = upload(top, page_blob(conn, dest))
     blob = read_blob(conn, dest)
     check_blob(blob, oracle, source_footer=Footer.parse(top.read_bytes()[-512:]), data_size=size)
     # the union of the chain's allocated pages, each counted once
     assert result.data_bytes == 8192 + 8192 + MIB + 3 * 4096 + 8192
-    assert verify_upload(top, dest, connection_string=conn).identical
+    assert verify(top, page_blob(conn, dest)).identical
 
 
 def test_sparse_raw_image_gets_a_footer_on_the_fly_and_zeros_are_skipped(tmp_path, conn, dest):
     raw = tmp_path / "sparse.img"
     size = 64 * MIB + 4096  # not a whole MiB: rounded up
     content = write_random(raw, size, runs=[(MIB, 4096), (40 * MIB, 3 * 4096), (64 * MIB, 4096)])
-    result = upload_vhd(raw, dest, connection_string=conn, raw=True)
+    result = upload(raw, page_blob(conn, dest), raw=True)
     blob = read_blob(conn, dest)
     footer = check_blob(blob, content, source_footer=None, data_size=65 * MIB)
     # Get Page Ranges: only the data pages and the footer were written
@@ -113,15 +113,15 @@ def test_sparse_raw_image_gets_a_footer_on_the_fly_and_zeros_are_skipped(tmp_pat
     assert result.bytes_sent == 5 * 4096 + 512 and result.requests == 4
     assert result.bytes_skipped == result.blob_size - result.bytes_sent
     # a rerun writes the same footer: the raw image's footer identity is pinned in the metadata
-    again = upload_vhd(raw, dest, connection_string=conn, raw=True)
+    again = upload(raw, page_blob(conn, dest), raw=True)
     assert again.already_complete and again.bytes_sent == 0
     assert Footer.parse(read_blob(conn, dest)[-512:]) == footer
-    assert verify_upload(raw, dest, connection_string=conn, raw=True).identical
+    assert verify(raw, page_blob(conn, dest), raw=True).identical
 
 
 def test_whole_mib_fixed_vhd_from_the_builders_keeps_its_footer(tmp_path, conn, dest):
     vhd = build_fixed(tmp_path / "f.vhd", virtual_size=8 * MIB, writes={4 * MIB - 512: b"\x07" * 1024})
-    upload_vhd(vhd, dest, connection_string=conn)
+    upload(vhd, page_blob(conn, dest))
     blob = read_blob(conn, dest)
     assert blob == vhd.read_bytes()
     # the two sectors straddle a 4 MiB chunk boundary: two requests, one page each side

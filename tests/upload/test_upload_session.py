@@ -13,17 +13,19 @@ from vhdupload.azure.state import source_identity, stat_token
 from vhdupload.blob_image import blob_image
 from vhdupload.errors import DestinationConflictError, LeaseHeldError, VhdUploadError
 from vhdupload.transfer import TransferSettings
-from vhdupload.upload import _Session
-from vhdupload.vhd import open_disk
+from vhdupload.upload_session import UploadRequest, UploadSession
+from vhdupload import open_disk
 
 MIB = 1024 * 1024
 
 
 def session(disk, dest, *, overwrite=False, retries=0, threads=3):
     image = blob_image(disk)
-    return _Session(dest=dest, image=image, identity=source_identity(disk),
-                    settings=TransferSettings(threads=threads, max_retries=retries, max_gap=64 * 1024), cancel=threading.Event(),
-                    overwrite=overwrite, wait=False, stats=stat_token(disk.fingerprint_files()))
+    request = UploadRequest(image=image, identity=source_identity(disk), stats=stat_token(disk.fingerprint_files()),
+                            overwrite=overwrite, wait=False, trust_stat=False)
+    return UploadSession(dest=dest, request=request,
+                         settings=TransferSettings(threads=threads, max_retries=retries, max_gap=64 * 1024),
+                         cancel=threading.Event())
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def raw(tmp_path):
 
 
 def run(s):
-    return s.run(progress=None, content_md5=False, started=time.monotonic())
+    return s.run(progress=None, started=time.monotonic())
 
 
 def test_new_then_complete_then_overwrite(raw):

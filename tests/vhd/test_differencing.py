@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from vhdupload.errors import ParentChainError
-from vhdupload.vhd import convert_image, open_disk
+from vhdupload import convert_image, open_disk
 
 from tests.support.libvhdi import read_chain
 

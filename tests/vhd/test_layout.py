@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vhdupload.cli import main
 from vhdupload.errors import CorruptVhdError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 from vhdupload.vhd.layout import BlockLayoutError, Region, check_block_layout
 
 from .builders import BAT_OFFSET, MIB

@@ -9,7 +9,7 @@ import pytest
 
 from vhdupload.cli import main
 from vhdupload.errors import ParentChainError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 
 from .builders import MIB, build_differencing, build_dynamic
 

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from vhdupload.vhd import MIB, azure_readiness, convert_image, open_disk, round_up_to_mib
+from vhdupload import convert_image, open_disk
+from vhdupload.azure_rules import MIB, azure_readiness, round_up_to_mib
 
 from .qemu import needs_qemu, qemu_img, qemu_info_size, qemu_io_write
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vhdupload.errors import CorruptVhdError, FormatError, InputError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 from vhdupload.vhd.bat import UNALLOCATED, build_bat, parse_bat
 from vhdupload.vhd.bitmap import bitmap_size, sector_is_set, sector_runs, set_byte_ranges
 from vhdupload.vhd.dynamic_header import DynamicHeader, encode_parent_name

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from vhdupload.vhd.disk import sparse_extents
+from vhdupload.virtual_disk import sparse_extents
 
 CHUNK = 4 * 1024 * 1024
 

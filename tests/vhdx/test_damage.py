@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vhdupload.errors import CorruptVhdError, FormatError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 from vhdupload.vhdx import guids
 
 from .writer import BAT_OFFSET, META_OFFSET, MIB, Spec, bat_entry, region_table, write_vhdx

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from vhdupload.errors import OtherFormatError, ParentChainError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 
 from .conftest import qemu_img
 from .writer import MIB, Spec, write_vhdx

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from vhdupload.vhd import inspect_disk
+from vhdupload import inspect_disk
 
 from .conftest import qemu_img
 from .test_log import _pending

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from vhdupload.errors import CorruptVhdError
-from vhdupload.vhd import open_disk
+from vhdupload import open_disk
 
 from .writer import BAT_OFFSET, LOG_OFFSET, MIB, Spec, bat_entry, log_entry, write_vhdx
 

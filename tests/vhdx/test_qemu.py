@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from vhdupload.vhd import convert_image, open_disk
+from vhdupload import convert_image, open_disk
 from vhdupload.vhdx import VhdxDisk
 
 from .conftest import assert_same_as_raw, qemu_img, to_raw, write_runs

@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from tests.support.arm_double import DEFAULT_RESOURCE_GROUP as RG
-from tests.support.registration import SUB
-from vhdupload import ImageSpec, ManagedDiskSpec, Registrar, inspect_disk, upload_to_managed_disk, verify_managed_disk
+from vhdupload import ArmConnection, ImageSpec, ManagedDisk, Registrar, inspect_disk, upload, verify
 
 from .conftest import qemu_img, to_raw
 
@@ -28,15 +27,18 @@ def test_a_vhdx_becomes_a_registered_image(tmp_path, managed_disk_double, comput
     report = inspect_disk(vhdx).to_dict()
     assert report["format"] == "vhdx" and report["disk_type"] == "dynamic"
 
-    spec = ManagedDiskSpec(name="vhdx-os", resource_group=RG, location="westeurope", os_type="linux")
-    result = upload_to_managed_disk(vhdx, spec, compute_client=compute_client())
+    disk = ManagedDisk("vhdx-os", resource_group=RG, location="westeurope", os_type="linux",
+                       arm=ArmConnection.from_client(compute_client()))
+    result = upload(vhdx, disk)
     truth = to_raw(vhdx, tmp_path / "truth.raw").read_bytes()  # qemu-img's reading of the VHDX
-    disk = managed_disk_double.disk_bytes("vhdx-os")
-    assert disk[: len(truth)] == truth and disk[-512:-504] == b"conectix"
+    held = managed_disk_double.disk_bytes("vhdx-os")
+    assert held[: len(truth)] == truth and held[-512:-504] == b"conectix"
     assert result.disk_state == "Unattached"
-    assert verify_managed_disk(vhdx, disk_name="vhdx-os", resource_group=RG, compute_client=compute_client()).identical
+    # a disk that exists is named without its location (only creating one needs it)
+    existing = ManagedDisk("vhdx-os", resource_group=RG, arm=ArmConnection.from_client(compute_client()))
+    assert verify(vhdx, existing).identical
 
-    registrar = Registrar(compute_client=compute_client(), subscription_id=SUB, polling_interval=0)
+    registrar = Registrar(ArmConnection.from_client(compute_client()), polling_interval=0)
     image = registrar.register(ImageSpec(name="from-vhdx", resource_group=RG, location="westeurope",
                                          os_disk=result.disk_id, os_type="linux"))
     body = [r for r in managed_disk_double.puts() if "/images/" in r.path][0].body

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from azure.storage.blob import BlobClient
 
-from vhdupload import upload_vhd, verify_upload
+from tests.support.uploads import page_blob
+from vhdupload import upload, verify
 from vhdupload.vhd import Footer
 from vhdupload.vhdx import partition_sector_size
 
@@ -30,15 +31,15 @@ def test_upload_of_vhdx_equals_expected_fixed_vhd(tmp_path, conn, container_name
     qemu_img("convert", "-f", "raw", "-O", "vhdx", "-o", f"subformat={subformat},block_size=1M", raw, image)
     truth = to_raw(image, tmp_path / "truth.raw").read_bytes()
     dest = f"{container_name}/disk.vhd"
-    result = upload_vhd(image, dest, connection_string=conn, settings=TransferSettings(threads=4))
+    result = upload(image, page_blob(conn, dest), settings=TransferSettings(threads=4))
     blob = _blob(conn, dest)
     assert len(blob) == 33 * MIB + 512
     assert blob[: len(truth)] == truth and not any(blob[len(truth):33 * MIB])
     footer = Footer.parse(blob[-512:])
     assert footer.disk_type_name == "fixed" and footer.current_size == 33 * MIB
     assert result.bytes_sent <= 4 * MIB  # only the data, never the empty blocks
-    assert verify_upload(image, dest, connection_string=conn).identical
-    again = upload_vhd(image, dest, connection_string=conn)  # a rerun finds it complete
+    assert verify(image, page_blob(conn, dest)).identical
+    again = upload(image, page_blob(conn, dest))  # a rerun finds it complete
     assert again.bytes_sent == 0
     assert _blob(conn, dest) == blob
 
@@ -48,7 +49,7 @@ def test_upload_of_vhdx_with_pending_log(tmp_path, conn, container_name):
 
     path, _ = _pending(tmp_path)
     dest = f"{container_name}/log.vhd"
-    upload_vhd(path, dest, connection_string=conn)
+    upload(path, page_blob(conn, dest))
     blob = _blob(conn, dest)
     assert blob[:MIB] == A and blob[2 * MIB:3 * MIB] == B and not any(blob[MIB:2 * MIB])
 
@@ -61,7 +62,7 @@ def test_4k_sector_vhdx_blob_is_512_byte_sector_vhd_of_same_size(tmp_path, conn,
     path = tmp_path / "4k.vhdx"
     write_vhdx(path, Spec(virtual_size=24 * MIB, logical_sector_size=4096, blocks={0: (6, bytes(block))}))
     dest = f"{container_name}/4k.vhd"
-    upload_vhd(path, dest, connection_string=conn)
+    upload(path, page_blob(conn, dest))
     blob = _blob(conn, dest)
     assert len(blob) == 24 * MIB + 512 and Footer.parse(blob[-512:]).current_size == 24 * MIB
     assert blob[:MIB] == bytes(block)
@@ -79,7 +80,7 @@ def test_registration_refuses_a_4k_layout_as_os_disk(tmp_path, conn, container_n
     path = tmp_path / "4k.vhdx"
     write_vhdx(path, Spec(virtual_size=24 * MIB, logical_sector_size=4096, blocks={0: (6, bytes(block))}))
     dest = f"{container_name}/os4k.vhd"
-    upload_vhd(path, dest, connection_string=conn)
+    upload(path, page_blob(conn, dest))
     url = BlobClient.from_connection_string(conn, container_name, "os4k.vhd").url
 
     def factory(blob_url):

@@ -211,7 +211,7 @@ def resolve_blob_client(
     account_url: str | None = None,
     connection_string: str | None = None,
     account_key: str | None = None,
-    credential: TokenCredential | None = None,
+    credential: Any = None,
     emulator: bool = False,
     account_name: str | None = None,
     sas_token: str | None = None,

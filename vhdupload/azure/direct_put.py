@@ -33,8 +33,9 @@ import threading
 import time
 import urllib.request
 from email.utils import formatdate
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -47,8 +48,14 @@ _MAX_HEAD = 65536  # bytes of status line and headers before the answer is refus
 _UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")  # what http.client refuses in a request target
 
 
+#: Adds the Authorization header (or nothing) to a Put Page's headers; it may use the request's
+#: path, query and length (Shared Key signs them).
+Signer: TypeAlias = Callable[..., None]
+
+
 class DirectPageWriter:
-    def __init__(self, *, url: str, api_version: str, sign, timeout: float, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, *, url: str, api_version: str, sign: Signer, timeout: float,
+                 ssl_context: ssl.SSLContext | None) -> None:
         parts = urlsplit(url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -89,10 +96,11 @@ class DirectPageWriter:
         url = client.url.split("?", 1)[0]
         query = client.url.split("?", 1)[1] if "?" in client.url else ""
         credential = client.credential
+        sign: Signer
         if credential is None:
             if "sig=" not in query:
                 return None
-            sign = _Bearer(disk_credential, scope=DISK_SCOPE) if disk_credential is not None else _no_auth
+            sign = BearerSigner(disk_credential, scope=DISK_SCOPE) if disk_credential is not None else _no_auth
         elif hasattr(credential, "account_key") and hasattr(credential, "account_name"):
             try:
                 sign = _SharedKey(credential.account_name, credential.account_key)
@@ -101,7 +109,7 @@ class DirectPageWriter:
         elif hasattr(credential, "get_token"):
             if not url.startswith("https://"):
                 return None
-            sign = _Bearer(credential)
+            sign = BearerSigner(credential)
         else:
             return None
         context = None
@@ -151,7 +159,7 @@ class DirectPageWriter:
             self._drop()
         if response.status >= 300:
             error = _error(response, response.body)
-            error.response.request = SimpleNamespace(url=self._url_for_errors)  # its SAS expiry, for the message
+            setattr(error.response, "request", SimpleNamespace(url=self._url_for_errors))  # its SAS expiry, for the message
             raise error
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
@@ -305,7 +313,7 @@ class _Reader:
         return line
 
     def chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_text = self.line().split(b";", 1)[0].strip()
             try:
@@ -347,7 +355,7 @@ def _error(response: _Response, body: bytes) -> HttpResponseError:
     cls = ClientAuthenticationError if response.status in (401, 403) else HttpResponseError
     error = cls(message=text)
     error.status_code = response.status
-    error.error_code = code or None
+    setattr(error, "error_code", code or None)  # as azure-core's deserialized errors carry it
     error.reason = response.reason
     error.response = SimpleNamespace(headers={k: v for k, v in response.getheaders()}, status_code=response.status)
     return error
@@ -374,8 +382,8 @@ class _SharedKey:
 
         self._account = account_name
         self._key = account_key
-        self._sort = _storage_header_sort
-        self._sign_string = sign_string
+        self._sort: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] = _storage_header_sort
+        self._sign_string: Callable[[str, str], str] = sign_string  # untyped in the SDK
         self._orders: dict[tuple[str, ...], list[str]] = {}  # the service's header order, per name set
 
     def __call__(self, headers: dict[str, str], *, path: str, query: str, content_length: int) -> None:
@@ -394,7 +402,7 @@ class _SharedKey:
         headers["Authorization"] = f"SharedKey {self._account}:{self._sign_string(self._key, string_to_sign)}"
 
 
-class _Bearer:
+class BearerSigner:
     """An Entra ID token, refreshed five minutes before it expires."""
 
     def __init__(self, credential: Any, *, scope: str = "") -> None:

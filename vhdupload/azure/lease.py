@@ -19,13 +19,13 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from ..errors import CancelledError, LeaseHeldError
+from ..transfer.settings import DEFAULT_WAIT_TIMEOUT
 from .error_map import translate
 from .errors import error_code
 from .page_blob import PageBlobSink
+from .state import UploadState
 
 MAX_LEASE_SECONDS = 60
-#: How long ``--wait`` waits for another writer by default.
-DEFAULT_WAIT_TIMEOUT = 900.0
 #: Seconds a holder may be late with its renewal (a slow request) before it is taken for stopped.
 _RENEWAL_SLACK = 5
 
@@ -89,8 +89,6 @@ class LeaseKeeper:
         heartbeat each time, and its Put Pages move Last-Modified too; so the lease expires at
         most ``lease - age`` seconds after the last write, and a holder silent for longer than
         one renewal period (plus slack) has stopped: crashed, or cut off."""
-        from .state import UploadState  # a sibling module; imported here to keep layers simple
-
         props, server_now = self.sink.properties()
         lease = getattr(props, "lease", None)
         self.holder_never_expires = str(getattr(lease, "duration", "") or "").lower() == "infinite"

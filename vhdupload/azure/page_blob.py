@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContentSettings
@@ -35,6 +35,12 @@ T = TypeVar("T")
 RANGE_WINDOW = 1 << 36  # 64 GiB
 
 
+class _Timeout(TypedDict, total=False):
+    """The ``timeout`` keyword of every SDK call: present only when a timeout was given."""
+
+    timeout: int
+
+
 def is_page_blob(props: Any) -> bool:
     """Whether blob properties describe a page blob (the SDK gives an enum or a string)."""
     return str(getattr(props, "blob_type", "") or "").lower().endswith("pageblob")
@@ -52,7 +58,7 @@ class PageBlobSink:
     ) -> None:
         self.client = client
         self.url = strip_query(client.url)
-        self._timeout = {"timeout": int(timeout)} if timeout else {}
+        self._timeout: _Timeout = {"timeout": int(timeout)} if timeout else {}
         self.retries = 0  # retried control calls (Put Page retries are the engine's to count)
         self._retries_lock = threading.Lock()
         self._policy = RetryPolicy(
@@ -162,14 +168,11 @@ class PageBlobSink:
         if self._direct is not None:
             self._direct.put_page(data, offset=offset, crc64_bytes=crc64_bytes, lease_id=getattr(lease, "id", lease))
             return
-        self.client.upload_page(
-            data,
-            offset=offset,
-            length=len(data),
-            **({"transactional_content_crc64": crc64_bytes} if crc64_bytes is not None else {}),
-            lease=lease,
-            **self._timeout,
-        )
+        if crc64_bytes is None:
+            self.client.upload_page(data, offset=offset, length=len(data), lease=lease, **self._timeout)
+        else:
+            self.client.upload_page(data, offset=offset, length=len(data), transactional_content_crc64=crc64_bytes,
+                                    lease=lease, **self._timeout)
 
     def held_ranges(self, *, size: int) -> Iterator[tuple[int, int]]:
         """Half-open ranges the blob holds, window by window."""
@@ -185,7 +188,8 @@ class PageBlobSink:
                     raise PageRangesRefusedError(translate(exc, action=f"listing the pages of {self.url}").args[0]) from None
                 raise translate(exc, action=f"listing the pages of {self.url}") from None
             for page in pages:
-                if not getattr(page, "cleared", False):
+                # The service always sends both ends; the SDK's model merely allows None.
+                if not getattr(page, "cleared", False) and page.start is not None and page.end is not None:
                     yield page.start, page.end + 1
 
     def download(self, offset: int, length: int) -> bytes:
@@ -211,6 +215,10 @@ class PageBlobSink:
         except HttpResponseError as exc:
             raise translate(exc, action=f"writing the metadata of {self.url}") from None
 
+    def delete(self) -> None:
+        """Delete the blob; one that is already gone is fine."""
+        self.call(lambda: _delete_if_there(self.client), what="delete the blob")
+
     def set_content_md5(self, md5: bytes, *, lease: Any = None) -> None:
         def set_it() -> None:
             props = self.client.get_blob_properties(lease=lease, **self._timeout)
@@ -222,6 +230,13 @@ class PageBlobSink:
             self.call(set_it, what=f"setting Content-MD5 on {self.url}")
         except HttpResponseError as exc:
             raise translate(exc, action=f"setting Content-MD5 on {self.url}") from None
+
+
+def _delete_if_there(client: BlobClient) -> None:
+    try:
+        client.delete_blob()
+    except ResourceNotFoundError:
+        pass
 
 
 class PageRangesRefusedError(StorageError):

@@ -9,12 +9,14 @@ its VHD UUID, and a CRC64 fingerprint of a sample of its data; never by path or 
 
 from __future__ import annotations
 
+import os
 import uuid as uuid_module
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from .. import crc64
 from ..planning import PAGE, align_down
+from ..virtual_disk import VirtualDisk
 
 PREFIX = "vhdupload_"
 FORMAT = "1"
@@ -58,7 +60,7 @@ class SourceIdentity:
         return f"{self.name or 'a source'} ({self.disk_type or 'disk'}, {self.virtual_size} bytes{uuid})"
 
 
-def fingerprint(disk) -> str:
+def fingerprint(disk: VirtualDisk) -> str:
     """CRC64 of 64 KiB samples at fixed places: the start, the end, and 16 places spread over
     the disk. The places depend on the size alone, never on how the file is laid out, so a
     sparse file and its dense copy, or a dynamic VHD and its fixed conversion, agree. (Where
@@ -75,7 +77,7 @@ def fingerprint(disk) -> str:
     return crc64.to_hex(crc)
 
 
-def source_identity(disk) -> SourceIdentity:
+def source_identity(disk: VirtualDisk) -> SourceIdentity:
     if disk.footer is not None:
         uuid = disk.footer.uuid.hex
     else:  # a VHDX names itself by its page 83 disk ID; a raw image has nothing
@@ -90,7 +92,7 @@ def source_identity(disk) -> SourceIdentity:
     )
 
 
-def stat_token(stats: list) -> str:
+def stat_token(stats: list[os.stat_result]) -> str:
     """``DEV:INODE:DIGEST`` for the ``os.stat`` results of a source's files (the disk first):
     the digest covers every file's size, mtime, inode and device."""
     if not stats:

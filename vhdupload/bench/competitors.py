@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import HttpRequest, HttpResponse
+from azure.storage.blob import BlobClient
 
 from ..errors import InputError, VhdUploadError
 
@@ -50,13 +53,13 @@ class _Counter:
         return len(self.ids) or self.tries
 
 
-class _TryPolicy(SansIOHTTPPolicy):
+class _TryPolicy(SansIOHTTPPolicy[HttpRequest, HttpResponse]):
     """Per try (after the retry policy): one HTTP request on the wire, and its body."""
 
     def __init__(self, counter: _Counter) -> None:
         self.counter = counter
 
-    def on_request(self, request: Any) -> None:
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
         http = request.http_request
         length = http.headers.get("Content-Length")
         try:
@@ -76,7 +79,7 @@ def sdk_counting_options() -> tuple[dict[str, Any], _Counter]:
     return {"_additional_pipeline_policies": [_TryPolicy(counter)]}, counter
 
 
-def run_sdk(path: str | os.PathLike, *, blob_client: Any, counter: _Counter, concurrency: int) -> Counted:
+def run_sdk(path: str | os.PathLike[str], *, blob_client: BlobClient, counter: _Counter, concurrency: int) -> Counted:
     """Upload ``path`` with the SDK's page-blob ``upload_blob``; ``blob_client`` carries the
     counting policies of :func:`sdk_counting_options`."""
     start = time.perf_counter()
@@ -94,7 +97,7 @@ def find_azcopy() -> str | None:
 _TRY = re.compile(r"\(Try=(\d+)")
 
 
-def run_azcopy(binary: str, path: str | os.PathLike, *, url: str, timeout: float = 3600) -> Counted:
+def run_azcopy(binary: str, path: str | os.PathLike[str], *, url: str, timeout: float = 3600) -> Counted:
     """Upload ``path`` to ``url`` (a blob URL with a SAS) with AzCopy at its defaults."""
     with tempfile.TemporaryDirectory(prefix="vhdupload-azcopy-") as tmp:
         env = dict(os.environ, AZCOPY_LOG_LOCATION=str(Path(tmp) / "logs"),
@@ -155,19 +158,20 @@ def _azcopy_requests(log_dir: Path) -> tuple[int, int, int]:
     return requests, retries, sent
 
 
-def azcopy_url(blob_client: Any, *, account_key: str | None) -> str:
+def azcopy_url(blob_client: BlobClient, *, account_key: str | None) -> str:
     """The blob's URL with a SAS AzCopy can use: the one the client has, or one made from a key."""
     url = blob_client.url
     if "sig=" in url:
         return url
-    if not account_key:
+    account = blob_client.account_name  # None only for a URL that names no account: a key cannot sign for it
+    if not account_key or not account:
         raise InputError("azcopy needs a SAS here: give a container URL with a SAS, a connection string or a key")
     from datetime import datetime, timedelta, timezone
 
     from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
     sas = generate_blob_sas(
-        blob_client.account_name, blob_client.container_name, blob_client.blob_name, account_key=account_key,
+        account, blob_client.container_name, blob_client.blob_name, account_key=account_key,
         permission=BlobSasPermissions(read=True, create=True, write=True, add=True),
         expiry=datetime.now(timezone.utc) + timedelta(hours=6),
     )

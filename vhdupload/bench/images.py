@@ -22,8 +22,10 @@ import uuid as uuid_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import planning
 from ..errors import InputError
 from ..vhd import make_fixed_footer
+from .report import ImageInfo
 
 MIB = 1024 * 1024
 PAGE = 4096
@@ -39,12 +41,12 @@ class SyntheticImage:
     pattern: str
     data_bytes: int  # bytes in nonzero 4 KiB pages of the data region (footer not counted)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ImageInfo:
         return {"path": str(self.path), "size": self.virtual_size, "fill": self.fill, "pattern": self.pattern,
                 "data_bytes": self.data_bytes}
 
 
-def make_image(folder: str | os.PathLike, *, size: int, fill: float, pattern: str, seed: int = 1) -> SyntheticImage:
+def make_image(folder: str | os.PathLike[str], *, size: int, fill: float, pattern: str, seed: int = 1) -> SyntheticImage:
     """Write ``folder/bench-<pattern>.vhd``: a sparse fixed VHD of virtual ``size`` bytes."""
     if pattern not in PATTERNS:
         raise InputError(f"unknown pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
@@ -155,11 +157,9 @@ def _filesystem(path: Path, *, size: int, fill: float, rng: random.Random) -> in
     return count_data_bytes(path, stop=size)
 
 
-def count_data_bytes(path: str | os.PathLike, *, stop: int) -> int:
+def count_data_bytes(path: str | os.PathLike[str], *, stop: int) -> int:
     """Bytes in 4 KiB pages of ``path`` below ``stop`` that are not all zeros; only the regions
     SEEK_DATA reports are read."""
-    from .. import planning
-
     total = 0
     counted_until = 0  # pages below this are counted (two regions may share a page)
     with open(path, "rb") as f:

@@ -22,7 +22,7 @@ def require_matplotlib() -> None:
         raise InputError(INSTALL_HINT) from None
 
 
-def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | None = None) -> None:
+def write_plot(report: BenchReport, path: str | os.PathLike[str], *, title: str | None = None) -> None:
     require_matplotlib()
     import matplotlib
 
@@ -37,14 +37,14 @@ def write_plot(report: BenchReport, path: str | os.PathLike, *, title: str | Non
     for tool in tools:
         colour = colours.get(tool)
         mine = [r for r in rows if r.tool == tool]
-        with_threads = sorted((r for r in mine if r.threads is not None), key=lambda r: r.threads)
+        with_threads = sorted(((r.threads, r) for r in mine if r.threads is not None), key=lambda pair: pair[0])
         chose_own = [r for r in mine if r.threads is None]  # vhdupload's adaptive default, AzCopy
         if len(with_threads) > 1:
-            ax.plot([r.threads for r in with_threads], [r.data_rate / 1e6 for r in with_threads], marker="o",
+            ax.plot([t for t, _ in with_threads], [r.data_rate / 1e6 for _, r in with_threads], marker="o",
                     label=tool, linewidth=2 if tool == "vhdupload" else 1.2, color=colour)
         elif with_threads:  # one point (the SDK at the top thread count): a dashed level, labelled
-            ax.axhline(with_threads[0].data_rate / 1e6, linestyle="--", linewidth=1.2, color=colour,
-                       label=f"{tool} (threads {with_threads[0].threads})")
+            ax.axhline(with_threads[0][1].data_rate / 1e6, linestyle="--", linewidth=1.2, color=colour,
+                       label=f"{tool} (threads {with_threads[0][0]})")
         if chose_own:
             ours = tool == "vhdupload"
             ax.axhline(chose_own[0].data_rate / 1e6, linestyle=":" if ours else "--", linewidth=1.5, color=colour,

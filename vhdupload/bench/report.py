@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,19 @@ class Run:
         return data
 
 
+class ImageInfo(TypedDict):
+    """The image a bench ran on, as its report shows it."""
+
+    size: int  # virtual bytes
+    fill: float  # the fraction of the disk that holds data
+    pattern: str  # a synthetic image's pattern, or "file"
+    data_bytes: int
+    path: NotRequired[str]  # when the user gave the image
+
+
 @dataclass
 class BenchReport:
-    image: dict[str, Any]  # size, fill, pattern, data_bytes (and path when the user gave one)
+    image: ImageInfo
     runs: list[Run] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # "azcopy: not on PATH", ...
 

@@ -11,17 +11,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from ..azure.credentials import client_options, resolve_blob_client
+from .. import planning
+from ..azure.credentials import EMULATOR_KEY, client_options, resolve_blob_client
+from ..azure.error_map import translate
+from ..blob_image import blob_image
+from ..destinations import PageBlob
+from ..endpoints import open_source
 from ..errors import InputError
-from . import competitors
-from .images import PATTERNS, make_image
-from .report import BenchReport, Run
 from ..transfer import TransferSettings
 from ..transfer.settings import ADAPTIVE_MAX, ADAPTIVE_START, DEFAULT_MAX_RETRIES
+from ..upload import upload
+from . import competitors
+from .floor import data_runs
+from .images import PATTERNS, make_image
+from .report import BenchReport, ImageInfo, Run
 
 COMPETITORS = ("sdk", "azcopy")
 
@@ -45,7 +52,6 @@ class BenchOptions:
     azcopy: str | None = None  # an AzCopy binary (default: azcopy on PATH)
     workdir: str | None = None  # where the synthetic image goes (default: the temp folder)
     seed: int = 1
-    upload_options: dict = field(default_factory=dict)  # more keywords for upload_vhd (max_gap...)
     timeout: float | None = None  # seconds one request may take before it is retried (None: 60)
     max_retries: int = DEFAULT_MAX_RETRIES  # retries of one request before giving up
 
@@ -79,7 +85,6 @@ def run_bench(
     cancel: threading.Event | None = None,
 ) -> BenchReport:
     """Run the bench described by ``options``; see the module docstring."""
-    from ..upload import upload_vhd  # the upload pulls in everything; import it when used
 
     options.check()
     say = progress or (lambda _message: None)
@@ -101,23 +106,16 @@ def run_bench(
     try:
         container_existed = container_client.exists()
     except Exception as exc:  # noqa: BLE001 - translated to one line below
-        from ..azure.error_map import translate
-
         raise translate(exc, action=f"looking at container {probe.container_name}") from None
     folder = None
     try:
         if options.image:
-            from ..endpoints import open_source
-            from ..blob_image import blob_image
-            from .floor import data_runs
-            from .. import planning
-
             source = options.image
             disk = open_source(source)
             try:
                 image = blob_image(disk)
                 data = planning.total(data_runs(image)) - (image.size - image.data_size)
-                info = {"size": image.virtual_size, "fill": round(data / image.virtual_size, 4),
+                info: ImageInfo = {"size": image.virtual_size, "fill": round(data / image.virtual_size, 4),
                         "pattern": "file", "data_bytes": data, "path": str(source)}
             finally:
                 disk.close()
@@ -148,9 +146,8 @@ def run_bench(
                 client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads or 'auto'}-r{repeat}.vhd")
                 made.append(client)
                 start = time.perf_counter()
-                result = upload_vhd(source, blob_client=client, cancel=cancel, settings=TransferSettings(
-                                        threads=threads, timeout=options.timeout, max_retries=options.max_retries),
-                                    **options.upload_options)
+                result = upload(source, PageBlob.from_client(client), cancel=cancel, settings=TransferSettings(
+                                    threads=threads, timeout=options.timeout, max_retries=options.max_retries))
                 seconds = time.perf_counter() - start
                 record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)
             if "sdk" in options.compare:
@@ -221,8 +218,6 @@ def _key_of(connection_string: str | None) -> str | None:
 
 
 def competitors_key_for_emulator() -> str:
-    from ..azure.credentials import EMULATOR_KEY
-
     return EMULATOR_KEY
 
 

@@ -8,13 +8,14 @@ traceback (and never typer's local-variable dumps, which would print secrets).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 try:  # typer >= 0.20 vendors click under its own name
     from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer
-    from click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer (click is not installed beside a newer one)
+    from click import exceptions as click_exceptions  # type: ignore[import-not-found, no-redef]
 
 from .. import __version__
 from ..errors import VhdUploadError
@@ -100,10 +101,10 @@ class _Interrupted(Exception):
     silent exit 130) to :func:`main`, which says so."""
 
 
-def _surface_interrupts(command) -> None:
+def _surface_interrupts(command: Any) -> None:
     invoke = command.invoke
 
-    def guarded(ctx):
+    def guarded(ctx: Any) -> Any:
         try:
             return invoke(ctx)
         except KeyboardInterrupt:

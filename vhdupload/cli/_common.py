@@ -118,3 +118,20 @@ MaxRetriesOption = Annotated[
     int, typer.Option("--max-retries", min=0, metavar="N", help="Retries of one request before giving up.")
 ]
 DEFAULT_RETRIES = DEFAULT_MAX_RETRIES
+
+
+def setup_logging(verbose: bool) -> None:
+    """``-v``: log the package (debug) and the SDK (info) to stderr, secrets redacted."""
+    if not verbose:
+        return
+    root = logging.getLogger("vhdupload")
+    if any(getattr(h, "_vhdupload_cli", False) for h in root.handlers):
+        return  # main() may run several times in one process (tests, embedding programs)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._vhdupload_cli = True  # type: ignore[attr-defined]
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name, level in (("vhdupload", logging.DEBUG), ("azure", logging.INFO)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)

@@ -22,10 +22,14 @@ from ..azure.credentials import DEFAULT_REQUEST_TIMEOUT
 
 try:  # typer >= 0.20 vendors click under its own name
     from typer import _click as click
-    from typer._click.formatting import HelpFormatter, iter_rows, measure_table, term_len
+    from typer._click._compat import term_len  # where formatting takes it from
+    from typer._click.formatting import HelpFormatter, iter_rows, measure_table
 except ImportError:  # pragma: no cover - older typer
-    import click
-    from click.formatting import HelpFormatter, iter_rows, measure_table, term_len
+    # typer < 0.20 depends on click instead; mypy, run where the newer typer is installed (and
+    # click is not), sees a second definition of the same names from a module it cannot find.
+    import click  # type: ignore[no-redef, import-not-found, unused-ignore]
+    from click._compat import term_len  # type: ignore[no-redef, import-not-found, assignment, unused-ignore]
+    from click.formatting import HelpFormatter, iter_rows, measure_table  # type: ignore[no-redef, import-not-found, assignment, unused-ignore]
 
 #: Metavars by option name (the part after ``--``); other options get one from their type.
 METAVARS = {

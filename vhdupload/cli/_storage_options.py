@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..endpoints import destination_client
+from ..azure.credentials import client_options, resolve_blob_client
 
 AccountUrlOption = Annotated[
     Optional[str],
@@ -78,8 +78,8 @@ def blob_client_from_options(
 ) -> Any:
     """A ``BlobClient`` for ``dest`` from the shared options, pool sized; the SDK's retries are
     off (``retry_total=0``) for the calls the upload engine retries itself."""
-    return destination_client(
-        dest, threads=threads, timeout=timeout, retry_total=retry_total, account_url=account_url,
-        connection_string=connection_string, account_key=account_key, credential=credential, emulator=emulator,
-        account_name=account_name, sas_token=sas_token,
+    return resolve_blob_client(
+        dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
+        credential=credential, emulator=emulator, account_name=account_name, sas_token=sas_token,
+        **client_options(threads=threads, timeout=timeout, retry_total=retry_total),
     )

@@ -12,6 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bench import BenchOptions, run_bench
+from ..bench.images import PATTERNS
+from ..bench.plot import require_matplotlib, write_plot
 from . import app
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption
 from ._exit import EXIT_OK
@@ -88,9 +91,6 @@ def bench(
     emulator: EmulatorOption = False,
 ) -> int:
     """Upload a synthetic disk (or --image) at several thread counts and print what this link does."""
-    from ..bench import BenchOptions, run_bench
-    from ..bench.images import PATTERNS
-
     if pattern not in PATTERNS:
         raise typer.BadParameter(f"{pattern!r} is not one of {', '.join(PATTERNS)}", param_hint="--pattern")
     options = BenchOptions(
@@ -102,8 +102,6 @@ def bench(
     if image is None and options.size % (1024 * 1024):
         raise typer.BadParameter(f"{size!r} is not a whole number of MiB", param_hint="--size")
     if plot:
-        from ..bench.plot import require_matplotlib
-
         require_matplotlib()  # before any work: one line saying what to install
     terminal = sys.stderr.isatty()
 
@@ -120,8 +118,6 @@ def bench(
                    err=True)
         return 130
     if plot:
-        from ..bench.plot import write_plot
-
         write_plot(report, plot)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), sort_keys=True))

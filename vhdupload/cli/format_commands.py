@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from .. import convert_image, inspect_disk
-from ..vhd.limits import format_size
+from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_FINDING, EXIT_OK
+
+if TYPE_CHECKING:  # annotations only
+    from ..guest import GuestReport
+    from ..inspect import DiskReport
 
 
 @app.command("inspect")
@@ -33,8 +38,8 @@ def inspect_command(
     return EXIT_OK
 
 
-def _human(report) -> str:
-    lines = [
+def _human(report: DiskReport) -> str:
+    lines: list[tuple[str, object]] = [
         ("path", report.path),
         ("type", report.disk_type),
         ("virtual size", format_size(report.virtual_size)),
@@ -71,13 +76,13 @@ def _human(report) -> str:
     return "\n".join(out)
 
 
-def _inside(guest) -> list[str]:
+def _inside(guest: GuestReport) -> list[str]:
     """The "inside" section: what the file systems say about the OS."""
-    def tell(value, yes="yes", no="no"):
+    def tell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
         return "can't tell" if value is None else (yes if value else no)
 
     os_text = f"{guest.os_name} ({guest.os_type})" if guest.os_type else "none found"
-    lines = [
+    lines: list[tuple[str, object]] = [
         ("OS", os_text),
         ("architecture", guest.architecture or "unknown"),
         ("generalized", tell(guest.generalized)),

@@ -16,16 +16,16 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import PublishCheckError
-from ..publish import PublishResult, publish
+from ..publish import PublishOptions, PublishResult, publish
 from ..publish.runner import RERUN_HINT
-from ..registration.arm import make_compute_client
-from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
-from ..vhd.limits import format_size
+from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES
+from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
-from ._storage_options import AccountKeyOption, ConnectionStringOption
-from .register_commands import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, _credential, _subscription
-from .upload_commands import _setup_logging, parse_bandwidth
+from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._common import setup_logging
+from ._storage_options import AccountKeyOption, ConnectionStringOption, blob_client_from_options
+from .upload_commands import parse_bandwidth, transfer_settings
 
 
 def _stderr_size() -> tuple[int, int]:
@@ -46,7 +46,9 @@ def publish_command(
     manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The TOML manifest (see docs/publish.md).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (disks, bytes, ARM bodies, az lines); create nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=256, help="Requests in flight at once, shared by all disks.")] = DEFAULT_THREADS,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once, shared by all disks (default: each disk's adapt).")
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing image with another body (deleted, then created), and a blob or disk holding another source.")
@@ -71,22 +73,22 @@ def publish_command(
     lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
 ) -> int:
     """Upload an OS disk and its data disks, verify them and register the image, from one manifest; rerun to continue."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
-    sub = _subscription(subscription)
-    credential = _credential(cloud)
-    compute = make_compute_client(credential=credential, subscription_id=sub, arm_endpoint=arm_endpoint, cloud=cloud,
-                                  audience=arm_audience, read_only=dry_run)
+    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
+    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+    options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
+                             skip_guest_check=skip_guest_check, lease_seconds=lease_seconds)
+
+    def blob_client(url: str) -> Any:
+        return blob_client_from_options(url, connection_string=connection_string, account_key=account_key,
+                                        threads=threads or ADAPTIVE_MAX, timeout=timeout)
+
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
     try:
-        result = publish(
-            manifest, credential=credential, subscription_id=sub, compute_client=compute,
-            connection_string=connection_string, account_key=account_key, threads=threads, max_retries=max_retries,
-            timeout=timeout, max_bandwidth=bandwidth, overwrite=overwrite, cleanup=cleanup, dry_run=dry_run,
-            wait=wait, skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, progress=bars.update,
-            cancel=cancel,
-        )
+        result = publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
+                         progress=bars.update, cancel=cancel)
     except PublishCheckError as exc:
         bars.close()
         for problem in exc.problems:

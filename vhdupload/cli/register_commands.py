@@ -7,25 +7,25 @@ run, a spinner on stderr while Azure works, the resource ID (or ``--json``) on s
 from __future__ import annotations
 
 import json
-import os
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import InputError
-from ..registration.disk_sources import is_disk_id
+from ..registration.bodies import parse_tags
 from ..registration import (
+    CaptureSpec,
+    DiskImportSpec,
+    GalleryVersionSpec,
+    ImageSpec,
+    Registrar,
     Registration,
     RegistrationPlan,
-    make_compute_client,
-    plan_capture,
-    plan_disk,
-    plan_gallery_version,
-    plan_image,
-    run_plan,
 )
 from . import app
+from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
 from ._storage_options import (
     AccountKeyOption,
@@ -45,24 +45,6 @@ register_app = typer.Typer(
 )
 app.add_typer(register_app, name="register")
 
-_ARM = "Azure Resource Manager"
-SubscriptionOption = Annotated[
-    Optional[str], typer.Option("--subscription", help="Subscription ID (else AZURE_SUBSCRIPTION_ID).", rich_help_panel=_ARM)
-]
-ArmEndpointOption = Annotated[
-    Optional[str],
-    typer.Option(
-        "--arm-endpoint",
-        help="ARM endpoint URL for Azure Stack Hub or another cloud (https; plain http only on loopback).",
-        rich_help_panel=_ARM,
-    ),
-]
-CloudOption = Annotated[
-    Optional[str], typer.Option("--cloud", help="public, china or usgov (endpoint, audience and sign-in authority).", rich_help_panel=_ARM)
-]
-AudienceOption = Annotated[
-    Optional[str], typer.Option("--arm-audience", help="Token audience of a custom --arm-endpoint (Azure Stack Hub).", rich_help_panel=_ARM)
-]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Run the pre-flight reads and print the ARM request body and the az command; create nothing.")
 ]
@@ -90,41 +72,9 @@ DataDiskOption = Annotated[
 ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group of the new resource.")]
 
 
-def _subscription(value: str | None) -> str:
-    sub = value or os.environ.get("AZURE_SUBSCRIPTION_ID")
-    if not sub:
-        raise InputError("no subscription: pass --subscription ID or set AZURE_SUBSCRIPTION_ID")
-    return sub
-
-
-def _credential(cloud: str | None) -> Any:
-    from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
-
-    authority = {"china": AzureAuthorityHosts.AZURE_CHINA, "usgov": AzureAuthorityHosts.AZURE_GOVERNMENT}.get((cloud or "").lower())
-    return DefaultAzureCredential(authority=authority) if authority else DefaultAzureCredential()
-
-
-def _compute(
-    subscription: str, arm_endpoint: str | None, cloud: str | None, audience: str | None, *, read_only: bool,
-    timeout: float | None = None, max_retries: int = DEFAULT_RETRIES,
-) -> Any:
-    """The compute client; for ``--dry-run`` one that can only read (GET), never create."""
-    return make_compute_client(
-        credential=_credential(cloud), subscription_id=subscription, arm_endpoint=arm_endpoint, cloud=cloud,
-        audience=audience, read_only=read_only, **arm_client_options(timeout=timeout, max_retries=max_retries),
-    )
-
-
-def arm_client_options(*, timeout: float | None, max_retries: int) -> dict[str, Any]:
-    """azure-core's keywords for ``--timeout`` and ``--max-retries`` (ARM calls are retried by the SDK)."""
-    options: dict[str, Any] = {"retry_total": max_retries}
-    if timeout:
-        options.update(connection_timeout=min(timeout, 20), read_timeout=timeout)
-    return options
-
-
-def _blob_factory(account_url, connection_string, account_key, emulator, account_name=None, sas_token=None, *,
-                  timeout=None, max_retries=DEFAULT_RETRIES):
+def _blob_factory(account_url: str | None, connection_string: str | None, account_key: str | None, emulator: bool,
+                  account_name: str | None = None, sas_token: str | None = None, *, timeout: float | None = None,
+                  max_retries: int = DEFAULT_RETRIES) -> Callable[[str], Any]:
     def factory(url: str) -> Any:
         return blob_client_from_options(
             url, account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator,
@@ -190,13 +140,14 @@ def _wait(registration: Registration) -> Any:
     return registration.result()
 
 
-def _finish(plan: RegistrationPlan, compute: Any, *, dry_run: bool, no_wait: bool, as_json: bool) -> None:
+def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as_json: bool) -> None:
+    plan = registrar.plan(spec)
     _say(plan)
     if dry_run:
         _print_dry_run(plan, as_json)
         return
     try:
-        registration = run_plan(plan, compute_client=compute)
+        registration = registrar.run(plan)
     except KeyboardInterrupt:  # e.g. while a new gallery or image definition is being created
         _interrupted(
             "whatever was already sent continues in Azure (a resource not yet sent will not be found)",
@@ -262,17 +213,20 @@ def image_command(
     before the upload); for a specialized disk set use `register gallery-version --os-state specialized`.
     With --source-vm, capture an existing deallocated VM that was generalized and marked so (`az vm generalize`).
     """
-    sub = _subscription(subscription)
-    tags = list(tag or [])
+    tags = parse_tags(tag)
+    factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                            timeout=timeout, max_retries=max_retries)
+    spec: ImageSpec | CaptureSpec
     if source_vm:
         if os_disk or data_disk:
             raise InputError("give either --source-vm or --os-disk/--data-disk, not both")
         ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
-        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
-        plan = plan_capture(
-            name=name, resource_group=resource_group, source_vm=source_vm, subscription_id=sub, compute_client=compute,
+        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
+                             max_retries=max_retries)
+        spec = CaptureSpec(
+            name=name, resource_group=resource_group, source_vm=source_vm,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
             os_state=os_state,
         )
@@ -280,18 +234,18 @@ def image_command(
         missing = [o for o, v in (("--os-disk", os_disk), ("--location", location)) if not v]
         if missing:
             raise InputError(f"an image from blobs needs {', '.join(missing)} (or --source-vm to capture a VM)")
-        # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blobs need no client.
-        reads_arm = any(is_disk_id(s) for s in [os_disk, *(d.split(",", 1)[0] for d in data_disk or [])])
-        compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries) if reads_arm or not dry_run else None
-        plan = plan_image(
+        assert os_disk is not None and location is not None
+        # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blob sources
+        # are read through storage only, so a dry run of them sends nothing to ARM.
+        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
+                             max_retries=max_retries)
+        spec = ImageSpec(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
-            subscription_id=sub, data_disks=data_disk or [], os_state=os_state,
+            data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
-            tags=tags, blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
-                                                 timeout=timeout, max_retries=max_retries),
-            skip_preflight=skip_preflight, compute_client=compute, skip_guest_check=skip_guest_check,
+            tags=tags, skip_preflight=skip_preflight, skip_guest_check=skip_guest_check,
         )
-    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
 @register_app.command("gallery-version")
@@ -345,18 +299,18 @@ def gallery_version_command(
 
     With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
     """
-    sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
-    plan = plan_gallery_version(
+    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
+                         max_retries=max_retries)
+    spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
-        location=location, os_disk=os_disk, subscription_id=sub, compute_client=compute, data_disks=data_disk or [],
+        location=location, os_disk=os_disk, data_disks=data_disk or [],
         storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
-        hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=list(tag or []),
-        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
-                                                 timeout=timeout, max_retries=max_retries),
+        hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=parse_tags(tag),
         skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
     )
-    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                            timeout=timeout, max_retries=max_retries)
+    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
 @register_app.command("disk")
@@ -392,14 +346,13 @@ def disk_command(
     max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Import a page blob as a managed disk."""
-    sub = _subscription(subscription)
-    compute = _compute(sub, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout, max_retries=max_retries)
-    plan = plan_disk(
-        name=name, resource_group=resource_group, location=location, source=source, subscription_id=sub,
-        compute_client=compute, sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
-        storage_account_id=storage_account_id, tags=list(tag or []),
-        blob_client_factory=_blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
-                                                 timeout=timeout, max_retries=max_retries),
-        skip_preflight=skip_preflight,
+    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
+                         max_retries=max_retries)
+    spec = DiskImportSpec(
+        name=name, resource_group=resource_group, location=location, source=source,
+        sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
+        storage_account_id=storage_account_id, tags=parse_tags(tag), skip_preflight=skip_preflight,
     )
-    _finish(plan, compute, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
+                            timeout=timeout, max_retries=max_retries)
+    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)

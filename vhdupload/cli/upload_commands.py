@@ -15,40 +15,32 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..redact import RedactingFilter, printable
-from ..status import upload_status
-from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES, DEFAULT_THREADS
-from ..upload import RESUME_HINT, UploadResult, upload_vhd
-from ..azure.lease import DEFAULT_WAIT_TIMEOUT
-from ..verify import verify_upload
-from ..destinations.managed_disk import SKUS, ManagedDiskSpec
-from ..managed_disks import managed_disk_status, upload_to_managed_disk, verify_managed_disk
-from ..registration.arm import make_compute_client
-from .register_commands import (
-    ArmEndpointOption,
-    AudienceOption,
-    CloudOption,
-    SubscriptionOption,
-    _credential,
-    _subscription,
-)
-from ..vhd.limits import format_size
+from ..destinations import SKUS, Destination, UploadStatus
+from ..errors import InputError
+from ..redact import printable
+from ..status import status as upload_status
+from ..transfer import TransferSettings
+from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS, DEFAULT_WAIT_TIMEOUT
+from ..upload import RESUME_HINT, UploadResult
+from ..upload import upload as upload_disk
+from ..verify import VerifyResult
+from ..verify import verify as verify_disk
+from ..azure_rules import format_size
 from . import app
+from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
+from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
+from ._destination import ArmOptions, DiskOptions, StorageOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
-from ._common import MaxRetriesOption, suggest_raw_first
 from ._progress import ProgressBar as _ProgressBar
 from ._progress import wanted
 from ._storage_options import (
     AccountKeyOption,
     AccountNameOption,
-    SasTokenOption,
     AccountUrlOption,
     ConnectionStringOption,
     EmulatorOption,
-    blob_client_from_options,
+    SasTokenOption,
 )
-from ..errors import InputError
-from ..transfer import TransferSettings
 
 SourceArg = Annotated[str, typer.Argument(help="The VHD or VHDX (fixed, dynamic or differencing), or a raw image with --raw.")]
 DestArg = Annotated[
@@ -161,76 +153,40 @@ def upload(
     ] = False,
 ) -> int:
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
-                                 max_gap=max_gap)
+                                 max_gap=max_gap, wait_timeout=wait_timeout)
+    disk = None
     if managed_disk is not None:
-        if dest is not None:
-            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
         if content_md5:
             raise typer.BadParameter("a managed disk's upload endpoint cannot set Content-MD5", param_hint="--content-md5")
-        _no_storage_options(account_url=account_url, connection_string=connection_string, account_key=account_key,
-            account_name=account_name, sas_token=sas_token, emulator=emulator)
-        spec = ManagedDiskSpec(
-            name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
-            location=_required(location, "--location"), sku=sku, zone=zone, os_type=os_type,
-            hyper_v_generation=hyper_v_generation, security_type=security_type,
-            data_access_auth_mode=data_access_auth_mode, tags=parse_tags(tag),
-        ).validated()
-        credential = _credential(cloud)
-        compute = _compute_with(credential, subscription, arm_endpoint, cloud, arm_audience)
-        cancel = threading.Event()
-        bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
-        try:
-            result = upload_to_managed_disk(
-                source, spec, compute_client=compute, credential=credential, raw=raw, resize=not no_resize,
-                overwrite=overwrite, wait=wait, delete_on_failure=delete_on_failure, settings=settings,
-                progress=bar.update, cancel=cancel, trust_stat=trust_stat, wait_timeout=wait_timeout,
-            )
-            bar.finish()
-        except KeyboardInterrupt:
-            cancel.set()
-            bar.close()
-            typer.echo(
-                f"error: interrupted; nothing was deleted: run the same command again to continue the disk {managed_disk}",
-                err=True,
-            )
-            return 130
-        finally:
-            bar.close()
-        if as_json:
-            typer.echo(json.dumps(result.to_dict(), sort_keys=True))
-        else:
-            typer.echo(summary(result))
-        return EXIT_OK
-    if dest is None:
-        raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
-    client = blob_client_from_options(
-        dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
-            account_name=account_name, sas_token=sas_token,
-        emulator=emulator, threads=threads or ADAPTIVE_MAX, timeout=timeout,
+        details = dict(sku=sku, zone=zone, os_type=os_type, hyper_v_generation=hyper_v_generation,
+                       security_type=security_type, data_access_auth_mode=data_access_auth_mode,
+                       tags=parse_tags(tag), delete_on_failure=delete_on_failure)
+        disk = DiskOptions(managed_disk, resource_group, location=_required(location, "--location") if dest is None else location,
+                           details=details)
+    target = destination(
+        dest, disk=disk, blob={"content_md5": content_md5, "lease_seconds": lease_seconds},
+        storage=StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator),
+        arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
     )
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
-        result = upload_vhd(
-            source, blob_client=client, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
-            settings=settings, content_md5=content_md5, progress=bar.update, cancel=cancel,
-            lease_seconds=lease_seconds, trust_stat=trust_stat, wait_timeout=wait_timeout,
-        )
+        result = upload_disk(source, target, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
+                             trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel)
         bar.finish()
     except KeyboardInterrupt:
         cancel.set()
         bar.close()
-        typer.echo(f"error: interrupted; {RESUME_HINT}", err=True)
+        where = f"; nothing was deleted: run the same command again to continue the disk {managed_disk}" if managed_disk \
+            else f"; {RESUME_HINT}"
+        typer.echo(f"error: interrupted{where}", err=True)
         return 130
     finally:
         bar.close()
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), sort_keys=True))
-    else:
-        typer.echo(summary(result))
+    typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
     return EXIT_OK
 
 
@@ -270,32 +226,16 @@ def verify(
     _delete_on_failure: IgnoredFlag = False,
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
-    if managed_disk is not None:
-        if dest is not None:
-            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
-        credential = _credential(cloud)
-        result = verify_managed_disk(
-            source, disk_name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
-            compute_client=_compute_with(credential, subscription, arm_endpoint, cloud, arm_audience),
-            credential=credential, raw=raw, resize=not no_resize, settings=settings,
-        )
-    else:
-        if dest is None:
-            raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
-        client = blob_client_from_options(
-            dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
-            account_name=account_name, sas_token=sas_token,
-            emulator=emulator, threads=threads, timeout=timeout,
-        )
-        bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
-        try:
-            result = verify_upload(source, blob_client=client, raw=raw, resize=not no_resize, settings=settings,
-                                   progress=bar.update)
-            bar.finish()
-        finally:
-            bar.close()
+    target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
+                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
+    bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
+    try:
+        result = verify_disk(source, target, raw=raw, resize=not no_resize, settings=settings, progress=bar.update)
+        bar.finish()
+    finally:
+        bar.close()
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
@@ -336,34 +276,32 @@ def status(
     _delete_on_failure: IgnoredFlag = False,
 ) -> int:
     """Show what a blob or managed disk holds of an upload: how much, from which source, whether complete."""
-    _setup_logging(verbose)
-    if managed_disk is not None:
-        if dest is not None:
-            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
-        credential = _credential(cloud)
-        disk_status = managed_disk_status(
-            disk_name=managed_disk, resource_group=_required(resource_group, "--resource-group"),
-            compute_client=_compute_with(credential, subscription, arm_endpoint, cloud, arm_audience),
-        )
-        if as_json:
-            typer.echo(json.dumps(disk_status.to_dict(), sort_keys=True))
-        else:
-            typer.echo("\n".join(printable(line) for line in _disk_status_text(managed_disk, disk_status).split("\n")))
-        return EXIT_OK
-    if dest is None:
-        raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
-    client = blob_client_from_options(
-        dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
-            account_name=account_name, sas_token=sas_token,
-        emulator=emulator, threads=2, timeout=timeout,
-    )
-    result = upload_status(blob_client=client, settings=transfer_settings(timeout=timeout, max_retries=max_retries))
+    setup_logging(verbose)
+    target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
+                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
+    result = upload_status(target, settings=transfer_settings(threads=2, timeout=timeout, max_retries=max_retries))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
-        return EXIT_OK
-    lines = [f"{result.blob_url}: {result.state}"]
-    if result.exists:
-        lines.append(f"  blob size:     {format_size(result.blob_size)}")
+    else:  # metadata and tags are the server's: no control characters
+        typer.echo("\n".join(printable(line) for line in status_lines(result)))
+    return EXIT_OK
+
+
+def _target(dest: str | None, managed_disk: str | None, resource_group: str | None, storage: StorageOptions,
+            arm: ArmOptions) -> Destination:
+    disk = DiskOptions(managed_disk, resource_group) if managed_disk is not None else None
+    return destination(dest, disk=disk, storage=storage, arm=arm)
+
+
+def status_lines(result: UploadStatus) -> list[str]:
+    """What ``status`` prints for a person: the same lines for a blob and a disk (unescaped: a
+    value from the server may hold any character)."""
+    lines = [f"{result.url}: {result.state}"]
+    if result.disk_state:
+        lines += [f"  disk state:    {result.disk_state}", f"  id:            {result.disk_id}"]
+    if result.exists and result.size:
+        lines.append(f"  size:          {format_size(result.size)}")
+    if result.bytes_present is not None and result.exists:
         lines.append(f"  pages present: {format_size(result.bytes_present)}")
     if result.made_by_vhdupload:
         uuid = f", UUID {result.source_uuid}" if result.source_uuid else ""
@@ -374,10 +312,9 @@ def status(
             lines.append(f"  complete:      {'yes' if result.complete else 'no: rerun the upload to finish it'}")
         if result.crc64:
             lines.append(f"  CRC64:         {result.crc64}")
-    if result.lease == "leased":
-        lines.append("  lease:         held (an upload is running, or crashed less than a minute ago)")
-    typer.echo("\n".join(printable(line) for line in lines))  # metadata is the server's: no control characters
-    return EXIT_OK
+    if result.writer:
+        lines.append(f"  writer:        {result.writer}")
+    return lines
 
 
 def verify_reads(result: Any) -> str:
@@ -388,26 +325,6 @@ def verify_reads(result: Any) -> str:
         f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)\n"
         f"  duration:      {result.seconds:.1f} s"
     )
-
-
-def _disk_status_text(name: str, status: Any) -> str:
-    if not status.exists:
-        return f"managed disk {name}: absent"
-    lines = [f"managed disk {name}: {status.state}", f"  disk state:    {status.disk_state}", f"  id:            {status.disk_id}"]
-    if status.upload_size:
-        lines.append(f"  upload size:   {format_size(status.upload_size)}")
-    if status.made_by_vhdupload:
-        uuid = f", UUID {status.source_uuid}" if status.source_uuid else ""
-        lines.append(f"  source:        {status.source_name} ({status.source_type}, {status.source_size} bytes{uuid})")
-        if status.source_changed:
-            lines.append("  complete:      no: the source changed during the upload; upload again with --overwrite")
-        else:
-            lines.append(f"  complete:      {'yes' if status.complete else 'no: rerun the upload to finish it'}")
-        if status.crc64:
-            lines.append(f"  CRC64:         {status.crc64}")
-        if status.heartbeat_age is not None and not status.complete:
-            lines.append(f"  heartbeat:     {status.heartbeat_age:.0f} s ago" + (" (an upload is running)" if status.heartbeat_age < 60 else ""))
-    return "\n".join(lines)
 
 
 def transfer_settings(**knobs: Any) -> TransferSettings:
@@ -435,19 +352,6 @@ def _required(value: str | None, flag: str) -> str:
     if not value:
         raise typer.BadParameter(f"{flag} is needed with --managed-disk", param_hint=flag)
     return value
-
-
-def _no_storage_options(**given: Any) -> None:
-    used = [name for name, value in given.items() if value]
-    if used:
-        flag = "--" + used[0].replace("_", "-")
-        raise typer.BadParameter("storage options do not apply to --managed-disk (ARM grants the access)", param_hint=flag)
-
-
-def _compute_with(credential: Any, subscription: str | None, arm_endpoint: str | None, cloud: str | None,
-                  audience: str | None) -> Any:
-    return make_compute_client(credential=credential, subscription_id=_subscription(subscription),
-                               arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
 
 
 def summary(result: UploadResult) -> str:
@@ -503,19 +407,3 @@ def parse_bandwidth(text: str) -> float:
     if not match or unit not in _UNITS or float(match.group(1)) <= 0:
         raise typer.BadParameter(f"{text!r} is not a bandwidth like 400 (Mbit/s), 400Mbps or 50MB/s", param_hint="--max-bandwidth")
     return float(match.group(1)) * _UNITS[unit]
-
-
-def _setup_logging(verbose: bool) -> None:
-    if not verbose:
-        return
-    root = logging.getLogger("vhdupload")
-    if any(getattr(h, "_vhdupload_cli", False) for h in root.handlers):
-        return  # main() may run several times in one process (tests, embedding programs)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._vhdupload_cli = True  # type: ignore[attr-defined]
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name, level in (("vhdupload", logging.DEBUG), ("azure", logging.INFO)):
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.addHandler(handler)

@@ -8,24 +8,145 @@ from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient
 
+from ..azure.credentials import client_options, resolve_blob_client
 from ..azure.lease import MAX_LEASE_SECONDS, LeaseKeeper
 from ..azure.page_blob import PageBlobSink, is_page_blob
 from ..azure.state import UploadState
-from ..planning import STANDARD_PAGE_BLOB
+from ..blob_image import BlobImage, blob_image
+from ..errors import InputError, StorageError
+from ..keywords import refuse_unknown_keywords
+from ..planning import STANDARD_PAGE_BLOB, DestinationLimits, RangeSet
+from ..transfer.settings import TransferSettings
 from ..upload_decision import Existing
-
+from ..virtual_disk import VirtualDisk
+from .base import UploadStatus
 
 #: How often the resume watermark is written to the blob's metadata while data flows.
 _PROGRESS_SECONDS = 2.0
 
+#: Builds the ``BlobClient`` for an operation from the SDK's client options (pool, timeout).
+ClientFactory = Callable[[dict[str, Any]], BlobClient]
 
-class PageBlobDestination:
-    def __init__(self, sink: PageBlobSink, *, lease_seconds: int = MAX_LEASE_SECONDS) -> None:
+
+def page_blob_image(disk: VirtualDisk, *, resize: bool, state: UploadState | None = None) -> BlobImage:
+    """The image a page blob takes for ``disk`` (a raw disk's footer pinned to ``state``'s)."""
+    if state is None or disk.footer is not None:
+        return blob_image(disk, resize=resize)
+    return blob_image(disk, resize=resize, footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
+
+
+@refuse_unknown_keywords
+class PageBlob:
+    """A page blob in a storage account: the destination of an upload to blob storage.
+
+    :param url: the blob's URL (a SAS in its query allowed: then no ``credential`` is needed).
+    :param credential: what the storage SDK takes: an Entra ID ``TokenCredential``, an
+        ``AzureNamedKeyCredential`` (account key) or a SAS token string. None: a SAS in the URL,
+        else the environment as ``az storage`` reads it (``AZURE_STORAGE_CONNECTION_STRING``,
+        ``AZURE_STORAGE_KEY``, ``AZURE_STORAGE_SAS_TOKEN``), else ``DefaultAzureCredential``.
+    :param lease_seconds: the blob lease's length while uploading, 15..60 seconds (a crashed
+        upload's lease blocks a rerun at most that long).
+    :param content_md5: on upload, also compute the whole blob's MD5 and set its Content-MD5,
+        as Add-AzVhd does (costs CPU in proportion to the virtual size).
+    """
+
+    def __init__(self, url: str, *, credential: Any = None, lease_seconds: int = MAX_LEASE_SECONDS,
+                 content_md5: bool = False) -> None:
+        if not url:
+            raise InputError("a page blob needs a URL (or CONTAINER/NAME with from_connection_string)")
+        if not 15 <= lease_seconds <= MAX_LEASE_SECONDS:
+            raise InputError(f"lease_seconds must be 15..{MAX_LEASE_SECONDS}, got {lease_seconds}")
+        self.url = url
+        self.credential = credential
+        self.lease_seconds = lease_seconds
+        self.content_md5 = content_md5
+        self._factory: ClientFactory = self._from_url
+
+    @classmethod
+    def from_connection_string(cls, conn_str: str, container: str, blob: str, *,
+                               lease_seconds: int = MAX_LEASE_SECONDS, content_md5: bool = False) -> "PageBlob":
+        """The blob ``blob`` in ``container`` of the account a connection string names.
+
+        :param conn_str: the storage account's connection string (``AccountKey`` or
+            ``SharedAccessSignature``; ``BlobEndpoint`` for an emulator).
+        :param container: the container (created on upload when missing).
+        :param blob: the blob's name.
+        :param lease_seconds: as for :class:`PageBlob`.
+        :param content_md5: as for :class:`PageBlob`.
+        """
+        return cls.from_client_factory(
+            lambda options: resolve_blob_client(f"{container}/{blob}", connection_string=conn_str, **options),
+            name=f"{container}/{blob}", lease_seconds=lease_seconds, content_md5=content_md5,
+        )
+
+    @classmethod
+    def from_client(cls, client: BlobClient, *, lease_seconds: int = MAX_LEASE_SECONDS,
+                    content_md5: bool = False) -> "PageBlob":
+        """A ready ``azure.storage.blob.BlobClient`` (its own pool and retry options are kept:
+        give it ``retry_total=0`` and a pool as large as the threads, as
+        :func:`vhdupload.client_options` does)."""
+        return cls.from_client_factory(lambda _options: client, name=client.url, lease_seconds=lease_seconds,
+                                       content_md5=content_md5)
+
+    @classmethod
+    def from_client_factory(cls, factory: ClientFactory, *, name: str, lease_seconds: int = MAX_LEASE_SECONDS,
+                            content_md5: bool = False) -> "PageBlob":
+        """A blob whose ``BlobClient`` ``factory`` builds from the SDK's client options (the CLI's
+        way: its credential options resolved as ``az storage`` resolves them)."""
+        blob = cls(name, lease_seconds=lease_seconds, content_md5=content_md5)
+        blob._factory = factory
+        return blob
+
+    def describe(self) -> str:
+        return self.url.split("?", 1)[0]
+
+    def __repr__(self) -> str:  # never the SAS or the credential
+        return f"PageBlob({self.describe()!r})"
+
+    def client(self, *, threads: int, timeout: float | None) -> BlobClient:
+        """A ``BlobClient`` with a pool of ``threads`` connections and the SDK's retries off
+        (the package retries each call itself)."""
+        return self._factory(client_options(threads=threads, timeout=timeout))
+
+    def open(self, *, settings: TransferSettings, cancel: threading.Event) -> "PageBlobSession":
+        sink = PageBlobSink(self.client(threads=settings.pool_threads, timeout=settings.timeout),
+                            timeout=settings.timeout, max_retries=settings.max_retries, cancel=cancel)
+        return PageBlobSession(sink, lease_seconds=self.lease_seconds, content_md5=self.content_md5)
+
+    def _from_url(self, options: dict[str, Any]) -> BlobClient:
+        # One way for every credential, so that every URL gets the same checks (plain http only
+        # to loopback, no token over http).
+        credential = self.credential
+        sas = credential if isinstance(credential, str) else None
+        return resolve_blob_client(self.url, credential=None if sas else credential, sas_token=sas, **options)
+
+
+class SinkReadback:
+    """A finished destination read through a page-blob sink (a blob's, or a disk's read grant)."""
+
+    def __init__(self, sink: PageBlobSink, *, size: int, state: UploadState | None) -> None:
+        self.url = sink.url
+        self.size = size
+        self.state = state
+        self._sink = sink
+
+    def held_ranges(self, *, size: int) -> list[tuple[int, int]]:
+        return list(self._sink.held_ranges(size=size))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._sink.download(offset, length)
+
+
+class PageBlobSession:
+    """One operation on a page blob (see :class:`vhdupload.destinations.DestinationSession`)."""
+
+    def __init__(self, sink: PageBlobSink, *, lease_seconds: int = MAX_LEASE_SECONDS, content_md5: bool = False) -> None:
         self.sink = sink
         self.url = sink.url
         self.notes: list[str] = []
-        self.limits = STANDARD_PAGE_BLOB  # what one page blob takes: sizes the zero-gap merging
+        self.wants_md5 = content_md5
         self._state: UploadState | None = None
         self._last_save = 0.0
         self.keeper = LeaseKeeper(sink, duration=lease_seconds, metadata=self._metadata)
@@ -49,6 +170,13 @@ class PageBlobDestination:
     @property
     def can_read_back(self) -> bool:
         return True
+
+    @property
+    def limits(self) -> DestinationLimits:
+        return STANDARD_PAGE_BLOB
+
+    def layout(self, disk: VirtualDisk, *, resize: bool, state: UploadState | None = None) -> BlobImage:
+        return page_blob_image(disk, resize=resize, state=state)
 
     def look(self) -> Existing:
         props, _ = self.sink.properties()
@@ -114,11 +242,32 @@ class PageBlobDestination:
         if md5 is not None:
             self.sink.set_content_md5(md5, lease=self.keeper.lease)
 
-    def failure_note(self, *, cancelled: bool) -> str:
-        return ""
+    def open_for_reading(self) -> SinkReadback:
+        props, _ = self.sink.properties()
+        if props is None:
+            raise StorageError(f"{self.url} does not exist: nothing to verify")
+        return SinkReadback(self.sink, size=props.size, state=UploadState.from_metadata(props.metadata))
 
-    def close(self) -> None:
+    def status(self) -> UploadStatus:
+        props, _ = self.sink.properties()
+        if props is None:
+            return UploadStatus(url=self.url, exists=False)
+        state = UploadState.from_metadata(props.metadata)
+        present = RangeSet(list(self.sink.held_ranges(size=props.size))).size() if is_page_blob(props) else props.size
+        lease = str(getattr(getattr(props, "lease", None), "state", None) or "") or None
+        return UploadStatus.recorded(
+            self.url, state, size=props.size, bytes_present=present,
+            writer="an upload holds the blob's lease (it is running, or crashed less than a minute ago)"
+            if lease == "leased" else None,
+            last_modified=props.last_modified.isoformat() if props.last_modified else None,
+        )
+
+    def delete(self) -> None:
+        self.sink.delete()
+
+    def close(self, *, failed: bool = False, cancelled: bool = False) -> str:
         self.keeper.stop(release=True)
+        return ""
 
     def summary(self) -> dict[str, Any]:
         return {}

@@ -10,6 +10,7 @@ failure into :class:`FsError`, so a damaged file system never escapes as a crash
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 from .source import Window
@@ -148,7 +149,7 @@ class GuestFs:
         return self._volume.get_file_entry_by_path(separator + separator.join(parts))
 
     @staticmethod
-    def _children(directory: Any):
+    def _children(directory: Any) -> Iterator[Any]:
         count = min(int(directory.get_number_of_sub_file_entries()), _MAX_DIRECTORY_SCAN)
         for index in range(count):
             yield directory.get_sub_file_entry(index)
@@ -156,7 +157,8 @@ class GuestFs:
     @staticmethod
     def _name(entry: Any) -> str | None:
         try:
-            return entry.get_name()
+            name: str | None = entry.get_name()
+            return name
         except Exception:
             return None
 

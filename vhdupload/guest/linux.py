@@ -145,6 +145,7 @@ def _drivers(fs: GuestFs, report: GuestReport) -> None:
         if len(have) == len(_HV_DRIVERS):
             report.sign(f"Hyper-V drivers {', '.join(_HV_DRIVERS)} in kernel {version}")
             return
+    assert best is not None  # kernels is not empty
     version, have = best
     missing = [d for d in _HV_DRIVERS if d not in have]
     report.problem(

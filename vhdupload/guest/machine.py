@@ -7,7 +7,6 @@ import struct
 #: Azure's names (the gallery's ``architecture``) for what Azure runs; others are named for messages.
 ELF_MACHINES = {62: "x64", 183: "Arm64", 3: "x86 (32-bit)", 40: "ARM (32-bit)", 243: "RISC-V", 21: "PowerPC64", 22: "s390x"}
 PE_MACHINES = {0x8664: "x64", 0xAA64: "Arm64", 0x14C: "x86 (32-bit)", 0x1C4: "ARM (32-bit)"}
-AZURE_ARCHITECTURES = ("x64", "Arm64")
 
 
 def elf_machine(head: bytes) -> str | None:

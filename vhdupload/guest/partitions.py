@@ -106,7 +106,8 @@ def _gpt(read_at: ReadAt, disk_size: int) -> PartitionTable | None:
 
 
 def _mbr(read_at: ReadAt, disk_size: int, entries: list[tuple[int, int, int, int]]) -> PartitionTable:
-    partitions, warnings = [], []
+    partitions: list[Partition] = []
+    warnings: list[str] = []
     for number, (_, ptype, first, count) in enumerate(entries, start=1):
         if ptype == 0 or count == 0:
             continue
@@ -117,7 +118,8 @@ def _mbr(read_at: ReadAt, disk_size: int, entries: list[tuple[int, int, int, int
     return PartitionTable("mbr", partitions, warnings)
 
 
-def _add(partitions, warnings, number, first, count, ptype, disk_size) -> None:
+def _add(partitions: list[Partition], warnings: list[str], number: int, first: int, count: int, ptype: int,
+         disk_size: int) -> None:
     start, size = first * SECTOR, count * SECTOR
     if start + size > disk_size:
         warnings.append(f"MBR partition {number} (type 0x{ptype:02X}) lies outside the disk; it was not read")

@@ -9,17 +9,20 @@
 
 from __future__ import annotations
 
+from .manifest import load_manifest
 from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
-from .runner import DiskProgress, DiskResult, PublishResult, publish, split_budget
+from .runner import DiskProgress, DiskResult, PublishOptions, PublishResult, publish, split_budget
 
 __all__ = [
     "DiskProgress",
     "DiskResult",
     "DiskSource",
     "ImageTarget",
+    "PublishOptions",
     "PublishPlan",
     "PublishResult",
     "StorageTarget",
+    "load_manifest",
     "publish",
     "split_budget",
 ]

@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..blob_image import blob_image
+from ..blob_image import BlobImage, blob_image
+from ..destinations.disk_layout import managed_disk_image
 from ..endpoints import open_source
+from ..virtual_disk import VirtualDisk
+from ..guest import choose_os_type, examine, require_generalized
 from ..errors import NotGeneralizedError, PublishCheckError, VhdUploadError
-from ..registration.generation import detect_generation
-from ..vhd.limits import OS_DISK_MAX_VIRTUAL_SIZE, format_size
+from ..guest.generation import detect_generation
+from ..azure_rules import OS_DISK_MAX_VIRTUAL_SIZE, format_size
 from .plan import DiskSource, PublishPlan
 
 
@@ -51,8 +54,6 @@ def check_disks(plan: PublishPlan, *, skip_guest_check: bool = False) -> list[Ch
 
 
 def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check: bool) -> CheckedDisk:
-    from ..managed_disks import managed_disk_image  # noqa: PLC0415 - heavy (azure-mgmt-compute)
-
     path = plan.resolved(disk)
     source = open_source(path)
     try:
@@ -77,7 +78,7 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
         source.close()
 
 
-def _generation(plan: PublishPlan, image, result: CheckedDisk) -> str:
+def _generation(plan: PublishPlan, image: BlobImage, result: CheckedDisk) -> str:
     requested = plan.image.hyper_v_generation
     detected = detect_generation(lambda offset, n: image.read(offset, max(0, min(n, image.data_size - offset))))
     if requested != "auto":
@@ -98,13 +99,8 @@ def _generation(plan: PublishPlan, image, result: CheckedDisk) -> str:
     return detected.generation
 
 
-def _guest(plan: PublishPlan, source, result: CheckedDisk) -> None:
+def _guest(plan: PublishPlan, source: VirtualDisk, result: CheckedDisk) -> None:
     """Refuse an OS disk to be published as generalized that clearly is not (issue 13's check)."""
-    try:
-        from ..guest import choose_os_type, examine, require_generalized  # noqa: PLC0415
-    except ImportError:  # the guest package is optional in spirit: without it nothing is checked
-        result.warnings.append("the OS disk was not examined inside (vhdupload.guest is unavailable)")
-        return
     report = examine(source)
     try:
         result.warnings += require_generalized(report, os_state=plan.image.os_state)

@@ -22,7 +22,7 @@ STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
 DISK_KEYS = ("path", "role", "lun", "caching", "blob")
 
 
-def _unknown(table: dict, allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
+def _unknown(table: dict[str, Any], allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
     for key in table:
         if key not in allowed:
             close = [k for k in allowed if k.replace("_", "") == str(key).lower().replace("_", "").replace("-", "")]
@@ -30,7 +30,7 @@ def _unknown(table: dict, allowed: tuple[str, ...], where: str, problems: list[s
             problems.append(f"{where}: unknown key {key!r}{hint}")
 
 
-def _table(data: dict, key: str, problems: list[str]) -> dict:
+def _table(data: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
     value = data.get(key)
     if value is None:
         problems.append(f"[{key}] is missing")
@@ -64,8 +64,9 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
             path = None
         disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
                                 caching=table.get("caching"), blob=table.get("blob")))
+    image_fields: dict[str, Any] = {k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)
     plan = PublishPlan(
-        image=ImageTarget(**{k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)),
+        image=ImageTarget(**image_fields),
         storage=StorageTarget(**{k: storage[k] for k in STORAGE_KEYS if k in storage}),
         disks=tuple(disks),
         base=base,
@@ -79,7 +80,7 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
     return plan
 
 
-def _required(image: dict) -> dict:
+def _required(image: dict[str, Any]) -> dict[str, Any]:
     """The dataclass's required fields, None when absent (validation then names them)."""
     return {k: image.get(k) for k in ("name", "resource_group", "location", "os_type")}
 
@@ -88,7 +89,7 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def load_manifest(path: str | PathLike) -> PublishPlan:
+def load_manifest(path: str | PathLike[str]) -> PublishPlan:
     """Read and validate the manifest at ``path``; raises :class:`PublishCheckError`."""
     path = Path(path)
     try:

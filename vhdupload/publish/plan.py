@@ -1,6 +1,6 @@
 """What a publish does, as plain objects: the image to register, where the disks go, the disks.
 
-A :class:`PublishPlan` comes from a manifest (:meth:`PublishPlan.from_manifest`) or is built in
+A :class:`PublishPlan` comes from a manifest (:func:`vhdupload.publish.load_manifest`) or is built in
 Python; :meth:`PublishPlan.validated` applies the same rules to both and lists every problem,
 each naming its table (``[image]``, ``[storage]``, ``[[disk]] #2``) and key.
 """
@@ -11,7 +11,9 @@ from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 
+from ..destinations.managed_disk import SKUS
 from ..errors import PublishCheckError
+from ..keywords import refuse_unknown_keywords
 from ..registration.bodies import CACHING, MAX_LUN, OS_STATES, OS_TYPES
 
 KINDS = ("managed-image", "gallery-version")
@@ -19,6 +21,7 @@ GALLERY_KEYS = ("gallery", "definition", "version", "publisher", "offer", "sku")
 GENERATIONS = {"auto": "auto", "v1": "V1", "v2": "V2"}
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True)
 class ImageTarget:
     """The image to register (the manifest's ``[image]`` table)."""
@@ -39,6 +42,7 @@ class ImageTarget:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True)
 class StorageTarget:
     """Where the disks go (``[storage]``): a container, or managed disks in the image's group."""
@@ -49,17 +53,19 @@ class StorageTarget:
     disk_prefix: str | None = None  # default: the image name + "-"
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True)
 class DiskSource:
     """One disk (a ``[[disk]]``): a local VHD, its role and, for a data disk, its LUN."""
 
-    path: Path
+    path: str | PathLike[str]  # a file; relative ones start at the plan's base
     role: str | None = "data"  # "os" | "data" (None: not said, taken as data)
     lun: int | None = None
     caching: str | None = None  # None | ReadOnly | ReadWrite
     blob: str | None = None  # the blob's name in the container (default: the file's name)
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True)
 class PublishPlan:
     """Everything a publish needs; ``disks`` in manifest order. ``base`` is where relative paths start."""
@@ -69,20 +75,13 @@ class PublishPlan:
     disks: tuple[DiskSource, ...]
     base: Path | None = None
 
-    @classmethod
-    def from_manifest(cls, path: str | PathLike[str]) -> "PublishPlan":
-        """Read a TOML manifest (see ``docs/publish.md``); raises :class:`PublishCheckError`."""
-        from .manifest import load_manifest  # noqa: PLC0415 - one module per job
-
-        return load_manifest(path)
-
     @property
     def os_disk(self) -> DiskSource:
         return next(d for d in self.disks if d.role == "os")
 
     def label(self, index: int) -> str:
         """How problems name the disk at ``index``: ``[[disk]] #2 (data0.vhd)``."""
-        return f"[[disk]] #{index + 1} ({self.disks[index].path.name})"
+        return f"[[disk]] #{index + 1} ({Path(self.disks[index].path).name})"
 
     def resolved(self, disk: DiskSource) -> Path:
         path = Path(disk.path).expanduser()
@@ -218,7 +217,6 @@ def _storage(storage: StorageTarget, problems: list[str]) -> StorageTarget:
             if value is not None:
                 problems.append(f"{where}: {key} applies to managed_disks = true only")
     if sku is not None:
-        from ..destinations.managed_disk import SKUS  # noqa: PLC0415
 
         match = [s for s in SKUS if s.lower() == sku.lower()]
         if not match:

@@ -21,38 +21,39 @@ disks when it made the image, so nothing is uploaded, verified or written again.
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from ..azure.arm import ArmConnection, arm_errors
+from ..azure.lease import MAX_LEASE_SECONDS
+from ..azure.credentials import resolve_blob_client
+from ..destinations import Destination, ManagedDisk, PageBlob
 from ..errors import CancelledError, DestinationConflictError, InputError, StorageError, VhdUploadError
+from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
-from ..registration.arm import arm_errors, make_compute_client
-from ..registration.operations import connect, run_plan
+from ..registration.client import GalleryVersionSpec, ImageSpec, Registrar
 from ..registration.plans import RegistrationPlan
-from ..registration.prepare import plan_gallery_version, plan_image
+from ..status import status
+from ..transfer import TransferSettings
+from ..transfer.concurrency import AdaptiveConcurrency
 from ..transfer.progress import Progress
-from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS
+from ..upload import upload
+from ..upload_result import UploadResult
+from ..verify import VerifyResult, verify
+from .az import az_upload_blob, az_upload_disk
 from .check import CheckedDisk, check_disks
 from .compare import first_difference
+from .manifest import load_manifest
 from .plan import DiskSource, PublishPlan
-from ..transfer import TransferSettings
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-    from azure.mgmt.compute import ComputeManagementClient
-    from azure.storage.blob import BlobClient
-
-    from ..upload import UploadResult
-    from ..verify import VerifyResult
 
 log = logging.getLogger("vhdupload.publish")
 
@@ -72,6 +73,8 @@ class DiskProgress:
 
 @dataclass(frozen=True)
 class DiskResult:
+    """What a publish did with one disk (``to_dict`` is its entry in the ``--json`` object)."""
+
     path: str
     role: str
     lun: int | None
@@ -153,35 +156,54 @@ def _blob_url(container_url: str, blob: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def _supports(function: Callable[..., object], name: str) -> bool:
-    return name in inspect.signature(function).parameters
+@refuse_unknown_keywords
+@dataclass(frozen=True, kw_only=True)
+class PublishOptions:
+    """What a publish may do beyond uploading, verifying and registering.
+
+    :param overwrite: replace an existing image whose body differs (deleted, then created again:
+        ARM does not change an image's sources in place), and a blob or disk holding another source.
+    :param cleanup: delete the uploaded blobs or disks once the image is registered.
+    :param dry_run: check and look (reads only), create nothing; the result's ``plan`` holds the
+        ARM requests and ``az`` lines, each disk's ``bytes_to_send`` an upper bound.
+    :param wait: wait for another upload writing to a disk instead of refusing.
+    :param skip_guest_check: do not look inside the OS disk for signs it was not generalized.
+    :param lease_seconds: the page blobs' lease length while uploading (15..60).
+    :param polling_interval: seconds between ARM polls when Azure does not say.
+    """
+
+    overwrite: bool = False
+    cleanup: bool = False
+    dry_run: bool = False
+    wait: bool = False
+    skip_guest_check: bool = False
+    lease_seconds: int | None = None
+    polling_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """How the run reaches its blobs: a credential the storage SDK takes, or a connection string."""
+
+    credential: Any = None
+    connection_string: str | None = None
+    blob_client_factory: Callable[[str], Any] | None = None
 
 
 class _Publisher:
-    """One publish run: the resolved plan, the clients, and what each step learnt."""
+    """One publish run: the resolved plan, the connections, and what each step learnt."""
 
-    def __init__(self, plan: PublishPlan, checked: list[CheckedDisk], *, compute: Any, subscription: str,
-                 storage: dict[str, Any], blob_client_factory: Callable[[str], BlobClient] | None,
-                 credential: TokenCredential | None,
-                 threads: int, max_retries: int, timeout: float | None, max_bandwidth: float | None,
-                 overwrite: bool, wait: bool, lease_seconds: int | None, polling_interval: float | None,
-                 skip_guest_check: bool, cancel: threading.Event) -> None:
+    def __init__(self, plan: PublishPlan, checked: list[CheckedDisk], *, arm: ArmConnection, storage: _Storage,
+                 settings: TransferSettings, options: PublishOptions, cancel: threading.Event) -> None:
         self.plan = plan
         self.checked = checked
-        self.compute = compute
-        self.subscription = subscription
+        self.arm = arm
+        self.compute = arm.compute(read_only=options.dry_run)
+        self.subscription = arm.subscription_id
         self.storage = storage
-        self.factory = blob_client_factory
-        self.credential = credential
-        self.threads = threads
-        self.max_retries = max_retries
-        self.timeout = timeout
-        self.max_bandwidth = max_bandwidth
-        self.overwrite = overwrite
-        self.wait = wait
-        self.lease_seconds = lease_seconds
-        self.polling_interval = polling_interval
-        self.skip_guest_check = skip_guest_check
+        self.settings = settings
+        self.options = options
+        self.overwrite = options.overwrite
         self.cancel = cancel
         self.notes: list[str] = []
         self.warnings: list[str] = []
@@ -194,37 +216,55 @@ class _Publisher:
             return resource_ids.disk_id(self.subscription, plan.image.resource_group, plan.disk_name(disk))
         return _blob_url(plan.storage.container_url or "", plan.blob_name(disk))
 
-    def blob_client(self, url: str, *, threads: int = DEFAULT_THREADS) -> BlobClient:
-        if self.factory is not None:
-            return self.factory(url)
-        from ..azure.credentials import client_options, resolve_blob_client  # noqa: PLC0415
+    def target(self, checked: CheckedDisk) -> Destination:
+        """The destination value of one disk."""
+        disk, image = checked.source, self.plan.image
+        if self.plan.storage.managed_disks:
+            return ManagedDisk(
+                self.plan.disk_name(disk), resource_group=image.resource_group, arm=self.arm, location=image.location,
+                sku=self.plan.storage.disk_sku, os_type=image.os_type.lower() if disk.role == "os" else None,
+                hyper_v_generation=checked.generation or "auto", tags=dict(image.tags),
+            )
+        url = self.destination(disk)
+        return PageBlob.from_client_factory(lambda options: self._blob_client(url, options), name=url,
+                                            lease_seconds=self.options.lease_seconds or MAX_LEASE_SECONDS)
 
-        return resolve_blob_client(url, **self.storage, **client_options(threads=threads, timeout=self.timeout))
+    def _blob_client(self, url: str, options: dict[str, Any]) -> Any:
+        storage = self.storage
+        if storage.blob_client_factory is not None:
+            return storage.blob_client_factory(url)
+        return resolve_blob_client(url, credential=storage.credential, connection_string=storage.connection_string,
+                                   **options)
+
+    def blob_client(self, url: str) -> Any:
+        """A client for the pre-flight reads of a blob."""
+        return PageBlob.from_client_factory(lambda options: self._blob_client(url, options), name=url).client(
+            threads=2, timeout=self.settings.timeout)
 
     # -- the registration --------------------------------------------------------------------
-    def registration_plan(self, *, preflight: bool) -> RegistrationPlan:
-        plan, image = self.plan, self.plan.image
+    def registration_plan(self) -> RegistrationPlan:
+        """The plan, built once through the Registrar. The blobs and disks are not pre-flighted:
+        they do not exist before the upload, and each is verified against its source after it."""
+        image = self.plan.image
         os_checked = next(c for c in self.checked if c.source.role == "os")
         data = [bodies.DataDisk(url=self.destination(c.source), lun=c.source.lun, caching=c.source.caching)
                 for c in self.checked if c.source.role == "data"]
         common: dict[str, Any] = dict(
             resource_group=image.resource_group, location=image.location, os_disk=self.destination(os_checked.source),
-            subscription_id=self.subscription, data_disks=data, hyper_v_generation=os_checked.generation,
-            tags=image.tags, skip_preflight=not preflight, compute_client=self.compute,
-            blob_client_factory=(lambda url: self.blob_client(url, threads=2)) if preflight else None,
+            data_disks=data, hyper_v_generation=os_checked.generation, tags=image.tags, skip_preflight=True,
+            skip_guest_check=True,  # the local file was examined in step 1 (or the user said not to)
         )
-        planner = plan_image if image.kind == "managed-image" else plan_gallery_version
-        if _supports(planner, "skip_guest_check"):
-            common["skip_guest_check"] = True  # the local file was examined in step 1 (or the user said not to)
+        registrar = Registrar(self.arm, read_only=self.options.dry_run, polling_interval=self.options.polling_interval)
+        self.registrar = registrar
         if image.kind == "managed-image":
-            return plan_image(name=image.name, os_type=image.os_type, os_state=image.os_state,
-                              os_caching=os_checked.source.caching, **common)
+            return registrar.plan(ImageSpec(name=image.name, os_type=image.os_type, os_state=image.os_state,
+                                            os_caching=os_checked.source.caching, **common))
         # validated() requires gallery, definition and version for a gallery version: never ""
-        return plan_gallery_version(
+        return registrar.plan(GalleryVersionSpec(
             gallery=image.gallery or "", image_definition=image.definition or "", version=image.version or "",
-            os_type=image.os_type,
-            os_state=image.os_state, publisher=image.publisher, offer=image.offer, sku=image.sku, **common,
-        )
+            os_type=image.os_type, os_state=image.os_state, publisher=image.publisher, offer=image.offer,
+            sku=image.sku, **common,
+        ))
 
     def existing(self) -> dict[str, Any] | None:
         """The image (or image version) ARM already has, as its REST JSON; None when there is none."""
@@ -257,7 +297,7 @@ class _Publisher:
                     image.resource_group, image.gallery, image.definition, image.version).result()
 
     def register(self, plan: RegistrationPlan) -> Any:
-        registration = run_plan(plan, compute_client=self.compute, polling_interval=self.polling_interval)
+        registration = self.registrar.run(plan)
         while not registration.done():
             if self.cancel.is_set():
                 raise CancelledError(
@@ -268,7 +308,7 @@ class _Publisher:
         return registration.result()
 
     # -- uploads -------------------------------------------------------------------------------
-    def upload(self, checked: CheckedDisk, *, threads: int, bandwidth: float | None,
+    def upload(self, checked: CheckedDisk, *, settings: TransferSettings,
                progress: Callable[[DiskProgress], None] | None) -> UploadResult:
         disk = checked.source
         report: Callable[[Progress], None] | None = None
@@ -277,74 +317,30 @@ class _Publisher:
                 # validated() made every role "os" or "data": the fallback is never taken
                 progress(DiskProgress(index=checked.index, path=str(checked.path), role=disk.role or "data",
                                       lun=disk.lun, progress=snapshot))
-        settings = TransferSettings(threads=threads, max_retries=self.max_retries, timeout=self.timeout,
-                                    max_bandwidth=bandwidth)
+        target = self.target(checked)
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
-            return self._upload(checked, settings=settings, progress=report, overwrite=False)
+            return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
+                          cancel=self.cancel)
         except DestinationConflictError:
             if not self.overwrite:
                 raise
         log.info("%s holds another source: replaced (overwrite)", strip_query(self.destination(disk)))
-        return self._upload(checked, settings=settings, progress=report, overwrite=True)
-
-    def _upload(self, checked: CheckedDisk, *, settings: TransferSettings,
-                progress: Callable[[Progress], None] | None, overwrite: bool) -> UploadResult:
-        disk = checked.source
-        if self.plan.storage.managed_disks:
-            from ..destinations.managed_disk import ManagedDiskSpec  # noqa: PLC0415
-            from ..managed_disks import upload_to_managed_disk  # noqa: PLC0415
-
-            image = self.plan.image
-            spec = ManagedDiskSpec(
-                name=self.plan.disk_name(disk), resource_group=image.resource_group, location=image.location,
-                sku=self.plan.storage.disk_sku, os_type=image.os_type.lower() if disk.role == "os" else None,
-                hyper_v_generation=checked.generation or "auto", tags=dict(image.tags),
-            )
-            return upload_to_managed_disk(checked.path, spec, compute_client=self.compute, credential=self.credential,
-                                          settings=settings, wait=self.wait, progress=progress, cancel=self.cancel,
-                                          overwrite=overwrite)
-        from ..azure.lease import MAX_LEASE_SECONDS  # noqa: PLC0415
-        from ..upload import upload_vhd  # noqa: PLC0415
-
-        client = self.blob_client(self.destination(disk), threads=settings.pool_threads)
-        return upload_vhd(checked.path, blob_client=client, settings=settings, wait=self.wait, progress=progress,
-                          cancel=self.cancel, overwrite=overwrite,
-                          lease_seconds=self.lease_seconds or MAX_LEASE_SECONDS)  # upload_vhd's own default
+        return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
+                      cancel=self.cancel, overwrite=True)
 
     def verify(self, checked: CheckedDisk) -> VerifyResult:
-        if self.plan.storage.managed_disks:
-            from ..managed_disks import verify_managed_disk  # noqa: PLC0415
-
-            return verify_managed_disk(checked.path, disk_name=self.plan.disk_name(checked.source),
-                                       resource_group=self.plan.image.resource_group, compute_client=self.compute,
-                                       credential=self.credential, cancel=self.cancel,
-                                       settings=TransferSettings(threads=self.threads, timeout=self.timeout))
-        from ..verify import verify_upload  # noqa: PLC0415
-
-        url = self.destination(checked.source)
-        return verify_upload(checked.path, blob_client=self.blob_client(url, threads=self.threads), cancel=self.cancel, settings=TransferSettings(threads=self.threads, timeout=self.timeout))
+        return verify(checked.path, self.target(checked), cancel=self.cancel,
+                      settings=replace(self.settings, max_bandwidth=None))
 
     def delete_disk(self, checked: CheckedDisk) -> None:
         """``cleanup``: the image holds its own copy by now."""
-        if self.plan.storage.managed_disks:
-            name = self.plan.disk_name(checked.source)
-            with arm_errors(f"delete the managed disk {name}"):
-                self.compute.disks.begin_delete(self.plan.image.resource_group, name).result()
-            return
-        from ..azure.error_map import translate  # noqa: PLC0415
-        from azure.core.exceptions import AzureError  # noqa: PLC0415
-
-        url = self.destination(checked.source)
+        session = self.target(checked).open(settings=self.settings, cancel=self.cancel)
         try:
-            self.blob_client(url, threads=1).delete_blob()
-        except ResourceNotFoundError:
-            pass
-        except AzureError as exc:
-            raise translate(exc, action=f"deleting {strip_query(url)}") from None
+            session.delete()
+        finally:
+            session.close()
 
     def az_lines(self, checked: CheckedDisk) -> list[str]:
-        from .az import az_upload_blob, az_upload_disk  # noqa: PLC0415
-
         disk, image = checked.source, self.plan.image
         if not self.plan.storage.managed_disks:
             return [az_upload_blob(path=str(checked.path), url=strip_query(self.destination(disk)))]
@@ -356,42 +352,19 @@ class _Publisher:
 
     def pending(self, checked: CheckedDisk) -> tuple[int, bool]:
         """A dry run's look at the destination (reads only): ``(bytes it may still need, complete)``."""
-        if self.plan.storage.managed_disks:
-            from ..managed_disks import managed_disk_status  # noqa: PLC0415
-
-            status = managed_disk_status(disk_name=self.plan.disk_name(checked.source),
-                                         resource_group=self.plan.image.resource_group, compute_client=self.compute)
-            return (0, True) if status.complete else (checked.allocated, False)
-        from ..status import upload_status  # noqa: PLC0415
-
-        blob_status = upload_status(blob_client=self.blob_client(self.destination(checked.source), threads=1),
-                                    settings=TransferSettings(timeout=self.timeout))
-        return (0, True) if blob_status.complete else (checked.allocated, False)
+        found = status(self.target(checked), settings=self.settings)
+        return (0, True) if found.complete else (checked.allocated, False)
 
 
 def publish(
     manifest_or_plan: str | PathLike[str] | PublishPlan,
     *,
-    credential: TokenCredential | None = None,
-    subscription_id: str | None = None,
-    compute_client: ComputeManagementClient | None = None,
-    arm_endpoint: str | None = None,
-    cloud: str | None = None,
-    audience: str | None = None,
+    arm: ArmConnection,
+    storage_credential: Any = None,
     connection_string: str | None = None,
-    account_key: str | None = None,
-    blob_client_factory: Callable[[str], BlobClient] | None = None,
-    threads: int = DEFAULT_THREADS,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout: float | None = None,
-    max_bandwidth: float | None = None,
-    overwrite: bool = False,
-    cleanup: bool = False,
-    dry_run: bool = False,
-    wait: bool = False,
-    skip_guest_check: bool = False,
-    lease_seconds: int | None = None,
-    polling_interval: float | None = None,
+    blob_client_factory: Callable[[str], Any] | None = None,
+    settings: TransferSettings | None = None,
+    options: PublishOptions | None = None,
     progress: Callable[[DiskProgress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> PublishResult:
@@ -399,51 +372,41 @@ def publish(
     register the image; rerun the same call to continue after any failure.
 
     :param manifest_or_plan: the manifest's path, or a plan built in Python.
-    :param credential: an Entra ID ``TokenCredential`` for ARM (and for storage when no
-        ``connection_string``/``account_key``/SAS is given); or pass ``compute_client``.
-    :param subscription_id: the subscription (with ``credential``; optional with ``compute_client``).
-    :param arm_endpoint: an ARM endpoint for another cloud or Azure Stack Hub (``cloud``,
-        ``audience``: see :func:`vhdupload.make_compute_client`).
-    :param connection_string: storage credential for ``container_url`` (else a SAS in the URL,
-        ``account_key``, or ``credential``); ``blob_client_factory`` (URL -> ``BlobClient``)
-        replaces them all.
-    :param threads: the connection budget all disks share (requests in flight at once).
-    :param max_bandwidth: a cap on bytes per second sent, for all disks together.
-    :param overwrite: replace an existing image whose body differs (deleted, then created again:
-        ARM does not change an image's sources in place), and a blob or disk holding another source.
-    :param cleanup: delete the uploaded blobs or disks once the image is registered.
-    :param dry_run: check and look (reads only), create nothing; the result's ``plan`` holds the
-        ARM requests and ``az`` lines, each disk's ``bytes_to_send`` an upper bound.
-    :param wait: wait for another upload writing to a disk instead of refusing.
-    :param skip_guest_check: do not look inside the OS disk for signs it was not generalized.
+    :param arm: how to reach Azure Resource Manager (:class:`vhdupload.ArmConnection`), for the
+        registration and for managed disks.
+    :param storage_credential: for the container's blobs, what the storage SDK takes (a
+        ``TokenCredential``, an ``AzureNamedKeyCredential``, a SAS); a SAS in ``container_url``
+        needs none.
+    :param connection_string: the storage account's connection string, instead.
+    :param blob_client_factory: makes the ``BlobClient`` of a blob URL, instead of both.
+    :param settings: how the data travels (:class:`vhdupload.TransferSettings`) for every disk:
+        ``threads`` None (the default) lets each disk's requests in flight adapt; a number is a
+        budget all disks share, in proportion to their data; ``max_bandwidth`` is for all disks
+        together.
+    :param options: what else the run may do (:class:`PublishOptions`: overwrite, cleanup,
+        dry_run, wait...).
     :param progress: called with :class:`DiskProgress` from worker threads, disks told apart.
     :param cancel: set it to stop; the disks are left for a rerun to continue.
     :returns: a :class:`PublishResult`; raises only :class:`~vhdupload.VhdUploadError`s.
     """
     started = time.monotonic()
     cancel = cancel or threading.Event()
-    plan = manifest_or_plan if isinstance(manifest_or_plan, PublishPlan) else PublishPlan.from_manifest(manifest_or_plan)
+    settings = settings or TransferSettings()
+    options = options or PublishOptions()
+    overwrite, dry_run = options.overwrite, options.dry_run
+    if not isinstance(arm, ArmConnection):
+        raise InputError("publish needs arm=vhdupload.ArmConnection(subscription_id, credential=...)")
+    plan = manifest_or_plan if isinstance(manifest_or_plan, PublishPlan) else load_manifest(manifest_or_plan)
     plan = plan.validated()
-    if not 1 <= threads <= 256:
-        raise InputError(f"threads must be between 1 and 256, got {threads}")
-    checked = check_disks(plan, skip_guest_check=skip_guest_check)  # local only: refuses before anything remote
-    if dry_run and compute_client is None and credential is not None and subscription_id:
-        # A client that cannot send anything but GET: the dry run's promise, kept by the pipeline.
-        compute_client = make_compute_client(credential=credential, subscription_id=subscription_id,
-                                             arm_endpoint=arm_endpoint, cloud=cloud, audience=audience, read_only=True)
-    compute, subscription = connect(credential=credential, subscription_id=subscription_id, compute_client=compute_client,
-                                    arm_endpoint=arm_endpoint, cloud=cloud, audience=audience)
-    storage = {"connection_string": connection_string, "account_key": account_key, "credential": credential}
-    run = _Publisher(plan, checked, compute=compute, subscription=subscription, storage=storage,
-                     blob_client_factory=blob_client_factory, credential=credential, threads=threads,
-                     max_retries=max_retries, timeout=timeout, max_bandwidth=max_bandwidth, overwrite=overwrite,
-                     wait=wait, lease_seconds=lease_seconds, polling_interval=polling_interval,
-                     skip_guest_check=skip_guest_check, cancel=cancel)
+    checked = check_disks(plan, skip_guest_check=options.skip_guest_check)  # local only: refuses before anything remote
+    storage = _Storage(credential=storage_credential, connection_string=connection_string,
+                       blob_client_factory=blob_client_factory)
+    run = _Publisher(plan, checked, arm=arm, storage=storage, settings=settings, options=options, cancel=cancel)
     for disk in checked:
         run.notes += [f"{plan.label(disk.index)}: {n}" for n in disk.notes]
         run.warnings += [f"{plan.label(disk.index)}: {w}" for w in disk.warnings]
 
-    planned = run.registration_plan(preflight=False)  # reads only: the gallery, its definition, storage accounts
+    planned = run.registration_plan()  # reads only: the gallery, its definition, storage accounts
     run.notes += planned.notes
     existing = run.existing()
     state = None
@@ -499,14 +462,12 @@ def publish(
                 f"upload: {check.problem}; nothing was registered: add --overwrite to upload it afresh"
             )
         per_disk[c.index]["verified"] = True
-    final = run.registration_plan(preflight=True)  # step 4
-    said = " ".join(run.warnings)  # the registration examines the OS disk again: say each thing once
-    run.warnings += [w for w in final.warnings if w not in said]
+    final = planned  # step 4
     if state == "different":
         run.delete_existing()
     run.register(final)
     cleaned = False
-    if cleanup:
+    if options.cleanup:
         problems = []
         for c in checked:
             try:
@@ -527,14 +488,21 @@ def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | N
     """Step 2: every disk at once, within the shared budget; on failure the others finish first
     (what they sent is kept for the rerun), then the first error is raised, naming its disk."""
     checked = run.checked
-    shares = split_budget(run.threads, [c.allocated for c in checked])
-    total = sum(shares)
-    bandwidths = [run.max_bandwidth * s / total if run.max_bandwidth else None for s in shares]
+    total_threads = run.settings.threads
+    shares = split_budget(total_threads, [c.allocated for c in checked]) if total_threads else []
+    weights = shares or [max(1, c.allocated) for c in checked]
+    bandwidth = run.settings.max_bandwidth
+    # Without a pinned count, the disks share one adaptive limit: their requests together follow
+    # what the link takes, as one upload's do.
+    shared = None if total_threads else AdaptiveConcurrency()
+    per_disk = [replace(run.settings, threads=shares[i] if shares else None, shared_concurrency=shared,
+                        max_bandwidth=bandwidth * weights[i] / sum(weights) if bandwidth else None)
+                for i in range(len(checked))]
     results: dict[int, UploadResult] = {}
     errors: list[tuple[CheckedDisk, BaseException]] = []
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(len(checked), run.threads), thread_name_prefix="vhdupload-disk")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="vhdupload-disk")
     try:
-        futures = {pool.submit(run.upload, c, threads=shares[i], bandwidth=bandwidths[i], progress=progress): c
+        futures = {pool.submit(run.upload, c, settings=per_disk[i], progress=progress): c
                    for i, c in enumerate(checked)}
         pending = set(futures)
         try:

@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-from .arm import make_compute_client
+from ..azure.arm import make_compute_client
 from .bodies import DataDisk, parse_data_disk
-from .generation import GenerationDetection, detect_generation
+from ..guest.generation import GenerationDetection, detect_generation
 from .client import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
 from .operations import Registration, run_plan
 from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image

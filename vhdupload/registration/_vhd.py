@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..vhd import MIB, OS_DISK_MAX_VIRTUAL_SIZE, PAGE_BLOB_MAX_VIRTUAL_SIZE, Footer
+from ..azure_rules import MIB, OS_DISK_MAX_VIRTUAL_SIZE, PAGE_BLOB_MAX_VIRTUAL_SIZE
+from ..vhd import Footer
 from ..vhd.footer import FOOTER_SIZE  # the one definition
 
 __all__ = ["FOOTER_SIZE", "MIB", "OS_DISK_MAX_VIRTUAL_SIZE", "PAGE_BLOB_MAX_VIRTUAL_SIZE", "FooterFacts", "read_footer"]

@@ -6,13 +6,16 @@ Each line is derived from the very body that would be sent, so the two cannot dr
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
+
+from .bodies import Body
 
 
-def _line(words: list[str | None]) -> str:
+def _line(words: Sequence[str | None]) -> str:
     return " ".join(shlex.quote(w) for w in words if w is not None)
 
 
-def _opt(flag: str, value) -> list[str]:
+def _opt(flag: str, value: object) -> list[str]:
     if value is None or value == [] or value == {}:
         return []
     if isinstance(value, (list, tuple)):
@@ -20,20 +23,21 @@ def _opt(flag: str, value) -> list[str]:
     return [flag, str(value)]
 
 
-def _common(subscription: str | None, resource_group: str, body: dict) -> list[str]:
+def _common(subscription: str | None, resource_group: str, body: Body) -> list[str]:
     return [*_opt("--subscription", subscription), "--resource-group", resource_group, "--location", body["location"]]
 
 
-def _tags(body: dict) -> list[str]:
+def _tags(body: Body) -> list[str]:
     return _opt("--tags", [f"{k}={v}" for k, v in (body.get("tags") or {}).items()])
 
 
-def _image_source(disk: dict) -> str:
+def _image_source(disk: Body) -> str:
     """What ``az image create`` takes as a source: a blob URI or a managed disk ID alike."""
-    return disk["blobUri"] if "blobUri" in disk else disk["managedDisk"]["id"]
+    source: str = disk["blobUri"] if "blobUri" in disk else disk["managedDisk"]["id"]
+    return source
 
 
-def az_image_create(*, name: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+def az_image_create(*, name: str, resource_group: str, body: Body, subscription: str | None = None) -> str:
     """``az image create`` for a managed image body (from blobs or captured from a VM)."""
     props = body["properties"]
     words = ["az", "image", "create", *_common(subscription, resource_group, body), "--name", name]
@@ -55,7 +59,7 @@ def az_image_create(*, name: str, resource_group: str, body: dict, subscription:
     return _line(words + _tags(body))
 
 
-def az_image_note(body: dict) -> str | None:
+def az_image_note(body: Body) -> str | None:
     """What ``az image create`` cannot express for this body, or None."""
     data = ((body.get("properties") or {}).get("storageProfile") or {}).get("dataDisks") or []
     if [d["lun"] for d in data] != list(range(len(data))) or len({d.get("caching") for d in data}) > 1:
@@ -63,12 +67,12 @@ def az_image_note(body: dict) -> str | None:
     return None
 
 
-def az_sig_create(*, gallery: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+def az_sig_create(*, gallery: str, resource_group: str, body: Body, subscription: str | None = None) -> str:
     return _line(["az", "sig", "create", *_common(subscription, resource_group, body), "--gallery-name", gallery, *_tags(body)])
 
 
 def az_sig_image_definition_create(
-    *, gallery: str, definition: str, resource_group: str, body: dict, subscription: str | None = None
+    *, gallery: str, definition: str, resource_group: str, body: Body, subscription: str | None = None
 ) -> str:
     props = body["properties"]
     ident = props["identifier"]
@@ -84,7 +88,7 @@ def az_sig_image_definition_create(
 
 
 def az_sig_image_version_create(
-    *, gallery: str, definition: str, version: str, resource_group: str, body: dict, subscription: str | None = None
+    *, gallery: str, definition: str, version: str, resource_group: str, body: Body, subscription: str | None = None
 ) -> str:
     props = body["properties"]
     storage = props["storageProfile"]
@@ -112,7 +116,7 @@ def az_sig_image_version_create(
     return _line(words + _tags(body))
 
 
-def az_disk_create(*, name: str, resource_group: str, body: dict, subscription: str | None = None) -> str:
+def az_disk_create(*, name: str, resource_group: str, body: Body, subscription: str | None = None) -> str:
     props = body["properties"]
     creation = props["creationData"]
     words = [

@@ -7,9 +7,10 @@ footer, the partition table) through a :class:`BlobReader`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobProperties
 
 from ..azure.credentials import is_loopback, parse_destination
 from ..azure.error_map import package_error
@@ -17,7 +18,7 @@ from ..errors import InputError, PreflightError, VhdUploadError
 from ..redact import redact, strip_query
 
 #: Makes a ``BlobClient`` for a blob URL (credentials are the factory's business).
-BlobClientFactory = Callable[[str], Any]
+BlobClientFactory = Callable[[str], BlobClient]
 
 __all__ = ["BlobClientFactory", "BlobLocation", "BlobReader", "is_loopback", "parse_blob_url"]
 
@@ -43,12 +44,12 @@ def parse_blob_url(url: str) -> BlobLocation:
 class BlobReader:
     """Properties and ranged reads of one blob, with storage errors in plain words."""
 
-    def __init__(self, blob_client: Any, *, url: str) -> None:
+    def __init__(self, blob_client: BlobClient, *, url: str) -> None:
         self._client = blob_client
         self.url = strip_query(url)
-        self._properties: Any = None
+        self._properties: BlobProperties | None = None
 
-    def properties(self) -> Any:
+    def properties(self) -> BlobProperties:
         if self._properties is None:
             try:
                 self._properties = self._client.get_blob_properties()

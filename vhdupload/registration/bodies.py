@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, TypeAlias
 
 from ..errors import InputError
+from ..keywords import refuse_unknown_keywords
+from .disk_sources import is_disk_id
+from ..guest.generation import normalize_generation
 from ..redact import redact, strip_query
 
 MAX_LUN = 63
@@ -58,6 +61,7 @@ def gallery_version(value: str) -> str:
     return value
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True)
 class DataDisk:
     """One data disk of a VM image: a blob, its LUN (None: the lowest free one) and caching."""
@@ -143,8 +147,6 @@ def _drop_none(mapping: Body) -> Body:
 
 def _image_source(source: str) -> Body:
     """A managed image disk's source: ``managedDisk.id`` for a managed disk ID, else ``blobUri``."""
-    from .disk_sources import is_disk_id
-
     return {"managedDisk": {"id": source.strip()}} if is_disk_id(source) else {"blobUri": strip_query(source)}
 
 
@@ -246,8 +248,6 @@ def gallery_version_body(
     """A gallery image version made from VHD blobs or managed disks; ``storage_account_ids`` maps
     each blob URL → its account ID (managed disk IDs need none)."""
 
-    from .disk_sources import is_disk_id
-
     def source(url: str) -> Body:
         if is_disk_id(url):  # a managed disk: ``source.id``
             return {"id": url.strip()}
@@ -296,7 +296,5 @@ def disk_import_body(
 
 def generation_or_none(value: str | None) -> str | None:
     """An explicit V1/V2, or None for ``auto``/nothing (where the disk cannot be read)."""
-    from .generation import normalize_generation
-
     value = normalize_generation(value)
     return None if value in (None, "auto") else value

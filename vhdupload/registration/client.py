@@ -1,11 +1,11 @@
 """``Registrar``: one client for every registration, shaped like an Azure SDK client.
 
-Build it once from a credential and a subscription (or a ready ``ComputeManagementClient``),
+Build it once from an :class:`~vhdupload.ArmConnection`,
 then describe what to register with a typed spec and call :meth:`Registrar.plan` (a dry run:
 pre-flight and the exact ARM bodies, nothing created), :meth:`Registrar.begin_register` (a
 started :class:`Registration`) or :meth:`Registrar.register` (wait for the resource)::
 
-    registrar = Registrar(credential=credential, subscription_id=SUB)
+    registrar = Registrar(ArmConnection(SUB, credential=credential))
     image = registrar.register(ImageSpec(name="app", resource_group="rg", location="westeurope",
                                          os_disk=blob_url, os_type="linux"))
 """
@@ -17,18 +17,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
+from ..azure.arm import ArmConnection
+from ..destinations import ManagedDisk, PageBlob
 from ..errors import InputError
+from ..redact import strip_query
+from . import resource_ids
+from ..keywords import refuse_unknown_keywords
 from .bodies import DataDisk
-from .operations import Registration, connect, run_plan
+from .operations import Registration, run_plan
 from .plans import RegistrationPlan
 from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-    from azure.mgmt.compute import ComputeManagementClient
     from azure.storage.blob import BlobClient
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True, kw_only=True)
 class ImageSpec:
     """A managed image from uploaded disks: an OS image (one generalized OS disk) or a VM image
@@ -37,10 +41,11 @@ class ImageSpec:
     :param name: the image's name.
     :param resource_group: its resource group.
     :param location: its Azure region.
-    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID.
+    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID, or the
+        :class:`~vhdupload.PageBlob` or :class:`~vhdupload.ManagedDisk` it was uploaded to.
     :param os_type: ``linux``, ``windows``, or ``auto`` (what the disk holds).
-    :param data_disks: data disks: URLs or disk IDs, ``"URL,lun=N,caching=ReadOnly"`` strings or
-        :class:`DataDisk`; a disk without a LUN gets the lowest free one.
+    :param data_disks: data disks: URLs or disk IDs, ``"URL,lun=N,caching=ReadOnly"`` strings,
+        :class:`DataDisk` or destination values; a disk without a LUN gets the lowest free one.
     :param os_state: ``generalized`` (a managed image cannot be specialized).
     :param hyper_v_generation: ``V1``, ``V2`` or ``auto`` (read from the OS disk).
     :param zone_resilient: keep the image in zone-redundant storage.
@@ -54,9 +59,9 @@ class ImageSpec:
     name: str
     resource_group: str
     location: str
-    os_disk: str
+    os_disk: str | Source
     os_type: str
-    data_disks: Iterable[str | DataDisk] = ()
+    data_disks: Iterable[str | DataDisk | Source] = ()
     os_state: str = "generalized"
     hyper_v_generation: str | None = "auto"
     zone_resilient: bool = False
@@ -67,6 +72,7 @@ class ImageSpec:
     skip_guest_check: bool = False
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True, kw_only=True)
 class CaptureSpec:
     """A managed image captured from a deallocated, generalized Azure VM.
@@ -92,6 +98,7 @@ class CaptureSpec:
     os_state: str = "generalized"
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True, kw_only=True)
 class GalleryVersionSpec:
     """An Azure Compute Gallery image version (the gallery and definition are created when
@@ -102,7 +109,8 @@ class GalleryVersionSpec:
     :param version: ``MAJOR.MINOR.PATCH``.
     :param resource_group: the gallery's resource group.
     :param location: the gallery's region.
-    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID.
+    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID, or the
+        :class:`~vhdupload.PageBlob` or :class:`~vhdupload.ManagedDisk` it was uploaded to.
     :param data_disks: as for :class:`ImageSpec`.
     :param storage_account_id: the source blobs' storage account ID (found through ARM if None).
     :param target_regions: regions (names, or ARM ``targetRegions`` dicts) to replicate to.
@@ -123,8 +131,8 @@ class GalleryVersionSpec:
     version: str
     resource_group: str
     location: str
-    os_disk: str
-    data_disks: Iterable[str | DataDisk] = ()
+    os_disk: str | Source
+    data_disks: Iterable[str | DataDisk | Source] = ()
     storage_account_id: str | None = None
     target_regions: Iterable[str | dict[str, Any]] = ()
     os_state: str = "generalized"
@@ -139,6 +147,7 @@ class GalleryVersionSpec:
     skip_guest_check: bool = False
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True, kw_only=True)
 class DiskImportSpec:
     """A managed disk imported from an uploaded page blob (``createOption: Import``).
@@ -158,7 +167,7 @@ class DiskImportSpec:
     name: str
     resource_group: str
     location: str
-    source: str
+    source: str | PageBlob
     sku: str | None = None
     os_type: str | None = None
     hyper_v_generation: str | None = None
@@ -167,40 +176,75 @@ class DiskImportSpec:
     skip_preflight: bool = False
 
 
+#: A destination an upload went to, given as a registration's source.
+Source = Union[PageBlob, ManagedDisk]
+
+
+class _Sources:
+    """Destination values among a spec's sources, named as ARM wants them (a blob's URL, a
+    disk's resource ID); a page blob's pre-flight reads go through the blob's own client."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, Any] = {}
+
+    def named(self, value: Any) -> Any:
+        if isinstance(value, PageBlob):
+            client = value.client(threads=2, timeout=None)
+            url = strip_query(client.url)
+            self.blobs[url] = client
+            return url
+        if isinstance(value, ManagedDisk):
+            return resource_ids.disk_id(value.arm.subscription_id, value.resource_group, value.name)
+        if isinstance(value, (list, tuple)):
+            return [self.named(item) for item in value]
+        return value
+
+    def factory(self, fallback: "Callable[[str], BlobClient] | None") -> "Callable[[str], BlobClient] | None":
+        if not self.blobs:
+            return fallback
+        blobs = self.blobs
+
+        def client(url: str) -> Any:
+            found = blobs.get(strip_query(url))
+            if found is not None:
+                return found
+            if fallback is None:
+                raise InputError(f"pre-flight needs to read {strip_query(url)}: give it as a PageBlob, or a "
+                                 "blob_client_factory")
+            return fallback(url)
+
+        return client
+
+
 RegistrationSpec = Union[ImageSpec, CaptureSpec, GalleryVersionSpec, DiskImportSpec]
 
 
+@refuse_unknown_keywords
 class Registrar:
     """Registrations in one subscription (see the module docstring).
 
-    :param credential: an Entra ID ``TokenCredential`` (e.g. ``DefaultAzureCredential()``).
-    :param subscription_id: the subscription to register in.
-    :param compute_client: a ready ``ComputeManagementClient`` instead of ``credential``.
-    :param arm_endpoint: an ARM endpoint URL (Azure Stack Hub...): https, plain http on loopback only.
-    :param cloud: ``public``, ``china`` or ``usgov``.
-    :param audience: the token audience of a custom ``arm_endpoint``.
+    :param arm: how to reach Azure Resource Manager (:class:`vhdupload.ArmConnection`).
     :param blob_client_factory: makes a ``BlobClient`` for a source URL, for the pre-flight
-        reads (e.g. ``lambda url: vhdupload.resolve_blob_client(url, credential=...)``); without
-        it, blob sources are not pre-flighted.
+        reads (e.g. ``lambda url: vhdupload.PageBlob(url, credential=...).client(threads=2,
+        timeout=None)``); without it, blob sources are not pre-flighted.
     :param polling_interval: seconds between polls when Azure does not say.
+    :param read_only: send nothing but GET and HEAD (a dry run's promise, kept by the pipeline):
+        :meth:`plan` works, :meth:`register` is refused before anything leaves.
     """
 
     def __init__(
         self,
+        arm: ArmConnection,
         *,
-        credential: "TokenCredential | None" = None,
-        subscription_id: str | None = None,
-        compute_client: "ComputeManagementClient | None" = None,
-        arm_endpoint: str | None = None,
-        cloud: str | None = None,
-        audience: str | None = None,
         blob_client_factory: "Callable[[str], BlobClient] | None" = None,
         polling_interval: float | None = None,
+        read_only: bool = False,
     ) -> None:
-        self.compute_client, self.subscription_id = connect(
-            credential=credential, subscription_id=subscription_id, compute_client=compute_client,
-            arm_endpoint=arm_endpoint, cloud=cloud, audience=audience,
-        )
+        if not isinstance(arm, ArmConnection):
+            raise InputError("a Registrar needs an ArmConnection (vhdupload.ArmConnection(subscription_id, credential=...))")
+        self.arm = arm
+        self.compute_client = arm.compute(read_only=read_only)
+        self.subscription_id = arm.subscription_id
         self.blob_client_factory = blob_client_factory
         self.polling_interval = polling_interval
 
@@ -211,20 +255,26 @@ class Registrar:
                 f"cannot register a {type(spec).__name__}: give an ImageSpec, CaptureSpec, GalleryVersionSpec "
                 "or DiskImportSpec"
             )
-        fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+        sources = _Sources()
+        fields = {f.name: sources.named(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
         common = {"subscription_id": self.subscription_id, "compute_client": self.compute_client}
-        if isinstance(spec, ImageSpec):
-            return plan_image(**fields, **common, blob_client_factory=self.blob_client_factory)
         if isinstance(spec, CaptureSpec):
             return plan_capture(**fields, **common)
+        factory = sources.factory(self.blob_client_factory)
+        if isinstance(spec, ImageSpec):
+            return plan_image(**fields, **common, blob_client_factory=factory)
         if isinstance(spec, GalleryVersionSpec):
-            return plan_gallery_version(**fields, **common, blob_client_factory=self.blob_client_factory)
-        return plan_disk(**fields, **common, blob_client_factory=self.blob_client_factory)
+            return plan_gallery_version(**fields, **common, blob_client_factory=factory)
+        return plan_disk(**fields, **common, blob_client_factory=factory)
 
     def begin_register(self, spec: RegistrationSpec) -> Registration:
         """Plan ``spec``, create what it needs first, and start the last request: a
         :class:`Registration` to wait on (``result()``) or poll (``done()``, ``status()``)."""
-        return run_plan(self.plan(spec), compute_client=self.compute_client, polling_interval=self.polling_interval)
+        return self.run(self.plan(spec))
+
+    def run(self, plan: RegistrationPlan) -> Registration:
+        """Send a plan made by :meth:`plan`: create what it needs first, start the last request."""
+        return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval)
 
     def register(self, spec: RegistrationSpec) -> Any:
         """Register ``spec`` and wait: the created resource (an ``azure.mgmt.compute`` model;

@@ -16,8 +16,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from ..errors import InputError, PreflightError
-from .arm import arm_errors
-from .generation import GenerationChoice, normalize_generation
+from ..azure.arm import arm_errors
+from ..guest.generation import GenerationChoice, normalize_generation
 
 _DISK_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/disks/(?P<name>[^/?#]+)/?$",
@@ -27,7 +27,7 @@ _DISK_ID = re.compile(
 
 def is_disk_id(text: str | None) -> bool:
     """Whether ``text`` is a managed disk's resource ID (not a blob URL)."""
-    return bool(text) and _DISK_ID.match(text.strip()) is not None
+    return text is not None and _DISK_ID.match(text.strip()) is not None
 
 
 def split_disk_id(disk_id: str) -> tuple[str, str, str]:

@@ -33,7 +33,8 @@ class GuestCheck:
         """Refuse an explicit OS type that contradicts what the disk holds."""
         found = self.os_type
         if given and found and given.lower() != found.lower():
-            raise InputError(f"--os-type {given} was given, but the OS disk holds {self.report.os_name or found} ({found}): "
+            os_name = self.report.os_name if self.report else None
+            raise InputError(f"--os-type {given} was given, but the OS disk holds {os_name or found} ({found}): "
                              f"pass --os-type {found.lower()}, or use the right disk")
 
     def architecture(self, given: str | None, notes: list[str] | None = None) -> str | None:

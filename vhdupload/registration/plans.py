@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .bodies import Body
+from .disk_sources import DiskCheck
 from .preflight import BlobCheck
 
 
@@ -18,7 +20,7 @@ class ArmRequest:
 
     description: str
     resource_id: str
-    body: dict
+    body: Body
     az_command: str
     begin: Callable[..., Any] = field(repr=False, compare=False)  # (compute_client, **polling) -> LROPoller
     az_note: str | None = None  # where the az line cannot say what the body says
@@ -30,7 +32,7 @@ class RegistrationPlan:
 
     kind: str  # "image" | "gallery-version" | "disk"
     requests: list[ArmRequest]
-    checks: list[BlobCheck] = field(default_factory=list)
+    checks: list[BlobCheck | DiskCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -43,10 +45,10 @@ class RegistrationPlan:
         return self.target.resource_id
 
     @property
-    def body(self) -> dict:
+    def body(self) -> Body:
         return self.target.body
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Body:
         """The dry-run view: every request with its body, and the ``az`` lines."""
         return {
             "requests": [

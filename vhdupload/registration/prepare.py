@@ -8,18 +8,18 @@ accounts) are read-only GETs.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, TypeAlias
+from typing import Any, Callable, Iterable, Literal, TypeAlias, overload
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from ..errors import InputError, PreflightError
 from ..redact import strip_query
 from . import az_command, bodies, resource_ids
-from .arm import arm_errors
+from ..azure.arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
 from .disk_sources import DiskCheck, check_managed_disk, check_os_type, disk_generation, is_disk_id
 from .guest_check import check_guest
-from .generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
+from ..guest.generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
 from .sector_layout import refuse_4k_sector_layout
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
@@ -56,6 +56,18 @@ def _data_disks(data_disks: DataDisks, os_disk: str | None) -> list[bodies.DataD
     return bodies.assign_luns(specs, os_disk=os_disk)
 
 
+@overload
+def _blob_urls(
+    os_disk: str, data: list[bodies.DataDisk], factory: BlobClientFactory | None
+) -> tuple[str, list[bodies.DataDisk], BlobClientFactory | None]: ...
+
+
+@overload
+def _blob_urls(
+    os_disk: None, data: list[bodies.DataDisk], factory: BlobClientFactory | None
+) -> tuple[None, list[bodies.DataDisk], BlobClientFactory | None]: ...
+
+
 def _blob_urls(
     os_disk: str | None, data: list[bodies.DataDisk], factory: BlobClientFactory | None
 ) -> tuple[str | None, list[bodies.DataDisk], BlobClientFactory | None]:
@@ -64,8 +76,8 @@ def _blob_urls(
     returned still gets the name as given, so a SAS on its account URL keeps working."""
     given: dict[str, str] = {}
 
-    def full(source: str | None) -> str | None:
-        if source is None or "://" in source or is_disk_id(source):
+    def full(source: str) -> str:
+        if "://" in source or is_disk_id(source):
             return source
         if factory is None:
             raise InputError(
@@ -76,7 +88,7 @@ def _blob_urls(
         given[url] = source
         return url
 
-    os_disk = full(os_disk)
+    os_disk = full(os_disk) if os_disk is not None else None
     data = [dataclasses.replace(d, url=full(d.url)) for d in data]
     if not given or factory is None:
         return os_disk, data, factory
@@ -97,7 +109,8 @@ def _preflight(
     reader of the OS disk (None if skipped, or if it is a managed disk: see :func:`_os_disk_check`)."""
     if skip:
         return [], None
-    sources = ([(os_disk, "os")] if os_disk else []) + [(d.url, "data") for d in data]
+    sources: list[tuple[str, Literal["os", "data"]]] = [(os_disk, "os")] if os_disk else []
+    sources += [(d.url, "data") for d in data]
     if factory is None and any(not is_disk_id(url) for url, _ in sources):
         raise InputError("pre-flight needs to read the blobs: give blob_client_factory, or skip_preflight=True")
     checks: list[BlobCheck | DiskCheck] = []
@@ -106,6 +119,7 @@ def _preflight(
         if is_disk_id(url):
             checks.append(check_managed_disk(compute_client, url, role=role, subscription_id=subscription_id))
             continue
+        assert factory is not None  # refused above when a source is a blob
         reader = BlobReader(factory(url), url=url)
         checks.append(check_blob(reader, role=role))
         if role == "os":
@@ -119,15 +133,15 @@ def _generation(requested: str | None, reader: BlobReader | None) -> GenerationC
     return choose_generation(requested, reader.read if reader is not None else None)
 
 
-def _os_disk_check(checks: list) -> DiskCheck | None:
+def _os_disk_check(checks: list[BlobCheck | DiskCheck]) -> DiskCheck | None:
     """The pre-flight of the OS disk when it is a managed disk (its generation and OS type are its own)."""
     return next((c for c in checks if isinstance(c, DiskCheck) and c.role == "os"), None)
 
 
-def _put(operations: str, *path: str) -> Any:
+def _put(operations: str, *path: str) -> Callable[..., Any]:
     """A ``begin`` callable: ``client.<operations>.begin_create_or_update(*path, body, **polling)``."""
 
-    def begin(client: Any, body: dict, **polling: Any) -> Any:
+    def begin(client: Any, body: bodies.Body, **polling: Any) -> Any:
         return getattr(client, operations).begin_create_or_update(*path, body, **polling)
 
     return begin
@@ -207,7 +221,7 @@ def plan_image(
     )
 
 
-def _power_and_state(vm: dict) -> tuple[str | None, bool]:
+def _power_and_state(vm: bodies.Body) -> tuple[str | None, bool]:
     statuses = ((vm.get("properties") or {}).get("instanceView") or {}).get("statuses") or []
     codes = [str(s.get("code", "")) for s in statuses]
     power = next((c.split("/", 1)[1].lower() for c in codes if c.lower().startswith("powerstate/")), None)
@@ -270,10 +284,11 @@ def plan_capture(
     return RegistrationPlan(kind="image", requests=[request], notes=[note])
 
 
-def _existing(getter: Any, *path: str, action: str) -> dict | None:
+def _existing(getter: Callable[..., Any], *path: str, action: str) -> bodies.Body | None:
     with arm_errors(action):
         try:
-            return getter(*path).as_dict()
+            found: bodies.Body = getter(*path).as_dict()
+            return found
         except ResourceNotFoundError:
             return None
 
@@ -290,7 +305,7 @@ def plan_gallery_version(
     compute_client: Any,
     data_disks: DataDisks = (),
     storage_account_id: str | None = None,
-    target_regions: Iterable[str | dict] = (),
+    target_regions: Iterable[str | bodies.Body] = (),
     os_state: str = "generalized",
     os_type: str | None = None,
     hyper_v_generation: str | None = "auto",
@@ -396,8 +411,8 @@ def plan_gallery_version(
                     f"OS type {kind_os} for the new image definition: the OS disk has {detected.reason} "
                     "(pass --os-type to choose otherwise)"
                 )
-        missing = [f"--{n}" for n, v in (("publisher", publisher), ("offer", offer), ("sku", sku), ("os-type", kind_os)) if not v]
-        if missing:
+        if not (publisher and offer and sku and kind_os):
+            missing = [f"--{n}" for n, v in (("publisher", publisher), ("offer", offer), ("sku", sku), ("os-type", kind_os)) if not v]
             raise InputError(
                 f"the image definition {image_definition} does not exist in gallery {gallery}; to create it, "
                 f"also give {', '.join(missing)}{undetected if '--os-type' in missing else ''}"

@@ -11,7 +11,7 @@ from typing import Any
 from azure.core.rest import HttpRequest
 
 from ..errors import InputError
-from .arm import arm_errors
+from ..azure.arm import arm_errors
 from .blobs import parse_blob_url
 
 STORAGE_API_VERSION = "2023-05-01"
@@ -32,7 +32,8 @@ def find_storage_account_id(compute_client: Any, *, subscription_id: str, blob_u
             for account in page.get("value", []):
                 endpoint = ((account.get("properties") or {}).get("primaryEndpoints") or {}).get("blob") or ""
                 if endpoint and location.url.lower().startswith(endpoint.rstrip("/").lower() + "/"):
-                    return account["id"]
+                    account_id: str = account["id"]
+                    return account_id
                 if str(account.get("name", "")).lower() == location.account.lower():
                     by_name = by_name or account["id"]
             url = page.get("nextLink")

@@ -81,8 +81,12 @@ class AdaptiveConcurrency:
         self._peak = start
         self._origin = clock()
         self._listeners: list[Callable[[], None]] = []
-        self._retries: Callable[[], int] = lambda: 0
+        self._retry_counters: list[Callable[[], int]] = []
         self._retries_seen = 0
+        # Requests in flight, over every pool that shares this controller (several disks of one
+        # publish): the limit holds for all of them together.
+        self._slots = threading.Condition(threading.Lock())
+        self._in_flight = 0
         # The window being measured.
         self._window_start = self._origin
         self._bytes = 0
@@ -126,9 +130,31 @@ class AdaptiveConcurrency:
         self._listeners.append(listener)
 
     def watch_retries(self, count: Callable[[], int]) -> None:
-        """Where to read the number of retries so far (the engine's progress counter)."""
-        self._retries = count
-        self._retries_seen = count()
+        """Where to read the number of retries so far (an engine's progress counter); each
+        upload sharing the controller adds its own, and their sum is what is watched."""
+        with self._lock:
+            self._retry_counters.append(count)
+            self._retries_seen = self._retries()
+
+    def _retries(self) -> int:
+        return sum(count() for count in self._retry_counters)
+
+    def enter(self, stopped: Callable[[], bool]) -> bool:
+        """Take a slot for one request, waiting while ``limit`` requests are in flight (over
+        every pool sharing this controller); False when ``stopped()`` said so meanwhile."""
+        with self._slots:
+            while self._in_flight >= self._limit:
+                if stopped():
+                    return False
+                self._slots.wait(0.5)
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        """Give back the slot of a finished request."""
+        with self._slots:
+            self._in_flight -= 1
+            self._slots.notify()
 
     def observe(self, *, nbytes: int, started: float, finished: float) -> None:
         """One request finished successfully (``started``/``finished`` on the controller's clock)."""
@@ -141,14 +167,6 @@ class AdaptiveConcurrency:
             now = max(finished, self._clock())
             if now - self._window_start >= self.window and self._count >= max(4, self._limit):
                 changed = self._decide(now)
-        if changed:
-            self._notify()
-
-    def throttled(self) -> None:
-        """A request had to be retried (the server was busy, or it timed out): narrow now."""
-        with self._lock:
-            self._retries_seen = self._retries()  # counted here, not again at the window's end
-            changed = self._narrow(self._clock(), rate=0.0, why="retry")
         if changed:
             self._notify()
 
@@ -246,5 +264,7 @@ class AdaptiveConcurrency:
         self._latencies = []
 
     def _notify(self) -> None:
+        with self._slots:
+            self._slots.notify_all()
         for listener in list(self._listeners):
             listener()

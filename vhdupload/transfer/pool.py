@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-_END = object()
-
 
 def run_bounded(
     tasks: Iterable[T],
@@ -46,18 +44,20 @@ def run_bounded(
         _run_adaptive(tasks, work, controller=controller, cancel=cancel, on_result=on_result,
                       cancel_message=cancel_message)
         return
-    pending: queue.Queue = queue.Queue(maxsize=threads)
+    # A task travels as ``(task,)``; None tells a worker to stop.
+    pending: queue.Queue[tuple[T] | None] = queue.Queue(maxsize=threads)
     errors: list[BaseException] = []
     failed = threading.Event()
     result_lock = threading.Lock()
 
     def worker() -> None:
         while True:
-            task = pending.get()
-            if task is _END:
+            taken = pending.get()
+            if taken is None:
                 return
             if failed.is_set() or cancel.is_set():
                 continue
+            (task,) = taken
             try:
                 result = work(task)
                 if on_result is not None:
@@ -76,7 +76,7 @@ def run_bounded(
                 if failed.is_set() or cancel.is_set():
                     break
                 try:
-                    pending.put(task, timeout=0.2)
+                    pending.put((task,), timeout=0.2)
                     break
                 except queue.Full:
                     continue
@@ -88,7 +88,7 @@ def run_bounded(
     finally:
         for _ in workers:
             # Workers skip queued tasks once failed/cancelled, so the queue drains quickly.
-            pending.put(_END)
+            pending.put(None)
         for thread in workers:
             thread.join()
     if errors:
@@ -111,7 +111,7 @@ def _run_adaptive(
     """The pool of :func:`run_bounded` with a limit that moves: worker ``i`` takes a task only
     while ``i < controller.limit``. One condition guards the queue, so a change of the limit,
     a new task, the end of the input and a failure all wake exactly the threads concerned."""
-    backlog: deque = deque()
+    backlog: deque[T] = deque()
     room = max(controller.maximum, 1)  # queued task descriptors (cheap: no data is read yet)
     # Three conditions on one lock, so each event wakes only the threads it concerns: a new
     # task one worker, a taken task the producer, a change of the limit everyone.
@@ -134,7 +134,7 @@ def _run_adaptive(
 
     controller.subscribe(wake_all)
 
-    def next_task(index: int):
+    def next_task(index: int) -> tuple[T] | None:
         """The next task for worker ``index``, or None when it should stop (the timeouts only
         bound how late an outside cancel is noticed)."""
         with lock:
@@ -158,6 +158,14 @@ def _run_adaptive(
             if taken is None:
                 return
             try:
+                if not controller.enter(stopped):
+                    return
+            except BaseException as exc:  # a broken controller must not leave the pool waiting
+                with lock:
+                    errors.append(exc)
+                wake_all()
+                return
+            try:
                 result = work(taken[0])
                 if on_result is not None:
                     with result_lock:
@@ -166,6 +174,8 @@ def _run_adaptive(
                 with lock:
                     errors.append(exc)
                 wake_all()
+            finally:
+                controller.leave()
 
     workers = [
         threading.Thread(target=worker, args=(i,), name=f"vhdupload-{i}", daemon=True)

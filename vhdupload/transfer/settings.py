@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..keywords import refuse_unknown_keywords
 from . import concurrency as _adaptive
 
 #: Requests in flight by default. Measured against Azurite on this 2-core machine (Azurite's
@@ -16,6 +17,9 @@ from . import concurrency as _adaptive
 #: (RSS 73 MiB at 8, 91 MiB at 16). Real Azure has tens of ms of latency per request, where more
 #: parallelism pays, and 8 costs at most 8 x 2 x 4 MiB of buffers: 8 it is.
 DEFAULT_THREADS = 8
+#: Seconds an upload told to wait for another writer waits at most (15 minutes: a lease renewed
+#: by a live upload never lapses, so waiting longer rarely helps).
+DEFAULT_WAIT_TIMEOUT = 900.0
 DEFAULT_MAX_RETRIES = 8
 #: ``threads=None`` means adaptive: start at ADAPTIVE_START and let the data rate decide, up to
 #: ADAPTIVE_MAX (see :mod:`vhdupload.transfer.concurrency`); a number pins it.
@@ -23,12 +27,15 @@ ADAPTIVE_START = _adaptive.ADAPTIVE_START
 ADAPTIVE_MAX = _adaptive.ADAPTIVE_MAX
 
 
+@refuse_unknown_keywords
 @dataclass(frozen=True, kw_only=True)
 class TransferSettings:
     """How a transfer travels: every knob of an upload or verify in one validated object.
 
     :param threads: requests in flight at once, 1..256; None adapts it to the link (starting at
         16, up to 64, narrowing on throttling or rising latency).
+
+    A misspelt keyword is an InputError naming the close match (``thread`` -> ``threads``).
     :param max_retries: retries of one request after the first try, with exponential backoff
         and jitter (``Retry-After`` honoured).
     :param timeout: seconds one request may take before it is retried (None: 60).
@@ -39,6 +46,12 @@ class TransferSettings:
         moves it while the link's data rate says so (:mod:`vhdupload.transfer.gap_tuning`).
     :param backoff_base: seconds of the first retry's backoff (doubled each retry, jittered).
     :param backoff_cap: the longest backoff, in seconds.
+    :param wait_timeout: seconds an upload told to ``wait`` waits for another writer to finish
+        before giving up.
+    :param shared_concurrency: with ``threads`` None, one
+        :class:`~vhdupload.AdaptiveConcurrency` that several uploads running at once share, so
+        that its limit holds for their requests together (``publish`` shares one among its
+        disks); None: each upload adapts on its own.
     """
 
     threads: int | None = None  # None: adaptive
@@ -48,6 +61,8 @@ class TransferSettings:
     max_gap: int | None = None  # None: from the destination's limits
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    shared_concurrency: "_adaptive.AdaptiveConcurrency | None" = None
 
     def __post_init__(self) -> None:
         if self.threads is not None and not 1 <= self.threads <= 256:
@@ -58,6 +73,8 @@ class TransferSettings:
             raise InputError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if self.max_bandwidth is not None and self.max_bandwidth <= 0:
             raise InputError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth}")
+        if self.wait_timeout < 0:
+            raise InputError(f"wait_timeout must not be negative, got {self.wait_timeout}")
         if self.max_gap is not None and self.max_gap < 0:
             raise InputError(f"max_gap must not be negative, got {self.max_gap}")
 
@@ -71,5 +88,8 @@ class TransferSettings:
         return self.threads if self.threads is not None else ADAPTIVE_MAX
 
     def concurrency(self) -> "_adaptive.AdaptiveConcurrency | None":
-        """A fresh controller when adaptive (one per upload), None when pinned."""
-        return _adaptive.AdaptiveConcurrency() if self.threads is None else None
+        """The controller of one upload: the shared one, or a fresh one, when adaptive; None
+        when pinned."""
+        if self.threads is not None:
+            return None
+        return self.shared_concurrency or _adaptive.AdaptiveConcurrency()

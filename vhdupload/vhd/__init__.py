@@ -1,53 +1,27 @@
-"""The VHD format layer: footers, dynamic headers, BATs, bitmaps, parent chains, and a
-``VirtualDisk`` view that makes any VHD (or a raw image) look like one flat disk.
+"""The VHD format: footers, dynamic headers, BATs, bitmaps, parent chains, and the disks that
+show a fixed, dynamic or differencing VHD as the flat :class:`vhdupload.virtual_disk.VirtualDisk`.
 
-It knows nothing of HTTP, Azure Storage or threads (reads are thread-safe ``pread``s).
+VHD only: it knows nothing of other formats (the factory :func:`vhdupload.open_disk` picks the
+reader), of guests, of Azure's rules, HTTP or threads (reads are thread-safe ``pread``s). The
+footer builder (:func:`make_fixed_footer`) is also what the fixed-VHD blob view writes.
 """
 
 from __future__ import annotations
 
-from .convert import ConvertResult, convert_image
-from .disk import VirtualDisk
 from .dynamic import DifferencingDisk, DynamicDisk
-from .flat import FixedDisk, RawDisk
-from .footer import Footer, make_fixed_footer
+from .fixed import FixedDisk
+from .footer import FOOTER_SIZE, Footer, make_fixed_footer
 from .geometry import Geometry, chs_for_size
-from .inspect import DiskReport, inspect_disk
-from .limits import (
-    MANAGED_DISK_MAX_UPLOAD_SIZE,
-    MANAGED_DISK_MIN_UPLOAD_SIZE,
-    MIB,
-    OS_DISK_MAX_VIRTUAL_SIZE,
-    PAGE_BLOB_MAX_SIZE,
-    PAGE_BLOB_MAX_VIRTUAL_SIZE,
-    Readiness,
-    azure_readiness,
-    round_up_to_mib,
-)
-from .open import open_disk
+from .open import open_vhd
 
 __all__ = [
-    "open_disk",
-    "VirtualDisk",
+    "open_vhd",
     "FixedDisk",
-    "RawDisk",
     "DynamicDisk",
     "DifferencingDisk",
-    "inspect_disk",
-    "DiskReport",
-    "convert_image",
-    "ConvertResult",
     "Footer",
+    "FOOTER_SIZE",
     "make_fixed_footer",
     "Geometry",
     "chs_for_size",
-    "Readiness",
-    "azure_readiness",
-    "MIB",
-    "PAGE_BLOB_MAX_SIZE",
-    "PAGE_BLOB_MAX_VIRTUAL_SIZE",
-    "MANAGED_DISK_MIN_UPLOAD_SIZE",
-    "MANAGED_DISK_MAX_UPLOAD_SIZE",
-    "OS_DISK_MAX_VIRTUAL_SIZE",
-    "round_up_to_mib",
 ]

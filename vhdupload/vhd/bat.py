@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Iterable
 
 UNALLOCATED = 0xFFFFFFFF
 ENTRY_SIZE = 4
 
 
-def parse_bat(data: bytes) -> array:
+def parse_bat(data: bytes) -> array[int]:
     """The entries of a BAT (``len(data)`` a multiple of 4) as an array of unsigned ints."""
     if len(data) % ENTRY_SIZE:
         raise ValueError("a BAT is a whole number of 4-byte entries")
@@ -21,7 +22,7 @@ def parse_bat(data: bytes) -> array:
     return table
 
 
-def build_bat(entries, *, pad_to: int = 512) -> bytes:
+def build_bat(entries: Iterable[int], *, pad_to: int = 512) -> bytes:
     """The on-disk bytes of ``entries``, padded with unallocated entries to ``pad_to`` bytes."""
     table = array("I", entries)
     if sys.byteorder == "little":

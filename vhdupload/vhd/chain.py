@@ -9,7 +9,7 @@ Cycles and chains deeper than :data:`MAX_CHAIN_DEPTH` are refused.
 Everything here comes from the file, so it is hostile input: an OS error met on the way (a
 name too long, a directory we may not read) is the child's problem, reported as a
 :class:`ParentChainError` naming the child, the locator and the reason, in one short line.
-The opener is passed in by the factory (:mod:`.open`), which this module never imports.
+The opener is passed in by the factory (:mod:`vhdupload.disks`), which this module never imports.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pathlib
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from ..errors import CorruptVhdError, FormatError, InputError, ParentChainError, with_repair_hint
-from .disk import VirtualDisk, pread_exact
+from ..virtual_disk import VirtualDisk, pread_exact
 from .dynamic_header import DynamicHeader
 from .layout import Region
 
@@ -205,7 +206,7 @@ def _reason(exc: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _raise_unusable(child: pathlib.Path, candidate: Candidate, reason: str, wanted: str):
+def _raise_unusable(child: pathlib.Path, candidate: Candidate, reason: str, wanted: str) -> NoReturn:
     def build(limit: int) -> str:
         return (
             f"{shorten(child, limit)}: cannot open the parent named by its {candidate.source}, "

@@ -13,13 +13,14 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from .. import ranges
 from ..errors import CorruptVhdError
-from . import ranges
+from ..virtual_disk import VirtualDisk, pread_exact
 from .bat import ENTRY_SIZE, UNALLOCATED, parse_bat
 from .bitmap import SECTOR_SIZE, bitmap_size, sector_runs, set_byte_ranges
 from .chain import locator_regions
-from .disk import VirtualDisk, pread_exact
 from .dynamic_header import HEADER_SIZE, NO_OFFSET, DynamicHeader
 from .footer import DISK_TYPE_DIFFERENCING, FOOTER_SIZE, Footer
 from .layout import BlockLayoutError, Region, check_block_layout
@@ -43,7 +44,7 @@ class DynamicDisk(VirtualDisk):
 
     disk_type = "dynamic"
 
-    def __init__(self, *, header: DynamicHeader, bat, **kwargs) -> None:
+    def __init__(self, *, header: DynamicHeader, bat: array[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.header = header
         self.block_size = header.block_size
@@ -122,7 +123,7 @@ class DifferencingDisk(DynamicDisk):
 
     disk_type = "differencing"
 
-    def __init__(self, *, parent: VirtualDisk, **kwargs) -> None:
+    def __init__(self, *, parent: VirtualDisk, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.parent = parent
         self.parents = [parent.path, *parent.parents]
@@ -148,7 +149,7 @@ class SparseLayout:
     """What a dynamic/differencing VHD's header and BAT say, checked against the file."""
 
     header: DynamicHeader
-    bat: array  # the entries the virtual size uses, as an array of u32 (compact: 4 bytes each)
+    bat: array[int]  # the entries the virtual size uses, as an array of u32 (compact: 4 bytes each)
     data_end: int  # where the footer at the end of the file begins
 
 

@@ -31,6 +31,7 @@ import dataclasses
 import struct
 import uuid as uuid_module
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import CorruptVhdError, InputError
 from .checksum import vhd_checksum
@@ -100,10 +101,11 @@ class DynamicHeader:
             ParentLocator(*_LOCATOR.unpack_from(data, _HEADER.size + i * _LOCATOR.size))
             for i in range(LOCATOR_COUNT)
         )
-        header = cls(
+        values: list[Any] = [
             *fields[:7], uuid_module.UUID(bytes=fields[7]), *fields[8:], locators,
             data[HEADER_SIZE - _RESERVED_SIZE:],
-        )
+        ]
+        header = cls(*values)
         expected = vhd_checksum(data, field_offset=HEADER_CHECKSUM_OFFSET)
         if header.checksum != expected:
             raise CorruptVhdError(
@@ -130,7 +132,7 @@ class DynamicHeader:
         locs = b"".join(_LOCATOR.pack(*dataclasses.astuple(loc)) for loc in self.locators)
         return head + locs + self.reserved2
 
-    def replace(self, **changes) -> "DynamicHeader":
+    def replace(self, **changes: Any) -> "DynamicHeader":
         return dataclasses.replace(self, **changes)
 
     @property

@@ -37,6 +37,7 @@ import time
 import uuid as uuid_module
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from ..errors import CorruptVhdError, InputError, NotAVhdError
 from .checksum import vhd_checksum
@@ -115,7 +116,8 @@ class Footer:
         if data[:8] != COOKIE:
             raise NotAVhdError("no VHD footer: the cookie 'conectix' is missing")
         fields = _STRUCT.unpack(data)
-        footer = cls(*fields[:15], uuid_module.UUID(bytes=fields[15]), *fields[16:])
+        values: list[Any] = [*fields[:15], uuid_module.UUID(bytes=fields[15]), *fields[16:]]
+        footer = cls(*values)
         expected = vhd_checksum(data, field_offset=CHECKSUM_OFFSET)
         if footer.checksum != expected:
             raise CorruptVhdError(
@@ -145,7 +147,7 @@ class Footer:
             self.saved_state, self.reserved,
         )
 
-    def replace(self, **changes) -> "Footer":
+    def replace(self, **changes: Any) -> "Footer":
         return dataclasses.replace(self, **changes)
 
     # -- derived views ------------------------------------------------------------------

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import itertools
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .bat import UNALLOCATED
 
@@ -44,7 +46,7 @@ class BlockLayoutError(Exception):
 
 
 def check_block_layout(
-    *, bat: array, block_size: int, bitmap_bytes: int, virtual_size: int, data_end: int,
+    *, bat: array[int], block_size: int, bitmap_bytes: int, virtual_size: int, data_end: int,
     regions: list[Region],
 ) -> None:
     """Raise :class:`BlockLayoutError` for the first BAT entry whose block is outside
@@ -67,6 +69,7 @@ def check_block_layout(
     # Bucket k (sectors [k * span, (k + 1) * span)) is slot k + 1, so k - 1 always has a slot;
     # a slot holds the index + 1 of the one block that starts in it (0: none).
     slots = max(max_start, 0) // span + 3
+    buckets: array[int] | _Buckets
     if slots <= MAX_BUCKETS:
         buckets = array("I", bytes(4 * slots))
     else:
@@ -123,7 +126,11 @@ def check_block_layout(
         _check_neighbours(last, e, length, full, bat, view, e // span)
 
 
-class _Buckets(dict):
+class _Slots(Protocol):
+    def __getitem__(self, slot: int, /) -> int: ...
+
+
+class _Buckets(dict[int, int]):
     """A sparse bucket table: absent buckets read as empty."""
 
     def __missing__(self, key: int) -> int:
@@ -133,7 +140,7 @@ class _Buckets(dict):
 class _Window:
     """Reads of a bucket table that treat slots past its end as empty."""
 
-    def __init__(self, buckets: array, size: int) -> None:
+    def __init__(self, buckets: array[int], size: int) -> None:
         self._buckets, self._size = buckets, size
 
     def __getitem__(self, slot: int) -> int:
@@ -142,7 +149,7 @@ class _Window:
 
 def _forbidden_starts(regions: list[Region], *, length: int) -> list[tuple[int, int, str]]:
     """Sorted sector ranges ``[lo, hi)`` where a block of ``length`` bytes would overlap a region."""
-    out = []
+    out: list[tuple[int, int, str]] = []
     for region in regions:
         if region.stop <= region.start:
             continue
@@ -154,7 +161,8 @@ def _forbidden_starts(regions: list[Region], *, length: int) -> list[tuple[int, 
     return out
 
 
-def _check_regions(index: int, entry: int, length: int, regions: list[Region], forbidden) -> None:
+def _check_regions(index: int, entry: int, length: int, regions: list[Region],
+                   forbidden: Iterable[tuple[int, int, str]] | None) -> None:
     if forbidden is not None and not any(lo <= entry < hi for lo, hi, _ in forbidden):
         return  # quick answer for full-length blocks
     a, b = entry * SECTOR, entry * SECTOR + length
@@ -166,7 +174,8 @@ def _check_regions(index: int, entry: int, length: int, regions: list[Region], f
             )
 
 
-def _check_neighbours(index: int, entry: int, length: int, full: int, bat: array, buckets, k: int) -> None:
+def _check_neighbours(index: int, entry: int, length: int, full: int, bat: array[int], buckets: _Slots,
+                      k: int) -> None:
     """Raise if a block stored in buckets k - 1 .. k + 1 overlaps ``entry``'s ``length`` bytes."""
     a = entry * SECTOR
     for slot in (k, k + 1, k + 2):
@@ -177,7 +186,7 @@ def _check_neighbours(index: int, entry: int, length: int, full: int, bat: array
                 raise BlockLayoutError(_overlap(index, entry, other - 1, bat, full))
 
 
-def _overlap(index: int, entry: int, j: int, bat: array, full: int) -> str:
+def _overlap(index: int, entry: int, j: int, bat: array[int], full: int) -> str:
     what = "the same block as" if bat[j] == entry else "a block overlapping that of"
     return (
         f"BAT entry {index} points at sector {entry}, {what} BAT entry {j} (sector {bat[j]}); "

@@ -1,6 +1,7 @@
 """The VHDX format layer ([MS-VHDX]): one small module per on-disk structure, and a
-``VhdxDisk`` that shows any VHDX (fixed, dynamic, differencing, with a pending log) as the same
-flat ``VirtualDisk`` view the VHD layer gives, so upload, convert and verify take it as is.
+``VhdxDisk`` that shows any VHDX (fixed, dynamic, differencing, with a pending log) as the flat
+``VirtualDisk`` view every format produces, so upload, convert and verify take it as is. VHDX
+only: the factory (:func:`vhdupload.open_disk`) recognises it and opens its parents.
 
 Read-only: a pending log is replayed into memory, never into the user's file.
 """

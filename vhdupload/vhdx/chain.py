@@ -16,7 +16,8 @@ import pathlib
 from collections.abc import Callable
 
 from ..errors import FormatError, ParentChainError
-from ..vhd.disk import VirtualDisk
+from ..virtual_disk import VirtualDisk
+from .disk import VhdxDisk
 from .parent_locator import ParentLocator
 
 MAX_CHAIN_DEPTH = 64
@@ -50,7 +51,7 @@ def parent_candidates(child: pathlib.Path, locator: ParentLocator) -> list[pathl
 
 
 def open_parent(*, child: pathlib.Path, locator: ParentLocator, chain: tuple[pathlib.Path, ...],
-                open_fn: OpenParent) -> VirtualDisk:
+                open_fn: OpenParent) -> VhdxDisk:
     """Open and identify the parent of ``child``; ``chain`` holds the real paths so far (child included)."""
     if len(chain) > MAX_CHAIN_DEPTH:
         raise ParentChainError(f"{child}: differencing chain deeper than {MAX_CHAIN_DEPTH} disks")
@@ -71,7 +72,7 @@ def open_parent(*, child: pathlib.Path, locator: ParentLocator, chain: tuple[pat
             raise
         except FormatError as exc:
             raise ParentChainError(f"{child}: its parent {candidate} is not a readable VHDX: {exc}") from exc
-        if getattr(parent, "format", None) != "vhdx":
+        if not isinstance(parent, VhdxDisk):
             parent.close()
             raise ParentChainError(
                 f"{child}: its parent {candidate} is a {parent.disk_type} VHD, and a VHDX differencing disk over a "

@@ -12,13 +12,14 @@ import google_crc32c
 
 
 def crc32c(data: bytes) -> int:
-    return google_crc32c.value(bytes(data))
+    value: int = google_crc32c.value(bytes(data))
+    return value
 
 
 def checksum_ok(data: bytes, *, at: int) -> bool:
     """Whether the little-endian CRC-32C stored at ``at`` matches ``data`` with that field zeroed
     (the rule for the header, region table and log entry)."""
-    (stored,) = struct.unpack_from("<I", data, at)
+    stored: int = struct.unpack_from("<I", data, at)[0]
     return crc32c(data[:at] + b"\0\0\0\0" + data[at + 4:]) == stored
 
 

@@ -13,7 +13,7 @@ import pathlib
 import uuid
 from collections.abc import Iterator
 
-from ..vhd.disk import VirtualDisk, sparse_extents
+from ..virtual_disk import VirtualDisk, sparse_extents
 from . import bat as bat_module
 from .bat import Bat
 from .bitmap import runs

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import CorruptVhdError
-from ..vhd.disk import pread_exact
+from ..virtual_disk import pread_exact
 
 
 @dataclass(frozen=True)

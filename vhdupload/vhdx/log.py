@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..errors import CorruptVhdError
-from ..vhd.disk import pread_exact
+from ..virtual_disk import pread_exact
 from . import guids
 from .crc import checksum_ok
 from .fileview import LoggedSector, Piece
@@ -43,6 +43,10 @@ _FIRST_SECTOR_DESCRIPTORS = (SECTOR - _ENTRY.size) // 32  # 126
 _SECTOR_DESCRIPTORS = SECTOR // 32  # 128
 
 
+#: A write the log holds: ``("zero", offset, length)`` or ``("data", offset, LoggedSector)``.
+Write = tuple[str, int, "int | LoggedSector"]
+
+
 @dataclass(frozen=True)
 class Entry:
     offset: int  # in the log
@@ -51,7 +55,7 @@ class Entry:
     sequence: int
     flushed_file_offset: int
     last_file_offset: int
-    writes: list = field(repr=False, compare=False)  # ("zero", offset, length) | ("data", offset, LoggedSector)
+    writes: list[Write] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def _entry_at(ring: _Ring, at: int, log_guid: uuid.UUID) -> Entry | None:
     raw = first if length == SECTOR else ring.read(at, length)
     if not checksum_ok(raw, at=4):
         return None
-    writes: list = []
+    writes: list[Write] = []
     data_index = desc_sectors
     for k in range(count):
         pos = _descriptor_at(k)
@@ -204,13 +208,18 @@ def _active_sequence(ring: _Ring, log_guid: uuid.UUID) -> list[Entry]:
         old_tail = tail
 
 
-def _resolve(writes: list) -> list[Piece]:
+def _resolve(writes: list[Write]) -> list[Piece]:
     """Disjoint, sorted overlay pieces from writes in order (a later write wins)."""
     covered: list[tuple[int, int]] = []  # sorted, disjoint, merged
     pieces: list[Piece] = []
     for kind, offset, payload in reversed(writes):
-        start, end = (offset, offset + payload) if kind == "zero" else (offset, offset + SECTOR)
-        source = None if kind == "zero" else payload
+        source: LoggedSector | None
+        if kind == "zero":
+            assert isinstance(payload, int)
+            start, end, source = offset, offset + payload, None
+        else:
+            assert isinstance(payload, LoggedSector)
+            start, end, source = offset, offset + SECTOR, payload
         i = bisect.bisect_right(covered, (start, -1))
         if i and covered[i - 1][1] > start:
             i -= 1

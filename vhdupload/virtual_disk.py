@@ -1,4 +1,9 @@
-"""The virtual-disk view every kind of disk shares: a flat disk of ``virtual_size`` bytes.
+"""The virtual-disk view every format produces: a flat disk of ``virtual_size`` bytes.
+
+This is the interface the format packages (``vhd``, ``vhdx``, ``raw``) implement and everything
+above them (the fixed-VHD blob view, upload, convert, inspect, guest) reads. It knows no format:
+a reader subclasses :class:`VirtualDisk` (or :class:`FlatDisk`, for bytes that lie flat in the
+file) and supplies ``_extents`` and ``_read``.
 
 Reads go through ``os.pread`` on one file descriptor, which is thread-safe (no shared seek
 position), because the uploader reads from many threads at once.
@@ -10,14 +15,20 @@ import errno
 import os
 import pathlib
 from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING
 
-from ..errors import CorruptVhdError, InputError
-from .footer import Footer
+from .errors import CorruptVhdError, InputError
+
+if TYPE_CHECKING:  # the VHD footer a disk was read with, for the fixed-VHD view above the formats
+    from .vhd.footer import Footer
 
 
 class VirtualDisk:
-    """Base of FixedDisk, DynamicDisk, DifferencingDisk and RawDisk.
+    """Base of every format's disk (FixedDisk, DynamicDisk, DifferencingDisk, VhdxDisk, RawDisk).
 
+    ``footer``/``footer_bytes`` are the VHD footer the file carries (a VHD), None for every
+    other format; the fixed-VHD view (:mod:`vhdupload.blob_image`) starts from them.
     ``extents()`` yields sorted, coalesced, half-open ranges that may hold nonzero data;
     everything outside them reads as zeros. ``read()`` returns exactly the bytes asked for.
     """
@@ -83,7 +94,8 @@ class VirtualDisk:
     def __enter__(self) -> "VirtualDisk":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -101,12 +113,23 @@ class VirtualDisk:
         return pread_exact(self._fd, offset, length, path=self.path)
 
 
+class FlatDisk(VirtualDisk):
+    """A disk whose bytes lie flat in the file from offset 0 (a raw image, a fixed VHD's data)."""
+
+    def _extents(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
+        # stop never exceeds virtual_size, so whatever follows the data (a footer) is never yielded.
+        return sparse_extents(self._fd, start, stop)
+
+    def _read(self, offset: int, length: int) -> bytes:
+        return self._pread(offset, length)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def pread_exact(fd: int, offset: int, length: int, *, path: pathlib.Path) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     remaining = length
     while remaining:
         chunk = os.pread(fd, remaining, offset)

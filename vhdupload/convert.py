@@ -1,4 +1,5 @@
-"""``convert_image``: any VHD or a raw image in, a fixed, whole-MiB, sparse VHD out."""
+"""``convert_image``: any disk ``open_disk`` reads (or a raw image) in, a fixed, whole-MiB,
+sparse VHD out. It composes the factory, Azure's size rule and the VHD footer builder."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InputError, NotAVhdError
-from .footer import COOKIE, make_fixed_footer
-from .limits import round_up_to_mib
-from .open import as_path, open_disk
+from .azure_rules import round_up_to_mib
+from .disks import as_path, open_disk
+from .errors import InputError, NotAVhdError
+from .vhd.footer import COOKIE, make_fixed_footer
 
 CHUNK_SIZE = 4 * 1024 * 1024
 _ZEROS = bytes(CHUNK_SIZE)
@@ -19,6 +20,8 @@ _ZEROS = bytes(CHUNK_SIZE)
 
 @dataclass(frozen=True)
 class ConvertResult:
+    """What :func:`convert_image` wrote: the output's size and identity, and the bytes of data it holds."""
+
     source: str
     destination: str
     source_type: str  # "fixed" | "dynamic" | "differencing" | "raw"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vhdupload.cli import main
 
-from .builders import build_fixed, footer_bytes
+from tests.vhd.builders import build_fixed, footer_bytes
 
 
 def test_convert_refuses_a_disk_whose_first_sector_is_a_vhd_footer(tmp_path, capsys):

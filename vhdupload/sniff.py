@@ -8,15 +8,16 @@ image always works, and ``vhdupload convert`` then rounds the size up to a whole
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
-from ..errors import OtherFormatError
+from .errors import OtherFormatError
 
 #: How many leading bytes sniffing needs.
 SNIFF_SIZE = 1024
 
 # (format name, qemu-img format name, test on the first bytes). VHDX is not here: it is read
-# natively (vhdupload.vhdx), dispatched in open.py before these are tried.
-_SIGNATURES: list[tuple[str, str, object]] = [
+# natively (vhdupload.vhdx), dispatched in disks.py before these are tried.
+_SIGNATURES: list[tuple[str, str, Callable[[bytes], bool]]] = [
     ("qcow2", "qcow2", lambda head: head.startswith(b"QFI\xfb")),
     ("QED", "qed", lambda head: head.startswith(b"QED\x00")),
     ("VMDK", "vmdk", lambda head: head.startswith((b"KDMV", b"COWD"))),
@@ -30,7 +31,7 @@ _SIGNATURES: list[tuple[str, str, object]] = [
 def detect_other_format(head: bytes) -> tuple[str, str] | None:
     """``(format name, qemu-img name)`` when ``head`` starts an image of another format."""
     for name, qemu_name, test in _SIGNATURES:
-        if test(head):  # type: ignore[operator]
+        if test(head):
             return name, qemu_name
     return None
 

@@ -1,6 +1,7 @@
-"""Sizes Azure enforces, and the readiness check that applies them to a disk.
+"""Azure's rules: the sizes Azure enforces, and the readiness check that applies them to a disk.
 
-The numbers are Azure's own (see DESIGN.md): a page blob holds at most 8 TiB *including* the
+They sit above the format packages and apply to any disk they produce. The numbers are Azure's
+own: a page blob holds at most 8 TiB *including* the
 512-byte footer, and its size must be a multiple of 512; Azure also insists the virtual size
 is a whole number of MiB, so the largest usable virtual size is 8 TiB - 1 MiB.
 """
@@ -8,13 +9,10 @@ is a whole number of MiB, so the largest usable virtual size is 8 TiB - 1 MiB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from ..errors import InputError
-from .footer import FOOTER_SIZE
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .disk import VirtualDisk
+from .errors import InputError
+from .vhd.footer import FOOTER_SIZE
+from .virtual_disk import VirtualDisk
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -56,7 +54,7 @@ class Readiness:
     warnings: list[str] = field(default_factory=list)
 
 
-def azure_readiness(disk: "VirtualDisk") -> Readiness:
+def azure_readiness(disk: VirtualDisk) -> Readiness:
     """Apply Azure's checks to ``disk``.
 
     ``problems`` make a page-blob upload fail (each names its fix); ``warnings`` are limits of

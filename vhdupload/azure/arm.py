@@ -11,10 +11,11 @@ from azure.core import AzureClouds
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.core.tools import get_arm_endpoints
 
-from ..azure.error_map import arm_error
+from .error_map import arm_error
 from ..errors import ArmError, InputError
+from ..keywords import refuse_unknown_keywords
 from ..redact import redact
-from .blobs import is_loopback
+from .credentials import is_loopback
 
 CLOUDS = {
     "public": AzureClouds.AZURE_PUBLIC_CLOUD,
@@ -23,7 +24,7 @@ CLOUDS = {
 }
 
 
-class LoopbackHttpPolicy(SansIOHTTPPolicy):
+class LoopbackHttpPolicy(SansIOHTTPPolicy[Any, Any]):
     """Let the bearer-token policy send a token over plain http, to a loopback address only.
 
     ``enforce_https=False`` is azure-core's documented per-request opt-out; this policy sets it
@@ -37,7 +38,7 @@ class LoopbackHttpPolicy(SansIOHTTPPolicy):
             request.context.options["enforce_https"] = False
 
 
-class ReadOnlyPolicy(SansIOHTTPPolicy):
+class ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
     """Refuse, before it leaves the process, any request that could change something in Azure.
 
     ``--dry-run`` still reads (a VM, a gallery, the storage accounts); this makes sure that
@@ -138,3 +139,78 @@ def arm_errors(action: str) -> Iterator[None]:
         raise
     except AzureError as exc:
         raise arm_error(exc, action=action) from exc
+
+
+@refuse_unknown_keywords
+class ArmConnection:
+    """How to reach Azure Resource Manager: one value shared by managed disks, registration and
+    publish, which builds its ``ComputeManagementClient`` once, when first needed.
+
+    :param subscription_id: the subscription the resources live in.
+    :param credential: an Entra ID ``TokenCredential`` (``azure.identity``); it also signs the
+        data requests of a managed disk whose data access is Entra-ID-only. None: only with
+        ``compute_client`` (see :meth:`from_client`).
+    :param cloud: ``public``, ``china`` or ``usgov``.
+    :param endpoint: an ARM endpoint of another cloud or Azure Stack Hub (``https://``; plain
+        ``http://`` only on loopback), instead of ``cloud``'s.
+    :param audience: the token audience of ``endpoint`` (Azure Stack Hub publishes it at
+        ``ENDPOINT/metadata/endpoints``); the cloud's own when None.
+    :param compute_client: a ready ``azure.mgmt.compute.ComputeManagementClient`` to use as it is.
+    """
+
+    def __init__(
+        self,
+        subscription_id: str,
+        *,
+        credential: Any = None,
+        cloud: str = "public",
+        endpoint: str | None = None,
+        audience: str | None = None,
+        compute_client: Any = None,
+    ) -> None:
+        if not subscription_id:
+            raise InputError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID")
+        if compute_client is None and credential is None:
+            raise InputError("an ArmConnection needs a credential (or a ready compute_client)")
+        cloud_setting(cloud)  # refuse a misspelt cloud now, not at the first request
+        if endpoint:
+            check_arm_endpoint(endpoint)
+        self.subscription_id = subscription_id
+        self.credential = credential
+        self.cloud = cloud
+        self.endpoint = endpoint
+        self.audience = audience
+        self._client = compute_client
+        self._given = compute_client is not None  # a ready client is used as it is, read_only or not
+        self._read_only_client: Any = None
+
+    @classmethod
+    def from_client(cls, compute_client: Any, *, credential: Any = None) -> "ArmConnection":
+        """A connection over a ready ``ComputeManagementClient`` (its subscription is the one it
+        was made for); ``credential`` signs Entra-ID-only disk data, when needed."""
+        # ComputeManagementClient has no public accessor for its subscription (azure-mgmt-compute
+        # keeps it only in ``_config``).
+        subscription = getattr(getattr(compute_client, "_config", None), "subscription_id", None)
+        if not subscription:
+            raise InputError("the compute client does not say its subscription: build an ArmConnection(subscription_id, ...)")
+        return cls(str(subscription), credential=credential, compute_client=compute_client)
+
+    def compute(self, *, read_only: bool = False) -> Any:
+        """The compute client (built once); ``read_only``: one that sends only GET and HEAD."""
+        if read_only and not self._given:
+            if self._read_only_client is None:
+                self._read_only_client = make_compute_client(
+                    credential=self.credential, subscription_id=self.subscription_id, arm_endpoint=self.endpoint,
+                    cloud=self.cloud, audience=self.audience, read_only=True,
+                )
+            return self._read_only_client
+        if self._client is None:
+            self._client = make_compute_client(
+                credential=self.credential, subscription_id=self.subscription_id, arm_endpoint=self.endpoint,
+                cloud=self.cloud, audience=self.audience,
+            )
+        return self._client
+
+    def __repr__(self) -> str:  # never the credential: it may print a secret
+        where = self.endpoint or self.cloud
+        return f"ArmConnection({self.subscription_id!r}, {where})"

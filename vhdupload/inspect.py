@@ -1,21 +1,24 @@
-"""``inspect_disk``: everything a person (or a CI gate) needs to know about a VHD, as data."""
+"""``inspect_disk``: everything a person (or a CI gate) needs to know about a disk, as data.
+
+It composes the layers below it: the factory (:func:`vhdupload.open_disk`) and what each format
+records, Azure's rules (:mod:`vhdupload.azure_rules`) and the guest layer (:mod:`vhdupload.guest`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from types import SimpleNamespace
+from typing import Any, cast
 
-from .dynamic import DynamicDisk
-from .footer import FOOTER_SIZE
-from .geometry import Geometry, chs_for_size
-from .limits import azure_readiness, format_size
-from .open import open_disk
-
-if TYPE_CHECKING:  # both import this package: at run time they are imported where used
-    from ..guest import GuestReport
-    from ..vhdx.disk import VhdxDisk
-    from .disk import VirtualDisk
+from .azure_rules import azure_readiness, format_size
+from .disks import open_disk
+from .guest import GuestReport, examine
+from .vhd.dynamic import DynamicDisk
+from .vhd.footer import FOOTER_SIZE
+from .vhd.geometry import Geometry, chs_for_size
+from .vhdx import VhdxDisk, partition_sector_size
+from .virtual_disk import VirtualDisk
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,7 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True) -> DiskRep
     with open_disk(path) as disk:
         inside: GuestReport | None = None
         if guest:
-            from ..guest import examine  # noqa: PLC0415 (the guest layer sits above this one)
-
             inside = examine(disk)
-        from ..vhdx.disk import VhdxDisk  # noqa: PLC0415 (vhdx imports this package)
-
         if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
         footer = disk.footer
@@ -120,10 +119,6 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True) -> DiskRep
 
 def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:
     """The same verdict for a VHDX: never Azure-ready as it is (upload converts it on the fly)."""
-    from types import SimpleNamespace  # noqa: PLC0415
-
-    from ..vhdx import partition_sector_size  # noqa: PLC0415 (vhdx imports this package)
-
     name = str(disk.path)
     # Azure's size limits, judged as for the fixed VHD the upload makes of it
     as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vhdupload.errors import InputError
-from vhdupload.registration.generation import choose_generation, detect_generation
+from vhdupload.guest.generation import choose_generation, detect_generation
 
-from .disk_images import BIOS_BOOT, ESP, LINUX, blank, gpt, mbr, reader
+from tests.registration.disk_images import BIOS_BOOT, ESP, LINUX, blank, gpt, mbr, reader
 
 
 def test_gpt_with_esp_is_v2(tmp_path):
@@ -97,7 +97,7 @@ MS_RESERVED, MS_BASIC, WINDOWS_RE = "0c01", "0700", "2700"
     ids=["gpt-linux", "gpt-windows", "mbr-linux", "mbr-windows", "basic-data-only", "both", "blank"],
 )
 def test_os_type_from_partition_types(tmp_path, make, os_type, words):
-    from vhdupload.registration.generation import detect_os_type
+    from vhdupload.guest.generation import detect_os_type
 
     found = detect_os_type(reader(make(tmp_path / "d")))
     assert found.os_type == os_type and words in found.reason

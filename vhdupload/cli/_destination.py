@@ -1,0 +1,78 @@
+"""The one place the CLI turns its options into a destination value: DEST and the storage
+options into a :class:`~vhdupload.PageBlob`, or ``--managed-disk`` and the ARM and disk options
+into a :class:`~vhdupload.ManagedDisk`. ``upload``, ``verify`` and ``status`` all come here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+from ..azure.credentials import resolve_blob_client
+from ..destinations import Destination, ManagedDisk, PageBlob
+from ._arm_options import arm_connection
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    account_url: str | None = None
+    connection_string: str | None = None
+    account_key: str | None = None
+    account_name: str | None = None
+    sas_token: str | None = None
+    emulator: bool = False
+
+    def given(self) -> list[str]:
+        return [name for name, value in vars(self).items() if value]
+
+
+@dataclass(frozen=True)
+class ArmOptions:
+    subscription: str | None = None
+    arm_endpoint: str | None = None
+    cloud: str | None = None
+    audience: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskOptions:
+    """``--managed-disk NAME`` and what goes with it (only ``upload`` uses the disk's details)."""
+
+    name: str
+    resource_group: str | None = None
+    location: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # sku, zone, os_type... as ManagedDisk takes them
+
+
+def destination(dest: str | None, *, disk: DiskOptions | None, storage: StorageOptions, arm: ArmOptions,
+                blob: dict[str, Any] | None = None) -> Destination:
+    """The destination the options name. ``blob``: PageBlob's upload options (content_md5,
+    lease_seconds)."""
+    if disk is not None:
+        if dest is not None:
+            raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
+        used = storage.given()
+        if used:
+            raise typer.BadParameter("storage options do not apply to --managed-disk (ARM grants the access)",
+                                     param_hint="--" + used[0].replace("_", "-"))
+        connection = arm_connection(arm.subscription, arm.arm_endpoint, arm.cloud, arm.audience)
+        return ManagedDisk(disk.name, resource_group=_required(disk.resource_group, "--resource-group"), arm=connection,
+                           location=disk.location, **disk.details)
+    if dest is None:
+        raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
+
+    def client(options: dict[str, Any]) -> Any:
+        return resolve_blob_client(
+            dest, account_url=storage.account_url, connection_string=storage.connection_string,
+            account_key=storage.account_key, emulator=storage.emulator, account_name=storage.account_name,
+            sas_token=storage.sas_token, **options,
+        )
+
+    return PageBlob.from_client_factory(client, name=dest, **(blob or {}))
+
+
+def _required(value: str | None, flag: str) -> str:
+    if not value:
+        raise typer.BadParameter(f"{flag} is needed with --managed-disk", param_hint=flag)
+    return value
