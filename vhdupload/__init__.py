@@ -51,7 +51,8 @@ from .upload import UploadResult, upload
 from .verify import VerifyResult, verify
 from .status import status
 from .registration.bodies import DataDisk
-from .registration.client import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from .registration.client import Registrar
+from .registration.specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec
 from .registration.operations import Registration
 from .registration.plans import RegistrationPlan
 from .publish import DiskProgress, DiskResult, DiskSource, ImageTarget, PublishOptions, PublishPlan, PublishResult, StorageTarget, publish

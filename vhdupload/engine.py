@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from . import crc64, planning
 from .blob_image import BlobImage
 from .errors import SourceChangedError, VhdUploadError
-from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, run_bounded
+from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, TransferSettings, run_bounded
 from .transfer.concurrency import AdaptiveConcurrency
 from .transfer.gap_tuning import GapTuner
 
@@ -40,32 +40,33 @@ class PumpResult:
     gap: GapTuner | None = field(default=None, repr=False)  # when the merge gap adapts
 
 
-def pump(
-    image: BlobImage,
-    *,
-    send: SendFunction,
-    held: planning.RangeSet,
-    threads: int | None,
-    max_gap: int,
-    adapt_gap: bool = False,
-    cancel: threading.Event,
-    tracker: ProgressTracker,
-    content_md5: bool = False,
-    cancel_message: str = "cancelled",
-    concurrency: AdaptiveConcurrency | None = None,
-    on_prefix: Callable[[int, int], None] | None = None,
-) -> PumpResult:
-    """Send every nonzero page of ``image``'s data region not already ``held``.
-
-    ``threads`` requests run at once; ``threads=None`` or a ``concurrency`` controller makes
-    that adaptive (the controller is told of every request and of every retry). Zero gaps
-    shorter than ``max_gap`` are sent; with ``adapt_gap`` that is only where a
-    :class:`~vhdupload.transfer.gap_tuning.GapTuner` starts.
+@dataclass(frozen=True)
+class Stream:
+    """What a pump sends, and where: the image's data region (``held`` ranges skipped) through
+    ``send``, progress into ``tracker``; ``content_md5`` also digests the whole image, and
     ``on_prefix(position, crc)`` is told each time the prefix ``[0, position)`` of the data
     region is wholly sent, with its CRC64."""
+
+    image: BlobImage
+    send: SendFunction
+    held: planning.RangeSet
+    tracker: ProgressTracker
+    content_md5: bool = False
+    on_prefix: Callable[[int, int], None] | None = None
+
+
+def pump(stream: Stream, *, settings: TransferSettings, max_gap: int, cancel: threading.Event,
+         cancel_message: str = "cancelled") -> PumpResult:
+    """Send every nonzero page of ``stream.image``'s data region not already held.
+
+    ``settings.threads`` requests run at once; None makes that adaptive (the controller,
+    ``settings.concurrency()``, is told of every request and of every retry). Zero gaps shorter
+    than ``max_gap`` are sent; with ``settings.max_gap`` None that is only where a
+    :class:`~vhdupload.transfer.gap_tuning.GapTuner` starts."""
+    image, send, held, tracker = stream.image, stream.send, stream.held, stream.tracker
+    content_md5, on_prefix = stream.content_md5, stream.on_prefix
+    threads, concurrency, adapt_gap = settings.threads, settings.concurrency(), settings.max_gap is None
     data_size = image.data_size
-    if concurrency is None and threads is None:
-        concurrency = AdaptiveConcurrency()
     tuner = None
     if adapt_gap:
         tuner = GapTuner(start=max_gap, clock=concurrency.clock if concurrency is not None else time.monotonic,

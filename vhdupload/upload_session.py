@@ -22,7 +22,7 @@ from .azure.errors import classify, is_checksum_mismatch
 from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, SourceIdentity, UploadState, stat_token
 from .blob_image import BlobImage
 from .destinations.base import DestinationSession
-from .engine import SendFunction, make_sender, pump
+from .engine import SendFunction, Stream, make_sender, pump
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .source_checks import SourceProof, rewrite_unproven, spot_check
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
@@ -231,13 +231,10 @@ class UploadSession:
         max_gap = self.settings.max_gap
         if max_gap is None:  # start from the destination's bytes/s over its requests/s, then measure
             max_gap = planning.default_max_gap(self.dest.limits)
-        result = pump(
-            image, send=send, held=held, threads=self.settings.threads, concurrency=self.settings.concurrency(),
-            max_gap=max_gap,
-            adapt_gap=self.settings.max_gap is None, cancel=self.cancel, tracker=tracker,
-            content_md5=self.dest.wants_md5, cancel_message=f"upload cancelled; {RESUME_HINT}",
-            on_prefix=self._advance_watermark,
-        )
+        stream = Stream(image, send=send, held=held, tracker=tracker, content_md5=self.dest.wants_md5,
+                        on_prefix=self._advance_watermark)
+        result = pump(stream, settings=self.settings, max_gap=max_gap, cancel=self.cancel,
+                      cancel_message=f"upload cancelled; {RESUME_HINT}")
         self.concurrency_used = (result.threads, result.concurrency.describe() if result.concurrency else "pinned")
         self.merging_used = (result.gap.mostly(), result.gap.describe()) if result.gap else (max_gap, "pinned")
         self._check_guard()

@@ -11,7 +11,7 @@ from vhdupload import ArmConnection
 from vhdupload.cli import main
 from vhdupload.errors import InputError, NotGeneralizedError
 from tests.support.registration import register_image
-from vhdupload.registration import plan_gallery_version
+from vhdupload.registration import GalleryVersionSpec, PlanContext, plan_gallery_version
 
 CHUNK = 1024 * 1024
 
@@ -78,41 +78,25 @@ def test_os_type_auto_and_a_conflict(images, blobs, arm, compute):
 
 def test_gallery_definition_takes_the_detected_architecture_and_os_type(images, blobs, arm, compute):
     url = put_fixed_vhd(blobs, "arm.vhd", images.get("arm64"))
-    plan = plan_gallery_version(
-        gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
-        subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s",
-        blob_client_factory=blobs.factory(),
-    )
+    plan = plan_gallery_version(GalleryVersionSpec(gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url, publisher="p", offer="o", sku="s"), context=PlanContext(subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory()))
     definition = next(r for r in plan.requests if "image definition" in r.description)
     assert definition.body["properties"]["architecture"] == "Arm64"
     assert definition.body["properties"]["osType"] == "Linux"
     assert "--architecture Arm64" in definition.az_command
     assert any("architecture Arm64: detected inside the disk" in n for n in plan.notes)
     with pytest.raises(InputError, match="architecture x64 was given, but the disk holds Arm64"):
-        plan_gallery_version(
-            gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
-            subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s", architecture="x64",
-            blob_client_factory=blobs.factory(),
-        )
+        plan_gallery_version(GalleryVersionSpec(gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url, publisher="p", offer="o", sku="s", architecture="x64"), context=PlanContext(subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory()))
 
 
 def test_specialized_version_of_a_generalized_disk_is_a_warning(images, blobs, arm, compute):
     url = put_fixed_vhd(blobs, "clean.vhd", images.get("ext4-generalized"))
-    plan = plan_gallery_version(
-        gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
-        subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s", os_state="specialized",
-        blob_client_factory=blobs.factory(),
-    )
+    plan = plan_gallery_version(GalleryVersionSpec(gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url, publisher="p", offer="o", sku="s", os_state="specialized"), context=PlanContext(subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory()))
     assert any("generalized but registered as specialized" in w for w in plan.warnings)
 
 
 def test_a_disk_with_nothing_readable_is_a_warning_not_a_refusal(images, blobs, arm, compute):
     url = put_fixed_vhd(blobs, "nofs.vhd", images.get("no-fs"))
-    plan = plan_gallery_version(
-        gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
-        subscription_id=SUB, compute_client=compute, publisher="p", offer="o", sku="s", os_type="linux",
-        hyper_v_generation="V2", blob_client_factory=blobs.factory(),
-    )
+    plan = plan_gallery_version(GalleryVersionSpec(gallery="gal", image_definition="def", version="1.0.0", resource_group=RG, location=LOC, os_disk=url, publisher="p", offer="o", sku="s", os_type="linux", hyper_v_generation="V2"), context=PlanContext(subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory()))
     assert any("no OS was recognised on the OS disk" in w for w in plan.warnings)
 
 

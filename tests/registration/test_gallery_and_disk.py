@@ -151,12 +151,10 @@ def test_disk_import_failure_is_a_clear_error(blobs, arm, compute):
 
 
 def test_disk_plan_gives_the_az_line(blobs, arm, compute):
-    from vhdupload.registration import plan_disk
+    from vhdupload.registration import DiskImportSpec, PlanContext, plan_disk
 
     url = blobs.page_blob("d.vhd")
-    plan = plan_disk(name="data", resource_group=RG, location=LOC, source=url + "?sv=1&sig=abc", sku="StandardSSD_LRS",
-                     subscription_id=SUB, compute_client=compute, storage_account_id=arm.storage_account_id,
-                     skip_preflight=True)
+    plan = plan_disk(DiskImportSpec(name="data", resource_group=RG, location=LOC, source=url + "?sv=1&sig=abc", sku="StandardSSD_LRS", storage_account_id=arm.storage_account_id, skip_preflight=True), context=PlanContext(subscription_id=SUB, compute_client=compute))
     assert plan.target.az_command == (
         f"az disk create --subscription {SUB} --resource-group {RG} --location {LOC} --name data --source {url} "
         f"--source-storage-account-id {arm.storage_account_id} --sku StandardSSD_LRS"
@@ -165,17 +163,13 @@ def test_disk_plan_gives_the_az_line(blobs, arm, compute):
 
 
 def test_new_definition_takes_the_os_type_from_the_disk_when_not_given(blobs, arm, compute, tmp_path):
-    from vhdupload.registration import plan_gallery_version
+    from vhdupload.registration import GalleryVersionSpec, PlanContext, plan_gallery_version
 
     from .disk_images import LINUX
 
     data = gpt(tmp_path / "linux", (2048, 4095, ESP), (4096, 6143, LINUX)).read_bytes()
     url = blobs.page_blob("linux.vhd", data[: 8 * 512], size=len(data))
-    plan = plan_gallery_version(
-        gallery="gal", image_definition="ubuntu", version="1.0.0", resource_group=RG, location=LOC, os_disk=url,
-        subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory(),
-        publisher="p", offer="o", sku="s",
-    )
+    plan = plan_gallery_version(GalleryVersionSpec(gallery="gal", image_definition="ubuntu", version="1.0.0", resource_group=RG, location=LOC, os_disk=url, publisher="p", offer="o", sku="s"), context=PlanContext(subscription_id=SUB, compute_client=compute, blob_client_factory=blobs.factory()))
     definition = plan.requests[1].body["properties"]
     assert definition["osType"] == "Linux" and definition["hyperVGeneration"] == "V2"
     assert any(n.startswith("OS type Linux for the new image definition: the OS disk has Linux filesystem") for n in plan.notes)

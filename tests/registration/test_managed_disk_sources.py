@@ -14,7 +14,7 @@ from vhdupload import ArmConnection
 from vhdupload.cli import main
 from vhdupload.errors import InputError, PreflightError
 from tests.support.registration import register_gallery_version, register_image
-from vhdupload.registration import plan_image
+from vhdupload.registration import ImageSpec, PlanContext, plan_image
 
 SIZE = 20 * MIB + 512
 
@@ -45,8 +45,7 @@ def test_image_from_managed_disks_references_them_by_id(managed_disk_double, com
 
 def test_plan_notes_where_the_generation_came_from(managed_disk_double, compute_client):
     os_id = _disk(managed_disk_double, "os", osType="Windows", hyperVGeneration="V1")
-    plan = plan_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="windows",
-                      subscription_id=SUB, compute_client=compute_client())
+    plan = plan_image(ImageSpec(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="windows"), context=PlanContext(subscription_id=SUB, compute_client=compute_client()))
     assert plan.body["properties"]["hyperVGeneration"] == "V1"
     assert any("the managed disk os records it" in n for n in plan.notes)
     assert plan.target.az_command.startswith(f"az image create --subscription {SUB} --resource-group {RG} "

@@ -7,7 +7,7 @@ import pytest
 from tests.support.registration import LOC, RG, SUB
 from vhdupload import ArmConnection
 from vhdupload.errors import InputError, PreflightError
-from vhdupload.registration.client import DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from vhdupload.registration import DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
 
 from .disk_images import ESP, LINUX, gpt
 

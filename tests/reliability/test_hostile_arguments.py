@@ -97,12 +97,7 @@ def test_round_up_to_mib_of_a_negative_size():
 @pytest.mark.parametrize("data_disks", [[None], [42], None, "https://a.blob.core.windows.net/c/d.vhd"])
 def test_plan_image_with_data_disks_that_are_not_disks(data_disks):
     with pytest.raises(InputError, match="data_disks"):
-        vhdupload.registration.plan_image(
-            name="img", resource_group="rg", location="westeurope",
-            os_disk="https://acct.blob.core.windows.net/vhds/os.vhd", os_type="linux",
-            subscription_id=str(uuid.uuid4()), data_disks=data_disks, skip_preflight=True,
-            hyper_v_generation="V1",
-        )
+        vhdupload.registration.plan_image(vhdupload.registration.ImageSpec(name="img", resource_group="rg", location="westeurope", os_disk="https://acct.blob.core.windows.net/vhds/os.vhd", os_type="linux", data_disks=data_disks, skip_preflight=True, hyper_v_generation="V1"), context=vhdupload.registration.PlanContext(subscription_id=str(uuid.uuid4())))
 
 
 # -- blob names ---------------------------------------------------------------------------------

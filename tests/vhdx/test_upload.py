@@ -71,7 +71,7 @@ def test_4k_sector_vhdx_blob_is_512_byte_sector_vhd_of_same_size(tmp_path, conn,
 
 def test_registration_refuses_a_4k_layout_as_os_disk(tmp_path, conn, container_name):
     from vhdupload.errors import PreflightError
-    from vhdupload.registration import plan_image
+    from vhdupload.registration import ImageSpec, PlanContext, plan_image
 
     block = bytearray(MIB)
     block[446 + 4] = 0xEE  # protective MBR
@@ -88,6 +88,4 @@ def test_registration_refuses_a_4k_layout_as_os_disk(tmp_path, conn, container_n
         return BlobClient.from_connection_string(conn, container, name)
 
     with pytest.raises(PreflightError, match="partitioned for 4096-byte sectors .* would not boot as an OS disk"):
-        plan_image(name="img", resource_group="rg", location="westeurope", os_disk=url, os_type="linux",
-                   subscription_id="00000000-0000-0000-0000-000000000000", blob_client_factory=factory,
-                   skip_guest_check=True)
+        plan_image(ImageSpec(name="img", resource_group="rg", location="westeurope", os_disk=url, os_type="linux", skip_guest_check=True), context=PlanContext(subscription_id="00000000-0000-0000-0000-000000000000", blob_client_factory=factory))

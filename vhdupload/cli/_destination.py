@@ -9,22 +9,9 @@ from typing import Any
 
 import typer
 
-from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
 from ._arm_options import arm_connection
-
-
-@dataclass(frozen=True)
-class StorageOptions:
-    account_url: str | None = None
-    connection_string: str | None = None
-    account_key: str | None = None
-    account_name: str | None = None
-    sas_token: str | None = None
-    emulator: bool = False
-
-    def given(self) -> list[str]:
-        return [name for name, value in vars(self).items() if value]
+from ._storage_options import StorageOptions
 
 
 @dataclass(frozen=True)
@@ -62,14 +49,7 @@ def destination(dest: str | None, *, disk: DiskOptions | None, storage: StorageO
     if dest is None:
         raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
 
-    def client(options: dict[str, Any]) -> Any:
-        return resolve_blob_client(
-            dest, account_url=storage.account_url, connection_string=storage.connection_string,
-            account_key=storage.account_key, emulator=storage.emulator, account_name=storage.account_name,
-            sas_token=storage.sas_token, **options,
-        )
-
-    return PageBlob.from_client_factory(client, name=dest, **(blob or {}))
+    return PageBlob.from_client_factory(lambda options: storage.resolving(dest, options), name=dest, **(blob or {}))
 
 
 def _required(value: str | None, flag: str) -> str:

@@ -4,7 +4,7 @@ Use them as parameter annotations::
 
     def cmd(dest: str, account_url: AccountUrlOption = None, connection_string: ConnectionStringOption = None,
             account_key: AccountKeyOption = None, emulator: EmulatorOption = False): ...
-        client = blob_client_from_options(dest, account_url=account_url, ...)
+        client = blob_client_from_options(dest, StorageOptions(account_url, connection_string, account_key))
 
 The account name, SAS, connection string and key also come from ``AZURE_STORAGE_ACCOUNT``,
 ``AZURE_STORAGE_SAS_TOKEN``, ``AZURE_STORAGE_CONNECTION_STRING`` and ``AZURE_STORAGE_KEY`` (read by :func:`vhdupload.azure.credentials.resolve_blob_client`, not by
@@ -13,6 +13,7 @@ typer, so their values never show in ``--help``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import typer
@@ -62,24 +63,32 @@ EmulatorOption = Annotated[
 ]
 
 
-def blob_client_from_options(
-    dest: str,
-    *,
-    account_url: str | None = None,
-    connection_string: str | None = None,
-    account_key: str | None = None,
-    emulator: bool = False,
-    account_name: str | None = None,
-    sas_token: str | None = None,
-    credential: Any = None,
-    threads: int = 8,
-    timeout: float | None = None,
-    retry_total: int = 0,
-) -> Any:
+@dataclass(frozen=True)
+class StorageOptions:
+    """The storage-credential options as given (None or False: not given)."""
+
+    account_url: str | None = None
+    connection_string: str | None = None
+    account_key: str | None = None
+    account_name: str | None = None
+    sas_token: str | None = None
+    emulator: bool = False
+
+    def given(self) -> list[str]:
+        return [name for name, value in vars(self).items() if value]
+
+    def resolving(self, dest: str, options: dict[str, Any]) -> Any:
+        """The ``BlobClient`` of ``dest`` as ``az storage`` resolves these options, with the SDK's
+        client ``options`` (pool, timeout, retries)."""
+        return resolve_blob_client(
+            dest, account_url=self.account_url, connection_string=self.connection_string,
+            account_key=self.account_key, emulator=self.emulator, account_name=self.account_name,
+            sas_token=self.sas_token, **options,
+        )
+
+
+def blob_client_from_options(dest: str, storage: StorageOptions, *, threads: int = 8, timeout: float | None = None,
+                             retry_total: int = 0) -> Any:
     """A ``BlobClient`` for ``dest`` from the shared options, pool sized; the SDK's retries are
     off (``retry_total=0``) for the calls the upload engine retries itself."""
-    return resolve_blob_client(
-        dest, account_url=account_url, connection_string=connection_string, account_key=account_key,
-        credential=credential, emulator=emulator, account_name=account_name, sas_token=sas_token,
-        **client_options(threads=threads, timeout=timeout, retry_total=retry_total),
-    )
+    return storage.resolving(dest, client_options(threads=threads, timeout=timeout, retry_total=retry_total))

@@ -24,7 +24,7 @@ from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._common import setup_logging
-from ._storage_options import AccountKeyOption, ConnectionStringOption, blob_client_from_options
+from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
 from .upload_commands import parse_bandwidth, transfer_settings
 
 
@@ -81,7 +81,7 @@ def publish_command(
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds)
 
     def blob_client(url: str) -> Any:
-        return blob_client_from_options(url, connection_string=connection_string, account_key=account_key,
+        return blob_client_from_options(url, StorageOptions(connection_string=connection_string, account_key=account_key),
                                         threads=threads or ADAPTIVE_MAX, timeout=timeout)
 
     cancel = threading.Event()

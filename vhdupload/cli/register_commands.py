@@ -34,6 +34,7 @@ from ._storage_options import (
     AccountUrlOption,
     ConnectionStringOption,
     EmulatorOption,
+    StorageOptions,
     blob_client_from_options,
 )
 
@@ -75,11 +76,10 @@ ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help
 def _blob_factory(account_url: str | None, connection_string: str | None, account_key: str | None, emulator: bool,
                   account_name: str | None = None, sas_token: str | None = None, *, timeout: float | None = None,
                   max_retries: int = DEFAULT_RETRIES) -> Callable[[str], Any]:
+    storage = StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator)
+
     def factory(url: str) -> Any:
-        return blob_client_from_options(
-            url, account_url=account_url, connection_string=connection_string, account_key=account_key, emulator=emulator,
-            account_name=account_name, sas_token=sas_token, timeout=timeout, retry_total=max_retries,
-        )
+        return blob_client_from_options(url, storage, timeout=timeout, retry_total=max_retries)
 
     return factory
 

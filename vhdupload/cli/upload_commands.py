@@ -29,7 +29,7 @@ from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
 from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
-from ._destination import ArmOptions, DiskOptions, StorageOptions, destination
+from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._progress import ProgressBar as _ProgressBar
 from ._progress import wanted
@@ -40,6 +40,7 @@ from ._storage_options import (
     ConnectionStringOption,
     EmulatorOption,
     SasTokenOption,
+    StorageOptions,
 )
 
 SourceArg = Annotated[str, typer.Argument(help="The VHD or VHDX (fixed, dynamic or differencing), or a raw image with --raw.")]

@@ -40,7 +40,8 @@ from ..errors import CancelledError, DestinationConflictError, InputError, Stora
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
-from ..registration.client import GalleryVersionSpec, ImageSpec, Registrar
+from ..registration.client import Registrar
+from ..registration.specs import GalleryVersionSpec, ImageSpec
 from ..registration.plans import RegistrationPlan
 from ..status import status
 from ..transfer import TransferSettings

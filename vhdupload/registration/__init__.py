@@ -15,7 +15,8 @@ from __future__ import annotations
 from ..azure.arm import make_compute_client
 from .bodies import DataDisk, parse_data_disk
 from ..guest.generation import GenerationDetection, detect_generation
-from .client import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, Registrar
+from .client import Registrar
+from .specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, PlanContext
 from .operations import Registration, run_plan
 from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
 from .plans import ArmRequest, RegistrationPlan
@@ -28,6 +29,7 @@ __all__ = [
     "DiskImportSpec",
     "GalleryVersionSpec",
     "ImageSpec",
+    "PlanContext",
     "Registrar",
     "DataDisk",
     "GenerationDetection",

@@ -13,171 +13,22 @@ started :class:`Registration`) or :meth:`Registrar.register` (wait for the resou
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..azure.arm import ArmConnection
 from ..destinations import ManagedDisk, PageBlob
 from ..errors import InputError
 from ..redact import strip_query
-from . import resource_ids
 from ..keywords import refuse_unknown_keywords
-from .bodies import DataDisk
+from . import resource_ids
 from .operations import Registration, run_plan
 from .plans import RegistrationPlan
 from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
+from .specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, PlanContext, RegistrationSpec
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
-
-
-@refuse_unknown_keywords
-@dataclass(frozen=True, kw_only=True)
-class ImageSpec:
-    """A managed image from uploaded disks: an OS image (one generalized OS disk) or a VM image
-    (with data disks).
-
-    :param name: the image's name.
-    :param resource_group: its resource group.
-    :param location: its Azure region.
-    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID, or the
-        :class:`~vhdupload.PageBlob` or :class:`~vhdupload.ManagedDisk` it was uploaded to.
-    :param os_type: ``linux``, ``windows``, or ``auto`` (what the disk holds).
-    :param data_disks: data disks: URLs or disk IDs, ``"URL,lun=N,caching=ReadOnly"`` strings,
-        :class:`DataDisk` or destination values; a disk without a LUN gets the lowest free one.
-    :param os_state: ``generalized`` (a managed image cannot be specialized).
-    :param hyper_v_generation: ``V1``, ``V2`` or ``auto`` (read from the OS disk).
-    :param zone_resilient: keep the image in zone-redundant storage.
-    :param storage_sku: the image's storage account type, e.g. ``Premium_LRS``.
-    :param os_caching: the OS disk's caching: ``None``, ``ReadOnly`` or ``ReadWrite``.
-    :param tags: the image's tags.
-    :param skip_preflight: do not read the sources first (Azure still checks them).
-    :param skip_guest_check: do not refuse an OS disk that is clearly not generalized.
-    """
-
-    name: str
-    resource_group: str
-    location: str
-    os_disk: str | Source
-    os_type: str
-    data_disks: Iterable[str | DataDisk | Source] = ()
-    os_state: str = "generalized"
-    hyper_v_generation: str | None = "auto"
-    zone_resilient: bool = False
-    storage_sku: str | None = None
-    os_caching: str | None = None
-    tags: dict[str, str] | None = None
-    skip_preflight: bool = False
-    skip_guest_check: bool = False
-
-
-@refuse_unknown_keywords
-@dataclass(frozen=True, kw_only=True)
-class CaptureSpec:
-    """A managed image captured from a deallocated, generalized Azure VM.
-
-    :param name: the image's name.
-    :param resource_group: its resource group (and the VM's, unless ``source_vm`` is an ID).
-    :param source_vm: the VM's name or resource ID.
-    :param location: its region (the VM's by default).
-    :param hyper_v_generation: ``V1`` or ``V2`` (the VM's by default).
-    :param zone_resilient: keep the image in zone-redundant storage.
-    :param tags: the image's tags.
-    :param os_state: ``generalized``, the only state a managed image takes (``specialized`` is
-        refused before any request).
-    """
-
-    name: str
-    resource_group: str
-    source_vm: str
-    location: str | None = None
-    hyper_v_generation: str | None = None
-    zone_resilient: bool = False
-    tags: dict[str, str] | None = None
-    os_state: str = "generalized"
-
-
-@refuse_unknown_keywords
-@dataclass(frozen=True, kw_only=True)
-class GalleryVersionSpec:
-    """An Azure Compute Gallery image version (the gallery and definition are created when
-    missing).
-
-    :param gallery: the gallery's name.
-    :param image_definition: the image definition's name.
-    :param version: ``MAJOR.MINOR.PATCH``.
-    :param resource_group: the gallery's resource group.
-    :param location: the gallery's region.
-    :param os_disk: the OS disk: a page blob URL or a managed disk's resource ID, or the
-        :class:`~vhdupload.PageBlob` or :class:`~vhdupload.ManagedDisk` it was uploaded to.
-    :param data_disks: as for :class:`ImageSpec`.
-    :param storage_account_id: the source blobs' storage account ID (found through ARM if None).
-    :param target_regions: regions (names, or ARM ``targetRegions`` dicts) to replicate to.
-    :param os_state: ``generalized`` or ``specialized``.
-    :param os_type: ``linux``/``windows`` for a new definition; ``auto`` what the disk holds.
-    :param hyper_v_generation: ``V1``, ``V2`` or ``auto``.
-    :param publisher: a new definition's publisher.
-    :param offer: a new definition's offer.
-    :param sku: a new definition's SKU.
-    :param architecture: ``x64``, ``Arm64`` or ``auto`` (what the disk holds).
-    :param tags: the version's tags.
-    :param skip_preflight: do not read the sources first.
-    :param skip_guest_check: do not refuse an OS disk that is clearly not generalized.
-    """
-
-    gallery: str
-    image_definition: str
-    version: str
-    resource_group: str
-    location: str
-    os_disk: str | Source
-    data_disks: Iterable[str | DataDisk | Source] = ()
-    storage_account_id: str | None = None
-    target_regions: Iterable[str | dict[str, Any]] = ()
-    os_state: str = "generalized"
-    os_type: str | None = None
-    hyper_v_generation: str | None = "auto"
-    publisher: str | None = None
-    offer: str | None = None
-    sku: str | None = None
-    architecture: str | None = "auto"
-    tags: dict[str, str] | None = None
-    skip_preflight: bool = False
-    skip_guest_check: bool = False
-
-
-@refuse_unknown_keywords
-@dataclass(frozen=True, kw_only=True)
-class DiskImportSpec:
-    """A managed disk imported from an uploaded page blob (``createOption: Import``).
-
-    :param name: the disk's name.
-    :param resource_group: its resource group.
-    :param location: its region.
-    :param source: the page blob's URL.
-    :param sku: its storage type, e.g. ``Premium_LRS``.
-    :param os_type: ``linux``/``windows`` for an OS disk.
-    :param hyper_v_generation: ``V1``, ``V2`` or ``auto`` (OS disks only).
-    :param storage_account_id: the blob's storage account ID (found through ARM if None).
-    :param tags: the disk's tags.
-    :param skip_preflight: do not read the blob first.
-    """
-
-    name: str
-    resource_group: str
-    location: str
-    source: str | PageBlob
-    sku: str | None = None
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
-    storage_account_id: str | None = None
-    tags: dict[str, str] | None = None
-    skip_preflight: bool = False
-
-
-#: A destination an upload went to, given as a registration's source.
-Source = Union[PageBlob, ManagedDisk]
 
 
 class _Sources:
@@ -216,7 +67,6 @@ class _Sources:
         return client
 
 
-RegistrationSpec = Union[ImageSpec, CaptureSpec, GalleryVersionSpec, DiskImportSpec]
 
 
 @refuse_unknown_keywords
@@ -256,16 +106,15 @@ class Registrar:
                 "or DiskImportSpec"
             )
         sources = _Sources()
-        fields = {f.name: sources.named(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
-        common = {"subscription_id": self.subscription_id, "compute_client": self.compute_client}
-        if isinstance(spec, CaptureSpec):
-            return plan_capture(**fields, **common)
-        factory = sources.factory(self.blob_client_factory)
-        if isinstance(spec, ImageSpec):
-            return plan_image(**fields, **common, blob_client_factory=factory)
-        if isinstance(spec, GalleryVersionSpec):
-            return plan_gallery_version(**fields, **common, blob_client_factory=factory)
-        return plan_disk(**fields, **common, blob_client_factory=factory)
+        named = dataclasses.replace(spec, **{f.name: sources.named(getattr(spec, f.name)) for f in dataclasses.fields(spec)})
+        context = PlanContext(self.subscription_id, self.compute_client, sources.factory(self.blob_client_factory))
+        if isinstance(named, ImageSpec):
+            return plan_image(named, context=context)
+        if isinstance(named, CaptureSpec):
+            return plan_capture(named, context=context)
+        if isinstance(named, GalleryVersionSpec):
+            return plan_gallery_version(named, context=context)
+        return plan_disk(named, context=context)
 
     def begin_register(self, spec: RegistrationSpec) -> Registration:
         """Plan ``spec``, create what it needs first, and start the last request: a

@@ -8,7 +8,7 @@ accounts) are read-only GETs.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Literal, TypeAlias, overload
+from typing import Any, Callable, Iterable, Literal, TypeAlias, cast, overload
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -23,6 +23,7 @@ from ..guest.generation import GenerationChoice, choose_generation, detect_os_ty
 from .sector_layout import refuse_4k_sector_layout
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
+from .specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, PlanContext
 from .storage_accounts import storage_account_ids
 
 #: ``{"team": "infra"}``, ``["team=infra"]`` or None.
@@ -34,6 +35,13 @@ GENERALIZE_HINT = (
     "generalize the OS before uploading (Windows: `sysprep /generalize /oobe /shutdown`; "
     "Linux: `sudo waagent -deprovision+user`)"
 )
+
+
+def _named(source: object) -> str:
+    """A source as ARM names it; destination values are named by the Registrar before planning."""
+    if not isinstance(source, str):
+        raise InputError(f"{source!r} is not a blob URL or a disk ID: plan it through vhdupload.Registrar")
+    return source
 
 
 def refuse_specialized_image(os_state: str | None) -> None:
@@ -147,26 +155,7 @@ def _put(operations: str, *path: str) -> Callable[..., Any]:
     return begin
 
 
-def plan_image(
-    *,
-    name: str,
-    resource_group: str,
-    location: str,
-    os_disk: str,
-    os_type: str,
-    subscription_id: str,
-    data_disks: DataDisks = (),
-    os_state: str = "generalized",
-    hyper_v_generation: str | None = "auto",
-    zone_resilient: bool = False,
-    storage_sku: str | None = None,
-    os_caching: str | None = None,
-    tags: Tags = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
-    compute_client: Any = None,
-    skip_guest_check: bool = False,
-) -> RegistrationPlan:
+def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan a managed image: an OS image (only ``os_disk``) or a VM image (with ``data_disks``).
 
     ``data_disks`` are URLs, ``"URL,lun=N,caching=ReadOnly"`` strings or :class:`DataDisk`; a disk
@@ -176,6 +165,23 @@ def plan_image(
     A source may also be a managed disk's resource ID (referenced as ``managedDisk.id``); its
     pre-flight reads it through ``compute_client``, and ``auto`` takes the disk's own generation.
     """
+    name = spec.name
+    resource_group = spec.resource_group
+    location = spec.location
+    os_disk = _named(spec.os_disk)
+    os_type = spec.os_type
+    data_disks = cast(DataDisks, spec.data_disks)  # checked item by item below; the Registrar names destinations
+    os_state = spec.os_state
+    hyper_v_generation = spec.hyper_v_generation
+    zone_resilient = spec.zone_resilient
+    storage_sku = spec.storage_sku
+    os_caching = spec.os_caching
+    tags = spec.tags
+    skip_preflight = spec.skip_preflight
+    skip_guest_check = spec.skip_guest_check
+    subscription_id = context.subscription_id
+    blob_client_factory = context.blob_client_factory
+    compute_client = context.compute_client
     refuse_specialized_image(os_state)
     kind_os = None if (os_type or "auto").strip().lower() == "auto" else bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
@@ -229,20 +235,18 @@ def _power_and_state(vm: bodies.Body) -> tuple[str | None, bool]:
     return power, generalized
 
 
-def plan_capture(
-    *,
-    name: str,
-    resource_group: str,
-    source_vm: str,
-    subscription_id: str,
-    compute_client: Any,
-    location: str | None = None,
-    hyper_v_generation: str | None = None,
-    zone_resilient: bool = False,
-    tags: Tags = None,
-    os_state: str = "generalized",
-) -> RegistrationPlan:
+def plan_capture(spec: CaptureSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan capturing a generalized, deallocated VM as a managed image (never a specialized one)."""
+    name = spec.name
+    resource_group = spec.resource_group
+    source_vm = spec.source_vm
+    location = spec.location
+    hyper_v_generation = spec.hyper_v_generation
+    zone_resilient = spec.zone_resilient
+    tags = spec.tags
+    os_state = spec.os_state
+    subscription_id = context.subscription_id
+    compute_client = context.compute_client
     refuse_specialized_image(os_state)
     sub, vm_rg, vm_name = resource_ids.split_vm(source_vm, subscription_id=subscription_id, resource_group=resource_group)
     vm_id = resource_ids.vm_id(sub, vm_rg, vm_name)
@@ -293,37 +297,35 @@ def _existing(getter: Callable[..., Any], *path: str, action: str) -> bodies.Bod
             return None
 
 
-def plan_gallery_version(
-    *,
-    gallery: str,
-    image_definition: str,
-    version: str,
-    resource_group: str,
-    location: str,
-    os_disk: str,
-    subscription_id: str,
-    compute_client: Any,
-    data_disks: DataDisks = (),
-    storage_account_id: str | None = None,
-    target_regions: Iterable[str | bodies.Body] = (),
-    os_state: str = "generalized",
-    os_type: str | None = None,
-    hyper_v_generation: str | None = "auto",
-    publisher: str | None = None,
-    offer: str | None = None,
-    sku: str | None = None,
-    tags: Tags = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
-    architecture: str | None = "auto",
-    skip_guest_check: bool = False,
-) -> RegistrationPlan:
+def plan_gallery_version(spec: GalleryVersionSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan a gallery image version; the gallery and the image definition are added when missing.
 
     The OS disk's blob is examined first (unless ``skip_guest_check``): a clearly non-generalized
     disk for a generalized version is refused; ``os_type`` and ``architecture`` (x64, Arm64 or
     auto) of a new definition default to what the disk holds, and a contradiction is refused.
     """
+    gallery = spec.gallery
+    image_definition = spec.image_definition
+    version = spec.version
+    resource_group = spec.resource_group
+    location = spec.location
+    os_disk = _named(spec.os_disk)
+    data_disks = cast(DataDisks, spec.data_disks)  # checked item by item below; the Registrar names destinations
+    storage_account_id = spec.storage_account_id
+    target_regions = spec.target_regions
+    os_state = spec.os_state
+    os_type = spec.os_type
+    hyper_v_generation = spec.hyper_v_generation
+    publisher = spec.publisher
+    offer = spec.offer
+    sku = spec.sku
+    tags = spec.tags
+    skip_preflight = spec.skip_preflight
+    architecture = spec.architecture
+    skip_guest_check = spec.skip_guest_check
+    subscription_id = context.subscription_id
+    compute_client = context.compute_client
+    blob_client_factory = context.blob_client_factory
     version = bodies.gallery_version(version)
     state = bodies.os_state(os_state) or "Generalized"
     kind_os = bodies.os_type(os_type)
@@ -453,23 +455,21 @@ def plan_gallery_version(
     return RegistrationPlan(kind="gallery-version", requests=requests, checks=checks, notes=notes, warnings=warnings)
 
 
-def plan_disk(
-    *,
-    name: str,
-    resource_group: str,
-    location: str,
-    source: str,
-    subscription_id: str,
-    compute_client: Any = None,
-    sku: str | None = None,
-    os_type: str | None = None,
-    hyper_v_generation: str | None = None,
-    storage_account_id: str | None = None,
-    tags: Tags = None,
-    blob_client_factory: BlobClientFactory | None = None,
-    skip_preflight: bool = False,
-) -> RegistrationPlan:
+def plan_disk(spec: DiskImportSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan a managed disk imported from a blob; an OS disk (``os_type``) gets a generation (auto by default)."""
+    name = spec.name
+    resource_group = spec.resource_group
+    location = spec.location
+    source = _named(spec.source)
+    sku = spec.sku
+    os_type = spec.os_type
+    hyper_v_generation = spec.hyper_v_generation
+    storage_account_id = spec.storage_account_id
+    tags = spec.tags
+    skip_preflight = spec.skip_preflight
+    subscription_id = context.subscription_id
+    compute_client = context.compute_client
+    blob_client_factory = context.blob_client_factory
     kind_os = bodies.os_type(os_type)
     hyper_v_generation = normalize_generation(hyper_v_generation)
     source, _, blob_client_factory = _blob_urls(source, [], blob_client_factory)

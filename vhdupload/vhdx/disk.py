@@ -29,10 +29,10 @@ _BITMAP_CACHE = 256
 class VhdxDisk(VirtualDisk):
     format = "vhdx"
 
-    def __init__(self, *, path: pathlib.Path, fd: int, file_size: int, view: FileView, header: Header,
-                 metadata: Metadata, bat: Bat, notable: list[tuple[int, int, int]], replay: Replay,
-                 creator: str, parent: VirtualDisk | None) -> None:
-        super().__init__(path=path, fd=fd, file_size=file_size, virtual_size=metadata.virtual_size,
+    def __init__(self, *, view: FileView, header: Header, metadata: Metadata, bat: Bat,
+                 notable: list[tuple[int, int, int]], replay: Replay, creator: str, parent: VirtualDisk | None) -> None:
+        # The file as opened (``view`` also carries what a replayed log adds, in memory).
+        super().__init__(path=view.path, fd=view.fd, file_size=view.real_size, virtual_size=metadata.virtual_size,
                          footer=None, footer_bytes=None)
         self.disk_type = (
             "differencing" if metadata.has_parent else "fixed" if metadata.leave_block_allocated else "dynamic"

@@ -82,5 +82,5 @@ def open_vhdx(*, fd: int, path: pathlib.Path, file_size: int, chain_paths: tuple
                 f"{path}: its parent {parent.path} has {parent.logical_sector_size}-byte sectors and the child "
                 f"{metadata.logical_sector_size}-byte ones, which the format forbids: restore the right parent"
             )
-    return VhdxDisk(path=path, fd=fd, file_size=file_size, view=view, header=header, metadata=metadata, bat=bat,
-                    notable=notable, replay=replay, creator=creator(section), parent=parent)
+    return VhdxDisk(view=view, header=header, metadata=metadata, bat=bat, notable=notable, replay=replay,
+                    creator=creator(section), parent=parent)
