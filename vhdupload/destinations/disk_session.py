@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.compute.models import CreationData, Disk, DiskProperties, DiskSecurityProfile, DiskSku
 from azure.storage.blob import BlobClient
 
 from ..azure.credentials import client_options
@@ -31,7 +30,7 @@ from ..upload_decision import Existing
 from ..virtual_disk import VirtualDisk
 from .base import Readback, UploadStatus
 from .disk_reading import disk_status, open_disk_for_reading
-from .disk_arm import UPLOADABLE, DiskArm, DiskTokenPolicy, az_delete_command, refuses_crc_header
+from .disk_arm import UPLOADABLE, DiskArm, DiskTokenPolicy, az_delete_command, compute_models, refuses_crc_header
 from .disk_layout import disk_image
 from .disk_tags import STALE_SECONDS, DiskTags
 
@@ -119,16 +118,18 @@ class ManagedDiskSession:
         spec = self.spec
         if not spec.location:
             raise InputError("a managed disk needs a location (an Azure region such as westeurope) to be created")
-        properties = DiskProperties(creation_data=CreationData(create_option="Upload", upload_size_bytes=size))
+        models = compute_models()
+        properties = models.DiskProperties(
+            creation_data=models.CreationData(create_option="Upload", upload_size_bytes=size))
         if self.os_type:
             properties.os_type = "Linux" if self.os_type == "linux" else "Windows"
             properties.hyper_v_generation = self.generation
         if spec.security_type:
-            properties.security_profile = DiskSecurityProfile(security_type=spec.security_type)
+            properties.security_profile = models.DiskSecurityProfile(security_type=spec.security_type)
         if spec.data_access_auth_mode:
             properties.data_access_auth_mode = spec.data_access_auth_mode
-        disk = Disk(location=spec.location, tags=self.tags.tags_for(state, heartbeat=True), properties=properties,
-                    sku=DiskSku(name=spec.sku) if spec.sku else None, zones=[spec.zone] if spec.zone else None)
+        disk = models.Disk(location=spec.location, tags=self.tags.tags_for(state, heartbeat=True), properties=properties,
+                           sku=models.DiskSku(name=spec.sku) if spec.sku else None, zones=[spec.zone] if spec.zone else None)
         if self.arm.get() is not None:
             return False  # made meanwhile by someone else: never PUT an existing disk
         self.arm.create(disk)

@@ -14,11 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from azure.mgmt.compute.models import DiskUpdate
-
 from ..azure.state import KEY_HEARTBEAT, PREFIX, UploadState
 from ..errors import ArmError
-from .disk_arm import DiskArm
+from .disk_arm import DiskArm, compute_models
 
 log = logging.getLogger("vhdupload.managed_disk")
 
@@ -65,7 +63,7 @@ class DiskTags:
         with self._lock:
             if self.refused and self._uploading():
                 return
-            update = DiskUpdate(tags=self.tags_for(state, heartbeat=heartbeat))
+            update = compute_models().DiskUpdate(tags=self.tags_for(state, heartbeat=heartbeat))
             try:
                 self.arm.update(update, once=once,
                                 action=f"record the upload's state in the tags of the managed disk {self.arm.name}")
