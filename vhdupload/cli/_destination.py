@@ -43,9 +43,10 @@ def destination(dest: str | None, *, disk: DiskOptions | None, storage: StorageO
         if used:
             raise typer.BadParameter("storage options do not apply to --managed-disk (ARM grants the access)",
                                      param_hint="--" + used[0].replace("_", "-"))
+        resource_group = _required(disk.resource_group, "--resource-group")  # before signing in
         connection = arm_connection(arm.subscription, arm.arm_endpoint, arm.cloud, arm.audience)
-        return ManagedDisk(disk.name, resource_group=_required(disk.resource_group, "--resource-group"), arm=connection,
-                           location=disk.location, **disk.details)
+        return ManagedDisk(disk.name, resource_group=resource_group, arm=connection, location=disk.location,
+                           **disk.details)
     if dest is None:
         raise typer.BadParameter("give DEST (a blob URL or CONTAINER/NAME), or --managed-disk NAME", param_hint="DEST")
 

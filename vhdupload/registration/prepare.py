@@ -165,23 +165,14 @@ def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     A source may also be a managed disk's resource ID (referenced as ``managedDisk.id``); its
     pre-flight reads it through ``compute_client``, and ``auto`` takes the disk's own generation.
     """
-    name = spec.name
-    resource_group = spec.resource_group
-    location = spec.location
+    name, resource_group, location = spec.name, spec.resource_group, spec.location
     os_disk = _named(spec.os_disk)
     os_type = spec.os_type
     data_disks = cast(DataDisks, spec.data_disks)  # checked item by item below; the Registrar names destinations
-    os_state = spec.os_state
-    hyper_v_generation = spec.hyper_v_generation
-    zone_resilient = spec.zone_resilient
-    storage_sku = spec.storage_sku
-    os_caching = spec.os_caching
-    tags = spec.tags
-    skip_preflight = spec.skip_preflight
-    skip_guest_check = spec.skip_guest_check
-    subscription_id = context.subscription_id
-    blob_client_factory = context.blob_client_factory
-    compute_client = context.compute_client
+    os_state, hyper_v_generation, zone_resilient = spec.os_state, spec.hyper_v_generation, spec.zone_resilient
+    storage_sku, os_caching, tags, skip_preflight = spec.storage_sku, spec.os_caching, spec.tags, spec.skip_preflight
+    skip_guest_check, subscription_id = spec.skip_guest_check, context.subscription_id
+    blob_client_factory, compute_client = context.blob_client_factory, context.compute_client
     refuse_specialized_image(os_state)
     kind_os = None if (os_type or "auto").strip().lower() == "auto" else bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
@@ -237,16 +228,9 @@ def _power_and_state(vm: bodies.Body) -> tuple[str | None, bool]:
 
 def plan_capture(spec: CaptureSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan capturing a generalized, deallocated VM as a managed image (never a specialized one)."""
-    name = spec.name
-    resource_group = spec.resource_group
-    source_vm = spec.source_vm
-    location = spec.location
-    hyper_v_generation = spec.hyper_v_generation
-    zone_resilient = spec.zone_resilient
-    tags = spec.tags
-    os_state = spec.os_state
-    subscription_id = context.subscription_id
-    compute_client = context.compute_client
+    name, resource_group, source_vm, location = spec.name, spec.resource_group, spec.source_vm, spec.location
+    hyper_v_generation, zone_resilient, tags = spec.hyper_v_generation, spec.zone_resilient, spec.tags
+    os_state, subscription_id, compute_client = spec.os_state, context.subscription_id, context.compute_client
     refuse_specialized_image(os_state)
     sub, vm_rg, vm_name = resource_ids.split_vm(source_vm, subscription_id=subscription_id, resource_group=resource_group)
     vm_id = resource_ids.vm_id(sub, vm_rg, vm_name)
@@ -304,28 +288,15 @@ def plan_gallery_version(spec: GalleryVersionSpec, *, context: PlanContext) -> R
     disk for a generalized version is refused; ``os_type`` and ``architecture`` (x64, Arm64 or
     auto) of a new definition default to what the disk holds, and a contradiction is refused.
     """
-    gallery = spec.gallery
-    image_definition = spec.image_definition
-    version = spec.version
-    resource_group = spec.resource_group
-    location = spec.location
+    gallery, image_definition, version = spec.gallery, spec.image_definition, spec.version
+    resource_group, location = spec.resource_group, spec.location
     os_disk = _named(spec.os_disk)
     data_disks = cast(DataDisks, spec.data_disks)  # checked item by item below; the Registrar names destinations
-    storage_account_id = spec.storage_account_id
-    target_regions = spec.target_regions
-    os_state = spec.os_state
-    os_type = spec.os_type
-    hyper_v_generation = spec.hyper_v_generation
-    publisher = spec.publisher
-    offer = spec.offer
-    sku = spec.sku
-    tags = spec.tags
-    skip_preflight = spec.skip_preflight
-    architecture = spec.architecture
-    skip_guest_check = spec.skip_guest_check
-    subscription_id = context.subscription_id
-    compute_client = context.compute_client
-    blob_client_factory = context.blob_client_factory
+    storage_account_id, target_regions, os_state = spec.storage_account_id, spec.target_regions, spec.os_state
+    os_type, hyper_v_generation, publisher, offer = spec.os_type, spec.hyper_v_generation, spec.publisher, spec.offer
+    sku, tags, skip_preflight, architecture = spec.sku, spec.tags, spec.skip_preflight, spec.architecture
+    skip_guest_check, subscription_id = spec.skip_guest_check, context.subscription_id
+    compute_client, blob_client_factory = context.compute_client, context.blob_client_factory
     version = bodies.gallery_version(version)
     state = bodies.os_state(os_state) or "Generalized"
     kind_os = bodies.os_type(os_type)
@@ -457,18 +428,11 @@ def plan_gallery_version(spec: GalleryVersionSpec, *, context: PlanContext) -> R
 
 def plan_disk(spec: DiskImportSpec, *, context: PlanContext) -> RegistrationPlan:
     """Plan a managed disk imported from a blob; an OS disk (``os_type``) gets a generation (auto by default)."""
-    name = spec.name
-    resource_group = spec.resource_group
-    location = spec.location
+    name, resource_group, location = spec.name, spec.resource_group, spec.location
     source = _named(spec.source)
-    sku = spec.sku
-    os_type = spec.os_type
-    hyper_v_generation = spec.hyper_v_generation
-    storage_account_id = spec.storage_account_id
-    tags = spec.tags
-    skip_preflight = spec.skip_preflight
-    subscription_id = context.subscription_id
-    compute_client = context.compute_client
+    sku, os_type, hyper_v_generation = spec.sku, spec.os_type, spec.hyper_v_generation
+    storage_account_id, tags, skip_preflight = spec.storage_account_id, spec.tags, spec.skip_preflight
+    subscription_id, compute_client = context.subscription_id, context.compute_client
     blob_client_factory = context.blob_client_factory
     kind_os = bodies.os_type(os_type)
     hyper_v_generation = normalize_generation(hyper_v_generation)
