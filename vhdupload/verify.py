@@ -89,8 +89,8 @@ def verify(
     if settings.threads is None:  # reads do not adapt: a fixed pool of the default size
         settings = dataclasses.replace(settings, threads=DEFAULT_THREADS)
     cancel = cancel or threading.Event()
+    session = destination.open(settings=settings, cancel=cancel)  # holds nothing until it reads
     disk = open_source(source, raw=raw)
-    session = destination.open(settings=settings, cancel=cancel)
     failed = True
     try:
         readback = session.open_for_reading()

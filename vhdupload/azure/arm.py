@@ -169,7 +169,7 @@ class ArmConnection:
         compute_client: Any = None,
     ) -> None:
         if not subscription_id:
-            raise InputError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID")
+            raise InputError("an ArmConnection needs the subscription ID the resources live in")
         if compute_client is None and credential is None:
             raise InputError("an ArmConnection needs a credential (or a ready compute_client)")
         cloud_setting(cloud)  # refuse a misspelt cloud now, not at the first request
@@ -180,9 +180,8 @@ class ArmConnection:
         self.cloud = cloud
         self.endpoint = endpoint
         self.audience = audience
-        self._client = compute_client
-        self._given = compute_client is not None  # a ready client is used as it is, read_only or not
-        self._read_only_client: Any = None
+        self._given = compute_client  # a ready client is used as it is, read_only or not
+        self._clients: dict[bool, Any] = {}  # built ones, by read_only
 
     @classmethod
     def from_client(cls, compute_client: Any, *, credential: Any = None) -> "ArmConnection":
@@ -197,19 +196,14 @@ class ArmConnection:
 
     def compute(self, *, read_only: bool = False) -> Any:
         """The compute client (built once); ``read_only``: one that sends only GET and HEAD."""
-        if read_only and not self._given:
-            if self._read_only_client is None:
-                self._read_only_client = make_compute_client(
-                    credential=self.credential, subscription_id=self.subscription_id, arm_endpoint=self.endpoint,
-                    cloud=self.cloud, audience=self.audience, read_only=True,
-                )
-            return self._read_only_client
-        if self._client is None:
-            self._client = make_compute_client(
+        if self._given is not None:
+            return self._given
+        if read_only not in self._clients:
+            self._clients[read_only] = make_compute_client(
                 credential=self.credential, subscription_id=self.subscription_id, arm_endpoint=self.endpoint,
-                cloud=self.cloud, audience=self.audience,
+                cloud=self.cloud, audience=self.audience, read_only=read_only,
             )
-        return self._client
+        return self._clients[read_only]
 
     def __repr__(self) -> str:  # never the credential: it may print a secret
         where = self.endpoint or self.cloud

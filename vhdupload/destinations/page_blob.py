@@ -18,6 +18,7 @@ from ..blob_image import BlobImage, blob_image
 from ..errors import InputError, StorageError
 from ..keywords import refuse_unknown_keywords
 from ..planning import STANDARD_PAGE_BLOB, DestinationLimits, RangeSet
+from ..redact import strip_query
 from ..transfer.settings import TransferSettings
 from ..upload_decision import Existing
 from ..virtual_disk import VirtualDisk
@@ -100,7 +101,7 @@ class PageBlob:
         return blob
 
     def describe(self) -> str:
-        return self.url.split("?", 1)[0]
+        return strip_query(self.url)
 
     def __repr__(self) -> str:  # never the SAS or the credential
         return f"PageBlob({self.describe()!r})"

@@ -205,6 +205,7 @@ class _Publisher:
         self.settings = settings
         self.options = options
         self.overwrite = options.overwrite
+        self.registrar = Registrar(arm, read_only=options.dry_run, polling_interval=options.polling_interval)
         self.cancel = cancel
         self.notes: list[str] = []
         self.warnings: list[str] = []
@@ -237,11 +238,6 @@ class _Publisher:
         return resolve_blob_client(url, credential=storage.credential, connection_string=storage.connection_string,
                                    **options)
 
-    def blob_client(self, url: str) -> Any:
-        """A client for the pre-flight reads of a blob."""
-        return PageBlob.from_client_factory(lambda options: self._blob_client(url, options), name=url).client(
-            threads=2, timeout=self.settings.timeout)
-
     # -- the registration --------------------------------------------------------------------
     def registration_plan(self) -> RegistrationPlan:
         """The plan, built once through the Registrar. The blobs and disks are not pre-flighted:
@@ -255,13 +251,11 @@ class _Publisher:
             data_disks=data, hyper_v_generation=os_checked.generation, tags=image.tags, skip_preflight=True,
             skip_guest_check=True,  # the local file was examined in step 1 (or the user said not to)
         )
-        registrar = Registrar(self.arm, read_only=self.options.dry_run, polling_interval=self.options.polling_interval)
-        self.registrar = registrar
         if image.kind == "managed-image":
-            return registrar.plan(ImageSpec(name=image.name, os_type=image.os_type, os_state=image.os_state,
+            return self.registrar.plan(ImageSpec(name=image.name, os_type=image.os_type, os_state=image.os_state,
                                             os_caching=os_checked.source.caching, **common))
         # validated() requires gallery, definition and version for a gallery version: never ""
-        return registrar.plan(GalleryVersionSpec(
+        return self.registrar.plan(GalleryVersionSpec(
             gallery=image.gallery or "", image_definition=image.definition or "", version=image.version or "",
             os_type=image.os_type, os_state=image.os_state, publisher=image.publisher, offer=image.offer,
             sku=image.sku, **common,
@@ -463,10 +457,9 @@ def publish(
                 f"upload: {check.problem}; nothing was registered: add --overwrite to upload it afresh"
             )
         per_disk[c.index]["verified"] = True
-    final = planned  # step 4
     if state == "different":
         run.delete_existing()
-    run.register(final)
+    run.register(planned)  # step 4: the plan made before anything was sent
     cleaned = False
     if options.cleanup:
         problems = []
@@ -478,9 +471,9 @@ def publish(
         run.notes += [f"cleanup: {p}" for p in problems]
         cleaned = not problems
     return PublishResult(
-        image_id=final.resource_id, created=True, bytes_sent=sum(u.bytes_sent for u in uploads.values()),
+        image_id=planned.resource_id, created=True, bytes_sent=sum(u.bytes_sent for u in uploads.values()),
         seconds=time.monotonic() - started, disks=results(per_disk),
-        existing=state, plan=final, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
+        existing=state, plan=planned, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
     )
 
 

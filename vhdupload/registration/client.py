@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..azure.arm import ArmConnection
 from ..destinations import ManagedDisk, PageBlob
 from ..errors import InputError
-from ..redact import strip_query
 from ..keywords import refuse_unknown_keywords
+from ..redact import strip_query
 from . import resource_ids
 from .operations import Registration, run_plan
 from .plans import RegistrationPlan
@@ -76,7 +76,9 @@ class Registrar:
     :param arm: how to reach Azure Resource Manager (:class:`vhdupload.ArmConnection`).
     :param blob_client_factory: makes a ``BlobClient`` for a source URL, for the pre-flight
         reads (e.g. ``lambda url: vhdupload.PageBlob(url, credential=...).client(threads=2,
-        timeout=None)``); without it, blob sources are not pre-flighted.
+        timeout=None)``). Not needed for sources given as :class:`~vhdupload.PageBlob` values (their
+        own client reads them); without either, a blob source given as a URL is refused unless its
+        spec says ``skip_preflight``.
     :param polling_interval: seconds between polls when Azure does not say.
     :param read_only: send nothing but GET and HEAD (a dry run's promise, kept by the pipeline):
         :meth:`plan` works, :meth:`register` is refused before anything leaves.
