@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from .examine import examine, examine_blob, examine_reader
 from .policy import choose_architecture, choose_os_type, require_generalized
-from .report import GuestReport, Volume
+from .report import Capabilities, GuestReport, Volume
 
 __all__ = [
+    "Capabilities",
     "GuestReport",
     "Volume",
     "choose_architecture",

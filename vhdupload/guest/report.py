@@ -20,6 +20,21 @@ class Volume:
 
 
 @dataclass
+class Capabilities:
+    """What the OS inside can drive, read from its kernel modules or Windows drivers.
+
+    ``disk_controller_types`` is ``["SCSI", "NVMe"]`` when an NVMe driver was found, ``["SCSI"]``
+    when the drivers were read and none was, None when they could not be read;
+    ``accelerated_network`` likewise for a Mellanox (``mlx4_en``/``mlx5_core``) or Microsoft
+    (``mana``) network driver; ``signs`` are where each was found.
+    """
+
+    disk_controller_types: list[str] | None = None
+    accelerated_network: bool | None = None
+    signs: list[str] = field(default_factory=list)
+
+
+@dataclass
 class GuestReport:
     """The ``guest`` object of ``inspect --json``.
 
@@ -41,6 +56,7 @@ class GuestReport:
     partition_table: str | None = None  # "gpt" | "mbr" | "none"
     volumes: list[Volume] = field(default_factory=list)
     read: bool = True
+    capabilities: Capabilities = field(default_factory=Capabilities)
     bytes_read: int = 0
     seconds: float = 0.0
 
