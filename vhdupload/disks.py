@@ -15,8 +15,10 @@ import pathlib
 import stat
 
 from .errors import CorruptVhdError, InputError, with_repair_hint
+from .qcow2 import is_qcow2, open_qcow2
 from .raw import open_raw
 from .sniff import SNIFF_SIZE, other_format_error
+from .vdi import is_vdi, open_vdi
 from .vhd.open import open_vhd
 from .vhdx import is_vhd_set, is_vhdx, open_vhdx
 from .virtual_disk import VirtualDisk, pread_exact
@@ -71,6 +73,10 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
         # One line per format recognised from its first bytes (a new format: one more line here).
         if is_vhdx(head) or is_vhd_set(path):
             return open_vhdx(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
+        if is_qcow2(head):
+            return open_qcow2(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
+        if is_vdi(head):
+            return open_vdi(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
         other = other_format_error(path, head)
         if other is not None:
             raise other

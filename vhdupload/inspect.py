@@ -48,7 +48,7 @@ class DiskReport:
     #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
     #: None when not asked for.
     guest: GuestReport | None = None
-    format: str = "vhd"  # "vhd" | "vhdx" | "raw"
+    format: str = "vhd"  # "vhd" | "vhdx" | "raw" | "qcow2" | "vdi"
     logical_sector_size: int = 512
     physical_sector_size: int | None = None  # VHDX only (a VHD does not record it)
     log_state: str | None = None  # VHDX only: "no log", "empty" or "replayed N log entries ..."
@@ -76,6 +76,8 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True) -> DiskRep
             inside = examine(disk)
         if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
+        if disk.footer is None:
+            return _inspect_image(disk, guest=inside)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
         readiness = azure_readiness(disk)
@@ -172,4 +174,45 @@ def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:
         physical_sector_size=disk.physical_sector_size,
         log_state=disk.log_state,
         data_write_guid=str(disk.data_write_guid),
+    )
+
+
+def _inspect_image(disk: VirtualDisk, *, guest: GuestReport | None) -> DiskReport:
+    """The verdict for an image of another format read natively (qcow2, VDI): never Azure-ready as
+    it is (upload sends it as a fixed VHD); what the reader noted (``notes``) are warnings."""
+    name = str(disk.path)
+    fmt = str(getattr(disk, "format", "raw"))
+    as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",
+                               file_size=disk.virtual_size + FOOTER_SIZE)
+    readiness = azure_readiness(cast("VirtualDisk", as_fixed))
+    problems = [
+        f"{name} is a {disk.disk_type} {fmt} image: Azure needs a fixed VHD; upload it with `vhdupload upload`, "
+        f"which converts on the fly, or run `vhdupload convert {name} OUT.vhd`",
+        *readiness.problems,
+    ]
+    geometry = _triple(chs_for_size(disk.virtual_size))
+    block_size = getattr(disk, "block_size", None) or getattr(disk, "cluster_size", None)
+    return DiskReport(
+        path=name,
+        disk_type=disk.disk_type,
+        virtual_size=disk.virtual_size,
+        file_size=disk.file_size,
+        allocated_bytes=disk.allocated_bytes(),
+        creator_application="",
+        creator_version="",
+        creator_host_os="",
+        uuid=str(getattr(disk, "disk_id", "") or ""),
+        created="",
+        original_size=disk.virtual_size,
+        geometry=geometry,  # the geometry the uploaded fixed VHD's footer gets
+        geometry_size=geometry[0] * geometry[1] * geometry[2] * 512,
+        spec_geometry=geometry,
+        saved_state=False,
+        block_size=block_size if isinstance(block_size, int) else None,
+        parents=[str(p) for p in disk.parents],
+        azure_ready=False,
+        problems=problems,
+        warnings=[*readiness.warnings, *(str(n) for n in getattr(disk, "notes", ()))],
+        guest=guest,
+        format=fmt,
     )

@@ -61,6 +61,11 @@ def _human(report: DiskReport) -> str:
             ("sector size", f"{report.logical_sector_size} logical, {report.physical_sector_size} physical"),
             ("log", report.log_state),
         ]
+    elif report.format != "vhd":  # qcow2, VDI: no timestamp, creator or CHS geometry of their own
+        lines = [line for line in lines if line[0] not in ("created", "uuid", "geometry", "creator")]
+        lines.insert(1, ("format", report.format))
+        if report.uuid:
+            lines.append(("uuid", report.uuid))
     if report.block_size is not None:
         lines.append(("block size", format_size(report.block_size)))
     if report.parents:
