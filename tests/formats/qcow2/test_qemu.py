@@ -196,3 +196,12 @@ def test_random_writes_read_as_qemu_reads_them(tmp_path_factory, options, writes
     image = make_qcow2(tmp / "d.qcow2", "4M", *commands, options=options, backing=backing)
     _check(tmp, image)
     shutil.rmtree(tmp)
+
+
+def test_qcow2_over_a_vhd(tmp_path):
+    base = tmp_path / "base.vhd"
+    qemu_img("create", "-q", "-f", "vpc", "-o", "subformat=dynamic", base, "8M")
+    qemu_io(base, "write -P 0x11 0 3M", fmt="vpc")
+    top = make_qcow2(tmp_path / "top.qcow2", "4M", "write -P 0x22 1M 64k", backing=base, backing_fmt="vpc")
+    disk = _check(tmp_path, top)
+    assert disk.parents == [base]
