@@ -126,15 +126,32 @@ class Tables:
                 yield pos, table_end, UNALLOCATED, 0, 0
                 pos = table_end
                 continue
+            table_start = l1_index * span
+            last = -(-(table_end - table_start) // cs)  # one past the last entry the range needs
             while pos < table_end:
                 cluster = pos // cs
                 cluster_start = cluster * cs
-                end = min(cluster_start + cs, table_end)
                 i = cluster % per_table
                 if h.extended_l2:
+                    end = min(cluster_start + cs, table_end)
                     yield from self._extended(table[2 * i], table[2 * i + 1], cluster_start, pos, end)
                 else:
-                    yield self._standard(table[i], cluster_start, pos, end)
+                    # A run of entries alike (unallocated, zero, or data clusters one after the other
+                    # in the file) is one piece: a dense disk is walked with one comparison per cluster.
+                    entry = table[i]
+                    step = cs if entry & OFFSET_MASK and not entry & (COMPRESSED | ZERO_FLAG) else 0
+                    j = i + 1
+                    while j < last and table[j] == entry + (j - i) * step:
+                        j += 1
+                    end = min(table_start + j * cs, table_end)
+                    piece = self._standard(entry, cluster_start, pos, min(cluster_start + cs, end))
+                    if j > i + 1 and piece[2] != PACKED:
+                        if piece[2] == DATA:
+                            self._data_offset(table[j - 1], table_start + (j - 1) * cs)  # the run's end in range
+                        piece = (pos, end, piece[2], piece[3], 0)
+                    elif j > i + 1:
+                        end = min(cluster_start + cs, end)
+                    yield piece
                 pos = end
 
     def _standard(self, entry: int, cluster_start: int, a: int, b: int) -> Piece:
