@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from azure.storage.blob import BlobClient, BlobServiceClient
 
@@ -58,3 +59,18 @@ def test_convert_writes_the_fixed_vhd_qemu_reads(tmp_path, capsys):
     assert main(["convert", str(image), str(out)]) == 0
     back = to_raw(out, tmp_path / "back.raw", fmt="vpc").read_bytes()
     assert back[:len(truth)] == truth and not any(back[len(truth):])
+
+
+def test_a_256_gib_qcow2_uploads_only_its_data(tmp_path, azurite, container_name, capsys):
+    image = tmp_path / "big.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", image, "256G")
+    qemu_io(image, "write -P 0x11 1G 4M", "write -P 0x22 200G 4M")
+    BlobServiceClient.from_connection_string(azurite.connection_string).create_container(container_name)
+    dest = [f"{container_name}/big.vhd", "--emulator", "--blob-endpoint", azurite.account_url]
+    started = time.monotonic()
+    assert main(["upload", str(image), *dest, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bytes_sent"] == 8 * MIB + 512  # the data and the footer
+    assert main(["verify", str(image), *dest]) == 0
+    assert time.monotonic() - started < 30
+    blob = BlobClient.from_connection_string(azurite.connection_string, container_name, "big.vhd")
+    assert blob.download_blob(offset=200 << 30, length=4).readall() == b"\x22" * 4
