@@ -4,7 +4,7 @@ It opens the file, recognises the format from the file's first bytes (or takes t
 that it is raw) and hands the open file to that format's reader, one line per format. The
 readers (:mod:`vhdupload.vhd`, :mod:`vhdupload.vhdx`, :mod:`vhdupload.raw`) know nothing of
 each other: a differencing disk's parent is opened through this factory, passed in as
-``open_parent``. Images of formats not read here (qcow2, VMDK, ...) are refused with a message
+``open_parent``. Images of formats not read here (VMDK, QED, ...) are refused with a message
 saying how to convert them (:mod:`vhdupload.sniff`).
 """
 
@@ -27,7 +27,8 @@ __all__ = ["as_path", "open_disk"]
 
 
 def open_disk(path: str | os.PathLike[str], *, raw: bool = False) -> VirtualDisk:
-    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX or, with ``raw=True``, a raw image.
+    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX, a qcow2, a VDI or, with
+    ``raw=True``, a raw image (docs/formats.md).
 
     ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
     last sector happens to start with ``conectix`` is still raw.
