@@ -37,6 +37,7 @@ def open_qcow2(*, fd: int, path: pathlib.Path, file_size: int, chain_paths: tupl
         tables = Tables(header=header, l1=l1, file_size=file_size, has_data_file=header.data_file_name is not None,
                         read_meta=read_meta)
         tables.check_l1()
+        tables.check_clusters()
     except CorruptVhdError as exc:
         raise CorruptVhdError(f"{path}: {exc}") from None
     except OtherFormatError as exc:

@@ -55,13 +55,19 @@ def open_vdi(*, fd: int, path: pathlib.Path, file_size: int, chain_paths: tuple[
 
 
 def _check_map(block_map: array[int], header: Header) -> None:
-    """Every allocated entry inside the blocks the image can hold (the data area is bounded by the map)."""
+    """Every allocated entry names a data block inside the image, and no two the same one (a file
+    that did would claim more data than it holds: one block read for the whole disk)."""
     blocks = header.blocks_in_image
-    highest = max((e for e in block_map if e != UNALLOCATED and e != ZERO), default=-1)
-    if highest >= blocks:
-        index = next(i for i, e in enumerate(block_map) if e == highest)
-        raise CorruptVhdError(
-            f"VDI block map entry {index} points at data block {highest}, beyond the image's {blocks} blocks")
+    used = bytearray(blocks)
+    for index, entry in enumerate(block_map):
+        if entry == UNALLOCATED or entry == ZERO:
+            continue
+        if entry >= blocks:
+            raise CorruptVhdError(
+                f"VDI block map entry {index} points at data block {entry}, beyond the image's {blocks} blocks")
+        if used[entry]:
+            raise CorruptVhdError(f"VDI block map entry {index} points at data block {entry}, which another entry uses")
+        used[entry] = 1
 
 
 def _candidates(child: pathlib.Path) -> list[pathlib.Path]:

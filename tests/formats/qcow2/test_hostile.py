@@ -121,6 +121,22 @@ def test_l2_table_on_the_header(tmp_path):
     _refused(image, CorruptVhdError, "overlaps the header or the L1 table")
 
 
+def test_data_cluster_shared_by_two_guest_clusters(tmp_path):
+    # every entry at one cluster: a small file claiming a whole disk of data
+    image = _image(tmp_path)
+    _, l2 = _layout(image)
+    (first,) = struct.unpack_from(">Q", image.read_bytes(), l2[0])
+    _poke(image, l2[0], struct.pack(">Q", first) * (CLUSTER // 8))
+    _refused(image, CorruptVhdError, "guest offset 4096", "another guest cluster or the image's own tables")
+
+
+def test_data_cluster_on_an_l2_table(tmp_path):
+    image = _image(tmp_path)
+    _, l2 = _layout(image)
+    _poke(image, l2[0], struct.pack(">Q", (1 << 63) | l2[0]))  # guest cluster 0 is its own L2 table
+    _refused(image, CorruptVhdError, "guest offset 0", "already use")
+
+
 def _compressed_image(tmp_path):
     raw = tmp_path / "src.raw"
     raw.write_bytes(b"compressible " * 2000)

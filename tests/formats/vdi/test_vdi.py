@@ -150,6 +150,12 @@ def test_block_pointing_past_the_image(tmp_path):
     _refused(image, CorruptVhdError, "entry 0 points at data block 1000")
 
 
+def test_two_blocks_sharing_their_data(tmp_path):
+    image = make_vdi(tmp_path / "d.vdi", "4M", "write -P 0x11 0 4k")
+    _poke(image, _header(image)["bmap"], struct.pack("<I", 0) * 4)
+    _refused(image, CorruptVhdError, "entry 1 points at data block 0, which another entry uses")
+
+
 def test_truncated_data_block(tmp_path):
     image = make_vdi(tmp_path / "d.vdi", "4M", "write -P 0x11 0 4k", "write -P 0x22 3M 4k")
     with open(image, "r+b") as f:
