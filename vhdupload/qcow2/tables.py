@@ -190,11 +190,12 @@ class Tables:
                         j += 1
                     end = min(table_start + j * cs, table_end)
                     piece = self._standard(entry, cluster_start, pos, min(cluster_start + cs, end))
-                    if j > i + 1 and piece[2] != PACKED:
-                        if piece[2] == DATA:
+                    kind = piece[2]
+                    if j > i + 1 and (kind in (ZERO, UNALLOCATED) or (kind == DATA and step)):
+                        if kind == DATA:
                             self._data_offset(table[j - 1], table_start + (j - 1) * cs)  # the run's end in range
-                        piece = (pos, end, piece[2], piece[3], 0)
-                    elif j > i + 1:
+                        piece = (pos, end, kind, piece[3], 0)
+                    else:  # one cluster (a compressed one, or host offset 0 in a data file)
                         end = min(cluster_start + cs, end)
                     yield piece
                 pos = end

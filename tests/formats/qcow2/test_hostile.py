@@ -223,7 +223,7 @@ def _metadata_spans(path) -> list[tuple[int, int]]:
 _PRISTINE: dict[str, bytes] = {}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), options=st.sampled_from(["cluster_size=4k", "cluster_size=4k,compat=0.10",
                                                 "extended_l2=on,cluster_size=16k"]))
 def test_fuzzed_metadata_reads_or_is_refused_in_one_line(tmp_path_factory, data, options):

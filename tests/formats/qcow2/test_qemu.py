@@ -174,7 +174,7 @@ def test_sparse_256_gib_image_enumerates_and_reads_only_its_data(tmp_path):
     assert time.monotonic() - started < 3
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     options=st.sampled_from(["compat=0.10", "compat=1.1", "extended_l2=on", "cluster_size=4k",
                              "extended_l2=on,cluster_size=32k"]),
