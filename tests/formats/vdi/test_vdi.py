@@ -213,3 +213,22 @@ def test_fuzzed_header_and_map_read_or_are_refused_in_one_line(tmp_path_factory,
     except VhdUploadError as exc:
         assert "\n" not in str(exc) and str(image) in str(exc)
     assert time.monotonic() - started < 10
+
+
+def test_extra_data_before_each_block(tmp_path):
+    # VirtualBox's layout allows bytes of its own before each block (qemu writes none): the same
+    # blocks laid out with 512 bytes of such data each read the same.
+    image = make_vdi(tmp_path / "d.vdi", "4M", "write -P 0x11 0 1M", "write -P 0x22 2M 1M")
+    with open_disk(image) as disk:
+        expected = disk.read(0, 4 * MIB)
+    h = _header(image)
+    data = image.read_bytes()
+    blocks = [data[h["data"] + n * MIB:h["data"] + (n + 1) * MIB] for n in range(2)]
+    with open(image, "r+b") as f:
+        f.truncate(h["data"])
+        f.seek(h["data"])
+        for block in blocks:
+            f.write(b"\xee" * 512 + block)
+    _poke(image, 380, struct.pack("<I", 512))
+    with open_disk(image) as disk:
+        assert disk.read(0, 4 * MIB) == expected
