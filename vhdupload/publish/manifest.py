@@ -17,7 +17,9 @@ from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
 
 TOP_KEYS = ("image", "storage", "disk")
 IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state", "hyper_v_generation",
-              "gallery", "definition", "version", "publisher", "offer", "sku", "tags")
+              "gallery", "definition", "version", "publisher", "offer", "sku", "tags", "security_type",
+              "target_regions", "replica_count", "storage_account_type", "replication_mode", "exclude_from_latest",
+              "end_of_life")
 STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
 DISK_KEYS = ("path", "role", "lun", "caching", "blob")
 
