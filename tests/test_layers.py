@@ -75,7 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Azure SDK calls", ("azure",)),
     ("destinations", ("upload_decision", "destinations")),
     ("operations over any destination", ("endpoints", "upload_result", "source_checks", "upload_session", "upload",
-                                         "verify", "status")),
+                                         "verify_ranges", "verify", "status")),
     ("registration", ("registration",)),
     ("publish", ("publish",)),
     ("bench", ("bench",)),

@@ -139,6 +139,7 @@ def test_upload_verify_and_status_take_a_destination_and_keywords_only_after_it(
     assert _parameters(vhdupload.verify) == [
         ("source", POS, EMPTY), ("destination", POS, EMPTY),
         ("raw", KW, False), ("resize", KW, True), ("settings", KW, None), ("cancel", KW, None), ("progress", KW, None),
+        ("mode", KW, "full"),
     ]
     assert _parameters(vhdupload.status) == [("destination", POS, EMPTY), ("settings", KW, None)]
 
@@ -180,7 +181,7 @@ def test_the_registrar_and_publish_take_an_arm_connection() -> None:
     assert _parameters(vhdupload.PublishOptions.__init__) == [
         ("overwrite", KW, False), ("cleanup", KW, False), ("dry_run", KW, False), ("wait", KW, False),
         ("skip_guest_check", KW, False), ("lease_seconds", KW, None), ("polling_interval", KW, None),
-        ("watch_replication", KW, True),
+        ("verify", KW, None), ("watch_replication", KW, True),
     ]
 
 

@@ -286,3 +286,16 @@ def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, doub
     result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
                      options=PublishOptions(dry_run=True, skip_guest_check=True))
     assert result.plan.body["properties"]["hyperVGeneration"] == "V1"  # MBR without an EFI partition
+
+
+def test_verify_modes_of_a_publish(disks, double, compute_client, azurite, container_url):
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    text = manifest.read_text()
+    manifest.write_text('verify = "none"\n' + text)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    assert result.created and all(d.verified is None for d in result.disks)  # not checked, as asked
+    manifest.write_text('verify = "sometimes"\n' + text)
+    with pytest.raises(PublishCheckError, match="verify = 'sometimes' is not one of 'ranges', 'full', 'none'"):
+        publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    with pytest.raises(InputError, match="verify 'twice' is not one of ranges, full, none"):
+        publish(manifest, arm=_arm(compute_client), options=PublishOptions(verify="twice"))

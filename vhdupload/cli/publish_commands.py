@@ -74,6 +74,11 @@ def publish_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    verify: Annotated[
+        Optional[str], typer.Option("--verify", metavar="ranges|full|none", help="How each upload is checked: ranges (default: "
+                                    "page map, footer and recorded CRC64; downloads only the footer and zero gaps), full "
+                                    "(downloads every byte again), none. Default: the manifest's verify, else ranges.")
+    ] = None,
     lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
     poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
 ) -> int:
@@ -83,7 +88,7 @@ def publish_command(
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
-                             skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait,
+                             skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait, verify=verify,
                              polling_interval=poll_seconds)
 
     def blob_client(url: str) -> Any:

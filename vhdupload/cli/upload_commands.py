@@ -6,6 +6,7 @@ errors go to stderr. The tqdm bar appears only when stderr is a terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -128,6 +129,11 @@ def upload(
         bool,
         typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
     ] = False,
+    verify_after: Annotated[
+        Optional[str], typer.Option("--verify", metavar="ranges|full", help="Check the destination after the upload: ranges "
+                                    "(page map, footer, recorded CRC64; downloads only the footer and zero gaps) or full "
+                                    "(downloads every byte again). Exit 3 if it differs.")
+    ] = None,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -155,6 +161,8 @@ def upload(
 ) -> int:
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     setup_logging(verbose)
+    if verify_after is not None and verify_after not in ("ranges", "full"):
+        raise typer.BadParameter(f"{verify_after!r} is not ranges or full", param_hint="--verify")
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
                                  max_gap=max_gap, wait_timeout=wait_timeout)
@@ -187,8 +195,18 @@ def upload(
         return 130
     finally:
         bar.close()
-    typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
-    return EXIT_OK
+    if verify_after is None:
+        typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
+        return EXIT_OK
+    check = verify_disk(source, target, raw=raw, resize=not no_resize, settings=dataclasses.replace(settings, max_bandwidth=None),
+                        mode=verify_after)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict() | {"verify": check.to_dict()}, sort_keys=True))
+    else:
+        typer.echo(summary(result))
+        typer.echo(f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
+                   + f", {format_size(check.bytes_compared)} downloaded")
+    return EXIT_OK if check.ok else EXIT_FINDING
 
 
 @app.command()

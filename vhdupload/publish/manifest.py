@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import PublishCheckError
 from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
 
-TOP_KEYS = ("image", "storage", "disk")
+TOP_KEYS = ("image", "storage", "disk", "verify")
 IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state", "hyper_v_generation",
               "gallery", "definition", "version", "publisher", "offer", "sku", "tags", "security_type",
               "target_regions", "replica_count", "storage_account_type", "replication_mode", "exclude_from_latest",
@@ -72,6 +72,7 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
         storage=StorageTarget(**{k: storage[k] for k in STORAGE_KEYS if k in storage}),
         disks=tuple(disks),
         base=base,
+        verify=data.get("verify"),
     )
     try:
         plan = plan.validated()

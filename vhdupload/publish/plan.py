@@ -22,6 +22,8 @@ from ..registration.prepare import MANAGED_IMAGE_LIMIT
 from ..registration.replication import Distribution
 
 KINDS = ("managed-image", "gallery-version")
+#: How a publish checks each upload (``verify = ...``): see :class:`~.runner.PublishOptions`.
+VERIFY_CHOICES = ("ranges", "full", "none")
 GALLERY_KEYS = ("gallery", "definition", "version", "publisher", "offer", "sku")
 #: ``[image]`` keys of a gallery version's replication (``Distribution``), refused for a managed image.
 DISTRIBUTION_KEYS = ("target_regions", "replica_count", "storage_account_type", "replication_mode",
@@ -98,6 +100,7 @@ class PublishPlan:
     storage: StorageTarget
     disks: tuple[DiskSource, ...]
     base: Path | None = None
+    verify: str | None = None  # "ranges" (default), "full" or "none": how each upload is checked
 
     @property
     def os_disk(self) -> DiskSource:
@@ -151,6 +154,8 @@ class PublishPlan:
                 seen_luns.setdefault(d.lun, i)
         if len(disks) - 1 > MAX_LUN + 1:
             problems.append(f"{len(disks) - 1} data disks; Azure allows at most {MAX_LUN + 1}")
+        if self.verify is not None and self.verify not in VERIFY_CHOICES:
+            problems.append(f"verify = {self.verify!r} is not one of {', '.join(repr(v) for v in VERIFY_CHOICES)}")
         plan = replace(self, image=image, storage=storage, disks=tuple(disks))
         names: dict[str, int] = {}
         for i, d in enumerate(disks):

@@ -55,7 +55,7 @@ from .az import az_upload_blob, az_upload_disk
 from .check import CheckedDisk, check_disks
 from ..registration.compare import first_difference
 from .manifest import load_manifest
-from .plan import DiskSource, PublishPlan
+from .plan import VERIFY_CHOICES, DiskSource, PublishPlan
 
 log = logging.getLogger("vhdupload.publish")
 
@@ -175,6 +175,10 @@ class PublishOptions:
     :param skip_guest_check: do not look inside the OS disk for signs it was not generalized.
     :param lease_seconds: the page blobs' lease length while uploading (15..60).
     :param polling_interval: seconds between ARM polls when Azure does not say.
+    :param verify: how each disk is checked after its upload: ``"ranges"`` (the default: the
+        destination's page map, footer, completion mark and recorded CRC64 against the local
+        file, downloading only the footer and the zero gaps sent with the data), ``"full"``
+        (every data byte downloaded again and compared) or ``"none"``; None: the plan's.
     :param watch_replication: after a gallery version exists, wait until every target region has
         it (False: return once it exists; the replication goes on in Azure).
     """
@@ -186,6 +190,7 @@ class PublishOptions:
     skip_guest_check: bool = False
     lease_seconds: int | None = None
     polling_interval: float | None = None
+    verify: str | None = None
     watch_replication: bool = True
 
 
@@ -352,7 +357,12 @@ class _Publisher:
 
     def verify(self, checked: CheckedDisk) -> VerifyResult:
         return verify(checked.path, self.target(checked), cancel=self.cancel,
-                      settings=replace(self.settings, max_bandwidth=None))
+                      settings=replace(self.settings, max_bandwidth=None), mode=self.verify_mode)
+
+    @property
+    def verify_mode(self) -> str:
+        """The options' choice, else the manifest's, else the cheap check."""
+        return self.options.verify or self.plan.verify or "ranges"
 
     def delete_disk(self, checked: CheckedDisk) -> None:
         """``cleanup``: the image holds its own copy by now."""
@@ -418,6 +428,8 @@ def publish(
     cancel = cancel or threading.Event()
     settings = settings or TransferSettings()
     options = options or PublishOptions()
+    if options.verify is not None and options.verify not in VERIFY_CHOICES:
+        raise InputError(f"verify {options.verify!r} is not one of {', '.join(VERIFY_CHOICES)}")
     overwrite, dry_run = options.overwrite, options.dry_run
     if not isinstance(arm, ArmConnection):
         raise InputError("publish needs arm=vhdupload.ArmConnection(subscription_id, credential=...)")
@@ -481,6 +493,8 @@ def publish(
         if plan.storage.managed_disks and result.disk_id:
             per_disk[c.index]["destination"] = result.disk_id
     for c in checked:  # step 3
+        if run.verify_mode == "none":
+            break
         if cancel.is_set():
             raise CancelledError(f"publish cancelled; {RERUN_HINT}")
         check = run.verify(c)
