@@ -106,6 +106,6 @@ def load_manifest(path: str | PathLike[str]) -> PublishPlan:
     except RecursionError:  # tomllib reads nested arrays and inline tables recursively
         raise PublishCheckError([
             f"{path.name} nests arrays or inline tables deeper than can be read: a manifest needs only a few "
-            "levels; write it as publish.md shows"
+            "levels (see docs/publish.md)"
         ]) from None
     return parse_manifest(data, base=path.resolve().parent, name=path.name)
