@@ -228,3 +228,15 @@ def test_a_manifest_nested_100k_deep_is_one_line(tmp_path, capsys, nesting):
         load_manifest(path)
     code, err = _cli(capsys, "publish", str(path), "--dry-run", "--subscription", str(uuid.UUID(int=0)))
     assert code != 0 and one_line(err) and "nests arrays" in err, err[:2000]
+
+
+def test_a_bat_broken_into_too_many_runs_is_refused(tmp_path, monkeypatch):
+    """Runs are capped (2^22: 17 bytes each); shown here with a cap of 8 and 16 alternating blocks."""
+    import vhdupload.vhdx.bat as bat_module  # noqa: PLC0415
+
+    monkeypatch.setattr(bat_module, "MAX_RUNS", 8)
+    path = tmp_path / "striped.vhdx"
+    write_vhdx(path, Spec(virtual_size=16 * MIB, parent_linkage=uuid.uuid4(),
+                          blocks={b: (2 if b % 2 else 0, None) for b in range(16)}))
+    with pytest.raises(CorruptVhdError, match="more than 8 runs"):
+        open_disk(path)

@@ -270,11 +270,11 @@ def _no_overlap(spans: list[tuple[int, int, str]]) -> None:
         start, _, what = max(spans, key=lambda s: s[1])
         raise CorruptVhdError(f"VHDX {what} lies at offset {start}, more than {MAX_FILE_MIB} MiB into the file")
     used = bytearray(top)
-    for start, end, what in spans:
+    for index, (start, end, what) in enumerate(spans):
         lo, hi = start // MIB, -(-end // MIB)
         clash = used.find(1, lo, hi)
         if clash >= 0:
-            other = next(s for s in spans if s[2] != what and s[0] // MIB <= clash < -(-s[1] // MIB))
+            other = next(s for s in spans[:index] if s[0] // MIB <= clash < -(-s[1] // MIB))
             first, second = sorted([(start, what), (other[0], other[2])])
             raise CorruptVhdError(f"VHDX {first[1]} (at {first[0]}) and {second[1]} (at {second[0]}) overlap in the file")
         used[lo:hi] = b"\x01" * (hi - lo)
