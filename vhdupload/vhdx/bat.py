@@ -180,9 +180,6 @@ class Bat:
         """The index of the run holding ``block``."""
         return bisect.bisect_right(self._starts, block) - 1
 
-    def runs(self) -> list[Run]:
-        return [self.run(i) for i in range(len(self._states))]
-
     def payload(self, block: int) -> tuple[int, int]:
         """``(state, file offset)`` of payload block ``block`` (states as :class:`Run` has them)."""
         run = self.run(self.run_index(block))
