@@ -106,4 +106,9 @@ def load_manifest(path: str | PathLike[str]) -> PublishPlan:
         raise PublishCheckError([f"cannot read {path}: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise PublishCheckError([f"{path.name} is not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise PublishCheckError([
+            f"{path.name} nests arrays or inline tables deeper than can be read: a manifest needs only a few "
+            "levels (see docs/publish.md)"
+        ]) from None
     return parse_manifest(data, base=path.resolve().parent, name=path.name)
