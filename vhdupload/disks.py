@@ -15,10 +15,12 @@ import pathlib
 import stat
 
 from .errors import CorruptVhdError, InputError, with_repair_hint
+from .ova import is_ova_path, open_member, open_ova, split_member_path
 from .raw import open_raw
 from .sniff import SNIFF_SIZE, other_format_error
 from .vhd.open import open_vhd
 from .vhdx import is_vhd_set, is_vhdx, open_vhdx
+from .vmdk import is_vmdk, open_vmdk
 from .virtual_disk import VirtualDisk, pread_exact
 
 __all__ = ["as_path", "open_disk"]
@@ -60,6 +62,12 @@ def as_path(path: object, *, what: str = "path") -> pathlib.Path:
 
 
 def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:
+    # An OVA is an archive, not a disk: its member (app.ova/disk1.vmdk), or its only disk.
+    member = split_member_path(path)
+    if member is not None:
+        return open_member(*member)
+    if is_ova_path(path) and not raw and not chain:
+        return open_ova(path)
     fd = _open_fd(path)
     try:
         size = os.fstat(fd).st_size
@@ -71,6 +79,8 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
         # One line per format recognised from its first bytes (a new format: one more line here).
         if is_vhdx(head) or is_vhd_set(path):
             return open_vhdx(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
+        if is_vmdk(head):
+            return open_vmdk(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
         other = other_format_error(path, head)
         if other is not None:
             raise other
