@@ -14,7 +14,7 @@ import os
 import pathlib
 import stat
 
-from .errors import CorruptVhdError, InputError, with_repair_hint
+from .errors import CorruptVhdError, InputError, NotAVhdError, with_repair_hint
 from .ova import is_ova_path, open_member, open_ova, split_member_path
 from .raw import open_raw
 from .sniff import SNIFF_SIZE, other_format_error
@@ -26,18 +26,29 @@ from .virtual_disk import VirtualDisk, pread_exact
 __all__ = ["as_path", "open_disk"]
 
 
-def open_disk(path: str | os.PathLike[str], *, raw: bool = False) -> VirtualDisk:
+def open_disk(path: str | os.PathLike[str], *, raw: bool = False, format: str | None = None) -> VirtualDisk:
     """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX or, with ``raw=True``, a raw image.
 
     ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
     last sector happens to start with ``conectix`` is still raw.
 
+    ``format`` says how to tell: None (the formats recognised by their bytes, raw never
+    guessed), ``"raw"`` (the same as ``raw=True``) or ``"detect"`` (as None, then a file no
+    format recognises, with no VHD footer at all, is a raw image: what inspect and convert do).
+
     Raises InputError for a path that cannot be a disk (missing, directory, empty, unreadable,
     not a path at all) and the FormatError tree for a file that is not a readable VHD.
     """
     path = as_path(path)
+    if format not in (None, "raw", "detect"):
+        raise InputError(f"format must be None, 'raw' or 'detect', got {format!r}")
+    if format == "detect":
+        try:
+            return open_disk(path, raw=raw)
+        except NotAVhdError:  # no signature, no footer: the one thing left is a raw image
+            return open_disk(path, raw=True)
     try:
-        return _open(path, raw=bool(raw), chain=())
+        return _open(path, raw=bool(raw) or format == "raw", chain=())
     except CorruptVhdError as exc:
         raise CorruptVhdError(with_repair_hint(str(exc))) from None
     except OSError as exc:  # reading the file itself failed (an I/O error, a file that went away)

@@ -28,7 +28,7 @@ from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
+from ._common import FormatOption, MaxRetriesOption, setup_logging, source_is_raw, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._progress import ProgressBar as _ProgressBar
@@ -97,6 +97,7 @@ def upload(
     source: SourceArg,
     dest: OptionalDestArg = None,
     raw: RawOption = False,
+    source_format: FormatOption = None,
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
@@ -175,7 +176,7 @@ def upload(
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
-        result = upload_disk(source, target, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
+        result = upload_disk(source, target, raw=source_is_raw(raw, source_format), resize=not no_resize, overwrite=overwrite, wait=wait,
                              trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel)
         bar.finish()
     except KeyboardInterrupt:
@@ -197,6 +198,7 @@ def verify(
     source: SourceArg,
     dest: OptionalDestArg = None,
     raw: RawOption = False,
+    source_format: FormatOption = None,
     no_resize: NoResizeOption = False,
     threads: ThreadsOption = DEFAULT_THREADS,
     as_json: JsonOption = False,
@@ -233,7 +235,7 @@ def verify(
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
-        result = verify_disk(source, target, raw=raw, resize=not no_resize, settings=settings, progress=bar.update)
+        result = verify_disk(source, target, raw=source_is_raw(raw, source_format), resize=not no_resize, settings=settings, progress=bar.update)
         bar.finish()
     finally:
         bar.close()

@@ -57,7 +57,9 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
         )
     ordered: list[tuple[tuple[int, int, int], OvfDisk]] = []
     items = [i for i in _all(root, "Item") + _all(root, "StorageItem")]
-    controllers = [_child_text(i, "InstanceID") for i in items if _child_text(i, "ResourceType") != _DISK_DRIVE]
+    # the controllers disk drives hang on, in the order the hardware lists them
+    used = {_child_text(i, "Parent") for i in items if _child_text(i, "ResourceType") == _DISK_DRIVE}
+    controllers = [_child_text(i, "InstanceID") for i in items if _child_text(i, "InstanceID") in used]
     for position, item in enumerate(items):
         if _child_text(item, "ResourceType") != _DISK_DRIVE:
             continue
