@@ -4,8 +4,9 @@ It opens the file, recognises the format from the file's first bytes (or takes t
 that it is raw) and hands the open file to that format's reader, one line per format. The
 readers (:mod:`vhdupload.vhd`, :mod:`vhdupload.vhdx`, :mod:`vhdupload.raw`) know nothing of
 each other: a differencing disk's parent is opened through this factory, passed in as
-``open_parent``. Images of formats not read here (qcow2, VMDK, ...) are refused with a message
-saying how to convert them (:mod:`vhdupload.sniff`).
+``open_parent``. A disk inside an OVA (``app.ova/disk1.vmdk``) is opened in place by
+:mod:`vhdupload.ova`. Images of formats not read here are refused with a message saying how to
+convert them (:mod:`vhdupload.sniff`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ __all__ = ["as_path", "open_disk"]
 
 
 def open_disk(path: str | os.PathLike[str], *, raw: bool = False, format: str | None = None) -> VirtualDisk:
-    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX or, with ``raw=True``, a raw image.
+    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX, a VMDK, an OVA's disk
+    (``app.ova/disk1.vmdk``, or ``app.ova`` when it holds one disk) or, with ``raw=True``, a raw image.
 
     ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
     last sector happens to start with ``conectix`` is still raw.

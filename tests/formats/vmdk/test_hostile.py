@@ -128,3 +128,17 @@ def test_fuzzed_metadata_fails_cleanly(tmp_path, data):
         assert isinstance(exc, (FormatError, InputError)), repr(exc)
         assert "\n" not in str(exc)
     assert time.monotonic() - started < 10
+
+
+def test_a_directory_of_millions_of_empty_entries_enumerates_at_once(tmp_path):
+    # 8 Mi directory entries (32 MiB of zeros, a sparse file) mapping 2 MiB grains: 8 PiB of nothing
+    path = tmp_path / "vast.vmdk"
+    entries = 8 * 1024 * 1024
+    with open(path, "wb") as f:
+        f.write(header(capacity=entries * 512 * 4096, gd_offset=1, descriptor_sectors=0, grain=4096))
+        f.truncate(512 + entries * 4)
+    started = time.monotonic()
+    with open_disk(path) as disk:
+        assert list(disk.extents()) == []
+        assert disk.read(disk.virtual_size - 512, 512) == bytes(512)
+    assert time.monotonic() - started < 10
