@@ -17,6 +17,8 @@ SIGNATURE = b"# Disk DescriptorFile"
 MAX_DESCRIPTOR_FILE = 1024 * 1024
 MAX_EXTENTS = 4096
 NO_PARENT_CID = 0xFFFFFFFF
+#: 2^63 bytes: no disk is larger (VMware's limit is 62 TiB)
+MAX_SECTORS = (1 << 63) // 512
 
 #: Extent types read here, and those refused with what to do.
 READ_TYPES = ("SPARSE", "FLAT", "ZERO", "VMFS")
@@ -77,6 +79,7 @@ def parse_descriptor(raw: bytes) -> Descriptor:
     pairs: dict[str, str] = {}
     ddb: dict[str, str] = {}
     extents: list[ExtentLine] = []
+    total = 0
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -87,12 +90,17 @@ def parse_descriptor(raw: bytes) -> Descriptor:
                 raise CorruptVhdError(f"VMDK descriptor names more than {MAX_EXTENTS} extents")
             access, sectors, kind, name, offset = match.groups()
             kind = kind.upper()
+            if len(sectors) > 19 or int(sectors) > MAX_SECTORS or len(offset or "") > 19:
+                raise CorruptVhdError(f"VMDK descriptor line {number}: an extent of {sectors[:24]} sectors is absurd")
             if kind in REFUSED_TYPES:
                 raise OtherFormatError(f"the VMDK's extent {name or ''} is {REFUSED_TYPES[kind]}", format_name="VMDK")
             if kind not in READ_TYPES:
                 raise CorruptVhdError(f"VMDK descriptor line {number}: unknown extent type {kind!r}")
             if kind != "ZERO" and not name:
                 raise CorruptVhdError(f"VMDK descriptor line {number}: a {kind} extent names no file")
+            total += int(sectors)
+            if total > MAX_SECTORS:
+                raise CorruptVhdError("VMDK descriptor's extents add up to more than 2^63 bytes: damage")
             extents.append(ExtentLine(access=access, sectors=int(sectors), kind=kind,
                                       file_name=name if kind != "ZERO" else None, offset=int(offset or 0)))
             continue

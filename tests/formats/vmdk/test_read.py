@@ -127,7 +127,7 @@ def test_zero_extent_and_relative_subdirectory(tmp_path, source_raw):
     flat.write_bytes(source_raw.read_bytes()[:MIB])
     (tmp_path / "disk.vmdk").write_text(
         '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="custom"\n'
-        'RW 2048 FLAT "extents/data-flat.vmdk" 0\nRDONLY 4096 ZERO\nRW 1024 FLAT "extents/data-flat.vmdk" 1024\n'
+        'RW 2048 FLAT "extents/data-flat.vmdk" 0\nRDONLY 4096 ZERO\nRW 1024 VMFS "extents/data-flat.vmdk" 1024\n'
     )
     with open_disk(tmp_path / "disk.vmdk") as disk:
         assert disk.virtual_size == 7168 * 512
@@ -175,3 +175,11 @@ def test_a_huge_sparse_vmdk_enumerates_in_seconds(tmp_path):
         assert disk.read(200 * GIB + 5, 3) == b"\x55\x55\x55"
     assert data == 64 * MIB
     assert time.monotonic() - started < 5
+
+
+def test_absurd_extent_sizes_are_refused(tmp_path):
+    from vhdupload.errors import CorruptVhdError
+
+    (tmp_path / "disk.vmdk").write_text('# Disk DescriptorFile\nversion=1\nRDONLY 99999999999999999999999 ZERO\n')
+    with pytest.raises(CorruptVhdError, match="absurd"):
+        open_disk(tmp_path / "disk.vmdk")
