@@ -156,6 +156,7 @@ def upload(
 ) -> int:
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     setup_logging(verbose)
+    as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
                                  max_gap=max_gap, wait_timeout=wait_timeout)
@@ -176,7 +177,7 @@ def upload(
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
-        result = upload_disk(source, target, raw=source_is_raw(raw, source_format), resize=not no_resize, overwrite=overwrite, wait=wait,
+        result = upload_disk(source, target, raw=as_raw, resize=not no_resize, overwrite=overwrite, wait=wait,
                              trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel)
         bar.finish()
     except KeyboardInterrupt:
@@ -230,12 +231,13 @@ def verify(
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     setup_logging(verbose)
+    as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
     settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
     target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
-        result = verify_disk(source, target, raw=source_is_raw(raw, source_format), resize=not no_resize, settings=settings, progress=bar.update)
+        result = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=settings, progress=bar.update)
         bar.finish()
     finally:
         bar.close()

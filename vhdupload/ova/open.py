@@ -82,7 +82,7 @@ def open_member(archive: pathlib.Path, name: str) -> VmdkDisk:
         disk.close()
         raise CorruptVhdError(
             f"{archive}/{name}: the OVF says the disk holds {expected.capacity} bytes (ovf:capacity), but the "
-            f"VMDK holds {disk.virtual_size}: the OVA is inconsistent; export it again"
+            f"VMDK holds {disk.virtual_size}: the OVA is inconsistent"
         )
     return disk
 

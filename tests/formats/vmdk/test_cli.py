@@ -79,3 +79,10 @@ def test_convert_an_ova_member_equals_qemu(capsys, tmp_path, sources):
     assert code == 0, err
     back = to_raw(tmp_path / "out.vhd", tmp_path / "back.raw", fmt="vpc")
     assert back.read_bytes()[:6 * MIB] == raw.read_bytes()
+
+
+@pytest.mark.parametrize("command", ["upload", "verify"])
+def test_a_bad_format_is_a_usage_error_before_any_sign_in(capsys, sources, command):
+    _, vmdk, _ = sources
+    code, out, err = run(capsys, command, str(vmdk), "c/x.vhd", "--format", "vmdk4", "--account-name", "nosuch")
+    assert code == 2 and "--format" in err and "auto, raw" in err
