@@ -17,7 +17,8 @@ from ..errors import CorruptVhdError
 
 MAX_OVF_BYTES = 16 * 1024 * 1024
 _DISK_DRIVE = "17"
-_UNITS = re.compile(r"^\s*byte\s*(?:\*\s*(\d+)\s*\^\s*(\d+)\s*)?$")
+_UNITS = re.compile(r"^\s*byte\s*(?:\*\s*([0-9]+)\s*\^\s*([0-9]+)\s*)?$", re.ASCII)
+_DIGITS = re.compile(r"[0-9]{1,30}")  # ASCII digits only: str.isdigit() takes '²', which int() refuses
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
         parent = _child_text(item, "Parent")
         controller = controllers.index(parent) if parent in controllers else len(controllers)
         address_text = _child_text(item, "AddressOnParent")
-        address = int(address_text) if address_text.isdigit() else position
+        address = int(address_text) if _DIGITS.fullmatch(address_text) else position
         placed = f"controller {controller}, address {address_text or '?'}"
         ordered.append(((controller, address, position), OvfDisk(disk.disk_id, disk.file_name, disk.capacity,
                                                                  disk.format, placed)))
@@ -80,7 +81,7 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
 
 
 def _capacity(value: str | None, units: str | None, *, where: str) -> int:
-    if value is None or not value.strip().isdigit():
+    if value is None or not _DIGITS.fullmatch(value.strip()):
         raise CorruptVhdError(f"{where}: ovf:capacity {value!r} is not a whole number")
     match = _UNITS.match(units or "byte")
     if match is None:

@@ -40,7 +40,8 @@ REFUSED_CREATE_TYPES = {
     "vmfspassthroughrawdevicemap": REFUSED_TYPES["VMFSRAW"],
 }
 
-_EXTENT = re.compile(r'^(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Za-z]+)(?:\s+"([^"]*)"(?:\s+(\d+))?)?\s*$')
+# ASCII: \d would take '²', which int() refuses
+_EXTENT = re.compile(r'^(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Za-z]+)(?:\s+"([^"]*)"(?:\s+(\d+))?)?\s*$', re.ASCII)
 _PAIR = re.compile(r'^([A-Za-z0-9_.]+)\s*=\s*"?([^"]*)"?\s*$')
 
 

@@ -96,3 +96,38 @@ def test_not_a_tar_and_no_ovf(tmp_path, vmdks):
         tar.add(image, arcname="d.vmdk")
     with pytest.raises(CorruptVhdError, match="no .ovf"):
         open_disk(tmp_path / "no-ovf.ova" / "d.vmdk")
+
+
+def test_fuzzed_archive_and_ovf_fail_cleanly(tmp_path, vmdks):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from vhdupload.errors import FormatError
+
+    image, _, size = vmdks["data"]
+    good = make_ova(tmp_path / "good.ova", ovf_text([("d.vmdk", size, 0)]), [("d.vmdk", image)]).read_bytes()
+    ovf_end = good.index(b"</Envelope>") + 12
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=st.data())
+    def check(data):
+        raw = bytearray(good)
+        for _ in range(data.draw(st.integers(1, 6))):
+            raw[data.draw(st.integers(0, ovf_end))] = data.draw(st.integers(0, 255))
+        path = tmp_path / "fuzz.ova"
+        path.write_bytes(bytes(raw))
+        try:
+            list_disks(path)
+            with open_disk(path / "d.vmdk") as disk:
+                disk.read(0, 4096)
+        except (FormatError, InputError) as exc:
+            assert "\n" not in str(exc)
+
+    check()
+
+
+def test_unicode_digits_in_the_ovf_are_not_numbers(tmp_path, vmdks):
+    image, _, size = vmdks["data"]
+    ovf = ovf_text([("d.vmdk", size, 0)]).replace(f'ovf:capacity="{size}"', 'ovf:capacity="3²"')
+    with pytest.raises(CorruptVhdError, match="not a whole number"):
+        list_disks(make_ova(tmp_path / "u.ova", ovf, [("d.vmdk", image)]))
