@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from ..virtual_disk import VirtualDisk, sparse_extents
 from .descriptor import Descriptor
-from .extent import FILE, GRAIN, PARENT, ZERO, Extent, FlatExtent, SparseExtent
+from .extent import FILE, GRAIN, PARENT, Extent, FlatExtent, SparseExtent
 from .span import Span
 
 
@@ -142,4 +142,4 @@ def _distinct_spans(own: Span, extents: Sequence[Extent]) -> list[Span]:
     return spans
 
 
-__all__ = ["VmdkDisk", "ZERO"]
+__all__ = ["VmdkDisk"]

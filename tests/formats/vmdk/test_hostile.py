@@ -142,3 +142,16 @@ def test_a_directory_of_millions_of_empty_entries_enumerates_at_once(tmp_path):
         assert list(disk.extents()) == []
         assert disk.read(disk.virtual_size - 512, 512) == bytes(512)
     assert time.monotonic() - started < 10
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(list('RWDONLYFATSPEZV "0123456789\n./²-_=#cdet')), max_size=120))
+def test_fuzzed_descriptor_text_fails_cleanly(tmp_path, text):
+    (tmp_path / "x-flat.vmdk").write_bytes(b"\x01" * 4096)
+    path = tmp_path / "fuzz.vmdk"
+    path.write_text('# Disk DescriptorFile\nversion=1\nRW 8 FLAT "x-flat.vmdk" 0\n' + text, encoding="utf-8")
+    try:
+        _read_all(path)
+    except VhdUploadError as exc:
+        assert isinstance(exc, (FormatError, InputError)), repr(exc)
+        assert "\n" not in str(exc)
