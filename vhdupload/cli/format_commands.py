@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only
 
 @app.command("inspect")
 def inspect_command(
-    path: str = typer.Argument(..., metavar="PATH", help="The VHD to inspect.", show_default=False),
+    path: str = typer.Argument(..., metavar="PATH", help="The disk to inspect (VHD, VHDX, VMDK, raw), an OVA, or an OVA's disk (app.ova/disk1.vmdk).", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure, or its OS would not provision."
@@ -129,7 +129,7 @@ def _inside(guest: GuestReport) -> list[str]:
 
 @app.command("convert")
 def convert_command(
-    src: str = typer.Argument(..., metavar="SRC", help="A VHD of any type, or a raw disk image.", show_default=False),
+    src: str = typer.Argument(..., metavar="SRC", help="A VHD, VHDX or VMDK of any type, an OVA's disk (app.ova/disk1.vmdk), or a raw disk image.", show_default=False),
     dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
     raw: RawFlag = False,

@@ -43,7 +43,7 @@ from ._storage_options import (
     StorageOptions,
 )
 
-SourceArg = Annotated[str, typer.Argument(help="The VHD or VHDX (fixed, dynamic or differencing), or a raw image with --raw.")]
+SourceArg = Annotated[str, typer.Argument(help="The VHD, VHDX or VMDK (any type), an OVA's disk (app.ova/disk1.vmdk), or a raw image with --raw.")]
 DestArg = Annotated[
     str,
     typer.Argument(help="Blob URL (a SAS in the query allowed), or CONTAINER/NAME with --account-url/--connection-string/--emulator."),
