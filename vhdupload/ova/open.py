@@ -70,6 +70,12 @@ def open_member(archive: pathlib.Path, name: str) -> VmdkDisk:
             held = ", ".join(sorted(n for n in index if not n.lower().endswith((".ovf", ".mf", ".cert")))) or "none"
             raise InputError(f"{archive} holds no member {name!r} (its disks: {held})")
         expected = next((d for d in _ovf_disks(fd, archive, index) if d.file_name == name), None)
+        if expected is not None and expected.packing:
+            raise InputError(
+                f"{archive}/{name}: the OVF says the file is stored {expected.packing} (ovf:compression or "
+                "ovf:chunkSize), which cannot be read in place: export the OVA without compression, or unpack it "
+                "(`tar xf`, then gunzip or join the chunks) and give the VMDK"
+            )
         if expected is not None and "vmdk" not in expected.format.lower() and expected.format:
             raise InputError(f"{archive}/{name}: the OVF says its format is {expected.format}; only VMDK disks "
                              "inside an OVA are read: extract it and give the file itself")

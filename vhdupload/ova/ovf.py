@@ -28,6 +28,7 @@ class OvfDisk:
     capacity: int  # bytes
     format: str  # the ovf:format URI
     address: str  # "controller N address M", or "" when the hardware does not place it
+    packing: str = ""  # "gzip"/"chunked": the file is stored compressed or split (ovf:compression, ovf:chunkSize)
 
 
 def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
@@ -42,6 +43,7 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
     except ElementTree.ParseError as exc:
         raise CorruptVhdError(f"{where}: the OVF is not well-formed XML ({exc})") from None
     files = {_attr(f, "id"): _attr(f, "href") for f in _all(root, "File")}
+    packing = {_attr(f, "id"): _packing(f) for f in _all(root, "File")}
     disks: dict[str, OvfDisk] = {}
     for element in _all(root, "Disk"):
         disk_id = _attr(element, "diskId")
@@ -55,6 +57,7 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
                                where=f"{where}: disk {disk_id}"),
             format=_attr(element, "format") or "",
             address="",
+            packing=packing.get(file_ref, "") if file_ref else "",
         )
     ordered: list[tuple[tuple[int, int, int], OvfDisk]] = []
     items = [i for i in _all(root, "Item") + _all(root, "StorageItem")]
@@ -75,9 +78,16 @@ def parse_ovf(raw: bytes, *, where: str) -> list[OvfDisk]:
         address = int(address_text) if _DIGITS.fullmatch(address_text) else position
         placed = f"controller {controller}, address {address_text or '?'}"
         ordered.append(((controller, address, position), OvfDisk(disk.disk_id, disk.file_name, disk.capacity,
-                                                                 disk.format, placed)))
+                                                                 disk.format, placed, disk.packing)))
     ordered.sort(key=lambda pair: pair[0])
     return [disk for _, disk in ordered] + list(disks.values())
+
+
+def _packing(file: ElementTree.Element) -> str:
+    compression = (_attr(file, "compression") or "identity").strip().lower()
+    if compression != "identity":
+        return compression
+    return "chunked" if _attr(file, "chunkSize") else ""
 
 
 def _capacity(value: str | None, units: str | None, *, where: str) -> int:

@@ -131,3 +131,10 @@ def test_unicode_digits_in_the_ovf_are_not_numbers(tmp_path, vmdks):
     ovf = ovf_text([("d.vmdk", size, 0)]).replace(f'ovf:capacity="{size}"', 'ovf:capacity="3²"')
     with pytest.raises(CorruptVhdError, match="not a whole number"):
         list_disks(make_ova(tmp_path / "u.ova", ovf, [("d.vmdk", image)]))
+
+
+def test_a_compressed_file_reference_is_refused_with_the_fix(tmp_path, vmdks):
+    image, _, size = vmdks["data"]
+    ovf = ovf_text([("d.vmdk", size, 0)]).replace('ovf:id="file0"', 'ovf:id="file0" ovf:compression="gzip"')
+    with pytest.raises(InputError, match="stored gzip.*cannot be read in place"):
+        open_disk(make_ova(tmp_path / "gz.ova", ovf, [("d.vmdk", image)]) / "d.vmdk")
