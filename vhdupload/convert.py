@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .azure_rules import round_up_to_mib
 from .disks import as_path, open_disk
-from .errors import InputError, NotAVhdError
+from .errors import InputError
 from .vhd.footer import COOKIE, make_fixed_footer
 
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -37,6 +37,7 @@ def convert_image(
     *,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    raw: bool = False,
 ) -> ConvertResult:
     """Write ``src`` (a VHD of any kind, or a raw image when it has no footer at all) to
     ``dst`` as a fixed VHD whose size is rounded up to a whole MiB.
@@ -45,14 +46,12 @@ def convert_image(
     are skipped); the rest is holes. It goes to a temporary file next to ``dst`` that is
     renamed into place, so ``dst`` is never half-written. A damaged footer is refused rather
     than taken as raw. ``progress(done, total)`` is called with bytes of extents processed.
+    ``raw`` takes ``src`` as a raw image whatever its bytes (when detection cannot tell).
     """
     src_path, dst_path = as_path(src, what="source"), as_path(dst, what="destination")
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a callable or None, got {type(progress).__name__}")
-    try:
-        disk = open_disk(src_path)
-    except NotAVhdError:
-        disk = open_disk(src_path, raw=True)  # no footer at all: a raw image
+    disk = open_disk(src_path, format="raw" if raw else "detect")  # no signature and no footer at all: a raw image
     with disk:
         _check_destination(src_path, dst_path, force=force)
         if disk.virtual_size == 0:

@@ -15,12 +15,10 @@ from .errors import OtherFormatError
 #: How many leading bytes sniffing needs.
 SNIFF_SIZE = 1024
 
-# (format name, qemu-img format name, test on the first bytes). VHDX, qcow2 and VDI are not here:
-# they are read natively (vhdupload.vhdx, .qcow2, .vdi), dispatched in disks.py before these are tried.
+# (format name, qemu-img format name, test on the first bytes). VHDX, VMDK, qcow2 and VDI are not
+# here: they are read natively, dispatched in disks.py before these are tried.
 _SIGNATURES: list[tuple[str, str, Callable[[bytes], bool]]] = [
     ("QED", "qed", lambda head: head.startswith(b"QED\x00")),
-    ("VMDK", "vmdk", lambda head: head.startswith((b"KDMV", b"COWD"))),
-    ("VMDK descriptor", "vmdk", lambda head: head.lstrip().startswith(b"# Disk DescriptorFile")),
 ]
 
 
