@@ -205,3 +205,11 @@ def test_qcow2_over_a_vhd(tmp_path):
     top = make_qcow2(tmp_path / "top.qcow2", "4M", "write -P 0x22 1M 64k", backing=base, backing_fmt="vpc")
     disk = _check(tmp_path, top)
     assert disk.parents == [base]
+
+
+def test_qcow2_over_a_vmdk(tmp_path):
+    base = tmp_path / "base.vmdk"
+    qemu_img("create", "-q", "-f", "vmdk", base, "4M")
+    qemu_io(base, "write -P 0x11 0 2M", fmt="vmdk")
+    top = make_qcow2(tmp_path / "top.qcow2", "4M", "write -P 0x22 1M 64k", backing=base, backing_fmt="vmdk")
+    assert _check(tmp_path, top).parents == [base]
