@@ -28,7 +28,8 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1] / "vhdupload"
 # ---------------------------------------------------------------------------------------------
 
 #: The format readers. Each one is a package (or module) of its own; a new format is one more.
-FORMATS = ("vhdupload.vhd", "vhdupload.vhdx", "vhdupload.raw", "vhdupload.vmdk")
+FORMATS = ("vhdupload.vhd", "vhdupload.vhdx", "vhdupload.raw", "vhdupload.vmdk", "vhdupload.qcow2",
+           "vhdupload.vdi")
 
 #: What every format produces and may use: the shared disk interface and its helpers, the errors.
 FORMAT_BASE = ("vhdupload.virtual_disk", "vhdupload.ranges", "vhdupload.errors")
@@ -67,7 +68,7 @@ def _other_formats(fmt: str) -> tuple[str, ...]:
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "keywords", "redact")),
     ("disks and ranges, no I/O", ("virtual_disk", "ranges", "planning", "crc64")),
-    ("formats", ("vhd", "vhdx", "raw", "vmdk")),
+    ("formats", ("vhd", "vhdx", "raw", "vmdk", "qcow2", "vdi")),
     ("archives of disks", ("ova",)),  # an OVA's disks are VMDKs: ova opens them with vmdk
     ("above the formats", ("disks", "sniff", "azure_rules", "blob_image")),
     ("guest", ("guest",)),

@@ -5,7 +5,7 @@ that it is raw) and hands the open file to that format's reader, one line per fo
 readers (:mod:`vhdupload.vhd`, :mod:`vhdupload.vhdx`, :mod:`vhdupload.raw`) know nothing of
 each other: a differencing disk's parent is opened through this factory, passed in as
 ``open_parent``. A disk inside an OVA (``app.ova/disk1.vmdk``) is opened in place by
-:mod:`vhdupload.ova`. Images of formats not read here are refused with a message saying how to
+:mod:`vhdupload.ova`. Images of formats not read here (QED) are refused with a message saying how to
 convert them (:mod:`vhdupload.sniff`).
 """
 
@@ -17,8 +17,10 @@ import stat
 
 from .errors import CorruptVhdError, InputError, NotAVhdError, with_repair_hint
 from .ova import is_ova_path, open_member, open_ova, split_member_path
+from .qcow2 import is_qcow2, open_qcow2
 from .raw import open_raw
 from .sniff import SNIFF_SIZE, other_format_error
+from .vdi import is_vdi, open_vdi
 from .vhd.open import open_vhd
 from .vhdx import is_vhd_set, is_vhdx, open_vhdx
 from .vmdk import is_vmdk, open_vmdk
@@ -28,8 +30,9 @@ __all__ = ["as_path", "open_disk"]
 
 
 def open_disk(path: str | os.PathLike[str], *, raw: bool = False, format: str | None = None) -> VirtualDisk:
-    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX, a VMDK, an OVA's disk
-    (``app.ova/disk1.vmdk``, or ``app.ova`` when it holds one disk) or, with ``raw=True``, a raw image.
+    """Open ``path`` as a VHD (fixed, dynamic or differencing), a VHDX, a VMDK, a qcow2, a VDI, an
+    OVA's disk (``app.ova/disk1.vmdk``, or ``app.ova`` when it holds one disk) or, with ``raw=True``,
+    a raw image (docs/formats.md).
 
     ``raw=True`` takes the whole file as the disk, whatever its bytes are: a raw image whose
     last sector happens to start with ``conectix`` is still raw.
@@ -94,6 +97,10 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
             return open_vhdx(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
         if is_vmdk(head):
             return open_vmdk(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
+        if is_qcow2(head):
+            return open_qcow2(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
+        if is_vdi(head):
+            return open_vdi(fd=fd, path=path, file_size=size, chain_paths=chain, open_parent=_open_parent)
         other = other_format_error(path, head)
         if other is not None:
             raise other

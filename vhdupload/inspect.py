@@ -51,7 +51,7 @@ class DiskReport:
     #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
     #: None when not asked for.
     guest: GuestReport | None = None
-    format: str = "vhd"  # "vhd" | "vhdx" | "vmdk" | "raw"
+    format: str = "vhd"  # "vhd" | "vhdx" | "vmdk" | "qcow2" | "vdi" | "raw"
     logical_sector_size: int = 512
     physical_sector_size: int | None = None  # VHDX only (a VHD does not record it)
     log_state: str | None = None  # VHDX only: "no log", "empty" or "replayed N log entries ..."
@@ -86,7 +86,7 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True, raw: bool 
             inside = examine(disk)
         if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
-        if disk.footer is None:  # VMDK, raw: no VHD footer; upload and convert make one
+        if disk.footer is None:  # VMDK, qcow2, VDI, raw: no VHD footer; upload and convert make one
             return _inspect_converted(disk, guest=inside)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
@@ -188,15 +188,21 @@ def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:
 
 
 def _inspect_converted(disk: VirtualDisk, *, guest: GuestReport | None) -> DiskReport:
-    """A VMDK or a raw image: never Azure-ready as it is; upload and convert make its fixed VHD."""
+    """A VMDK, qcow2, VDI or raw image: never Azure-ready as it is; upload and convert make its fixed
+    VHD. What the reader noted (a qcow2's or VDI's ``notes``: snapshots ignored, a dirty image) are warnings."""
     name = str(disk.path)
     is_vmdk = isinstance(disk, VmdkDisk)
+    fmt = "vmdk" if is_vmdk else str(getattr(disk, "format", "raw"))
     as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",
                                file_size=disk.virtual_size + FOOTER_SIZE)
     readiness = azure_readiness(cast("VirtualDisk", as_fixed))
-    what = f"a {disk.disk_type} VMDK ({disk.create_type})" if isinstance(disk, VmdkDisk) else "a raw image"
+    what = (f"a {disk.disk_type} VMDK ({disk.create_type})" if isinstance(disk, VmdkDisk)
+            else "a raw image" if fmt == "raw" else f"a {disk.disk_type} {fmt} image")
+    # a qcow2's clusters, a VDI's blocks, and its UUID (the VMDK's facts are its subformat and adapter)
+    block_size = None if is_vmdk else getattr(disk, "cluster_size", None) or getattr(disk, "block_size", None)
+    disk_id = None if is_vmdk else getattr(disk, "disk_id", None)
     problems = [
-        f"{name} is {what}: Azure needs a fixed VHD; upload it with `vhdupload upload{'' if is_vmdk else ' --raw'}`, "
+        f"{name} is {what}: Azure needs a fixed VHD; upload it with `vhdupload upload{' --raw' if fmt == 'raw' else ''}`, "
         f"which converts on the fly, or run `vhdupload convert {name} OUT.vhd`",
         *readiness.problems,
     ]
@@ -204,10 +210,11 @@ def _inspect_converted(disk: VirtualDisk, *, guest: GuestReport | None) -> DiskR
     return DiskReport(
         path=name, disk_type=disk.disk_type, virtual_size=disk.virtual_size, file_size=disk.file_size,
         allocated_bytes=disk.allocated_bytes(), creator_application="", creator_version="", creator_host_os="",
-        uuid="", created="", original_size=disk.virtual_size, geometry=geometry,
+        uuid=str(disk_id or ""), created="", original_size=disk.virtual_size, geometry=geometry,
         geometry_size=geometry[0] * geometry[1] * geometry[2] * 512, spec_geometry=geometry, saved_state=False,
-        block_size=None, parents=[str(p) for p in disk.parents], azure_ready=False, problems=problems,
-        warnings=list(readiness.warnings), guest=guest, format="vmdk" if is_vmdk else "raw",
+        block_size=block_size if isinstance(block_size, int) else None, parents=[str(p) for p in disk.parents],
+        azure_ready=False, problems=problems,
+        warnings=[*readiness.warnings, *(str(n) for n in getattr(disk, "notes", ()))], guest=guest, format=fmt,
         subformat=disk.create_type if isinstance(disk, VmdkDisk) else None,
         adapter_type=disk.adapter_type if isinstance(disk, VmdkDisk) else None,
     )

@@ -15,14 +15,10 @@ from .errors import OtherFormatError
 #: How many leading bytes sniffing needs.
 SNIFF_SIZE = 1024
 
-# (format name, qemu-img format name, test on the first bytes). VHDX is not here: it is read
-# natively (vhdupload.vhdx), dispatched in disks.py before these are tried.
+# (format name, qemu-img format name, test on the first bytes). VHDX, VMDK, qcow2 and VDI are not
+# here: they are read natively, dispatched in disks.py before these are tried.
 _SIGNATURES: list[tuple[str, str, Callable[[bytes], bool]]] = [
-    ("qcow2", "qcow2", lambda head: head.startswith(b"QFI\xfb")),
     ("QED", "qed", lambda head: head.startswith(b"QED\x00")),
-    # VDI: a text banner at 0 and the signature 0xBEDA107F (little-endian) at 64
-    ("VDI", "vdi", lambda head: head[64:68] == b"\x7f\x10\xda\xbe" or head.startswith(b"<<< Oracle VM VirtualBox")
-     or head.startswith(b"<<< Sun")),
 ]
 
 

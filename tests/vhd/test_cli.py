@@ -138,8 +138,8 @@ def test_inspect_refuses_hostile_input(tmp_path, capsys, name):
 @needs_qemu
 @pytest.mark.parametrize(
     "fmt, options, name",
-    # VHDX and VMDK are read now (tests/vhdx, tests/formats/vmdk); the others are still explained and refused.
-    [("qcow2", "", "qcow2"), ("vdi", "", "VDI")],
+    # VHDX, VMDK, qcow2 and VDI are read now (tests/vhdx, tests/formats); QED is still explained and refused.
+    [("qed", "", "QED")],
 )
 def test_other_formats_are_named_and_explained(tmp_path, capsys, fmt, options, name):
     path = tmp_path / f"disk.{fmt}"

@@ -90,6 +90,11 @@ def _human(report: DiskReport) -> str:
         lines = [line for line in lines if line[0] not in ("created", "uuid", "geometry", "creator")]
         lines.insert(1, ("format", f"VMDK ({report.subformat}, adapter {report.adapter_type or 'not recorded'})"
                          if report.format == "vmdk" else "raw"))
+    if report.format in ("qcow2", "vdi"):  # no timestamp, creator or CHS geometry of their own
+        lines = [line for line in lines if line[0] not in ("created", "uuid", "geometry", "creator")]
+        lines.insert(1, ("format", report.format))
+        if report.uuid:
+            lines.append(("uuid", report.uuid))
     if report.block_size is not None:
         lines.append(("block size", format_size(report.block_size)))
     if report.parents:
