@@ -19,7 +19,7 @@ from .errors import CorruptVhdError, InputError, NotAVhdError, with_repair_hint
 from .ova import is_ova_path, open_member, open_ova, split_member_path
 from .qcow2 import is_qcow2, open_qcow2
 from .raw import open_raw
-from .sniff import SNIFF_SIZE, other_format_error
+from .sniff import SNIFF_SIZE, other_format_error, raw_disk_mark
 from .vdi import is_vdi, open_vdi
 from .vhd.open import open_vhd
 from .vhdx import is_vhd_set, is_vhdx, open_vhdx
@@ -39,7 +39,9 @@ def open_disk(path: str | os.PathLike[str], *, raw: bool = False, format: str | 
 
     ``format`` says how to tell: None (the formats recognised by their bytes, raw never
     guessed), ``"raw"`` (the same as ``raw=True``) or ``"detect"`` (as None, then a file no
-    format recognises, with no VHD footer at all, is a raw image: what inspect and convert do).
+    format recognises, with no VHD footer, is a raw image when its first bytes hold a partition
+    table or a whole-disk file system, :func:`vhdupload.sniff.raw_disk_mark`; every command
+    detects this way).
 
     Raises InputError for a path that cannot be a disk (missing, directory, empty, unreadable,
     not a path at all) and the FormatError tree for a file that is not a readable VHD.
@@ -50,8 +52,14 @@ def open_disk(path: str | os.PathLike[str], *, raw: bool = False, format: str | 
     if format == "detect":
         try:
             return open_disk(path, raw=raw)
-        except NotAVhdError:  # no signature, no footer: the one thing left is a raw image
-            return open_disk(path, raw=True)
+        except NotAVhdError as exc:  # no signature, no footer: a raw image, if it looks like a disk
+            if _looks_raw(path):
+                return open_disk(path, raw=True)
+            raise NotAVhdError(
+                f"{path} is not a disk image vhdupload recognises (VHD, VHDX, VMDK, qcow2, VDI, OVA), and its first "
+                "bytes hold no partition table or file system, as a raw disk image's would: if it is a raw image "
+                "all the same, open it as raw (format='raw')"
+            ) from exc
     try:
         return _open(path, raw=bool(raw) or format == "raw", chain=())
     except CorruptVhdError as exc:
@@ -109,6 +117,14 @@ def _open(path: pathlib.Path, *, raw: bool, chain: tuple[pathlib.Path, ...]) -> 
     except BaseException:
         os.close(fd)
         raise
+
+
+def _looks_raw(path: pathlib.Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return raw_disk_mark(f.read(SNIFF_SIZE)) is not None
+    except OSError:
+        return False
 
 
 def _open_parent(path: pathlib.Path, chain: tuple[pathlib.Path, ...]) -> VirtualDisk:

@@ -22,9 +22,10 @@ R = TypeVar("R")
 
 
 def open_source(source: "str | PathLike[str]", *, raw: bool = False) -> VirtualDisk:
-    """``open_disk`` with OS errors turned into one-line InputErrors."""
+    """``open_disk`` with OS errors turned into one-line InputErrors; a raw image is detected
+    the way every command detects it (``open_disk(format="detect")``)."""
     try:
-        return open_disk(source, raw=raw)
+        return open_disk(source, format="raw" if raw else "detect")
     except VhdUploadError:
         raise
     except FileNotFoundError:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from .errors import OtherFormatError
 
-#: How many leading bytes sniffing needs.
-SNIFF_SIZE = 1024
+#: How many leading bytes sniffing needs (a GPT of 4096-byte sectors starts at 4096).
+SNIFF_SIZE = 8192
 
 # (format name, qemu-img format name, test on the first bytes). VHDX, VMDK, qcow2 and VDI are not
 # here: they are read natively, dispatched in disks.py before these are tried.
@@ -46,3 +46,27 @@ def other_format_error(path: pathlib.Path, head: bytes) -> OtherFormatError | No
     else:
         what = f"a {name} image"
     return OtherFormatError(f"{path} is {what}, not a VHD: {how}", format_name=name.split()[0])
+
+
+# What the first bytes of a raw disk image hold: a partition table, or a file system made on the
+# whole disk. One rule for every command (inspect, convert, upload, verify, publish): a file that
+# no format recognises and that shows none of these is refused rather than guessed, since sending
+# an arbitrary file to Azure as a disk helps nobody; ``--raw`` says it is a raw image anyway.
+_RAW_MARKS: list[tuple[str, Callable[[bytes], bool]]] = [
+    ("a GPT partition table", lambda h: h[512:520] == b"EFI PART" or h[4096:4104] == b"EFI PART"),
+    ("an MBR partition table", lambda h: h[510:512] == b"\x55\xaa"),
+    ("an ext2/3/4 file system", lambda h: h[1080:1082] == b"\x53\xef"),
+    ("an XFS file system", lambda h: h.startswith(b"XFSB")),
+    ("an NTFS file system", lambda h: h[3:11] == b"NTFS    "),
+    ("a LUKS encrypted volume", lambda h: h.startswith(b"LUKS\xba\xbe")),
+    ("an LVM physical volume", lambda h: b"LABELONE" in (h[0:8], h[512:520], h[1024:1032], h[1536:1544])),
+]
+
+
+def raw_disk_mark(head: bytes) -> str | None:
+    """What in ``head`` (the file's first :data:`SNIFF_SIZE` bytes) says it is a raw disk image,
+    or None."""
+    for what, test in _RAW_MARKS:
+        if test(head):
+            return what
+    return None

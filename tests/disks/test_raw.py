@@ -39,3 +39,55 @@ def test_raw_means_raw_even_when_the_last_sector_looks_like_a_footer(tmp_path):
     qcow_looking.write_bytes(b"QFI\xfb" + bytes(8188))
     with open_disk(qcow_looking, raw=True) as disk:
         assert disk.read(0, 4) == b"QFI\xfb"
+
+
+# -- one rule for telling a raw disk image from any file (#19) ------------------------------------
+
+@pytest.mark.parametrize("mark, offset, expected", [
+    (b"\x55\xaa", 510, "an MBR partition table"),
+    (b"EFI PART", 512, "a GPT partition table"),
+    (b"EFI PART", 4096, "a GPT partition table"),
+    (b"\x53\xef", 1080, "an ext2/3/4 file system"),
+    (b"XFSB", 0, "an XFS file system"),
+    (b"NTFS    ", 3, "an NTFS file system"),
+    (b"LUKS\xba\xbe", 0, "a LUKS encrypted volume"),
+])
+def test_a_raw_disk_is_told_by_its_partition_table_or_file_system(tmp_path, mark, offset, expected):
+    from vhdupload.disks import open_disk
+    from vhdupload.sniff import SNIFF_SIZE, raw_disk_mark
+
+    head = bytearray(SNIFF_SIZE)
+    head[offset:offset + len(mark)] = mark
+    assert raw_disk_mark(bytes(head)) == expected
+    path = tmp_path / "disk.img"
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(4 * 1024 * 1024)
+    with open_disk(path, format="detect") as disk:
+        assert disk.virtual_size == 4 * 1024 * 1024
+
+
+def test_any_other_file_is_refused_not_guessed(tmp_path):
+    from vhdupload.disks import open_disk
+    from vhdupload.errors import NotAVhdError
+
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"just some text\n" * 1000)
+    with pytest.raises(NotAVhdError, match="its first bytes hold no partition table or file system"):
+        open_disk(path, format="detect")
+    with open_disk(path, format="raw") as disk:  # said to be raw: taken as it is
+        assert disk.virtual_size == 15000
+
+
+def test_upload_takes_a_partitioned_raw_image_without_raw(tmp_path, conn, container_name, capsys):
+    import json
+
+    from vhdupload.cli import main
+
+    path = tmp_path / "disk.img"
+    with open(path, "wb") as f:
+        f.truncate(3 * 1024 * 1024)
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    assert main(["upload", str(path), f"{container_name}/d.vhd", "--connection-string", conn, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["virtual_size"] == 3 * 1024 * 1024

@@ -164,7 +164,7 @@ def test_convert_raw_then_inspect_ready(tmp_path, capsys):
     raw = tmp_path / "disk.raw"
     with open(raw, "wb") as f:
         f.truncate(21 * MIB + 4096)
-        f.write(b"boot" * 128)
+        f.write(b"boot" * 127 + b"\0\0\x55\xaa")  # an MBR's boot signature: what makes it a disk image
     dst = tmp_path / "disk.vhd"
     code, out, err = run(capsys, "convert", str(raw), str(dst))
     assert code == 0 and err == "" and "22 MiB" in out and "raw" in out

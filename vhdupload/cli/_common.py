@@ -99,8 +99,9 @@ def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
         except NotAVhdError as exc:
             source = kwargs.get("source", "SOURCE")
             raise NotAVhdError(
-                f"{source} has no VHD footer (no 'conectix' cookie at its end): if it is a raw disk image, "
-                f"add --raw (it is read as it is, no copy); else make a VHD with `vhdupload convert {source} OUT.vhd`"
+                f"{source} is not a disk image vhdupload recognises (no VHD footer, no other format's signature) and "
+                "its first bytes hold no partition table or file system: if it is a raw disk image all the same, "
+                "add --raw (it is read as it is, no copy)"
             ) from exc
 
     return run

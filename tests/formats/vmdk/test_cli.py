@@ -25,6 +25,9 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def sources(tmp_path):
     raw = tmp_path / "disk.raw"
     write_runs(raw, 6 * MIB, [(0, 70000), (4 * MIB, 300000)])
+    with open(raw, "r+b") as f:  # an MBR's boot signature: what tells a raw disk image from any file
+        f.seek(510)
+        f.write(b"\x55\xaa")
     vmdk = tmp_path / "disk.vmdk"
     qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk)
     ova = make_ova(tmp_path / "app.ova", ovf_text([("disk1.vmdk", 6 * MIB, 0)]), [("disk1.vmdk", vmdk)])
