@@ -56,6 +56,9 @@ class GuestReport:
     partition_table: str | None = None  # "gpt" | "mbr" | "none"
     volumes: list[Volume] = field(default_factory=list)
     read: bool = True
+    #: What could not be checked because its files could not be read (each with a warning);
+    #: a disk with anything here is never said to provision.
+    unchecked: list[str] = field(default_factory=list)
     capabilities: Capabilities = field(default_factory=Capabilities)
     bytes_read: int = 0
     seconds: float = 0.0
