@@ -1,7 +1,7 @@
 """``examine``: read a disk's partitions and file systems and say what OS it holds.
 
 Partitions (GPT/MBR) and LVM2 volumes are walked, each volume's signature is probed, and the
-file systems the optional readers know are opened: the EFI System Partition gives the
+file systems the libyal readers know are opened: the EFI System Partition gives the
 architecture, the root file system the OS, whether it was generalized and whether it is ready
 for Azure. Everything goes through one :class:`~.source.Budget`, so a 2 TiB disk with little
 data is judged by the few megabytes its file systems' metadata take.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .filesystems import FsError, GuestFs, ReaderMissing, missing_readers
+from .filesystems import FsError, GuestFs, ReaderMissing, install_hint, missing_readers
 from .linux import examine_linux, is_linux_root
 from .lvm import open_volume_group
 from .partitions import read_partitions
@@ -140,9 +140,8 @@ def _read_file_systems(candidates: list[tuple[Volume, Any]], report: GuestReport
     if missing:
         report.read = False
         report.warn(
-            f"the {', '.join(sorted(missing))} file system{'s were' if len(missing) > 1 else ' was'} not read: "
-            f"the optional readers are missing ({', '.join(missing_readers())}); install `vhdupload[inspect]` "
-            "to check the OS, its architecture and whether it was generalized"
+            f"could not check the OS: the {', '.join(sorted(missing))} file system{'s were' if len(missing) > 1 else ' was'} "
+            f"not read, because the file-system readers are not installed; {install_hint(missing_readers())}"
         )
     if not roots:
         return

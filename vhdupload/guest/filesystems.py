@@ -1,4 +1,4 @@
-"""File systems read through the libyal readers (the ``vhdupload[inspect]`` extra).
+"""File systems read through the libyal readers (dependencies of vhdupload, LGPL-3.0).
 
 ``pyfsext`` (ext2/3/4), ``pyfsxfs`` (XFS), ``pyfsfat`` (FAT) and ``pyfsntfs`` (NTFS) read a
 volume through a file object: here a bounded :class:`~.source.Window`. :class:`GuestFs` gives
@@ -26,7 +26,12 @@ _CASE_INSENSITIVE = {"fat", "ntfs"}
 _MAX_SYMLINKS = 40
 _MAX_DIRECTORY_SCAN = 100_000
 _ENTRIES_KEPT = 4096
-_EXTRA = "install the optional readers with `pip install 'vhdupload[inspect]'`"
+#: reader module -> the package that installs it (a dependency of vhdupload)
+PACKAGES = {
+    "pyfsext": "libfsext-python", "pyfsxfs": "libfsxfs-python", "pyfsfat": "libfsfat-python",
+    "pyfsntfs": "libfsntfs-python", "pyvslvm": "libvslvm-python", "pyregf": "libregf-python",
+}
+_EXTRA = "install it (`pip install --force-reinstall vhdupload` installs every reader)"
 
 
 class FsError(Exception):
@@ -42,11 +47,17 @@ def reader_module(kind: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ImportError:
-        raise ReaderMissing(f"{human} is not read: its reader ({module_name}) is missing; {_EXTRA}") from None
+        raise ReaderMissing(f"{human} is not read: its reader ({PACKAGES[module_name]}) is missing; {_EXTRA}") from None
+
+
+def install_hint(modules: list[str]) -> str:
+    """How to install the reader ``modules`` (e.g. ``pyfsext``)."""
+    packages = " ".join(PACKAGES.get(m, m) for m in modules) or " ".join(PACKAGES.values())
+    return f"install them with `pip install {packages}` (or reinstall vhdupload, which depends on them)"
 
 
 def missing_readers() -> list[str]:
-    """The optional reader modules that cannot be imported."""
+    """The reader modules that cannot be imported."""
     missing = []
     for module_name in [m for m, _ in READERS.values()] + ["pyvslvm"]:
         try:

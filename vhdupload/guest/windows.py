@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .filesystems import FsError, GuestFs, _short
+from .filesystems import FsError, GuestFs, _short, install_hint
 from .capabilities import windows_capabilities
 from .machine import pe_machine
 from .report import GuestReport
@@ -124,7 +124,7 @@ def _product(fs: GuestFs, report: GuestReport) -> str | None:
     try:
         pyregf = importlib.import_module("pyregf")
     except ImportError:
-        report.warn("the Windows edition is not read: its reader (pyregf) is missing; install `vhdupload[inspect]`")
+        report.warn(f"the Windows edition is not read: its reader (libregf-python) is missing; {install_hint(['pyregf'])}")
         return None
     entry = fs.entry("Windows/System32/config/SOFTWARE")
     if entry is None:
