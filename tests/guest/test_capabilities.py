@@ -63,3 +63,12 @@ def test_inspect_shows_them(images, capsys):
     assert guest["capabilities"] == {"disk_controller_types": None, "accelerated_network": None, "signs": []}
     assert main(["inspect", str(images.get("no-kernel-modules"))]) == 0
     assert "  capabilities:    disk controllers can't tell; accelerated networking: can't tell\n" in capsys.readouterr().out
+
+
+def test_the_newest_kernel_is_the_highest_version():
+    from vhdupload.guest.capabilities import _version_key
+
+    kernels = ["6.10.2-1-azure", "5.15.0-1052-azure", "6.9.12-3-azure", "6.1.0-18-cloud-amd64", "6.1.0-9-cloud-amd64"]
+    assert sorted(kernels, key=_version_key) == [
+        "5.15.0-1052-azure", "6.1.0-9-cloud-amd64", "6.1.0-18-cloud-amd64", "6.9.12-3-azure", "6.10.2-1-azure",
+    ]

@@ -53,7 +53,8 @@ def examine_reader(read_at: ReadAt, size: int, *, max_bytes: int = DEFAULT_MAX_B
     except Exception as exc:  # hostile input must end in a warning, whatever it triggers
         report.warn(f"the examination stopped early ({budget.exceeded or _text(exc)}): the results are incomplete")
     if budget.exceeded:
-        report.warn(f"can't tell: {budget.exceeded}; what the examination had not reached by then was not checked")
+        unchecked = f"; not checked: {', '.join(report.unchecked)}" if report.unchecked else ""
+        report.warn(f"can't tell: {budget.exceeded}; the examination stopped there{unchecked}")
     report.bytes_read = budget.used
     report.seconds = round(time.monotonic() - started, 3)
     _conclude(report, complete=budget.exceeded is None)

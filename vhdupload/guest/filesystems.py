@@ -84,6 +84,11 @@ class GuestFs:
         except Exception as exc:  # libyal raises OSError/IOError and others on damaged input
             raise FsError(f"{where}: the {READERS[kind][1]} file system cannot be read ({_short(exc)})") from None
 
+    @property
+    def exhausted(self) -> bool:
+        """The examination's budget is spent: every further lookup fails the same way."""
+        return self._budget is not None and self._budget.exceeded is not None
+
     # -- lookups ----------------------------------------------------------------------------
     def entry(self, path: str, *, follow: bool = True) -> Any | None:
         """The entry at ``path`` (symbolic links followed; the last one only if ``follow``), or None."""

@@ -58,7 +58,8 @@ def examine_linux(fs: GuestFs, report: GuestReport) -> None:
             check(fs, report)
         except FsError as exc:
             report.unchecked.append(what)
-            report.warn(f"could not check {what}: {exc}")
+            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
+                report.warn(f"could not check {what}: {exc}")
 
 
 def _os_release(fs: GuestFs, report: GuestReport) -> None:
@@ -112,7 +113,9 @@ def _generalized(fs: GuestFs, report: GuestReport) -> None:
             found, absent = look()
         except FsError as exc:
             unknown.append(what)
-            report.warn(f"could not check {what}: {exc}")
+            report.unchecked.append(what)
+            if not fs.exhausted:
+                report.warn(f"could not check {what}: {exc}")
             return
         (decisive if what == "/var/lib/waagent" else booted).extend(found)
         if absent:
@@ -135,9 +138,12 @@ def _generalized(fs: GuestFs, report: GuestReport) -> None:
         report.generalized = True
     else:
         report.generalized = None
-        found = "; ".join(booted) or "no sign of a system that has run"
-        but = "; ".join(clean + [f"{u} could not be read" for u in unknown])
-        report.warn(f"can't tell whether the Linux system was deprovisioned: {found}, but {but}; if it has run, {DEPROVISION}")
+        if not booted and not clean:
+            why = "none of its signs could be read"
+        else:
+            found = "; ".join(booted) or "no sign of a system that has run"
+            why = f"{found}, but " + "; ".join(clean + [f"{u} could not be read" for u in unknown])
+        report.warn(f"can't tell whether the Linux system was deprovisioned: {why}; if it has run, {DEPROVISION}")
 
 
 def _waagent_state(fs: GuestFs) -> tuple[list[str], str | None]:

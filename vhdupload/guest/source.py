@@ -56,7 +56,7 @@ class Budget:
         if self.exceeded is None:
             self.steps += 1
             if self.steps > self.max_steps:
-                self.exceeded = f"{TANGLED} (more than {self.max_steps:,} path lookups)"
+                self.exceeded = f"{TANGLED}: more than {self.max_steps:,} path lookups"
             elif time.monotonic() > self.deadline:
                 self.exceeded = f"{TANGLED} in {self.seconds:g} s"
         if self.exceeded is not None:
