@@ -69,3 +69,22 @@ def test_a_gpt_entry_array_outside_the_disk_is_not_believed(tmp_path):
     table = read_partitions(lambda o, n: bytes(data[o : o + n]), len(data))
     assert table.partitions == []
     assert table.warnings and "outside the disk" in table.warnings[0] and "LBA 1000000000" in table.warnings[0]
+
+
+def test_publish_refuses_the_looping_os_release_disk(images):
+    from pathlib import Path
+
+    from vhdupload.errors import PublishCheckError
+    from vhdupload.publish import DiskSource, ImageTarget, PublishPlan, StorageTarget
+    from vhdupload.publish.check import check_disks
+
+    plan = PublishPlan(
+        image=ImageTarget(name="img", resource_group="rg", location="westeurope", os_type="linux",
+                          hyper_v_generation="V1"),
+        storage=StorageTarget(container_url="https://acct.blob.core.windows.net/vhds"),
+        disks=(DiskSource(path=Path(images.get("looping-os-release")), role="os"),),
+    ).validated()
+    with pytest.raises(PublishCheckError) as caught:  # it went ahead with a warning before
+        check_disks(plan)
+    (problem,) = caught.value.problems
+    assert "is not generalized" in problem and "/var/lib/waagent/provisioned is present" in problem
