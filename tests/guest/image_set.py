@@ -3,12 +3,15 @@ fixed VHD by the project's own ``convert``; tests/guest/conftest.py serves them 
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from .images import (
     ARM64,
+    KERNEL,
     MIB,
     LinuxTree,
     copy_into,
@@ -125,9 +128,65 @@ class Images:
         copy_into(disk, 1 * MIB, root)
         return to_vhd(disk, work / "disk.vhd")
 
+    # -- capabilities and hostile roots (ext4 on a GPT, no ESP) ---------------------------------
+    def _root_only(self, work: Path, tree: Path, *, block_size: int | None = None) -> Path:
+        root = make_ext4(work / "root.img", tree, 64 * MIB, block_size=block_size)
+        disk = gpt_disk(work / "disk.raw", 66 * MIB, [(1, 64, "8300")])
+        copy_into(disk, 1 * MIB, root)
+        return to_vhd(disk, work / "disk.vhd")
+
+    def _nvme_module_file(self, work: Path) -> Path:
+        """The NVMe driver only as a module file (.ko.zst, not in modules.dep), mlx5_core in
+        modules.dep, and an older kernel that has neither (the newest one decides)."""
+        old = "usr/lib/modules/5.10.0-9-cloud-amd64"
+        tree = stage_linux(work / "tree", LinuxTree(
+            modules_dep=("kernel/drivers/net/ethernet/mellanox/mlx5/core/mlx5_core.ko.zst: kernel/net/tls.ko.zst",),
+            extra={f"usr/lib/modules/{KERNEL}/kernel/drivers/nvme/host/nvme.ko.zst": b"(zstd)",
+                   f"{old}/modules.dep": b"kernel/drivers/hv/hv_vmbus.ko:\n",
+                   f"{old}/modules.builtin": b""},
+        ))
+        return self._root_only(work, tree)
+
+    def _nvme_builtin(self, work: Path) -> Path:
+        """nvme, nvme-core and mana built into the kernel (modules.builtin)."""
+        tree = stage_linux(work / "tree", LinuxTree(modules_builtin=(
+            "kernel/drivers/nvme/host/nvme-core.ko", "kernel/drivers/nvme/host/nvme.ko",
+            "kernel/drivers/net/ethernet/microsoft/mana/mana.ko",
+        )))
+        return self._root_only(work, tree)
+
+    def _no_kernel_modules(self, work: Path) -> Path:
+        tree = stage_linux(work / "tree", LinuxTree())
+        shutil.rmtree(tree / "usr/lib/modules")
+        return self._root_only(work, tree)
+
+    def _looping_os_release(self, work: Path) -> Path:
+        """Never generalized (waagent/provisioned, SSH host keys, a machine-id), and /etc/os-release
+        a symbolic link that loops (os-release -> os-release.d/../os-release2 -> os-release)."""
+        tree = stage_linux(work / "tree", LinuxTree(generalized=False))
+        (tree / "etc/os-release").unlink()
+        os.symlink("os-release2", tree / "etc/os-release")
+        os.symlink("./os-release", tree / "etc/os-release2")
+        (tree / "usr/lib/os-release").unlink(missing_ok=True)
+        return self._root_only(work, tree)
+
+    def _tangled(self, work: Path) -> Path:
+        """Issue 22's hang: /etc, /usr and /var are links through a chain of 38 links, each
+        walking 600 directories down and back up (x/d/d/.../../..) before it names the next."""
+        tree = stage_linux(work / "tree", LinuxTree(generalized=False))
+        (tree / "x" / "/".join(["d"] * 600)).mkdir(parents=True)
+        walk = "/".join(["d"] * 600 + [".."] * 600)
+        for top in ("etc", "usr", "var"):
+            (tree / top).rename(tree / f"real_{top}")
+            for link in range(38):
+                after = f"{top}_{link + 1}" if link < 37 else f"real_{top}"
+                os.symlink(f"x/{walk}/../{after}", tree / (top if link == 0 else f"{top}_{link}"))
+        return self._root_only(work, tree, block_size=4096)  # a 3 KB link target needs 4 KiB blocks
+
     # -- Windows -----------------------------------------------------------------------------
-    def _windows(self, work: Path, image_state: str, *, software: bool) -> Path:
+    def _windows(self, work: Path, image_state: str, *, software: bool, drivers: tuple[str, ...] = ()) -> Path:
         files = {
+            **{f"Windows/System32/drivers/{name}": b"MZ" for name in drivers},
             "Windows/System32/ntoskrnl.exe": pe_file(0x8664),
             "Windows/System32/drivers/vmbus.sys": b"MZ",
             "Windows/System32/drivers/storvsc.sys": b"MZ",
@@ -149,6 +208,10 @@ class Images:
 
     def _windows_generalized(self, work: Path) -> Path:
         return self._windows(work, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", software=True)
+
+    def _windows_nvme_mana(self, work: Path) -> Path:
+        return self._windows(work, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", software=False,
+                             drivers=("stornvme.sys", "mana.sys", "mlx4eth63.sys"))
 
     def _windows_not_generalized(self, work: Path) -> Path:
         return self._windows(work, "IMAGE_STATE_COMPLETE", software=False)

@@ -60,6 +60,11 @@ class LinuxTree:
     fstab: str = "UUID=0a1b2c3d-0000-4000-8000-000000000001 / ext4 defaults 0 1\n"
     cloud_init_instance: bool = False
     extra: dict[str, bytes] = field(default_factory=dict)
+    modules_dep: tuple[str, ...] = ()  # more lines of modules.dep, e.g. "kernel/drivers/.../mlx5_core.ko.zst:"
+    modules_builtin: tuple[str, ...] = ()  # more lines of modules.builtin
+
+
+KERNEL = "6.1.0-18-cloud-amd64"
 
 
 def stage_linux(root: Path, spec: LinuxTree) -> Path:
@@ -86,10 +91,11 @@ def stage_linux(root: Path, spec: LinuxTree) -> Path:
         put("usr/sbin/waagent", b"#!/usr/bin/python3\n", 0o755)
     elif spec.agent == "cloud-init":
         put("usr/bin/cloud-init", b"#!/usr/bin/python3\n", 0o755)
-    kernel = "usr/lib/modules/6.1.0-18-cloud-amd64"
+    kernel = f"usr/lib/modules/{KERNEL}"
     dep = "".join(f"kernel/drivers/hv/{d}.ko.xz:\n" for d in spec.hv_drivers if d != "hv_storvsc")
-    dep += "kernel/drivers/net/e1000/e1000.ko.xz:\n"
+    dep += "kernel/drivers/net/e1000/e1000.ko.xz:\n" + "".join(f"{line}\n" for line in spec.modules_dep)
     builtin = "kernel/drivers/scsi/hv_storvsc.ko\n" if "hv_storvsc" in spec.hv_drivers else ""
+    builtin += "".join(f"{line}\n" for line in spec.modules_builtin)
     put(f"{kernel}/modules.dep", dep.encode())
     put(f"{kernel}/modules.builtin", builtin.encode() + b"kernel/fs/ext4/ext4.ko\n")
     (root / "var/lib/waagent").mkdir(parents=True)
@@ -117,9 +123,11 @@ def sparse_file(path: Path, size: int) -> Path:
     return path
 
 
-def make_ext4(path: Path, tree: Path | None, size: int) -> Path:
+def make_ext4(path: Path, tree: Path | None, size: int, *, block_size: int | None = None) -> Path:
     sparse_file(path, size)
     args = [tool("mkfs.ext4"), "-q", "-F", "-E", "root_owner=0:0"]
+    if block_size is not None:  # a symbolic link's target may be as long as one block
+        args += ["-b", str(block_size)]
     if tree is not None:
         args += ["-d", str(tree)]
     run(*args, str(path))

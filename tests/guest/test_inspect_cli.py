@@ -43,3 +43,12 @@ def test_strict_exits_3_when_the_os_would_not_provision(images, capsys):
     assert run(capsys, "inspect", "--strict", str(images.get("ext4-generalized")))[0] == 0
     # can't tell (nothing readable) is not a finding
     assert run(capsys, "inspect", "--strict", str(images.get("no-fs")))[0] == 0
+
+
+def test_an_os_without_a_name_is_unknown_not_none():
+    from vhdupload.cli.format_commands import _inside
+    from vhdupload.guest import GuestReport
+
+    lines = _inside(GuestReport(os_type="linux"))
+    assert "  OS:              unknown (linux)" in lines
+    assert "  capabilities:    disk controllers can't tell; accelerated networking: can't tell" in lines

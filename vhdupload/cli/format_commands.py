@@ -99,8 +99,7 @@ def _human(report: DiskReport) -> str:
         lines.append(("block size", format_size(report.block_size)))
     if report.parents:
         lines.append(("parents", " -> ".join(report.parents)))
-    verdict = "ready for Azure" if report.azure_ready else "NOT ready for Azure"
-    lines.append(("verdict", verdict))
+    lines.append(("verdict", _verdict(report)))
     width = max(len(k) for k, _ in lines) + 1
     out = [f"{k + ':':<{width}} {v}" for k, v in lines]
     out += [f"  problem: {p}" for p in report.problems]
@@ -110,17 +109,49 @@ def _human(report: DiskReport) -> str:
     return "\n".join(out)
 
 
+def _verdict(report: DiskReport) -> str:
+    """The first verdict a reader sees: the file's, and the guest's when it is not a plain yes
+    (a ready file holding an OS that would not provision is not "ready for Azure")."""
+    guest = report.guest
+    inside = None
+    if guest is not None:
+        if not guest.read:
+            inside = "the OS inside could not be checked (the file-system readers are not installed)"
+        elif guest.os_type is None:
+            inside = None  # a data disk, or nothing readable: the inside section says which
+        elif guest.generalized is False:
+            inside = "the OS inside is not generalized"
+        elif guest.would_provision is False:
+            inside = "the OS inside would not provision"
+        elif guest.would_provision is None:
+            inside = "can't tell whether the OS inside would provision"
+    if inside is None:
+        return "ready for Azure" if report.azure_ready else "NOT ready for Azure"
+    return f"{'the file is ready' if report.azure_ready else 'NOT ready for Azure'}; {inside} — see below"
+
+
+def _tell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
+    return "can't tell" if value is None else (yes if value else no)
+
+
+def _capabilities(guest: GuestReport) -> str:
+    found = guest.capabilities
+    controllers = ", ".join(found.disk_controller_types) if found.disk_controller_types else "can't tell"
+    return f"disk controllers {controllers}; accelerated networking: {_tell(found.accelerated_network)}"
+
+
 def _inside(guest: GuestReport) -> list[str]:
     """The "inside" section: what the file systems say about the OS."""
-    def tell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
-        return "can't tell" if value is None else (yes if value else no)
-
-    os_text = f"{guest.os_name} ({guest.os_type})" if guest.os_type else "none found"
+    if guest.os_type:
+        os_text = f"{guest.os_name or 'unknown'} ({guest.os_type})"
+    else:
+        os_text = "could not be checked" if not guest.read else "none found"
     lines: list[tuple[str, object]] = [
         ("OS", os_text),
         ("architecture", guest.architecture or "unknown"),
-        ("generalized", tell(guest.generalized)),
-        ("would provision", tell(guest.would_provision, "yes", "NO")),
+        ("generalized", _tell(guest.generalized)),
+        ("would provision", _tell(guest.would_provision, "yes", "NO")),
+        ("capabilities", _capabilities(guest)),
         ("volumes", "; ".join(
             f"{v.where}: {v.content}" + (f" ({v.role})" if v.role else "") for v in guest.volumes) or "none"),
     ]

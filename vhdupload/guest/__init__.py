@@ -4,7 +4,7 @@ whether it is ready to provision on Azure -- read-only, from its partitions and 
 - :mod:`.source` bounded, cached reads (a byte cap and a deadline for the whole examination);
 - :mod:`.partitions` GPT and MBR; :mod:`.lvm` LVM2 volume groups (libvslvm);
 - :mod:`.probe` file-system signatures; :mod:`.filesystems` ext4, XFS, FAT and NTFS through the
-  libyal readers of the optional ``vhdupload[inspect]`` extra;
+  libyal readers (dependencies, LGPL-3.0);
 - :mod:`.linux` and :mod:`.windows` the OS checks; :mod:`.machine` ELF/PE architectures;
 - :mod:`.examine` puts them together into a :class:`GuestReport`; :mod:`.policy` decides what
   registration and upload do with it.
@@ -15,7 +15,7 @@ Nothing here imports the Azure layers: registration and upload call in.
 from __future__ import annotations
 
 from .examine import examine, examine_blob, examine_reader
-from .policy import choose_architecture, choose_os_type, require_generalized
+from .policy import choose_architecture, choose_os_type, readers_missing, require_generalized
 from .report import Capabilities, GuestReport, Volume
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "examine",
     "examine_blob",
     "examine_reader",
+    "readers_missing",
     "require_generalized",
 ]

@@ -1,7 +1,7 @@
 """``examine``: read a disk's partitions and file systems and say what OS it holds.
 
 Partitions (GPT/MBR) and LVM2 volumes are walked, each volume's signature is probed, and the
-file systems the optional readers know are opened: the EFI System Partition gives the
+file systems the libyal readers know are opened: the EFI System Partition gives the
 architecture, the root file system the OS, whether it was generalized and whether it is ready
 for Azure. Everything goes through one :class:`~.source.Budget`, so a 2 TiB disk with little
 data is judged by the few megabytes its file systems' metadata take.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .filesystems import FsError, GuestFs, ReaderMissing, missing_readers
+from .filesystems import FsError, GuestFs, ReaderMissing, install_hint, missing_readers
 from .linux import examine_linux, is_linux_root
 from .lvm import open_volume_group
 from .partitions import read_partitions
@@ -52,9 +52,12 @@ def examine_reader(read_at: ReadAt, size: int, *, max_bytes: int = DEFAULT_MAX_B
         _examine(disk, report)
     except Exception as exc:  # hostile input must end in a warning, whatever it triggers
         report.warn(f"the examination stopped early ({budget.exceeded or _text(exc)}): the results are incomplete")
+    if budget.exceeded:
+        unchecked = f"; not checked: {', '.join(report.unchecked)}" if report.unchecked else ""
+        report.warn(f"can't tell: {budget.exceeded}; the examination stopped there{unchecked}")
     report.bytes_read = budget.used
     report.seconds = round(time.monotonic() - started, 3)
-    _conclude(report)
+    _conclude(report, complete=budget.exceeded is None)
     return report
 
 
@@ -82,7 +85,7 @@ def _examine(disk: CachedDisk, report: GuestReport) -> None:
             report.warn(f"{where} is encrypted ({KINDS[kind]}): its contents were not read")
     if table.scheme == "none" and report.volumes and report.volumes[0].content in ("empty", "unknown"):
         report.warn("the disk has no partition table and no file system vhdupload knows: nothing inside was read")
-    _read_file_systems(candidates, report)
+    _read_file_systems(candidates, report, disk.budget)
 
 
 def _probe(window: Any, where: str, report: GuestReport) -> str:
@@ -118,13 +121,13 @@ def _logical_volumes(window: Window, where: str, report: GuestReport) -> list[tu
     return found
 
 
-def _read_file_systems(candidates: list[tuple[Volume, Any]], report: GuestReport) -> None:
+def _read_file_systems(candidates: list[tuple[Volume, Any]], report: GuestReport, budget: Budget) -> None:
     missing = set()
     roots: list[tuple[Volume, GuestFs, str]] = []
     for volume, source in candidates:
         where = f"{volume.where} ({_FS_NAMES[volume.content]})"
         try:
-            fs = GuestFs(volume.content, source, where=where)
+            fs = GuestFs(volume.content, source, where=where, budget=budget)
             if volume.content == "fat" and _esp(fs, volume, report):
                 continue
             if is_linux_root(fs):
@@ -138,9 +141,8 @@ def _read_file_systems(candidates: list[tuple[Volume, Any]], report: GuestReport
     if missing:
         report.read = False
         report.warn(
-            f"the {', '.join(sorted(missing))} file system{'s were' if len(missing) > 1 else ' was'} not read: "
-            f"the optional readers are missing ({', '.join(missing_readers())}); install `vhdupload[inspect]` "
-            "to check the OS, its architecture and whether it was generalized"
+            f"could not check the OS: the {', '.join(sorted(missing))} file system{'s were' if len(missing) > 1 else ' was'} "
+            f"not read, because the file-system readers are not installed; {install_hint(missing_readers())}"
         )
     if not roots:
         return
@@ -172,7 +174,7 @@ def _esp(fs: GuestFs, volume: Volume, report: GuestReport) -> bool:
     return True
 
 
-def _conclude(report: GuestReport) -> None:
+def _conclude(report: GuestReport, *, complete: bool) -> None:
     if report.os_type is None:
         if report.read:
             report.warn("no Linux or Windows system found on the disk (a data disk?): nothing about an OS was checked")
@@ -180,7 +182,7 @@ def _conclude(report: GuestReport) -> None:
         return
     if report.problems:
         report.would_provision = False
-    elif report.generalized:
+    elif report.generalized and complete and not report.unchecked:
         report.would_provision = True
 
 

@@ -1,4 +1,4 @@
-"""File systems read through the libyal readers (the ``vhdupload[inspect]`` extra).
+"""File systems read through the libyal readers (dependencies of vhdupload, LGPL-3.0).
 
 ``pyfsext`` (ext2/3/4), ``pyfsxfs`` (XFS), ``pyfsfat`` (FAT) and ``pyfsntfs`` (NTFS) read a
 volume through a file object: here a bounded :class:`~.source.Window`. :class:`GuestFs` gives
@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from .source import Window
+from .source import Budget, Window
 
 #: probe kind -> (module, human name); the module's ``volume()`` reads the file system.
 READERS = {
@@ -25,7 +25,13 @@ READERS = {
 _CASE_INSENSITIVE = {"fat", "ntfs"}
 _MAX_SYMLINKS = 40
 _MAX_DIRECTORY_SCAN = 100_000
-_EXTRA = "install the optional readers with `pip install 'vhdupload[inspect]'`"
+_ENTRIES_KEPT = 4096
+#: reader module -> the package that installs it (a dependency of vhdupload)
+PACKAGES = {
+    "pyfsext": "libfsext-python", "pyfsxfs": "libfsxfs-python", "pyfsfat": "libfsfat-python",
+    "pyfsntfs": "libfsntfs-python", "pyvslvm": "libvslvm-python", "pyregf": "libregf-python",
+}
+_EXTRA = "install it (`pip install --force-reinstall vhdupload` installs every reader)"
 
 
 class FsError(Exception):
@@ -41,11 +47,17 @@ def reader_module(kind: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ImportError:
-        raise ReaderMissing(f"{human} is not read: its reader ({module_name}) is missing; {_EXTRA}") from None
+        raise ReaderMissing(f"{human} is not read: its reader ({PACKAGES[module_name]}) is missing; {_EXTRA}") from None
+
+
+def install_hint(modules: list[str]) -> str:
+    """How to install the reader ``modules`` (e.g. ``pyfsext``)."""
+    packages = " ".join(PACKAGES.get(m, m) for m in modules) or " ".join(PACKAGES.values())
+    return f"install them with `pip install {packages}` (or reinstall vhdupload, which depends on them)"
 
 
 def missing_readers() -> list[str]:
-    """The optional reader modules that cannot be imported."""
+    """The reader modules that cannot be imported."""
     missing = []
     for module_name in [m for m, _ in READERS.values()] + ["pyvslvm"]:
         try:
@@ -58,9 +70,12 @@ def missing_readers() -> list[str]:
 class GuestFs:
     """One opened file system (read-only). Paths use ``/`` whatever the file system."""
 
-    def __init__(self, kind: str, volume: Window | Any, *, where: str) -> None:
+    def __init__(self, kind: str, volume: Window | Any, *, where: str, budget: Budget | None = None) -> None:
         self.kind = kind
         self.where = where  # e.g. "partition 2 (ext4)", for messages
+        self._budget = budget
+        self._listings: dict[int, dict[str, int]] = {}  # directory inode -> name -> position
+        self._found: dict[tuple[int, str], Any] = {}  # (directory inode, name) -> entry
         module = reader_module(kind)
         self._volume = module.volume()
         try:
@@ -68,6 +83,11 @@ class GuestFs:
             self._root = self._volume.get_root_directory()
         except Exception as exc:  # libyal raises OSError/IOError and others on damaged input
             raise FsError(f"{where}: the {READERS[kind][1]} file system cannot be read ({_short(exc)})") from None
+
+    @property
+    def exhausted(self) -> bool:
+        """The examination's budget is spent: every further lookup fails the same way."""
+        return self._budget is not None and self._budget.exceeded is not None
 
     # -- lookups ----------------------------------------------------------------------------
     def entry(self, path: str, *, follow: bool = True) -> Any | None:
@@ -109,21 +129,24 @@ class GuestFs:
 
     # -- internals --------------------------------------------------------------------------
     def _resolve(self, path: str, *, follow: bool) -> Any | None:
-        # Each step looks the whole canonical path up in the reader (its lookups are
-        # case-insensitive on FAT and NTFS); symbolic links are expanded here, inside this file system.
-        todo = [p for p in path.split("/") if p]
-        resolved: list[str] = []
-        entry = self._root
+        # Symbolic links are expanded here, inside this file system. Every component (real
+        # directories and ".." included) is one budget step, so links that walk far down and
+        # back up cost what they do and no more than the budget allows.
+        todo = [p for p in reversed(path.split("/")) if p]  # a stack: the next component last
+        names: list[str] = []  # the canonical path so far
+        entries: list[Any] = [self._root]  # the entry of each prefix of names
         hops = 0
         while todo:
-            name = todo.pop(0)
+            self._step()
+            name = todo.pop()
             if name == ".":
                 continue
             if name == "..":
-                resolved = resolved[:-1]
-                entry = self._lookup(resolved)
+                if names:
+                    names.pop()
+                    entries.pop()
                 continue
-            child = self._lookup(resolved + [name])
+            child = self._child(entries[-1], names, name)
             if child is None:
                 return None
             target = self._link_target(child)
@@ -132,26 +155,51 @@ class GuestFs:
                 if hops > _MAX_SYMLINKS:
                     raise FsError(f"{self.where}: too many symbolic links resolving {path}")
                 if target.startswith("/"):
-                    resolved = []
-                todo = [p for p in target.split("/") if p] + todo
-                entry = self._lookup(resolved)
+                    names, entries = [], [self._root]
+                todo.extend(p for p in reversed(target.split("/")) if p)
                 continue
             if todo and not self._is_dir(child):
                 return None
-            resolved.append(name)
-            entry = child
-        return entry
+            names.append(name)
+            entries.append(child)
+        return entries[-1]
 
-    def _lookup(self, parts: list[str]) -> Any | None:
-        if not parts:
-            return self._root
-        separator = "\\" if self.kind in _CASE_INSENSITIVE else "/"
-        return self._volume.get_file_entry_by_path(separator + separator.join(parts))
+    def _step(self) -> None:
+        if self._budget is not None:
+            self._budget.step()
 
-    @staticmethod
-    def _children(directory: Any) -> Iterator[Any]:
+    def _child(self, directory: Any, names: list[str], name: str) -> Any | None:
+        """The entry ``name`` in ``directory`` (at ``names``), or None."""
+        if self.kind in _CASE_INSENSITIVE:  # no links here: the reader's own case-insensitive lookup
+            return self._volume.get_file_entry_by_path("\\" + "\\".join(names + [name]))
+        # ext and XFS: the readers' by-name lookup fails on some versions and a whole-path
+        # lookup costs a step per component each time, so each directory is listed once (each
+        # entry a budget step, which also bounds what these caches hold) and what was found is kept.
+        inode = int(directory.get_inode_number())
+        found = self._found.get((inode, name))
+        if found is not None:
+            return found
+        index = self._listings.get(inode)
+        if index is None:
+            index = {}
+            for position, child in enumerate(self._children(directory)):
+                child_name = self._name(child)
+                if child_name is not None:
+                    index.setdefault(child_name, position)
+            self._listings[inode] = index
+        where = index.get(name)
+        if where is None:
+            return None
+        found = directory.get_sub_file_entry(where)
+        if len(self._found) >= _ENTRIES_KEPT:
+            self._found.clear()
+        self._found[(inode, name)] = found
+        return found
+
+    def _children(self, directory: Any) -> Iterator[Any]:
         count = min(int(directory.get_number_of_sub_file_entries()), _MAX_DIRECTORY_SCAN)
         for index in range(count):
+            self._step()
             yield directory.get_sub_file_entry(index)
 
     @staticmethod

@@ -10,8 +10,10 @@ on the OS disk.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
-from .filesystems import GuestFs
+from .capabilities import linux_capabilities
+from .filesystems import FsError, GuestFs
 from .machine import elf_machine
 from .report import GuestReport
 
@@ -39,15 +41,44 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 
 def examine_linux(fs: GuestFs, report: GuestReport) -> None:
+    """Each check on its own: one that cannot read its files says so and the others still run
+    (a looping /etc/os-release must not hide /var/lib/waagent/provisioned)."""
     report.os_type = "linux"
-    release = parse_os_release((fs.read("etc/os-release", limit=64 * 1024) or fs.read("usr/lib/os-release", limit=64 * 1024) or b"").decode("utf-8", "replace"))
-    report.os_name = release.get("PRETTY_NAME") or " ".join(filter(None, (release.get("NAME"), release.get("VERSION_ID")))) or "Linux"
-    report.sign(f"/etc/os-release: {report.os_name}")
-    _architecture(fs, report)
-    _generalized(fs, report)
-    _agent(fs, report)
-    _drivers(fs, report)
-    _fstab(fs, report)
+    checks = (
+        ("the distribution (/etc/os-release)", _os_release),
+        ("the architecture", _architecture),
+        ("whether it was generalized", _generalized),
+        ("the provisioning agent", _agent),
+        ("the Hyper-V drivers", _drivers),
+        ("/etc/fstab", _fstab),
+        ("the disk controllers and accelerated networking", linux_capabilities),
+    )
+    for what, check in checks:
+        try:
+            check(fs, report)
+        except FsError as exc:
+            report.unchecked.append(what)
+            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
+                report.warn(f"could not check {what}: {exc}")
+
+
+def _os_release(fs: GuestFs, report: GuestReport) -> None:
+    report.os_name = "Linux"
+    failure: FsError | None = None
+    for path in ("etc/os-release", "usr/lib/os-release"):
+        try:
+            raw = fs.read(path, limit=64 * 1024)
+        except FsError as exc:
+            failure = failure or exc
+            continue
+        if raw:
+            release = parse_os_release(raw.decode("utf-8", "replace"))
+            name = release.get("PRETTY_NAME") or " ".join(filter(None, (release.get("NAME"), release.get("VERSION_ID"))))
+            report.os_name = name or "Linux"
+            report.sign(f"/{path}: {report.os_name}")
+            return
+    if failure is not None:
+        raise failure
 
 
 def _architecture(fs: GuestFs, report: GuestReport) -> None:
@@ -70,40 +101,32 @@ def _set_architecture(report: GuestReport, machine: str, source: str) -> None:
 
 
 def _generalized(fs: GuestFs, report: GuestReport) -> None:
-    decisive, booted, clean = [], [], []
-    if fs.exists("var/lib/waagent/provisioned"):
-        decisive.append("/var/lib/waagent/provisioned is present (the agent will not provision a new VM)")
-    leftovers = [n for n in (fs.listdir("var/lib/waagent") or []) if _WAAGENT_LEFTOVERS.match(n)]
-    if leftovers:
-        shown = ", ".join(sorted(leftovers)[:4]) + (", ..." if len(leftovers) > 4 else "")
-        decisive.append(f"Azure provisioning data in /var/lib/waagent ({shown})")
-    if not decisive:
-        clean.append("no provisioning state in /var/lib/waagent")
+    # Each sign is judged on its own: one that cannot be read is "unknown", not "clean", and
+    # does not hide the others.
+    decisive: list[str] = []
+    booted: list[str] = []
+    clean: list[str] = []
+    unknown: list[str] = []
 
-    keys = sorted(n for n in (fs.listdir("etc/ssh") or []) if re.fullmatch(r"ssh_host_\w+_key", n))
-    if keys:
-        booted.append(f"SSH host keys in /etc/ssh ({', '.join(keys)})")
-    else:
-        clean.append("no SSH host keys")
+    def judge(what: str, look: Callable[[], tuple[list[str], str | None]]) -> None:
+        try:
+            found, absent = look()
+        except FsError as exc:
+            unknown.append(what)
+            report.unchecked.append(what)
+            if not fs.exhausted:
+                report.warn(f"could not check {what}: {exc}")
+            return
+        (decisive if what == "/var/lib/waagent" else booted).extend(found)
+        if absent:
+            clean.append(absent)
 
-    machine_id = fs.read("etc/machine-id", limit=4096)
-    text = (machine_id or b"").decode("ascii", "replace").strip()
-    if machine_id is None:
-        clean.append("no /etc/machine-id")
-    elif text in ("", "uninitialized"):
-        clean.append("/etc/machine-id is empty" if not text else "/etc/machine-id is 'uninitialized'")
-    else:
-        booted.append("/etc/machine-id is set")
+    judge("/var/lib/waagent", lambda: _waagent_state(fs))
+    judge("the SSH host keys", lambda: _host_keys(fs))
+    judge("/etc/machine-id", lambda: _machine_id(fs))
+    judge("cloud-init's instance data", lambda: _cloud_init(fs))
 
-    instances = fs.listdir("var/lib/cloud/instances") or []
-    if instances or fs.exists("var/lib/cloud/instance"):
-        booted.append(f"cloud-init instance data in /var/lib/cloud ({len(instances)} instance(s))")
-    else:
-        clean.append("no cloud-init instance data")
-
-    for text in decisive + booted:
-        report.sign(text)
-    for text in clean:
+    for text in decisive + booted + clean:
         report.sign(text)
     if decisive:
         report.generalized = False
@@ -111,14 +134,51 @@ def _generalized(fs: GuestFs, report: GuestReport) -> None:
     elif len(booted) == 3:
         report.generalized = False
         report.problem(f"the Linux system has run and was not deprovisioned ({'; '.join(booted)}): {DEPROVISION}")
-    elif not booted:
+    elif not booted and not unknown:
         report.generalized = True
     else:
         report.generalized = None
-        report.warn(
-            f"can't tell whether the Linux system was deprovisioned: {'; '.join(booted)}, but "
-            f"{'; '.join(clean)}; if it has run, {DEPROVISION}"
-        )
+        if not booted and not clean:
+            why = "none of its signs could be read"
+        else:
+            found = "; ".join(booted) or "no sign of a system that has run"
+            why = f"{found}, but " + "; ".join(clean + [f"{u} could not be read" for u in unknown])
+        report.warn(f"can't tell whether the Linux system was deprovisioned: {why}; if it has run, {DEPROVISION}")
+
+
+def _waagent_state(fs: GuestFs) -> tuple[list[str], str | None]:
+    found = []
+    if fs.exists("var/lib/waagent/provisioned"):
+        found.append("/var/lib/waagent/provisioned is present (the agent will not provision a new VM)")
+    leftovers = [n for n in (fs.listdir("var/lib/waagent") or []) if _WAAGENT_LEFTOVERS.match(n)]
+    if leftovers:
+        shown = ", ".join(sorted(leftovers)[:4]) + (", ..." if len(leftovers) > 4 else "")
+        found.append(f"Azure provisioning data in /var/lib/waagent ({shown})")
+    return found, None if found else "no provisioning state in /var/lib/waagent"
+
+
+def _host_keys(fs: GuestFs) -> tuple[list[str], str | None]:
+    keys = sorted(n for n in (fs.listdir("etc/ssh") or []) if re.fullmatch(r"ssh_host_\w+_key", n))
+    if keys:
+        return [f"SSH host keys in /etc/ssh ({', '.join(keys)})"], None
+    return [], "no SSH host keys"
+
+
+def _machine_id(fs: GuestFs) -> tuple[list[str], str | None]:
+    machine_id = fs.read("etc/machine-id", limit=4096)
+    text = (machine_id or b"").decode("ascii", "replace").strip()
+    if machine_id is None:
+        return [], "no /etc/machine-id"
+    if text in ("", "uninitialized"):
+        return [], "/etc/machine-id is empty" if not text else "/etc/machine-id is 'uninitialized'"
+    return ["/etc/machine-id is set"], None
+
+
+def _cloud_init(fs: GuestFs) -> tuple[list[str], str | None]:
+    instances = fs.listdir("var/lib/cloud/instances") or []
+    if instances or fs.exists("var/lib/cloud/instance"):
+        return [f"cloud-init instance data in /var/lib/cloud ({len(instances)} instance(s))"], None
+    return [], "no cloud-init instance data"
 
 
 def _agent(fs: GuestFs, report: GuestReport) -> None:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .filesystems import FsError, ReaderMissing, _short
+from .filesystems import FsError, ReaderMissing, _short, install_hint
 from .source import Window
 
 
@@ -65,8 +65,8 @@ def open_volume_group(pv: Window, *, where: str) -> VolumeGroup:
         pyvslvm = importlib.import_module("pyvslvm")
     except ImportError:
         raise ReaderMissing(
-            f"{where}: an LVM2 physical volume, not read: its reader (pyvslvm) is missing; "
-            "install the optional readers with `pip install 'vhdupload[inspect]'`"
+            f"{where}: an LVM2 physical volume, not read: its reader (libvslvm-python) is missing; "
+            + install_hint(["pyvslvm"])
         ) from None
     try:
         handle = pyvslvm.handle()

@@ -88,6 +88,12 @@ def _gpt(read_at: ReadAt, disk_size: int) -> PartitionTable | None:
     if length > _MAX_GPT_TABLE:
         warnings.append(f"the GPT lists {count} entries; only the first {_MAX_GPT_TABLE // entry_size} were read")
         length = _MAX_GPT_TABLE - _MAX_GPT_TABLE % entry_size
+    if entries_lba < 2 or (entries_lba + (count * entry_size + SECTOR - 1) // SECTOR) * SECTOR > disk_size:
+        # as sgdisk and fdisk do, a header whose entry array is not on the disk is not believed
+        return PartitionTable("gpt", [], [
+            f"the GPT header puts its {count} partition entries at LBA {entries_lba}, outside the disk: "
+            "the table is damaged and no partition was read (repair it, e.g. with `sgdisk --verify`/`gdisk`)"
+        ])
     table = read_at(entries_lba * SECTOR, length)
     partitions = []
     for index in range(len(table) // entry_size):

@@ -11,6 +11,7 @@ Library code: no option names in messages beyond the keyword names, which the CL
 from __future__ import annotations
 
 from ..errors import InputError, NotGeneralizedError
+from .filesystems import install_hint, missing_readers
 from .report import GuestReport
 
 _OS_TYPES = {"linux": "Linux", "windows": "Windows"}
@@ -38,13 +39,23 @@ def require_generalized(report: GuestReport, *, os_state: str | None = "generali
             )
         elif report.os_type is None:
             warnings.append("no OS was recognised on the OS disk, so whether it was generalized was not checked"
-                            + ("" if report.read else " (the file-system readers are not installed: vhdupload[inspect])"))
+                            if report.read else
+                            "could not check whether the OS disk was generalized: the file-system readers are not installed")
     elif state == "specialized" and report.generalized is True:
         warnings.append(
             "the disk is generalized but registered as specialized: VMs made from it would start the "
             "out-of-box setup without provisioning data; register it as generalized"
         )
     return warnings
+
+
+def readers_missing(report: GuestReport) -> str | None:
+    """Why the disk "could not be checked" (a reader its file systems need is not installed), or
+    None. Unlike a "can't tell" from what was read, nothing was judged: registration refuses it."""
+    if report.read:
+        return None
+    return ("could not check: the file-system readers are not installed; "
+            + install_hint(missing_readers()))
 
 
 def _cant_tell(report: GuestReport) -> str:

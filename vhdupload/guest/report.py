@@ -42,7 +42,10 @@ class GuestReport:
     None; ``generalized`` True, False or None (can't tell: ``warnings`` say why);
     ``would_provision`` False when ``problems`` (each with its fix) say VMs made from the disk
     would not provision; ``signs`` are the short facts found; ``read`` says whether the file
-    systems could be read at all (False without the ``vhdupload[inspect]`` readers).
+    systems could be read at all (False when a reader they need is not installed: "could not check",
+    which registration and publish refuse unless the guest check is skipped); ``unchecked`` what
+    could not be checked because its files could not be read; ``capabilities`` the disk controllers
+    and accelerated networking the OS can drive.
     """
 
     os_type: str | None = None
@@ -56,6 +59,9 @@ class GuestReport:
     partition_table: str | None = None  # "gpt" | "mbr" | "none"
     volumes: list[Volume] = field(default_factory=list)
     read: bool = True
+    #: What could not be checked because its files could not be read (each with a warning);
+    #: a disk with anything here is never said to provision.
+    unchecked: list[str] = field(default_factory=list)
     capabilities: Capabilities = field(default_factory=Capabilities)
     bytes_read: int = 0
     seconds: float = 0.0

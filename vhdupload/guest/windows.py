@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from .filesystems import FsError, GuestFs, _short
+from .filesystems import FsError, GuestFs, _short, install_hint
+from .capabilities import windows_capabilities
 from .machine import pe_machine
 from .report import GuestReport
 
@@ -30,16 +31,37 @@ def is_windows(fs: GuestFs) -> bool:
 
 
 def examine_windows(fs: GuestFs, report: GuestReport) -> None:
+    """Each check on its own, as on Linux: one unreadable file does not hide the other signs."""
     report.os_type = "windows"
-    report.os_name = _edition(fs, report) or "Windows"
-    _architecture(fs, report)
-    _state(fs, report)
+    report.os_name = "Windows"
+    checks = (
+        ("the Windows edition", _edition),
+        ("the architecture", _architecture),
+        ("whether Windows was generalized", _state),
+        ("the drivers", _drivers),
+        ("the Azure VM Agent", _agent),
+    )
+    for what, check in checks:
+        try:
+            check(fs, report)
+        except FsError as exc:
+            report.unchecked.append(what)
+            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
+                report.warn(f"could not check {what}: {exc}")
+
+
+def _drivers(fs: GuestFs, report: GuestReport) -> None:
     drivers = set(n.lower() for n in (fs.listdir("Windows/System32/drivers") or []))
     missing = [d for d in _DRIVERS if d not in drivers]
     if missing:
         report.warn(f"Windows/System32/drivers lacks {', '.join(missing)} (Hyper-V drivers): the VM may not boot on Azure")
     else:
         report.sign(f"Hyper-V drivers {', '.join(_DRIVERS)} present")
+    if drivers:
+        windows_capabilities(drivers, report)
+
+
+def _agent(fs: GuestFs, report: GuestReport) -> None:
     if fs.exists("Program Files/WindowsAzure"):
         report.sign("Azure VM Agent installed (Program Files/WindowsAzure)")
     else:
@@ -94,12 +116,16 @@ def _image_state(raw: bytes) -> str | None:
     return None
 
 
-def _edition(fs: GuestFs, report: GuestReport) -> str | None:
+def _edition(fs: GuestFs, report: GuestReport) -> None:
+    report.os_name = _product(fs, report) or "Windows"
+
+
+def _product(fs: GuestFs, report: GuestReport) -> str | None:
     """``ProductName DisplayVersion (build N)`` from the SOFTWARE hive, when pyregf can read it."""
     try:
         pyregf = importlib.import_module("pyregf")
     except ImportError:
-        report.warn("the Windows edition is not read: its reader (pyregf) is missing; install `vhdupload[inspect]`")
+        report.warn(f"the Windows edition is not read: its reader (libregf-python) is missing; {install_hint(['pyregf'])}")
         return None
     entry = fs.entry("Windows/System32/config/SOFTWARE")
     if entry is None:

@@ -15,7 +15,7 @@ from ..blob_image import BlobImage, blob_image
 from ..destinations.disk_layout import managed_disk_image
 from ..endpoints import open_source
 from ..virtual_disk import VirtualDisk
-from ..guest import GuestReport, choose_os_type, examine, require_generalized
+from ..guest import GuestReport, choose_os_type, examine, readers_missing, require_generalized
 from ..registration.prepare import refuse_arm64_image
 from ..errors import NotGeneralizedError, PublishCheckError, VhdUploadError
 from ..guest.generation import detect_generation
@@ -104,6 +104,9 @@ def _generation(plan: PublishPlan, image: BlobImage, result: CheckedDisk) -> str
 def _guest(plan: PublishPlan, source: VirtualDisk, result: CheckedDisk) -> None:
     """Refuse an OS disk to be published as generalized that clearly is not (issue 13's check)."""
     report = examine(source)
+    missing = readers_missing(report)
+    if missing:  # nothing was judged: not the same as a "can't tell" from what was read
+        raise PublishCheckError([f"{missing}; or skip the guest check (--skip-guest-check)"])
     try:
         result.warnings += require_generalized(report, os_state=plan.image.os_state)
     except NotGeneralizedError as exc:

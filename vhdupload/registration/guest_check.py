@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError, NotGeneralizedError
-from ..guest import GuestReport, choose_architecture, examine_blob, require_generalized
+from ..guest import GuestReport, choose_architecture, examine_blob, readers_missing, require_generalized
 from .blobs import BlobReader
 
 
@@ -54,6 +54,9 @@ def check_guest(reader: BlobReader | None, *, os_state: str | None, skip: bool) 
     if reader is None:
         return GuestCheck()
     report = examine_blob(reader)  # read even when skipping: os_type and architecture "auto" need it
+    missing = readers_missing(report)
+    if missing and not skip:  # nothing was judged: not the same as a "can't tell" from what was read
+        raise InputError(f"{reader.url}: {missing}; or skip the guest check (--skip-guest-check)")
     try:
         warnings = require_generalized(report, os_state=os_state)
     except NotGeneralizedError as exc:
@@ -65,7 +68,7 @@ def check_guest(reader: BlobReader | None, *, os_state: str | None, skip: bool) 
     check = GuestCheck(report, warnings=warnings)
     if report.os_type:
         check.notes.append(
-            f"inside the OS disk: {report.os_name} ({report.os_type}, {report.architecture or 'architecture unknown'}), "
+            f"inside the OS disk: {report.os_name or 'unknown'} ({report.os_type}, {report.architecture or 'architecture unknown'}), "
             f"generalized: {'yes' if report.generalized else 'no' if report.generalized is False else 'cannot tell'}"
         )
     check.warnings += [f"inside the OS disk: {p}" for p in report.problems if report.generalized is not False]
