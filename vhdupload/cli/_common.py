@@ -15,7 +15,8 @@ import typer
 
 from ..errors import EndpointUnreachableError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
-from ..redact import RedactingFilter, printable, redact
+from ..printable import printable
+from ..redact import RedactingFilter, redact
 
 _LEVELS = {None: 0, "verbose": 1, "debug": 2}
 _state: dict[str, str | None] = {"level": None}
@@ -63,6 +64,18 @@ def set_level(wanted: str) -> None:
     # --verbose: what azure-identity tried, and the SDK's warnings; --debug: every HTTP exchange.
     logging.getLogger("azure").setLevel(logging.DEBUG if wanted == "debug" else logging.WARNING)
     logging.getLogger("azure.identity").setLevel(logging.DEBUG if wanted == "debug" else logging.INFO)
+
+
+def say(*lines: str, err: bool = False) -> None:
+    """Print ``lines``, one to a line: the CLI's one way to print text for a person.
+
+    Each line goes through :func:`~vhdupload.printable.printable` (and :func:`redact`) whole, so a
+    newline or an escape sequence inside a value (an ``os-release`` name, a tag, a server's error
+    text) shows as ``\\n`` or ``\\x1b``: the only line breaks are the ones joined here. Give
+    multi-line text as separate lines, never joined beforehand.
+    """
+    if lines:
+        typer.echo("\n".join(printable(redact(str(line))) for line in lines), err=err)
 
 
 def echo_json(value: Any) -> None:

@@ -10,6 +10,7 @@ import typer
 from .. import convert_image, inspect_disk
 from ..azure_rules import format_size
 from . import app
+from ._common import say
 from ._exit import EXIT_FINDING, EXIT_OK
 
 if TYPE_CHECKING:  # annotations only
@@ -32,13 +33,13 @@ def inspect_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), sort_keys=True))  # one object on one line, like every --json
     else:
-        typer.echo(_human(report))
+        say(*_human(report))
     if strict and (not report.azure_ready or (report.guest is not None and report.guest.would_provision is False)):
         return EXIT_FINDING
     return EXIT_OK
 
 
-def _human(report: DiskReport) -> str:
+def _human(report: DiskReport) -> list[str]:
     lines: list[tuple[str, object]] = [
         ("path", report.path),
         ("type", report.disk_type),
@@ -73,7 +74,7 @@ def _human(report: DiskReport) -> str:
     out += [f"  warning: {w}" for w in report.warnings]
     if report.guest is not None:
         out += _inside(report.guest)
-    return "\n".join(out)
+    return out
 
 
 def _inside(guest: GuestReport) -> list[str]:
@@ -109,7 +110,7 @@ def convert_command(
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )
-    typer.echo(
+    say(
         f"wrote {result.destination}: fixed VHD of {format_size(result.virtual_size)}{rounded} "
         f"from a {result.source_type} source, {format_size(result.data_bytes)} of data, UUID {result.uuid}"
     )

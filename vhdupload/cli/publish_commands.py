@@ -24,7 +24,7 @@ from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._replication import ReplicationBars
-from ._common import setup_logging
+from ._common import say, setup_logging
 from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
 from .upload_commands import parse_bandwidth, transfer_settings
 
@@ -99,7 +99,7 @@ def publish_command(
     except PublishCheckError as exc:
         bars.close()
         for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
+            say(f"error: {problem}", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         cancel.set()
@@ -110,19 +110,19 @@ def publish_command(
         bars.close()
         replication.close()
     for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+        say(f"note: {note}", err=True)
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif dry_run:
-        typer.echo(_dry_run_text(result))
+        say(*_dry_run_text(result))
     else:
-        typer.echo(_summary(result))
+        say(*_summary(result))
     return EXIT_OK
 
 
-def _summary(result: PublishResult) -> str:
+def _summary(result: PublishResult) -> list[str]:
     lines = []
     for disk in result.disks:
         where = f"lun {disk.lun}" if disk.lun is not None else "OS disk"
@@ -139,10 +139,10 @@ def _summary(result: PublishResult) -> str:
         lines.append("replicated: " + ", ".join(f"{r.region} {r.state.lower()}" for r in result.replication.regions))
     lines.append(f"sent {format_size(result.bytes_sent)} in {result.seconds:.1f} s"
                  + (", uploaded disks deleted (--cleanup)" if result.cleaned_up else ""))
-    return "\n".join(lines)
+    return lines
 
 
-def _dry_run_text(result: PublishResult) -> str:
+def _dry_run_text(result: PublishResult) -> list[str]:
     lines = ["# disks (nothing is created by a dry run):"]
     for disk in result.disks:
         role = f"data disk, lun {disk.lun}" if disk.role == "data" else "OS disk"
@@ -155,14 +155,14 @@ def _dry_run_text(result: PublishResult) -> str:
     assert result.plan is not None
     for request in result.plan.requests:
         lines.append(f"# {request.description}: PUT {request.resource_id}")
-        lines.append(json.dumps(request.body, indent=2))
+        lines += json.dumps(request.body, indent=2).splitlines()  # JSON escapes its strings: these breaks are its own
     lines.append("# the same with the Azure CLI:")
     lines += result.upload_az
     for request in result.plan.requests:
         lines.append(request.az_command)
         if request.az_note:
             lines.append(f"# note: {request.az_note}")
-    return "\n".join(lines)
+    return lines
 
 
 class _Bars:

@@ -26,7 +26,7 @@ from ..registration import (
 )
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
-from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json, say
 from ._replication import ReplicationBars
 from ._storage_options import (
     AccountKeyOption,
@@ -87,9 +87,9 @@ def _blob_factory(account_url: str | None, connection_string: str | None, accoun
 
 def _say(plan: RegistrationPlan) -> None:
     for note in plan.notes:
-        typer.echo(f"note: {note}", err=True)
+        say(f"note: {note}", err=True)
     for warning in plan.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
 
 
 def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
@@ -97,18 +97,18 @@ def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
         echo_json(plan.to_dict())  # one object on one line, like every --json
         return
     for request in plan.requests:
-        typer.echo(f"# {request.description}: PUT {request.resource_id}")
-        typer.echo(json.dumps(request.body, indent=2))
-    typer.echo("# the same with the Azure CLI:")
+        say(f"# {request.description}: PUT {request.resource_id}")
+        say(*json.dumps(request.body, indent=2).splitlines())  # JSON escapes its strings: these breaks are its own
+    say("# the same with the Azure CLI:")
     for request in plan.requests:
-        typer.echo(request.az_command)
+        say(request.az_command)
         if request.az_note:
-            typer.echo(f"# note: {request.az_note}")
+            say(f"# note: {request.az_note}")
 
 
 def _interrupted(what: str, resource_ids: list[str]) -> None:
     """Ctrl-C: Azure carries on regardless; say so, and how to look at it."""
-    typer.echo(
+    say(
         f"interrupted: {what}; check it with "
         f"`az resource show --ids {' '.join(resource_ids)} --query properties.provisioningState`",
         err=True,
@@ -121,7 +121,7 @@ def _wait(registration: Registration) -> Any:
     description = registration.plan.target.description
     tty = sys.stderr.isatty()
     if not tty:
-        typer.echo(f"waiting for Azure to create the {description}...", err=True)
+        say(f"waiting for Azure to create the {description}...", err=True)
     frames, tick = "|/-\\", 0
     try:
         while not registration.done():
@@ -173,8 +173,8 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
         if as_json:
             echo_json({"id": registration.resource_id, "status": "InProgress"})
         else:
-            typer.echo(registration.resource_id)
-        typer.echo("started; Azure carries on without waiting", err=True)
+            say(registration.resource_id)
+        say("started; Azure carries on without waiting", err=True)
         return
     resource = _wait(registration)
     found = resource.as_dict()
@@ -184,7 +184,7 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
     if as_json:
         echo_json(found)
     else:
-        typer.echo(found.get("id") or registration.resource_id)
+        say(found.get("id") or registration.resource_id)
 
 
 @register_app.command("image")

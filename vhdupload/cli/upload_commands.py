@@ -17,7 +17,6 @@ import typer
 
 from ..destinations import SKUS, Destination, UploadStatus
 from ..errors import InputError
-from ..redact import printable
 from ..status import status as upload_status
 from ..transfer import TransferSettings
 from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS, DEFAULT_WAIT_TIMEOUT
@@ -28,7 +27,7 @@ from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
+from ._common import MaxRetriesOption, say, setup_logging, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._progress import ProgressBar as _ProgressBar
@@ -183,11 +182,14 @@ def upload(
         bar.close()
         where = f"; nothing was deleted: run the same command again to continue the disk {managed_disk}" if managed_disk \
             else f"; {RESUME_HINT}"
-        typer.echo(f"error: interrupted{where}", err=True)
+        say(f"error: interrupted{where}", err=True)
         return 130
     finally:
         bar.close()
-    typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+    else:
+        say(*summary(result))
     return EXIT_OK
 
 
@@ -240,10 +242,10 @@ def verify(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
-        typer.echo(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})\n" + verify_reads(result))
+        say(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})", *verify_reads(result))
     else:
         where = f" (first difference at offset {result.first_difference})" if result.first_difference is not None else ""
-        typer.echo(f"different: {result.problem}{where}", err=True)
+        say(f"different: {result.problem}{where}", err=True)
     return EXIT_OK if result.identical else EXIT_FINDING
 
 
@@ -283,8 +285,8 @@ def status(
     result = upload_status(target, settings=transfer_settings(threads=2, timeout=timeout, max_retries=max_retries))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
-    else:  # metadata and tags are the server's: no control characters
-        typer.echo("\n".join(printable(line) for line in status_lines(result)))
+    else:  # metadata and tags are the server's: say escapes each line whole
+        say(*status_lines(result))
     return EXIT_OK
 
 
@@ -318,14 +320,14 @@ def status_lines(result: UploadStatus) -> list[str]:
     return lines
 
 
-def verify_reads(result: Any) -> str:
+def verify_reads(result: Any) -> list[str]:
     """What a verify read: the blob's data ranges and the source's extents; zeros were not read."""
-    return (
-        f"  blob size:     {format_size(result.blob_size)}\n"
+    return [
+        f"  blob size:     {format_size(result.blob_size)}",
         f"  read:          {format_size(result.bytes_compared)} from the blob, "
-        f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)\n"
-        f"  duration:      {result.seconds:.1f} s"
-    )
+        f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)",
+        f"  duration:      {result.seconds:.1f} s",
+    ]
 
 
 def transfer_settings(**knobs: Any) -> TransferSettings:
@@ -355,17 +357,17 @@ def _required(value: str | None, flag: str) -> str:
     return value
 
 
-def summary(result: UploadResult) -> str:
-    """The closing summary a person reads."""
-    notes = "".join(f"\nnote: {note}" for note in result.notes)
+def summary(result: UploadResult) -> list[str]:
+    """The closing summary a person reads, line by line."""
+    notes = [f"note: {note}" for note in result.notes]
     if result.already_complete:
         where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
         checked = (f"the file's own recomputed in {result.check_seconds:.1f} s" if result.check_seconds
                    else "taken on the file's unchanged stat")
-        return (
+        return [
             f"already uploaded: {where} holds this source and is complete "
-            f"(CRC64 {result.crc64}, {checked}); nothing sent" + notes
-        )
+            f"(CRC64 {result.crc64}, {checked}); nothing sent", *notes,
+        ]
     rate = result.bytes_sent / result.seconds / 2**20 if result.seconds > 0 else 0.0
     lines = [
         f"uploaded {result.source} -> {result.blob_url}" + (" (resumed)" if result.resumed else ""),
@@ -388,7 +390,7 @@ def summary(result: UploadResult) -> str:
     if result.disk_id:
         lines.append(f"  disk:          {result.disk_id}")
         lines.append(f"  disk state:    {result.disk_state}")
-    return "\n".join(lines) + notes
+    return lines + notes
 
 
 _UNITS = {
