@@ -29,6 +29,10 @@ from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageO
 from .upload_commands import parse_bandwidth, transfer_settings
 
 
+#: Problems listed one to a line before the rest are counted: enough to fix in one pass.
+MAX_PROBLEMS_SHOWN = 20
+
+
 def _stderr_size() -> tuple[int, int]:
     """Columns and lines of stderr's terminal (0 x 0, as fresh pseudo-terminals say, is unknown)."""
     import os
@@ -98,8 +102,10 @@ def publish_command(
                          progress=bars.update, cancel=cancel, on_replication=replication)
     except PublishCheckError as exc:
         bars.close()
-        for problem in exc.problems:
-            say(f"error: {problem}", err=True)
+        shown = exc.problems[:MAX_PROBLEMS_SHOWN]  # a manifest of 10,000 bad disks is not 20,000 lines
+        more = len(exc.problems) - len(shown)
+        say(*(f"error: {problem}" for problem in shown), *([f"error: and {more} more problems"] if more else []),
+            err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         cancel.set()
