@@ -133,3 +133,21 @@ def test_status_of_a_managed_disk_escapes_a_tag_with_a_newline(stub_az, managed_
     assert not any(line.startswith("error:") for line in (out + err).splitlines())
     assert "disk\\nerror: forged\\x1b[31m.vhd" in out
 
+
+
+def test_register_dry_run_from_a_blob_escapes_what_the_guest_check_read(hostile_linux, arm, blobs, azurite, stub_az,
+                                                                       capsys):
+    """The guest check reads the blob: its notes and warnings quote the disk (the OS name)."""
+    from tests.support.registration import LOC, RG, SUB
+
+    url = blobs.url("hostile.vhd")
+    code, _, err = _run(capsys, "upload", str(hostile_linux), url, "--connection-string", azurite.connection_string,
+                        "--no-progress")
+    assert code == 0, err
+    code, out, err = _run(capsys, "register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", url, "--os-type", "auto",
+                          "--dry-run", "--connection-string", azurite.connection_string, "--subscription", SUB,
+                          "--arm-endpoint", arm.url)
+    assert code == 0, err
+    _assert_clean(out + err)
+    assert "note: inside the OS disk: Debian\\x1b[2J\\x1b[31m\\x1b]0;pwned\\x07 (linux" in err
+    assert "\\n\\nverdict: ready for Azure\\ninside:" in err  # the kernel's name, on its warning's line

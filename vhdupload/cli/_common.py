@@ -98,7 +98,8 @@ def error_lines(exc: VhdUploadError) -> list[str]:
             details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
-    return [f"error: {printable(redact(str(exc)))}"]  # errors quote server texts: one line, no escapes
+    hint = " (allow longer with --arm-timeout SECONDS)" if isinstance(exc, ArmError) and exc.code == "OperationTimedOut" else ""
+    return [f"error: {printable(redact(str(exc)))}{hint}"]  # errors quote server texts: one line, no escapes
 
 
 def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:

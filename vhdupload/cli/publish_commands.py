@@ -22,7 +22,7 @@ from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES
 from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._replication import ReplicationBars
 from ._common import say, setup_logging
 from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
@@ -78,6 +78,7 @@ def publish_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
     poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
 ) -> int:
@@ -85,7 +86,7 @@ def publish_command(
     setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, arm_timeout=arm_timeout)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait,
                              polling_interval=poll_seconds)

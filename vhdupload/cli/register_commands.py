@@ -25,7 +25,7 @@ from ..registration import (
     RegistrationPlan,
 )
 from . import app
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json, say
 from ._replication import ReplicationBars
 from ._storage_options import (
@@ -217,6 +217,7 @@ def image_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -250,7 +251,7 @@ def image_command(
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
         arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, arm_timeout=arm_timeout)
         spec = CaptureSpec(
             name=name, resource_group=resource_group, source_vm=source_vm,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
@@ -264,7 +265,7 @@ def image_command(
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blob sources
         # are read through storage only, so a dry run of them sends nothing to ARM.
         arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, arm_timeout=arm_timeout)
         spec = ImageSpec(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             data_disks=data_disk or [], os_state=os_state,
@@ -334,6 +335,7 @@ def gallery_version_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -356,7 +358,7 @@ def gallery_version_command(
     gallery and definition are still looked up (read-only) to show what would be created.
     """
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+                         max_retries=max_retries, arm_timeout=arm_timeout)
     spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, data_disks=data_disk or [],
@@ -391,6 +393,7 @@ def disk_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -406,7 +409,7 @@ def disk_command(
 ) -> None:
     """Import a page blob as a managed disk."""
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+                         max_retries=max_retries, arm_timeout=arm_timeout)
     spec = DiskImportSpec(
         name=name, resource_group=resource_group, location=location, source=source,
         sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,

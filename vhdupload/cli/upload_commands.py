@@ -26,7 +26,7 @@ from ..verify import VerifyResult
 from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption
 from ._common import MaxRetriesOption, say, setup_logging, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
@@ -134,6 +134,7 @@ def upload(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type: " + ", ".join(SKUS) + ".", rich_help_panel=_DISK)] = None,
     zone: Annotated[Optional[str], typer.Option("--zone", metavar="N", help="Availability zone of the disk.", rich_help_panel=_DISK)] = None,
     os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (what the disk holds): an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
@@ -169,7 +170,7 @@ def upload(
     target = destination(
         dest, disk=disk, blob={"content_md5": content_md5, "lease_seconds": lease_seconds},
         storage=StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator),
-        arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
+        arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience, arm_timeout),
     )
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())

@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from ..azure.arm import ArmConnection, arm_errors
+from ..azure.arm import ArmConnection, arm_errors, wait_for
 from ..azure.lease import MAX_LEASE_SECONDS
 from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
@@ -328,12 +328,14 @@ class _Publisher:
 
     def delete_existing(self) -> None:
         image = self.plan.image
-        with arm_errors(f"delete the existing image {image.name} (--overwrite)"):
+        action = f"delete the existing image {image.name}"
+        with arm_errors(action):
             if image.kind == "managed-image":
-                self.compute.images.begin_delete(image.resource_group, image.name).result()
+                wait_for(self.compute.images.begin_delete(image.resource_group, image.name), self.arm.watch("image", action))
             else:
-                self.compute.gallery_image_versions.begin_delete(
-                    image.resource_group, image.gallery, image.definition, image.version).result()
+                wait_for(self.compute.gallery_image_versions.begin_delete(
+                    image.resource_group, image.gallery, image.definition, image.version),
+                    self.arm.watch("gallery image version", action))
 
     def register(self, plan: RegistrationPlan) -> Any:
         registration = self.registrar.run(plan)

@@ -130,7 +130,7 @@ class Registrar:
 
     def run(self, plan: RegistrationPlan) -> Registration:
         """Send a plan made by :meth:`plan`: create what it needs first, start the last request."""
-        return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval)
+        return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval, arm=self.arm)
 
     def watch_replication(
         self,
