@@ -26,6 +26,7 @@ from ..registration import (
 )
 from . import app
 from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ..printable import printable
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json, say
 from ._replication import ReplicationBars
 from ._storage_options import (
@@ -126,7 +127,7 @@ def _wait(registration: Registration) -> Any:
     try:
         while not registration.done():
             if tty:
-                sys.stderr.write(f"\r{frames[tick % 4]} creating the {description} ({registration.status()})")
+                sys.stderr.write(f"\r{frames[tick % 4]} creating the {description} ({printable(registration.status())})")
                 sys.stderr.flush()
             registration.wait(0.2)
             tick += 1
