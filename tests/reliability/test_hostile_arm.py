@@ -79,6 +79,15 @@ def test_a_huge_retry_after_is_cut_and_said(arm, blobs, monkeypatch):
     assert any("is busy (429) and asks PUT" in n and "to wait 100000 s, cut to 1 s" in n for n in notes), notes
 
 
+def test_an_operation_whose_polls_ask_for_a_huge_wait_is_polled_at_the_cap(arm, blobs, monkeypatch):
+    monkeypatch.setattr(arm_module, "MAX_RETRY_AFTER_SECONDS", 1)
+    arm.poll_retry_after = "100000"
+    started = time.monotonic()
+    image = Registrar(_connection(arm, []), polling_interval=0.05).register(_image(blobs.page_blob("os.vhd")))
+    assert image.as_dict()["id"].endswith("/images/web")
+    assert 0.9 <= time.monotonic() - started < 10  # the double's 2 polls, each waited 1 s (60 s in use), not 28 hours
+
+
 def test_a_retry_after_as_a_date_is_cut_too(arm, blobs, monkeypatch):
     monkeypatch.setattr(arm_module, "MAX_RETRY_AFTER_SECONDS", 1)
     arm.throttle_next, arm.throttle_retry_after = 1, "Fri, 31 Dec 2100 23:59:59 GMT"

@@ -127,6 +127,8 @@ class ArmDouble:
     #: The next this-many requests answer 429 TooManyRequests with ``Retry-After: throttle_retry_after``.
     throttle_next: int = 0
     throttle_retry_after: str = "100000"
+    #: What a running operation's polls say to wait (``Retry-After``) instead of 10 ms.
+    poll_retry_after: str | None = None
     # -- managed-disk upload (see the section below) --
     #: Seconds added to the double's clock: the ``Date`` header of every answer and ``at`` of requests.
     clock_offset: float = 0.0
@@ -638,7 +640,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(404, "NotFound", "no such operation")
             running = op.polls_left > 0 or state.never_finish
             op.polls_left -= 1
-        fast = {"retry-after-ms": "10"}
+        fast = {"retry-after-ms": "10"} if state.poll_retry_after is None else {"Retry-After": state.poll_retry_after}
         if kind == "async":
             if running:
                 return self._send(200, {"name": op_id, "status": "InProgress"}, fast)
