@@ -151,3 +151,19 @@ def test_register_dry_run_from_a_blob_escapes_what_the_guest_check_read(hostile_
     _assert_clean(out + err)
     assert "note: inside the OS disk: Debian\\x1b[2J\\x1b[31m\\x1b]0;pwned\\x07 (linux" in err
     assert "\\n\\nverdict: ready for Azure\\ninside:" in err  # the kernel's name, on its warning's line
+
+
+def test_verbose_logs_escape_the_values_they_quote(capsys):
+    import logging
+
+    from vhdupload.cli import _common
+
+    _common.reset()
+    _common.set_level("verbose")
+    try:
+        logging.getLogger("vhdupload.test").warning("read %s from the disk", "a\x1b[2Jb\n" + FORGED)
+    finally:
+        _common.reset()
+    err = capsys.readouterr().err
+    _assert_clean(err)
+    assert "read a\\x1b[2Jb\\n" + FORGED + " from the disk" in err

@@ -27,6 +27,24 @@ SIGN_IN_HINT = (
 )
 
 
+class _EscapingFilter(logging.Filter):
+    """-v/--debug logs quote servers and files too: no escape sequence reaches the terminal.
+    The values a record quotes (its ``args``) are escaped whole, so a value cannot start a line;
+    the message keeps the line breaks of its own text (the SDK's request dumps span lines),
+    each line escaped by the one function. Runs before :class:`RedactingFilter`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(printable(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is the logger's problem
+            return True
+        record.msg = "\n".join(printable(line) for line in message.split("\n"))
+        record.args = None
+        return True
+
+
 def reset() -> None:
     """Back to quiet (``main`` may run many times in one process: tests, embedding programs)."""
     _state["level"] = None
@@ -56,6 +74,7 @@ def set_level(wanted: str) -> None:
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler._vhdupload_cli = True  # type: ignore[attr-defined]
+        handler.addFilter(_EscapingFilter())  # first: it sees the values before they are formatted in
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         for name in ("vhdupload", "azure"):
@@ -143,6 +162,7 @@ def setup_logging(verbose: bool) -> None:
         return  # main() may run several times in one process (tests, embedding programs)
     handler = logging.StreamHandler(sys.stderr)
     handler._vhdupload_cli = True  # type: ignore[attr-defined]
+    handler.addFilter(_EscapingFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name, level in (("vhdupload", logging.DEBUG), ("azure", logging.INFO)):
