@@ -66,7 +66,7 @@ def _other_formats(fmt: str) -> tuple[str, ...]:
 #: in this list (the layers below), never from a row further down the list. Each entry names a
 #: top-level module or package of ``vhdupload``; every one of them must be placed here.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "keywords", "redact")),
+    ("foundation", ("errors", "keywords", "printable", "redact")),
     ("disks and ranges, no I/O", ("virtual_disk", "ranges", "planning", "crc64")),
     ("formats", ("vhd", "vhdx", "raw", "vmdk", "qcow2", "vdi")),
     ("archives of disks", ("ova",)),  # an OVA's disks are VMDKs: ova opens them with vmdk

@@ -164,7 +164,7 @@ def test_the_options_that_moved_live_on_the_values_and_the_settings() -> None:
     assert vhdupload.TransferSettings().wait_timeout == 900.0
     assert _parameters(vhdupload.ArmConnection.__init__) == [
         ("subscription_id", POS, EMPTY), ("credential", KW, None), ("cloud", KW, "public"), ("endpoint", KW, None),
-        ("audience", KW, None), ("compute_client", KW, None),
+        ("audience", KW, None), ("compute_client", KW, None), ("operation_timeout", KW, None), ("on_wait", KW, None),
     ]
     assert _parameters(vhdupload.ArmConnection.from_client) == [("compute_client", POS, EMPTY), ("credential", KW, None)]
 

@@ -42,34 +42,6 @@ def redact(text: str) -> str:
     return text
 
 
-#: Bidirectional-text controls: invisible, yet they reorder what a terminal shows.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """``text`` safe to show on one terminal line: control characters (C0, DEL, C1: newlines,
-    escape sequences) and bidi controls become visible escapes such as ``\\n`` or ``\\x1b``.
-
-    For anything that came from a server (blob metadata, tags, error texts): without this a
-    ``source_name`` holding ``%0A`` or ``ESC[`` could print a fake ``error:`` line or colour the
-    terminal. Backslashes are left alone, so ordinary text is unchanged.
-    """
-    if text is None:
-        return text
-    text = str(text)
-    if text.isprintable():  # the common case: nothing to do (isprintable is false for every control)
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or 0x7F <= code <= 0x9F or ch in _BIDI_CONTROLS:
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
-                f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def strip_query(url: str) -> str:
     """A URL without its query string: the form in which blob URLs are shown and stored."""
     return url.split("?", 1)[0]

@@ -16,7 +16,7 @@ from vhdupload import InputError, convert_image, inspect_disk, open_disk
 from vhdupload.azure_rules import azure_readiness
 from vhdupload.azure.credentials import parse_destination
 from vhdupload.cli import main
-from vhdupload.redact import printable
+from vhdupload.printable import printable
 from vhdupload.vhd import Footer
 from vhdupload.vhd.dynamic_header import DynamicHeader
 

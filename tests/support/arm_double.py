@@ -121,6 +121,14 @@ class ArmDouble:
     #: Where operation (poll) URLs point; None: the double itself. A test sets a foreign http:// base
     #: to show that no token is sent over plain http anywhere but loopback.
     poll_base: str | None = None
+    # -- hostile modes (issue 22, item 7) --
+    #: Every long-running operation stays InProgress (or 202) for ever: a wait that must be bounded.
+    never_finish: bool = False
+    #: The next this-many requests answer 429 TooManyRequests with ``Retry-After: throttle_retry_after``.
+    throttle_next: int = 0
+    throttle_retry_after: str = "100000"
+    #: What a running operation's polls say to wait (``Retry-After``) instead of 10 ms.
+    poll_retry_after: str | None = None
     # -- managed-disk upload (see the section below) --
     #: Seconds added to the double's clock: the ``Date`` header of every answer and ``at`` of requests.
     clock_offset: float = 0.0
@@ -583,6 +591,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not str(self.headers.get("Authorization", "")).startswith("Bearer "):
             self._error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
             return False
+        return not self._throttled()
+
+    def _throttled(self) -> bool:
+        """``throttle_next``: a throttled subscription's 429, with the Retry-After the test chose."""
+        with self.state._lock:
+            if self.state.throttle_next <= 0:
+                return False
+            self.state.throttle_next -= 1
+        self._send(429, {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}},
+                   {"Retry-After": self.state.throttle_retry_after})
         return True
 
     def do_GET(self) -> None:  # noqa: N802
@@ -620,9 +638,9 @@ class _Handler(BaseHTTPRequestHandler):
             op = state._operations.get(op_id)
             if op is None:
                 return self._error(404, "NotFound", "no such operation")
-            running = op.polls_left > 0
+            running = op.polls_left > 0 or state.never_finish
             op.polls_left -= 1
-        fast = {"retry-after-ms": "10"}
+        fast = {"retry-after-ms": "10"} if state.poll_retry_after is None else {"Retry-After": state.poll_retry_after}
         if kind == "async":
             if running:
                 return self._send(200, {"name": op_id, "status": "InProgress"}, fast)

@@ -14,7 +14,7 @@ in a URL they are dot-segments, which HTTP clients, proxies and servers may reso
 from __future__ import annotations
 
 from ..errors import InputError
-from ..redact import printable
+from ..printable import printable
 
 MAX_NAME_LENGTH = 1024
 MAX_SEGMENTS = 254

@@ -19,7 +19,6 @@ except ImportError:  # pragma: no cover - older typer (click is not installed be
 
 from .. import __version__
 from ..errors import VhdUploadError
-from ..redact import redact
 from . import _common, _help
 from ._exit import EXIT_ERROR, EXIT_USAGE
 
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(EXIT_USAGE, argv)
     except click_exceptions.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        typer.echo(f"usage error: {exc.format_message()}{hint}", err=True)
+        _common.say(f"usage error: {exc.format_message()}{hint}", err=True)
         return _finish(EXIT_USAGE, argv)
     except typer.Abort:  # typer >= 0.20 keeps Abort in typer.exceptions, not its vendored click
         typer.echo("error: interrupted", err=True)
@@ -83,14 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer's --show-completion and --install-completion exit by themselves
         return _finish(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR), argv)
     except click_exceptions.ClickException as exc:
-        typer.echo(f"error: {redact(exc.format_message())}", err=True)
+        _common.say(f"error: {exc.format_message()}", err=True)
         return _finish(exc.exit_code, argv)
     except VhdUploadError as exc:
-        for line in _common.error_lines(exc):
-            typer.echo(line, err=True)
+        _common.say(*_common.error_lines(exc), err=True)
         return _finish(EXIT_ERROR, argv)
     except OSError as exc:
-        typer.echo(f"error: {redact(str(exc))}", err=True)
+        _common.say(f"error: {exc}", err=True)
         return _finish(EXIT_ERROR, argv)
     code = result if isinstance(result, int) else 0
     return _finish(code, argv)

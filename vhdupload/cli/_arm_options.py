@@ -5,13 +5,14 @@ the CLI turns them into a credential, a compute client and an :class:`~vhdupload
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated, Any, Optional
 
 import typer
 
 from ..azure.arm import ArmConnection, make_compute_client
 from ..errors import InputError
-from ._common import DEFAULT_RETRIES
+from ._common import DEFAULT_RETRIES, say
 
 _ARM = "Azure Resource Manager"
 SubscriptionOption = Annotated[
@@ -31,6 +32,20 @@ CloudOption = Annotated[
 AudienceOption = Annotated[
     Optional[str], typer.Option("--arm-audience", help="Token audience of a custom --arm-endpoint (Azure Stack Hub).", rich_help_panel=_ARM)
 ]
+
+ArmTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option("--arm-timeout", min=1, metavar="SECONDS", rich_help_panel=_ARM,
+                 help="Seconds any Azure operation (creating a disk, an image, a gallery version) may take before "
+                      "giving up (default: 30 min for disks and galleries, 90 for an image, 120 for a gallery version)."),
+]
+
+
+def say_wait(text: str) -> None:
+    """What a long wait on ARM waits for, on stderr (after a spinner's line, if one is drawn)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+    say(f"note: {text}", err=True)
 
 
 def subscription_id(value: str | None) -> str:
@@ -68,12 +83,13 @@ def arm_client_options(*, timeout: float | None, max_retries: int) -> dict[str, 
 
 def arm_connection(subscription: str | None, arm_endpoint: str | None, cloud: str | None, audience: str | None, *,
                    read_only: bool = False, timeout: float | None = None,
-                   max_retries: int = DEFAULT_RETRIES) -> ArmConnection:
+                   max_retries: int = DEFAULT_RETRIES, arm_timeout: float | None = None) -> ArmConnection:
     """The connection the ARM options name, signed in as ``az`` signs in."""
     sub = subscription_id(subscription)
     signed_in = credential(cloud)
     client = make_compute_client(
         credential=signed_in, subscription_id=sub, arm_endpoint=arm_endpoint, cloud=cloud, audience=audience,
-        read_only=read_only, **arm_client_options(timeout=timeout, max_retries=max_retries),
+        read_only=read_only, on_wait=say_wait, **arm_client_options(timeout=timeout, max_retries=max_retries),
     )
-    return ArmConnection(sub, credential=signed_in, compute_client=client)
+    return ArmConnection(sub, credential=signed_in, compute_client=client, operation_timeout=arm_timeout,
+                         on_wait=say_wait)

@@ -15,7 +15,8 @@ import typer
 
 from ..errors import EndpointUnreachableError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
-from ..redact import RedactingFilter, printable, redact
+from ..printable import printable
+from ..redact import RedactingFilter, redact
 
 _LEVELS = {None: 0, "verbose": 1, "debug": 2}
 _state: dict[str, str | None] = {"level": None}
@@ -24,6 +25,24 @@ SIGN_IN_HINT = (
     "no Azure credential worked: run `az login`, or give a SAS (in the URL or --sas-token), "
     "--account-key or --connection-string; AZURE_TOKEN_CREDENTIALS picks the sign-in method"
 )
+
+
+class _EscapingFilter(logging.Filter):
+    """-v/--debug logs quote servers and files too: no escape sequence reaches the terminal.
+    The values a record quotes (its ``args``) are escaped whole, so a value cannot start a line;
+    the message keeps the line breaks of its own text (the SDK's request dumps span lines),
+    each line escaped by the one function. Runs before :class:`RedactingFilter`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(printable(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is the logger's problem
+            return True
+        record.msg = "\n".join(printable(line) for line in message.split("\n"))
+        record.args = None
+        return True
 
 
 def reset() -> None:
@@ -55,6 +74,7 @@ def set_level(wanted: str) -> None:
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler._vhdupload_cli = True  # type: ignore[attr-defined]
+        handler.addFilter(_EscapingFilter())  # first: it sees the values before they are formatted in
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         for name in ("vhdupload", "azure"):
@@ -63,6 +83,18 @@ def set_level(wanted: str) -> None:
     # --verbose: what azure-identity tried, and the SDK's warnings; --debug: every HTTP exchange.
     logging.getLogger("azure").setLevel(logging.DEBUG if wanted == "debug" else logging.WARNING)
     logging.getLogger("azure.identity").setLevel(logging.DEBUG if wanted == "debug" else logging.INFO)
+
+
+def say(*lines: str, err: bool = False) -> None:
+    """Print ``lines``, one to a line: the CLI's one way to print text for a person.
+
+    Each line goes through :func:`~vhdupload.printable.printable` (and :func:`redact`) whole, so a
+    newline or an escape sequence inside a value (an ``os-release`` name, a tag, a server's error
+    text) shows as ``\\n`` or ``\\x1b``: the only line breaks are the ones joined here. Give
+    multi-line text as separate lines, never joined beforehand.
+    """
+    if lines:
+        typer.echo("\n".join(printable(redact(str(line))) for line in lines), err=err)
 
 
 def echo_json(value: Any) -> None:
@@ -85,7 +117,8 @@ def error_lines(exc: VhdUploadError) -> list[str]:
             details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
-    return [f"error: {printable(redact(str(exc)))}"]  # errors quote server texts: one line, no escapes
+    hint = " (allow longer with --arm-timeout SECONDS)" if isinstance(exc, ArmError) and exc.code == "OperationTimedOut" else ""
+    return [f"error: {printable(redact(str(exc)))}{hint}"]  # errors quote server texts: one line, no escapes
 
 
 def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,6 +182,7 @@ def setup_logging(verbose: bool) -> None:
         return  # main() may run several times in one process (tests, embedding programs)
     handler = logging.StreamHandler(sys.stderr)
     handler._vhdupload_cli = True  # type: ignore[attr-defined]
+    handler.addFilter(_EscapingFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name, level in (("vhdupload", logging.DEBUG), ("azure", logging.INFO)):

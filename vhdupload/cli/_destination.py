@@ -20,6 +20,7 @@ class ArmOptions:
     arm_endpoint: str | None = None
     cloud: str | None = None
     audience: str | None = None
+    arm_timeout: float | None = None  # --arm-timeout: every long-running operation's deadline
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def destination(dest: str | None, *, disk: DiskOptions | None, storage: StorageO
             raise typer.BadParameter("storage options do not apply to --managed-disk (ARM grants the access)",
                                      param_hint="--" + used[0].replace("_", "-"))
         resource_group = _required(disk.resource_group, "--resource-group")  # before signing in
-        connection = arm_connection(arm.subscription, arm.arm_endpoint, arm.cloud, arm.audience)
+        connection = arm_connection(arm.subscription, arm.arm_endpoint, arm.cloud, arm.audience, arm_timeout=arm.arm_timeout)
         return ManagedDisk(disk.name, resource_group=resource_group, arm=connection, location=disk.location,
                            **disk.details)
     if dest is None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import typer
-
+from ..printable import printable
 from ..registration import ReplicationStatus
+from ._common import say
 
 
 class ReplicationBars:
@@ -26,16 +26,16 @@ class ReplicationBars:
         for region in status.regions:
             if self._tty:
                 self._bar(region.region, len(self._bars)).update(region.progress - self._bars[region.region].n)
-                self._bars[region.region].set_postfix_str(region.state, refresh=True)
+                self._bars[region.region].set_postfix_str(printable(region.state), refresh=True)
             elif self._said.get(region.region) != (region.state, region.progress):
                 self._said[region.region] = (region.state, region.progress)
-                typer.echo(f"replication: {region.region} {region.progress}% ({region.state})", err=True)
+                say(f"replication: {region.region} {region.progress}% ({region.state})", err=True)  # ARM's words, escaped
 
     def _bar(self, region: str, position: int) -> Any:
         if region not in self._bars:
             from tqdm import tqdm
 
-            self._bars[region] = tqdm(total=100, desc=f"replicating to {region}", unit="%", position=position,
+            self._bars[region] = tqdm(total=100, desc=f"replicating to {printable(region)}", unit="%", position=position,
                                       file=sys.stderr, leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
         return self._bars[region]
 

@@ -16,7 +16,7 @@ from ..bench import BenchOptions, run_bench
 from ..bench.images import PATTERNS
 from ..bench.plot import require_matplotlib, write_plot
 from . import app
-from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, say
 from ._exit import EXIT_OK
 from ._storage_options import AccountKeyOption, AccountUrlOption, ConnectionStringOption, EmulatorOption
 
@@ -107,7 +107,7 @@ def bench(
 
     def progress(message: str) -> None:
         if terminal:
-            typer.echo(f"bench: {message}", err=True)
+            say(f"bench: {message}", err=True)
 
     cancel = threading.Event()
     try:

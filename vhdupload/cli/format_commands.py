@@ -13,7 +13,7 @@ from ..azure_rules import format_size
 from ..inspect import inspect_archive
 from ..ova import is_ova_path
 from . import app
-from ._common import FormatOption, RawFlag, source_is_raw
+from ._common import FormatOption, RawFlag, say, source_is_raw
 from ._exit import EXIT_FINDING, EXIT_OK
 
 if TYPE_CHECKING:  # annotations only
@@ -41,7 +41,7 @@ def inspect_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), sort_keys=True))  # one object on one line, like every --json
     else:
-        typer.echo(_human(report))
+        say(*_human(report))
     if strict and (not report.azure_ready or (report.guest is not None and report.guest.would_provision is False)):
         return EXIT_FINDING
     return EXIT_OK
@@ -59,11 +59,11 @@ def _inspect_ova(path: str, *, as_json: bool) -> int:
         role = "OS disk" if d.role == "os" else f"data disk, LUN {d.lun}"
         lines.append(f"  {d.path}: {role}; {r.format.upper()} {r.subformat or r.disk_type}, "
                      f"{format_size(r.virtual_size)}, {format_size(r.allocated_bytes)} of data; {d.address or 'not placed'}")
-    typer.echo("\n".join(lines))
+    say(*lines)
     return EXIT_OK
 
 
-def _human(report: DiskReport) -> str:
+def _human(report: DiskReport) -> list[str]:
     lines: list[tuple[str, object]] = [
         ("path", report.path),
         ("type", report.disk_type),
@@ -106,7 +106,7 @@ def _human(report: DiskReport) -> str:
     out += [f"  warning: {w}" for w in report.warnings]
     if report.guest is not None:
         out += _inside(report.guest)
-    return "\n".join(out)
+    return out
 
 
 def _verdict(report: DiskReport) -> str:
@@ -176,7 +176,7 @@ def convert_command(
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )
-    typer.echo(
+    say(
         f"wrote {result.destination}: fixed VHD of {format_size(result.virtual_size)}{rounded} "
         f"from a {result.source_type} source, {format_size(result.data_bytes)} of data, UUID {result.uuid}"
     )

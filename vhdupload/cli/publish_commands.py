@@ -22,11 +22,15 @@ from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES
 from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._replication import ReplicationBars
-from ._common import setup_logging
+from ._common import say, setup_logging
 from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
 from .upload_commands import parse_bandwidth, transfer_settings
+
+
+#: Problems listed one to a line before the rest are counted: enough to fix in one pass.
+MAX_PROBLEMS_SHOWN = 20
 
 
 def _stderr_size() -> tuple[int, int]:
@@ -79,6 +83,7 @@ def publish_command(
                                     "page map, footer and recorded CRC64; downloads only the footer and zero gaps), full "
                                     "(downloads every byte again), none. Default: the manifest's verify, else ranges.")
     ] = None,
+    arm_timeout: ArmTimeoutOption = None,
     lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
     poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
 ) -> int:
@@ -86,7 +91,7 @@ def publish_command(
     setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
+    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, arm_timeout=arm_timeout)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait, verify=verify,
                              polling_interval=poll_seconds)
@@ -103,8 +108,10 @@ def publish_command(
                          progress=bars.update, cancel=cancel, on_replication=replication)
     except PublishCheckError as exc:
         bars.close()
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
+        shown = exc.problems[:MAX_PROBLEMS_SHOWN]  # a manifest of 10,000 bad disks is not 20,000 lines
+        more = len(exc.problems) - len(shown)
+        say(*(f"error: {problem}" for problem in shown), *([f"error: and {more} more problems"] if more else []),
+            err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         cancel.set()
@@ -115,19 +122,19 @@ def publish_command(
         bars.close()
         replication.close()
     for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+        say(f"note: {note}", err=True)
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif dry_run:
-        typer.echo(_dry_run_text(result))
+        say(*_dry_run_text(result))
     else:
-        typer.echo(_summary(result))
+        say(*_summary(result))
     return EXIT_OK
 
 
-def _summary(result: PublishResult) -> str:
+def _summary(result: PublishResult) -> list[str]:
     lines = []
     for disk in result.disks:
         where = f"lun {disk.lun}" if disk.lun is not None else "OS disk"
@@ -144,10 +151,10 @@ def _summary(result: PublishResult) -> str:
         lines.append("replicated: " + ", ".join(f"{r.region} {r.state.lower()}" for r in result.replication.regions))
     lines.append(f"sent {format_size(result.bytes_sent)} in {result.seconds:.1f} s"
                  + (", uploaded disks deleted (--cleanup)" if result.cleaned_up else ""))
-    return "\n".join(lines)
+    return lines
 
 
-def _dry_run_text(result: PublishResult) -> str:
+def _dry_run_text(result: PublishResult) -> list[str]:
     lines = ["# disks (nothing is created by a dry run):"]
     for disk in result.disks:
         role = f"data disk, lun {disk.lun}" if disk.role == "data" else "OS disk"
@@ -160,14 +167,14 @@ def _dry_run_text(result: PublishResult) -> str:
     assert result.plan is not None
     for request in result.plan.requests:
         lines.append(f"# {request.description}: PUT {request.resource_id}")
-        lines.append(json.dumps(request.body, indent=2))
+        lines += json.dumps(request.body, indent=2).splitlines()  # JSON escapes its strings: these breaks are its own
     lines.append("# the same with the Azure CLI:")
     lines += result.upload_az
     for request in result.plan.requests:
         lines.append(request.az_command)
         if request.az_note:
             lines.append(f"# note: {request.az_note}")
-    return "\n".join(lines)
+    return lines
 
 
 class _Bars:

@@ -25,8 +25,9 @@ from ..registration import (
     RegistrationPlan,
 )
 from . import app
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
-from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ..printable import printable
+from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json, say
 from ._replication import ReplicationBars
 from ._storage_options import (
     AccountKeyOption,
@@ -87,9 +88,9 @@ def _blob_factory(account_url: str | None, connection_string: str | None, accoun
 
 def _say(plan: RegistrationPlan) -> None:
     for note in plan.notes:
-        typer.echo(f"note: {note}", err=True)
+        say(f"note: {note}", err=True)
     for warning in plan.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
 
 
 def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
@@ -97,18 +98,18 @@ def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
         echo_json(plan.to_dict())  # one object on one line, like every --json
         return
     for request in plan.requests:
-        typer.echo(f"# {request.description}: PUT {request.resource_id}")
-        typer.echo(json.dumps(request.body, indent=2))
-    typer.echo("# the same with the Azure CLI:")
+        say(f"# {request.description}: PUT {request.resource_id}")
+        say(*json.dumps(request.body, indent=2).splitlines())  # JSON escapes its strings: these breaks are its own
+    say("# the same with the Azure CLI:")
     for request in plan.requests:
-        typer.echo(request.az_command)
+        say(request.az_command)
         if request.az_note:
-            typer.echo(f"# note: {request.az_note}")
+            say(f"# note: {request.az_note}")
 
 
 def _interrupted(what: str, resource_ids: list[str]) -> None:
     """Ctrl-C: Azure carries on regardless; say so, and how to look at it."""
-    typer.echo(
+    say(
         f"interrupted: {what}; check it with "
         f"`az resource show --ids {' '.join(resource_ids)} --query properties.provisioningState`",
         err=True,
@@ -121,12 +122,12 @@ def _wait(registration: Registration) -> Any:
     description = registration.plan.target.description
     tty = sys.stderr.isatty()
     if not tty:
-        typer.echo(f"waiting for Azure to create the {description}...", err=True)
+        say(f"waiting for Azure to create the {description}...", err=True)
     frames, tick = "|/-\\", 0
     try:
         while not registration.done():
             if tty:
-                sys.stderr.write(f"\r{frames[tick % 4]} creating the {description} ({registration.status()})")
+                sys.stderr.write(f"\r{frames[tick % 4]} creating the {description} ({printable(registration.status())})")
                 sys.stderr.flush()
             registration.wait(0.2)
             tick += 1
@@ -173,8 +174,8 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
         if as_json:
             echo_json({"id": registration.resource_id, "status": "InProgress"})
         else:
-            typer.echo(registration.resource_id)
-        typer.echo("started; Azure carries on without waiting", err=True)
+            say(registration.resource_id)
+        say("started; Azure carries on without waiting", err=True)
         return
     resource = _wait(registration)
     found = resource.as_dict()
@@ -184,7 +185,7 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
     if as_json:
         echo_json(found)
     else:
-        typer.echo(found.get("id") or registration.resource_id)
+        say(found.get("id") or registration.resource_id)
 
 
 @register_app.command("image")
@@ -217,6 +218,7 @@ def image_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -250,7 +252,7 @@ def image_command(
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
         arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, arm_timeout=arm_timeout)
         spec = CaptureSpec(
             name=name, resource_group=resource_group, source_vm=source_vm,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
@@ -264,7 +266,7 @@ def image_command(
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blob sources
         # are read through storage only, so a dry run of them sends nothing to ARM.
         arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, arm_timeout=arm_timeout)
         spec = ImageSpec(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             data_disks=data_disk or [], os_state=os_state,
@@ -334,6 +336,7 @@ def gallery_version_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -356,7 +359,7 @@ def gallery_version_command(
     gallery and definition are still looked up (read-only) to show what would be created.
     """
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+                         max_retries=max_retries, arm_timeout=arm_timeout)
     spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, data_disks=data_disk or [],
@@ -391,6 +394,7 @@ def disk_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     dry_run: DryRunOption = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
@@ -406,7 +410,7 @@ def disk_command(
 ) -> None:
     """Import a page blob as a managed disk."""
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+                         max_retries=max_retries, arm_timeout=arm_timeout)
     spec = DiskImportSpec(
         name=name, resource_group=resource_group, location=location, source=source,
         sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,

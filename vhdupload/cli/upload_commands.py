@@ -18,7 +18,6 @@ import typer
 
 from ..destinations import SKUS, Destination, UploadStatus
 from ..errors import InputError
-from ..redact import printable
 from ..status import status as upload_status
 from ..transfer import TransferSettings
 from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS, DEFAULT_WAIT_TIMEOUT
@@ -28,8 +27,8 @@ from ..verify import VerifyResult
 from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import FormatOption, MaxRetriesOption, setup_logging, source_is_raw, suggest_raw_first
+from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption
+from ._common import FormatOption, MaxRetriesOption, say, setup_logging, source_is_raw, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._progress import ProgressBar as _ProgressBar
@@ -142,6 +141,7 @@ def upload(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    arm_timeout: ArmTimeoutOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type: " + ", ".join(SKUS) + ".", rich_help_panel=_DISK)] = None,
     zone: Annotated[Optional[str], typer.Option("--zone", metavar="N", help="Availability zone of the disk.", rich_help_panel=_DISK)] = None,
     os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (what the disk holds): an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
@@ -180,7 +180,7 @@ def upload(
     target = destination(
         dest, disk=disk, blob={"content_md5": content_md5, "lease_seconds": lease_seconds},
         storage=StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator),
-        arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
+        arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience, arm_timeout),
     )
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
@@ -193,21 +193,23 @@ def upload(
         bar.close()
         where = f"; nothing was deleted: run the same command again to continue the disk {managed_disk}" if managed_disk \
             else f"; {RESUME_HINT}"
-        typer.echo(f"error: interrupted{where}", err=True)
+        say(f"error: interrupted{where}", err=True)
         return 130
     finally:
         bar.close()
     if verify_after is None:
-        typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+        else:
+            say(*summary(result))
         return EXIT_OK
     check = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=dataclasses.replace(settings, max_bandwidth=None),
                         mode=verify_after)
     if as_json:
         typer.echo(json.dumps(result.to_dict() | {"verify": check.to_dict()}, sort_keys=True))
     else:
-        typer.echo(summary(result))
-        typer.echo(f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
-                   + f", {format_size(check.bytes_compared)} downloaded")
+        say(*summary(result), f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
+            + f", {format_size(check.bytes_compared)} downloaded")
     return EXIT_OK if check.ok else EXIT_FINDING
 
 
@@ -262,10 +264,10 @@ def verify(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
-        typer.echo(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})\n" + verify_reads(result))
+        say(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})", *verify_reads(result))
     else:
         where = f" (first difference at offset {result.first_difference})" if result.first_difference is not None else ""
-        typer.echo(f"different: {result.problem}{where}", err=True)
+        say(f"different: {result.problem}{where}", err=True)
     return EXIT_OK if result.identical else EXIT_FINDING
 
 
@@ -305,8 +307,8 @@ def status(
     result = upload_status(target, settings=transfer_settings(threads=2, timeout=timeout, max_retries=max_retries))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
-    else:  # metadata and tags are the server's: no control characters
-        typer.echo("\n".join(printable(line) for line in status_lines(result)))
+    else:  # metadata and tags are the server's: say escapes each line whole
+        say(*status_lines(result))
     return EXIT_OK
 
 
@@ -340,14 +342,14 @@ def status_lines(result: UploadStatus) -> list[str]:
     return lines
 
 
-def verify_reads(result: Any) -> str:
+def verify_reads(result: Any) -> list[str]:
     """What a verify read: the blob's data ranges and the source's extents; zeros were not read."""
-    return (
-        f"  blob size:     {format_size(result.blob_size)}\n"
+    return [
+        f"  blob size:     {format_size(result.blob_size)}",
         f"  read:          {format_size(result.bytes_compared)} from the blob, "
-        f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)\n"
-        f"  duration:      {result.seconds:.1f} s"
-    )
+        f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)",
+        f"  duration:      {result.seconds:.1f} s",
+    ]
 
 
 def transfer_settings(**knobs: Any) -> TransferSettings:
@@ -377,17 +379,17 @@ def _required(value: str | None, flag: str) -> str:
     return value
 
 
-def summary(result: UploadResult) -> str:
-    """The closing summary a person reads."""
-    notes = "".join(f"\nnote: {note}" for note in result.notes)
+def summary(result: UploadResult) -> list[str]:
+    """The closing summary a person reads, line by line."""
+    notes = [f"note: {note}" for note in result.notes]
     if result.already_complete:
         where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
         checked = (f"the file's own recomputed in {result.check_seconds:.1f} s" if result.check_seconds
                    else "taken on the file's unchanged stat")
-        return (
+        return [
             f"already uploaded: {where} holds this source and is complete "
-            f"(CRC64 {result.crc64}, {checked}); nothing sent" + notes
-        )
+            f"(CRC64 {result.crc64}, {checked}); nothing sent", *notes,
+        ]
     rate = result.bytes_sent / result.seconds / 2**20 if result.seconds > 0 else 0.0
     lines = [
         f"uploaded {result.source} -> {result.blob_url}" + (" (resumed)" if result.resumed else ""),
@@ -410,7 +412,7 @@ def summary(result: UploadResult) -> str:
     if result.disk_id:
         lines.append(f"  disk:          {result.disk_id}")
         lines.append(f"  disk state:    {result.disk_state}")
-    return "\n".join(lines) + notes
+    return lines + notes
 
 
 _UNITS = {

@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from ..azure.arm import OPERATION_DEADLINES, OperationWatch, wait_for
 from ..azure.direct_put import DISK_SCOPE, BearerSigner
 from ..azure.error_map import arm_error
 from ..azure.errors import error_code
@@ -60,8 +61,11 @@ def az_delete_command(resource_group: str, name: str) -> str:
 class DiskArm:
     """The ARM calls on one disk. ``disk`` is the last model read or written (None: absent)."""
 
-    def __init__(self, compute: Any, *, resource_group: str, name: str) -> None:
+    def __init__(self, compute: Any, *, resource_group: str, name: str,
+                 watch: Callable[[str], OperationWatch] | None = None) -> None:
         self.compute = compute
+        # each long-running operation's clock (announced, with a deadline): the connection's
+        self._watch = watch or (lambda action: OperationWatch(action, deadline=OPERATION_DEADLINES["managed disk"]))
         self.resource_group = resource_group
         self.name = name
         self.clock = ArmClock()
@@ -95,25 +99,28 @@ class DiskArm:
         return self.disk
 
     def create(self, disk: Any) -> None:
-        self.disk = self.call(
-            f"create the managed disk {self.name}",
-            lambda: self.compute.disks.begin_create_or_update(self.resource_group, self.name, disk).result(),
-        )
+        action = f"create the managed disk {self.name}"
+        self.disk = self.call(action, lambda: wait_for(
+            self.compute.disks.begin_create_or_update(self.resource_group, self.name, disk), self._watch(action)))
 
     def update(self, update: Any, *, once: bool, action: str) -> None:
-        self.disk = self.call(action, lambda: self.compute.disks.begin_update(
-            self.resource_group, self.name, update, **({"retry_total": 0} if once else {})).result())
+        self.disk = self.call(action, lambda: wait_for(self.compute.disks.begin_update(
+            self.resource_group, self.name, update, **({"retry_total": 0} if once else {})), self._watch(action)))
 
     def delete(self) -> None:
-        self.call(f"delete the managed disk {self.name}",
-                  lambda: self.compute.disks.begin_delete(self.resource_group, self.name).result())
+        action = f"delete the managed disk {self.name}"
+        self.call(action, lambda: wait_for(self.compute.disks.begin_delete(self.resource_group, self.name),
+                                           self._watch(action)))
         self.disk = None
 
     def grant(self, access: str, seconds: int) -> str:
         """Grant ``access`` (Read or Write) for ``seconds``; the SAS URL (a secret)."""
         data = compute_models().GrantAccessData(access=access, duration_in_seconds=seconds)
         try:
-            result = self.compute.disks.begin_grant_access(self.resource_group, self.name, data).result()
+            result = wait_for(self.compute.disks.begin_grant_access(self.resource_group, self.name, data),
+                              self._watch(f"grant {access.lower()} access to the managed disk {self.name}"))
+        except ArmError:
+            raise  # the wait's own deadline
         except Exception as exc:
             error = arm_error(exc, action=f"get {access.lower()} access to the managed disk {self.name}")
             if access == "Write" and error.status == 409:
@@ -130,8 +137,9 @@ class DiskArm:
         return str(sas)
 
     def revoke(self) -> None:
-        self.call(f"revoke access to the managed disk {self.name}",
-                  lambda: self.compute.disks.begin_revoke_access(self.resource_group, self.name).result())
+        action = f"revoke access to the managed disk {self.name}"
+        self.call(action, lambda: wait_for(self.compute.disks.begin_revoke_access(self.resource_group, self.name),
+                                           self._watch(action)))
         self.get()
 
 

@@ -55,7 +55,8 @@ class ManagedDiskSession:
         self.spec = disk
         self.url = disk.describe()
         self.notes: list[str] = []
-        self.arm = DiskArm(compute, resource_group=disk.resource_group, name=disk.name)
+        self.arm = DiskArm(compute, resource_group=disk.resource_group, name=disk.name,
+                           watch=lambda action: disk.arm.watch("managed disk", action))
         self.tags = DiskTags(self.arm, user_tags=disk.tags, uploading=lambda: self._uploading, notes=self.notes)
         self.sink: PageBlobSink | None = None
         self.created = False  # by this very session (only such a disk is deleted on failure)

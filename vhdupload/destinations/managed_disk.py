@@ -13,6 +13,7 @@ from dataclasses import KW_ONLY, dataclass, field
 
 from ..azure.arm import ArmConnection
 from ..azure.state import PREFIX
+from ..azure.resource_names import check_names
 from ..errors import InputError
 from ..keywords import refuse_unknown_keywords
 from ..transfer.settings import TransferSettings
@@ -65,6 +66,7 @@ class ManagedDisk:
     def __post_init__(self) -> None:
         if not self.name or not self.resource_group:
             raise InputError("a managed disk needs a name and a resource group")
+        check_names(("managed disk", self.name), ("resource group", self.resource_group))  # before any request
         if not isinstance(self.arm, ArmConnection):
             raise InputError("a managed disk's arm must be a vhdupload.ArmConnection")
         normal = {

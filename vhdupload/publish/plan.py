@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..destinations.managed_disk import SKUS
+from ..azure.blob_names import check_blob_name
+from ..azure.resource_names import name_problem
 from ..errors import InputError, PublishCheckError
 from ..keywords import refuse_unknown_keywords
 from ..registration.bodies import CACHING, MAX_LUN, OS_STATES, OS_TYPES
@@ -157,6 +159,7 @@ class PublishPlan:
         if self.verify is not None and self.verify not in VERIFY_CHOICES:
             problems.append(f"verify = {self.verify!r} is not one of {', '.join(repr(v) for v in VERIFY_CHOICES)}")
         plan = replace(self, image=image, storage=storage, disks=tuple(disks))
+        problems += _azure_name_problems(plan)
         names: dict[str, int] = {}
         for i, d in enumerate(disks):
             key = (plan.disk_name(d) if storage.managed_disks else plan.blob_name(d)).lower()
@@ -168,6 +171,35 @@ class PublishPlan:
         if problems:
             raise PublishCheckError(problems)
         return plan
+
+
+def _azure_name_problems(plan: PublishPlan) -> list[str]:
+    """Every name the run would send that Azure's rules refuse: found here, before any disk is
+    uploaded (a bad image name used to fail only after every upload; ``..`` changed the URL)."""
+    image = plan.image
+    pairs: list[tuple[str, str, str]] = [("[image]", "resource group", image.resource_group)]
+    if image.kind == "gallery-version":
+        pairs += [("[image]", "gallery", image.gallery or ""), ("[image]", "gallery image definition", image.definition or ""),
+                  ("[image]", "gallery image version", image.version or "")]
+    else:
+        pairs.append(("[image]", "image", image.name))
+    problems = [f"{where}: {p}" for where, kind, name in pairs if name and (p := name_problem(kind, name))]
+    for i, disk in enumerate(plan.disks):
+        if not str(disk.path).strip() or str(disk.path) == ".":
+            continue  # the missing path is reported already
+        if plan.storage.managed_disks:
+            if plan.storage.disk_prefix is None and not image.name:
+                continue  # the default prefix is the missing image name: reported already
+            problem = name_problem("managed disk", plan.disk_name(disk))
+            if problem:
+                problems.append(f"[[disk]] #{i + 1}: {problem} (disk_prefix + the file's stem): change disk_prefix "
+                                "or rename the file")
+        else:
+            try:
+                check_blob_name(plan.blob_name(disk))
+            except InputError as exc:
+                problems.append(f"[[disk]] #{i + 1}: {exc}")
+    return problems
 
 
 def _text(value: object, where: str, key: str, problems: list[str], *, required: bool = False) -> str | None:

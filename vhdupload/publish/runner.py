@@ -32,11 +32,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from ..azure.arm import ArmConnection, arm_errors
+from ..azure.arm import ArmConnection, arm_errors, wait_for
 from ..azure.lease import MAX_LEASE_SECONDS
 from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
-from ..errors import CancelledError, DestinationConflictError, InputError, StorageError, VhdUploadError
+from ..errors import (CancelledError, DestinationConflictError, InputError, PublishCheckError, StorageError,
+                      VhdUploadError)
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
@@ -243,6 +244,22 @@ class _Publisher:
         return PageBlob.from_client_factory(lambda options: self._blob_client(url, options), name=url,
                                             lease_seconds=self.options.lease_seconds or MAX_LEASE_SECONDS)
 
+    def check_destinations(self) -> None:
+        """Build every disk's destination and its client, locally (no request): a name, URL or
+        credential one disk's upload would refuse is refused here, for every disk at once,
+        before anything remote is written (a real run uploaded the first disk, then refused the
+        second's name)."""
+        problems: list[str] = []
+        for checked in self.checked:
+            try:
+                target = self.target(checked)
+                if isinstance(target, PageBlob):
+                    target.client(threads=1, timeout=None)
+            except VhdUploadError as exc:
+                problems.append(f"{self.plan.label(checked.index)}: {exc}")
+        if problems:
+            raise PublishCheckError(problems)
+
     def _blob_client(self, url: str, options: dict[str, Any]) -> Any:
         storage = self.storage
         if storage.blob_client_factory is not None:
@@ -316,12 +333,14 @@ class _Publisher:
 
     def delete_existing(self) -> None:
         image = self.plan.image
-        with arm_errors(f"delete the existing image {image.name} (--overwrite)"):
+        action = f"delete the existing image {image.name}"
+        with arm_errors(action):
             if image.kind == "managed-image":
-                self.compute.images.begin_delete(image.resource_group, image.name).result()
+                wait_for(self.compute.images.begin_delete(image.resource_group, image.name), self.arm.watch("image", action))
             else:
-                self.compute.gallery_image_versions.begin_delete(
-                    image.resource_group, image.gallery, image.definition, image.version).result()
+                wait_for(self.compute.gallery_image_versions.begin_delete(
+                    image.resource_group, image.gallery, image.definition, image.version),
+                    self.arm.watch("gallery image version", action))
 
     def register(self, plan: RegistrationPlan) -> Any:
         registration = self.registrar.run(plan)
@@ -439,6 +458,7 @@ def publish(
     storage = _Storage(credential=storage_credential, connection_string=connection_string,
                        blob_client_factory=blob_client_factory)
     run = _Publisher(plan, checked, arm=arm, storage=storage, settings=settings, options=options, cancel=cancel)
+    run.check_destinations()  # local too: every check a dry run makes is made before anything remote
     for disk in checked:
         run.notes += [f"{plan.label(disk.index)}: {n}" for n in disk.notes]
         run.warnings += [f"{plan.label(disk.index)}: {w}" for w in disk.warnings]

@@ -22,6 +22,7 @@ from ..errors import InputError
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from . import resource_ids
+from .names import check_spec_names
 from .operations import Registration, run_plan
 from .plans import RegistrationPlan
 from ..errors import ReplicationFailedError
@@ -110,6 +111,7 @@ class Registrar:
                 f"cannot register a {type(spec).__name__}: give an ImageSpec, CaptureSpec, GalleryVersionSpec "
                 "or DiskImportSpec"
             )
+        check_spec_names(spec)  # before any request: a name like ".." would change the URL's path
         sources = _Sources()
         named = dataclasses.replace(spec, **{f.name: sources.named(getattr(spec, f.name)) for f in dataclasses.fields(spec)})
         context = PlanContext(self.subscription_id, self.compute_client, sources.factory(self.blob_client_factory))
@@ -128,7 +130,7 @@ class Registrar:
 
     def run(self, plan: RegistrationPlan) -> Registration:
         """Send a plan made by :meth:`plan`: create what it needs first, start the last request."""
-        return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval)
+        return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval, arm=self.arm)
 
     def watch_replication(
         self,
