@@ -136,7 +136,7 @@ class DiskArm:
 
 
 class DiskTokenPolicy:
-    """Adds an Entra ID token for ``https://disk.azure.com`` to each request of the SDK's
+    """Adds an Entra ID token for ``https://disk.azure.com/`` (:data:`DISK_SCOPE`) to each request of the SDK's
     pipeline (reads, listings), beside the SAS in the URL: what a disk whose data access is
     Entra-ID-only wants. (Put Page, framed on the socket, adds the same itself.)"""
 
