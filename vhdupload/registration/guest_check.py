@@ -54,12 +54,18 @@ def check_guest(reader: BlobReader | None, *, os_state: str | None, skip: bool) 
     if reader is None:
         return GuestCheck()
     report = examine_blob(reader)  # read even when skipping: os_type and architecture "auto" need it
+    return judge_guest(report, where=reader.url, os_state=os_state, skip=skip)
+
+
+def judge_guest(report: GuestReport, *, where: str, os_state: str | None, skip: bool) -> GuestCheck:
+    """Apply :func:`vhdupload.guest.require_generalized` to what was found inside the OS disk
+    ``where`` (a blob read now, or a managed disk's recorded verdict)."""
     try:
         warnings = require_generalized(report, os_state=os_state)
     except NotGeneralizedError as exc:
         if not skip:
             raise NotGeneralizedError(
-                f"{reader.url}: {exc}; or, if you are sure, skip this check (--skip-guest-check)", problems=exc.problems
+                f"{where}: {exc}; or, if you are sure, skip this check (--skip-guest-check)", problems=exc.problems
             ) from None
         warnings = [f"the guest check was skipped, but the OS disk looks not generalized: {exc.problems[0]}"]
     check = GuestCheck(report, warnings=warnings)
