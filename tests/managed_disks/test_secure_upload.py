@@ -162,3 +162,55 @@ def test_the_cli_uploads_with_a_guest_state_and_refuses_a_confidential_type_with
     assert not managed_disk_double.disk_calls()
     assert main([*base, "--security-type", "TrustedLaunch", "--vm-guest-state", str(guest), "--json"]) == 0
     assert managed_disk_double.companion_bytes("cli1") == guest.read_bytes()
+
+
+# -- publish: the same per disk, from the manifest ---------------------------------------------
+def _manifest(folder, disk_extra: str) -> object:
+    from tests.publish.conftest import MANIFEST
+    from tests.support.registration import LOC
+
+    text = MANIFEST.format(rg=RG, loc=LOC, kind="gallery-version", storage="managed_disks = true", disk_extra="",
+                           image_extra='gallery = "gal"\ndefinition = "app"\nversion = "1.0.0"\npublisher = "contoso"\n'
+                                       'offer = "app"\nsku = "v1"\n')
+    text = text.replace('path = "os.vhd"\nrole = "os"\n', f'path = "os.vhd"\nrole = "os"\n{disk_extra}')
+    path = folder / "publish.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def publish_disks(tmp_path):
+    from tests.publish.conftest import make_disks
+
+    disks = make_disks(tmp_path / "img")
+    guest, _ = fixed_vhd(disks.folder, "vmgs", GUEST_STATE_BYTES - 512, seed=7)
+    return disks, guest
+
+
+def test_publish_uploads_the_os_disk_with_its_guest_state(managed_disk_double, arm_connection, publish_disks):
+    from vhdupload import publish
+
+    disks, guest = publish_disks
+    manifest = _manifest(disks.folder, 'vm_guest_state = "vmgs.vhd"\nsecurity_type = "TrustedLaunch"\n')
+    publish(manifest, arm=arm_connection())
+    body = [r for r in managed_disk_double.disk_calls("app-image-os") if r.method == "PUT"][0].body
+    assert body["properties"]["creationData"]["createOption"] == "UploadPreparedSecure"
+    assert body["properties"]["securityProfile"] == {"securityType": "TrustedLaunch"}
+    assert managed_disk_double.companion_bytes("app-image-os") == guest.read_bytes()
+    data_body = [r for r in managed_disk_double.disk_calls("app-image-data0") if r.method == "PUT"][0].body
+    assert data_body["properties"]["creationData"]["createOption"] == "Upload"
+
+
+@pytest.mark.parametrize("extra, words", [
+    ('vm_guest_state = "missing.vhd"\n', "does not exist"),
+    ('security_type = "ConfidentialVM_DiskEncryptedWithPlatformKey"\n', "VM guest state"),
+])
+def test_publish_refuses_a_bad_guest_state_before_anything_remote(managed_disk_double, arm_connection, publish_disks,
+                                                                  extra, words):
+    from vhdupload import publish
+    from vhdupload.errors import PublishCheckError
+
+    disks, _ = publish_disks
+    with pytest.raises(PublishCheckError, match=words):
+        publish(_manifest(disks.folder, extra), arm=arm_connection())
+    assert not managed_disk_double.writes()
