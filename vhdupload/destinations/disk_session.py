@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vhdupload.managed_disk")
 
+#: A write grant's duration: twice the planned upload time, 1 h at least, 7 days at most (the
+#: documentation leaves it open; Add-AzVhd asks for 86,400 s whatever the disk, the az docs'
+#: scripts likewise, and a refused SAS is granted again here rather than guessed long).
 _MIN_GRANT_SECONDS = 3600
 _MAX_GRANT_SECONDS = 7 * 24 * 3600
 #: Write grants asked for again after the disk endpoint refused the SAS (it expired).
@@ -54,7 +57,9 @@ _SETTLE_LOOKS = 5
 class ManagedDiskSession:
     """See the module docstring and :class:`vhdupload.destinations.DestinationSession`."""
 
-    wants_md5 = False  # the disk endpoint takes no Content-MD5
+    # The disk endpoint takes no Content-MD5, lease or metadata: AzCopy's page-blob sender sends
+    # none of them to an md- host either (and no Put Blob: the disk exists at its size).
+    wants_md5 = False
     lease_seconds = 0  # no lease: a heartbeat (see disk_tags.STALE_SECONDS)
 
     def __init__(self, disk: ManagedDisk, *, compute: Any, settings: TransferSettings, cancel: threading.Event) -> None:
