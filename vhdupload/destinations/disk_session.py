@@ -19,9 +19,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
 from ..azure.credentials import client_options
-from ..azure.errors import error_code
+from ..azure.errors import error_code, expired_sas
 from ..azure.page_blob import PageBlobSink, PageRangesRefusedError
-from ..azure.errors import expired_sas
 from ..azure.state import UploadState
 from ..blob_image import BlobImage
 from ..errors import ArmError, AuthenticationError, CancelledError, DestinationConflictError, InputError, LeaseHeldError
