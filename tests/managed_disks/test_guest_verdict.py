@@ -136,3 +136,16 @@ def test_a_corrupt_verdict_tag_is_unknown_and_the_disk_is_read(images, managed_d
     plan = _plan(compute_client, disk_id)
     assert any("tag is not one vhdupload wrote" in w for w in plan.warnings), plan.warnings
     assert len(_read_grants(double, "odd")) == 1 and double.disk_state("odd") == "Unattached"
+
+
+def test_the_cli_prints_a_warning_as_a_warning_and_a_note_as_a_note() -> None:
+    from vhdupload import UploadResult
+    from vhdupload.cli.upload_commands import summary
+
+    result = UploadResult(blob_url="managed disk d", source="s.vhd", virtual_size=1, blob_size=513, data_bytes=0,
+                          bytes_sent=0, bytes_skipped=0, bytes_present=0, requests=0, retries=0, seconds=1.0,
+                          crc64="0" * 16, resumed=False, already_complete=False, resized=False,
+                          notes=["warning: the linux system inside is not generalized: x", "Hyper-V generation V2"])
+    lines = summary(result).splitlines()
+    assert "warning: the linux system inside is not generalized: x" in lines
+    assert "note: Hyper-V generation V2" in lines and not any(line.startswith("note: warning") for line in lines)
