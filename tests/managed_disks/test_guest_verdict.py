@@ -149,3 +149,17 @@ def test_the_cli_prints_a_warning_as_a_warning_and_a_note_as_a_note() -> None:
     lines = summary(result).splitlines()
     assert "warning: the linux system inside is not generalized: x" in lines
     assert "note: Hyper-V generation V2" in lines and not any(line.startswith("note: warning") for line in lines)
+
+
+def test_a_dry_run_grants_no_access_to_read_another_tools_disk(images, managed_disk_double, arm_connection):
+    from tests.support.registration import LOC
+    from vhdupload import Registrar
+    from vhdupload.registration import ImageSpec
+
+    double = managed_disk_double
+    disk_id = _foreign(double, "dry", images.get("ext4-not-generalized"))
+    registrar = Registrar(arm_connection(), read_only=True)  # what --dry-run makes
+    before = len(double.writes())
+    plan = registrar.plan(ImageSpec(name="img", resource_group=RG, location=LOC, os_disk=disk_id, os_type="linux"))
+    assert len(double.writes()) == before and not _read_grants(double, "dry")
+    assert any("a dry run grants no access" in w for w in plan.warnings), plan.warnings

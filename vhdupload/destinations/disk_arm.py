@@ -148,6 +148,8 @@ class DiskArm:
             data.get_secure_vm_guest_state_sas = True
         try:
             result = self.compute.disks.begin_grant_access(self.resource_group, self.name, data).result()
+        except ArmError:
+            raise  # ours already (a dry run's refusal)
         except Exception as exc:
             error = arm_error(exc, action=f"get {access.lower()} access to the managed disk {self.name}")
             if access == "Write" and error.status == 409:

@@ -181,7 +181,11 @@ def _read_guest(compute_client: Any, check: DiskCheck, warnings: list[str]) -> G
     try:
         granted = arm.grant("Read", _READ_GRANT_SECONDS)
     except VhdUploadError as exc:
-        warnings.append(f"the guest check could not read the managed disk {name} ({exc})")
+        if getattr(exc, "code", None) == "DryRun":
+            warnings.append(f"a dry run grants no access, so the guest check did not read the managed disk {name} "
+                            "(the run without --dry-run reads it)")
+        else:
+            warnings.append(f"the guest check could not read the managed disk {name} ({exc})")
         return None
     try:
         client = BlobClient.from_blob_url(granted.disk, **client_options())
