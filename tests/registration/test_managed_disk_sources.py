@@ -40,7 +40,11 @@ def test_image_from_managed_disks_references_them_by_id(managed_disk_double, com
     ]
     assert put.body["properties"]["hyperVGeneration"] == "V2"  # auto: the disk's own
     assert image.as_dict()["properties"]["provisioningState"] == "Succeeded"
-    assert double.writes() == [put]  # the pre-flight only read the disks
+    # the pre-flight only read the disks (the OS disk, another tool's, through a Read grant it revoked)
+    grants = [r for r in double.writes() if r.path.endswith(("/beginGetAccess", "/endGetAccess"))]
+    assert [r.path.rsplit("/", 1)[1] for r in grants] == ["beginGetAccess", "endGetAccess"]
+    assert grants[0].body["access"] == "Read" and double.disk_state("os") == "Unattached"
+    assert [r for r in double.writes() if r not in grants] == [put]
 
 
 def test_plan_notes_where_the_generation_came_from(managed_disk_double, compute_client):

@@ -60,6 +60,15 @@ _SKU_TIERS = {"Standard_LRS": "Standard", "Premium_LRS": "Premium", "StandardSSD
 MIN_UPLOAD_BYTES = 20 * MIB + 512
 MAX_UPLOAD_BYTES = 32767 * GIB + 512
 DISK_BLOB = "abcd"  # the blob name in every real accessSAS
+#: The blobs beside it of an ``UploadPreparedSecure`` disk: its VM guest state and metadata.
+GUEST_STATE_BLOB = "abcd_vmgs"
+METADATA_BLOB = "abcd_vmmd"
+#: The size the double gives those blobs (a 4 MiB fixed VHD; what Azure gives is untried).
+GUEST_STATE_BYTES = 4 * MIB + 512
+UPLOAD_OPTIONS = ("Upload", "UploadPreparedSecure")
+SECURITY_TYPES = ("TrustedLaunch", "ConfidentialVM_VMGuestStateOnlyEncryptedWithPlatformKey",
+                  "ConfidentialVM_DiskEncryptedWithPlatformKey", "ConfidentialVM_DiskEncryptedWithCustomerKey",
+                  "ConfidentialVM_NonPersistedTPM")
 _ASYNC_TYPES = {"images", "galleries", "galleries/images", "galleries/images/versions"}
 _RESOURCE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/(?P<rest>.+)$", re.I
@@ -94,6 +103,12 @@ class UploadDisk:
     blob: str
     upload_size: int
     bearer: bool = False  # dataAccessAuthMode AzureActiveDirectory: the proxy wants a token beside the SAS
+    #: UploadPreparedSecure: the guest state's (and a Confidential VM disk's metadata) blob names.
+    companions: tuple[str, ...] = ()
+
+    @property
+    def blobs(self) -> tuple[str, ...]:
+        return (self.blob, *self.companions)
 
 
 @dataclass
@@ -148,6 +163,11 @@ class ArmDouble:
     failing_regions: dict[str, str] = field(default_factory=dict)
     #: Replication per version (lower-cased path): region → {"state", "progress", "details"}.
     replication: dict[str, dict[str, dict]] = field(default_factory=dict)
+    #: Where granted SAS URLs point instead of the proxy (e.g. a plain-http non-loopback host).
+    sas_base: str | None = None
+    #: The state a disk takes when its write access is revoked (None: Unattached), e.g. a state
+    #: that flaps back to ReadyToUpload.
+    state_after_revoke: str | None = None
     #: Every ``PUT`` of a disk that already existed (the code should PATCH tags instead).
     existing_disk_puts: list[RecordedRequest] = field(default_factory=list)
     #: Upload disks by lower-cased resource path: their backing blob.
@@ -265,7 +285,7 @@ class ArmDouble:
         backing = self.upload_disks[self._find_disk(name, resource_group)]
         proxy = self.ensure_proxy()
         with proxy._lock:
-            return [g for g in proxy.grants if g.active and (g.container, g.blob) == (backing.container, backing.blob)]
+            return [g for g in proxy.grants if g.active and g.container == backing.container and g.blob in backing.blobs]
 
     def disk_calls(self, name: str | None = None) -> list[RecordedRequest]:
         """ARM requests made to disks (any, or the one named), polls excluded."""
@@ -325,8 +345,14 @@ class ArmDouble:
         service.create_container(container)
         service.get_blob_client(container, DISK_BLOB).create_page_blob(size)
         bearer = props.get("dataAccessAuthMode") == "AzureActiveDirectory"
+        companions: tuple[str, ...] = ()
+        if props["creationData"].get("createOption") == "UploadPreparedSecure":
+            security = (props.get("securityProfile") or {}).get("securityType", "")
+            companions = (GUEST_STATE_BLOB, METADATA_BLOB) if security.startswith("ConfidentialVM_") else (GUEST_STATE_BLOB,)
+            for blob in companions:
+                service.get_blob_client(container, blob).create_page_blob(GUEST_STATE_BYTES)
         with self._lock:
-            self.upload_disks[path.lower()] = UploadDisk(path, container, DISK_BLOB, size, bearer)
+            self.upload_disks[path.lower()] = UploadDisk(path, container, DISK_BLOB, size, bearer, companions)
         sku = (body.get("sku") or {}).get("name") or "Standard_LRS"
         data_size = size - 512
         resource = {
@@ -349,19 +375,26 @@ class ArmDouble:
         }
         return resource
 
-    def _grant(self, backing: UploadDisk, *, write: bool, duration: int) -> str:
-        """A real Azurite SAS for the backing blob, registered at the proxy; the accessSAS URL."""
+    def _grant(self, backing: UploadDisk, *, write: bool, duration: int, blob: str | None = None) -> str:
+        """A real Azurite SAS for a backing blob (the disk's, or one of its companions), registered
+        at the proxy; its access URL."""
+        blob = blob or backing.blob
         service = self._service()
         start = datetime.now(timezone.utc) - timedelta(minutes=5)
         sas = generate_blob_sas(
-            service.account_name, backing.container, backing.blob, account_key=service.credential.account_key,
+            service.account_name, backing.container, blob, account_key=service.credential.account_key,
             permission=BlobSasPermissions(read=True, write=write), start=start,
             expiry=datetime.now(timezone.utc) + timedelta(seconds=self.grant_seconds or duration),
         )
         sig = parse_qs(sas)["sig"][0]
         proxy = self.ensure_proxy()
-        proxy.allow(sig=sig, container=backing.container, blob=backing.blob, write=write, bearer=backing.bearer)
-        return f"{proxy.url}/{service.account_name}/{backing.container}/{backing.blob}?{sas}"
+        proxy.allow(sig=sig, container=backing.container, blob=blob, write=write, bearer=backing.bearer)
+        return f"{self.sas_base or proxy.url}/{service.account_name}/{backing.container}/{blob}?{sas}"
+
+    def companion_bytes(self, name: str, blob: str = GUEST_STATE_BLOB) -> bytes:
+        """What a secure disk's guest state (or metadata) blob holds, straight from Azurite."""
+        backing = self.upload_disks[self._find_disk(name, None)]
+        return self._service().get_blob_client(backing.container, blob).download_blob().readall()
 
     def upload_refusal(self, body: dict) -> tuple[str, str, str] | None:
         """(code, message, target) for an Upload disk body Azure would refuse, or None."""
@@ -369,6 +402,9 @@ class ArmDouble:
         creation = props.get("creationData") or {}
         if "location" not in body:
             return "LocationRequired", "The location property is required for this definition.", "location"
+        option = creation.get("createOption")
+        if option not in UPLOAD_OPTIONS:
+            return "InvalidParameter", f"The value '{option}' is not an upload createOption.", "creationData.createOption"
         size = creation.get("uploadSizeBytes")
         target = "disk.creationData.uploadSizeBytes"
         if size is None:
@@ -397,12 +433,29 @@ class ArmDouble:
         mode = props.get("dataAccessAuthMode")
         if mode is not None and mode not in ("AzureActiveDirectory", "None"):
             return "InvalidParameter", f"The value '{mode}' is not valid for parameter 'dataAccessAuthMode'.", "dataAccessAuthMode"
-        security = (props.get("securityProfile") or {}).get("securityType")
-        if security == "TrustedLaunch" and generation != "V2":
+        security_profile = props.get("securityProfile") or {}
+        security = security_profile.get("securityType")
+        target = "securityProfile.securityType"
+        if security is not None and security not in SECURITY_TYPES:
+            return "InvalidParameter", f"The value '{security}' is not valid for parameter 'securityType'.", target
+        if security and generation != "V2":
             return ("InvalidParameter",
-                    "Security type 'TrustedLaunch' is only supported for disks with hyperVGeneration 'V2'.",
-                    "securityProfile.securityType")
-        return None
+                    f"Security type '{security}' is only supported for disks with hyperVGeneration 'V2'.", target)
+        if security and str(security).startswith("ConfidentialVM_") and option == "Upload":
+            return ("InvalidParameter",
+                    f"Security type '{security}' is not supported with createOption 'Upload': use 'UploadPreparedSecure' "
+                    "to upload the VM guest state with the disk.", target)
+        if option == "UploadPreparedSecure":
+            if not security or security == "ConfidentialVM_NonPersistedTPM":
+                return ("InvalidParameter",
+                        "createOption 'UploadPreparedSecure' needs securityProfile.securityType TrustedLaunch or a "
+                        "ConfidentialVM type with a persisted guest state.", target)
+            if not props.get("osType"):
+                return "InvalidParameter", "createOption 'UploadPreparedSecure' is for OS disks: osType is required.", "osType"
+        if security == "ConfidentialVM_DiskEncryptedWithCustomerKey" and not security_profile.get("secureVMDiskEncryptionSetId"):
+            return ("InvalidParameter", "Security type 'ConfidentialVM_DiskEncryptedWithCustomerKey' requires "
+                    "securityProfile.secureVMDiskEncryptionSetId.", "securityProfile.secureVMDiskEncryptionSetId")
+        return _capabilities_problem(props.get("supportedCapabilities"))
 
     # -- what Azure checks ----------------------------------------------------------------
     def blob_problem(self, url: str) -> str | None:
@@ -543,6 +596,26 @@ def definition_refusal(props: dict) -> str | None:
     controllers = features.get("diskcontrollertypes")
     if controllers is not None and not {c.strip().lower() for c in controllers.split(",")} <= {"scsi", "nvme"}:
         return f"The value '{controllers}' for feature 'DiskControllerTypes' is invalid."
+    return None
+
+
+def _capabilities_problem(capabilities: Any) -> tuple[str, str, str] | None:
+    """Azure's complaint about a disk's ``supportedCapabilities``, or None."""
+    if capabilities is None:
+        return None
+    target = "supportedCapabilities"
+    if not isinstance(capabilities, dict):
+        return "InvalidParameter", "supportedCapabilities must be an object.", target
+    unknown = set(capabilities) - {"architecture", "diskControllerTypes", "acceleratedNetwork", "supportedSecurityOption"}
+    if unknown:
+        return "InvalidParameter", f"Could not find member '{sorted(unknown)[0]}' on object of type 'SupportedCapabilities'.", target
+    if capabilities.get("architecture") not in (None, "x64", "Arm64"):
+        return "InvalidParameter", f"The value '{capabilities['architecture']}' is not valid for parameter 'architecture'.", target
+    controllers = capabilities.get("diskControllerTypes")
+    if controllers is not None and {c.strip() for c in str(controllers).split(",")} - {"SCSI", "NVMe"}:
+        return "InvalidParameter", f"The value '{controllers}' is not valid for parameter 'diskControllerTypes'.", target
+    if capabilities.get("acceleratedNetwork") not in (None, True, False):
+        return "InvalidParameter", "acceleratedNetwork must be a boolean.", target
     return None
 
 
@@ -734,9 +807,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self._failed_as_told(resource["id"]):
             return
         url = state._grant(backing, write=access == "Write", duration=duration)
+        answer = {"accessSAS": url}
+        if body.get("getSecureVMGuestStateSAS") and backing.companions:
+            # The guest state's URL (and a Confidential VM disk's metadata URL) beside the disk's.
+            for key, blob in zip(("securityDataAccessSAS", "securityMetadataAccessSAS"), backing.companions):
+                answer[key] = state._grant(backing, write=access == "Write", duration=duration, blob=blob)
         with state._lock:
             resource["properties"]["diskState"] = new_state
-        self._lro(resource["id"], (200, {"accessSAS": url}))
+        self._lro(resource["id"], (200, answer))
 
     def _end_get_access(self, resource: dict) -> None:
         state = self.state
@@ -746,13 +824,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._lro(resource["id"], (200, None))  # nothing granted: nothing to end
         if self._failed_as_told(resource["id"]):
             return
-        state.ensure_proxy().revoke(container=backing.container, blob=backing.blob)
+        for blob in backing.blobs:
+            state.ensure_proxy().revoke(container=backing.container, blob=blob)
         if disk_state == "ActiveUpload":
             problem = _footer_problem(state, backing, resource["name"])
+            for blob in backing.companions:  # a secure disk's guest state must be a VHD too
+                problem = problem or _footer_problem(state, backing, resource["name"], blob=blob)
             if problem:  # the grant is gone, the disk stays ActiveUpload
                 return self._lro(resource["id"], None, {"code": "InvalidVhd", "message": problem})
         with state._lock:
-            resource["properties"]["diskState"] = "Unattached"
+            after = state.state_after_revoke if disk_state == "ActiveUpload" else None
+            resource["properties"]["diskState"] = after or "Unattached"
         self._lro(resource["id"], (200, None))
 
     def do_PATCH(self) -> None:  # noqa: N802
@@ -808,7 +890,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.resources.pop(path.lower(), None)
             state.upload_disks.pop(path.lower(), None)
         if backing is not None:
-            state.ensure_proxy().revoke(container=backing.container, blob=backing.blob)
+            for blob in backing.blobs:
+                state.ensure_proxy().revoke(container=backing.container, blob=blob)
             state._service().delete_container(backing.container)
         self._lro(path, (200, None))
 
@@ -850,7 +933,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "disks" and existing is not None:
             with self.state._lock:
                 self.state.existing_disk_puts.append(self._recorded)
-        if kind == "disks" and ((body.get("properties") or {}).get("creationData") or {}).get("createOption") == "Upload":
+        if kind == "disks" and ((body.get("properties") or {}).get("creationData") or {}).get("createOption") in UPLOAD_OPTIONS:
             return self._put_upload_disk(path, segments[-1], body, existing)
         problem = self.state.refusal(rest, body)
         if problem:
@@ -907,12 +990,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(202, None, {"Location": self._op_url("location", op_id), "retry-after-ms": "10"})
 
 
-def _footer_problem(state: ArmDouble, backing: UploadDisk, name: str) -> str | None:
-    """What ``endGetAccess`` says of the disk's last 512 bytes, or None for a valid fixed footer."""
-    blob = state._service().get_blob_client(backing.container, backing.blob)
-    size = backing.upload_size
-    footer = blob.download_blob(offset=size - 512, length=512).readall()
-    where = f"disk '{name}' with blob https://md-impexp.blob.storage.azure.net/{backing.container}/{backing.blob}"
+def _footer_problem(state: ArmDouble, backing: UploadDisk, name: str, *, blob: str | None = None) -> str | None:
+    """What ``endGetAccess`` says of the disk's (or a companion's) last 512 bytes, or None for a
+    valid fixed footer."""
+    blob_name = blob or backing.blob
+    client = state._service().get_blob_client(backing.container, blob_name)
+    size = backing.upload_size if blob is None else GUEST_STATE_BYTES
+    footer = client.download_blob(offset=size - 512, length=512).readall()
+    where = f"disk '{name}' with blob https://md-impexp.blob.storage.azure.net/{backing.container}/{blob_name}"
     if footer[:8] != b"conectix":
         return (f"The specified cookie value in VHD footer indicates that {where} is not a supported VHD. "
                 "Disk is expected to have cookie value 'conectix'.")

@@ -10,7 +10,11 @@ storage account: it serves a handful of blob operations on one blob, and only wh
 
 and only when the request's SAS signature (``sig``) belongs to an active grant for that blob (and,
 for a disk whose ``dataAccessAuthMode`` is ``AzureActiveDirectory``, an ``Authorization: Bearer``
-header comes too: 401 otherwise; the tokens seen are kept in ``bearer_tokens``).
+header comes too: 401 otherwise; the tokens seen are kept in ``bearer_tokens``). A token that is a
+JWT must have the audience ``https://disk.azure.com/`` *with* its trailing slash, as the service
+checks it (AzCopy's ``ManagedDiskScope`` comment says so): any other audience gets 401 with the
+service's challenge, ``WWW-Authenticate: Bearer authorization_uri=… resource_id=https://disk.azure.com/``.
+(An opaque test token, not a JWT, carries no audience to check and passes.)
 Everything else (Set Metadata, Set Properties, leases, Put Blob, Delete, container and account
 operations) gets a 403 with an ``x-ms-error-code``, as the real endpoint would; a revoked or
 unknown SAS gets 403 ``AuthenticationFailed``. Every request, refused or not, is recorded in
@@ -39,6 +43,31 @@ from tests.support.loopback_server import close, serve
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "host"}
 _CHUNK = 1024 * 1024
+#: The audience the disk endpoint checks for, trailing slash included.
+DISK_AUDIENCE = "https://disk.azure.com/"
+#: The challenge it answers a missing or wrong token with (the Go/JS storage SDKs' challenge
+#: policies read ``resource_id`` from it to ask for the right scope).
+DISK_CHALLENGE = (
+    "Bearer authorization_uri=https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/oauth2/authorize "
+    f"resource_id={DISK_AUDIENCE}"
+)
+
+
+def token_audience(token: str) -> str | None:
+    """The ``aud`` claim of a JWT (signature unchecked, as Azurite's basic check), or None for a
+    token that is not a JWT."""
+    import base64
+    import json
+
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    audience = claims.get("aud") if isinstance(claims, dict) else None
+    return str(audience) if audience is not None else None
 
 
 @dataclass
@@ -193,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"<Error><Code>{code}</Code><Message>{message}\nRequestId:proxy\nTime:now</Message>{extra}</Error>"
         ).encode()
         self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", DISK_CHALLENGE)
         self.send_header("Content-Type", "application/xml")
         self.send_header("x-ms-error-code", code)
         self.send_header("x-ms-request-id", "proxy")
@@ -247,6 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
                 401, "NoAuthenticationInformation",
                 "Server failed to authenticate the request. This disk's data access requires an Entra ID bearer "
                 "token for https://disk.azure.com/ beside the SAS.",
+            )
+        audience = token_audience(authorization[7:]) if grant.bearer and authorization.startswith("Bearer ") else None
+        if audience is not None and audience != DISK_AUDIENCE:
+            self._record(parts.path, comp, 401, operation)
+            return self._refuse(
+                401, "InvalidAuthenticationInfo",
+                f"Server failed to authenticate the request. The token's audience {audience} is not {DISK_AUDIENCE}.",
             )
         if operation is None or (operation == "PutPage" and not grant.write):
             self._record(parts.path, comp, 403, None if operation is None else operation)

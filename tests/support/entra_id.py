@@ -33,6 +33,24 @@ def fake_jwt(*, audience: str = "https://storage.azure.com", lifetime: int = 360
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{_b64(b'signature')}"
 
 
+class ScopedJwtCredential:
+    """A TokenCredential that answers each scope as Entra ID does: a JWT whose audience is the
+    scope without its ``/.default`` (so ``https://disk.azure.com//.default`` gives the audience
+    ``https://disk.azure.com/`` and ``https://disk.azure.com/.default`` gives
+    ``https://disk.azure.com``). ``scopes`` records what was asked for."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **_kwargs: object):  # noqa: ANN201 - azure.core's AccessToken
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        scope = scopes[0] if scopes else ""
+        audience = scope[: -len("/.default")] if scope.endswith("/.default") else scope
+        return AccessToken(fake_jwt(audience=audience), int(time.time()) + 3600)
+
+
 def start_https_azurite(directory: Path) -> AzuriteServer:
     """An Azurite over HTTPS with basic OAuth, its certificate and key written to ``directory``;
     ``server.cert_path`` is the certificate to trust. The caller stops it."""

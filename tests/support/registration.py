@@ -26,6 +26,12 @@ class FakeCredential:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.scopes.append(scopes)
+        if scopes and scopes[0].startswith("https://disk.azure.com"):
+            # The disk endpoint (the double's proxy) checks a JWT's audience, as the service does:
+            # answer as Entra ID would, the audience being the scope without "/.default".
+            from tests.support.entra_id import fake_jwt
+
+            return AccessToken(fake_jwt(audience=scopes[0].removesuffix("/.default")), int(time.time()) + 3600)
         return AccessToken("fake-arm-token", int(time.time()) + 3600)
 
 

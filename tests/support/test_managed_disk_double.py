@@ -8,6 +8,7 @@ import email.utils
 import time
 
 import pytest
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute.models import DiskUpdate, GrantAccessData
 from azure.storage.blob import BlobClient
@@ -367,6 +368,7 @@ def test_every_answer_has_a_date_on_the_doubles_clock(managed_disk_double, compu
 
 
 def test_entra_only_disk_wants_a_bearer_token_beside_the_sas(managed_disk_double, compute_client):
+    from tests.support.disk_proxy import token_audience
     from tests.support.registration import FakeCredential
 
     double, client = managed_disk_double, compute_client()
@@ -378,7 +380,28 @@ def test_entra_only_disk_wants_a_bearer_token_beside_the_sas(managed_disk_double
     writer = DirectPageWriter.for_client(BlobClient.from_blob_url(sas), disk_credential=FakeCredential())
     data = b"\x02" * 4096
     writer.put_page(data, offset=0, crc64_bytes=crc64.to_header(crc64.compute(data)), lease_id=None)
-    assert double.disk_bytes("d1")[:4096] == data and double.proxy.bearer_tokens == ["fake-arm-token"]
+    assert double.disk_bytes("d1")[:4096] == data
+    assert [token_audience(t) for t in double.proxy.bearer_tokens] == ["https://disk.azure.com/"]
+
+
+def test_a_token_for_another_audience_gets_the_services_challenge(managed_disk_double, compute_client):
+    from tests.support.disk_proxy import DISK_CHALLENGE
+    from tests.support.entra_id import fake_jwt
+    client = compute_client()
+    create(client, properties={"dataAccessAuthMode": "AzureActiveDirectory"})
+    sas = grant(client)
+
+    class NoSlash:  # the scope https://disk.azure.com/.default: audience https://disk.azure.com
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken(fake_jwt(audience="https://disk.azure.com"), int(time.time()) + 3600)
+
+    blob = BlobClient.from_blob_url(sas)
+    writer = DirectPageWriter.for_client(blob, disk_credential=NoSlash())
+    with pytest.raises(HttpResponseError) as info:
+        writer.put_page(b"\x02" * 512, offset=0, crc64_bytes=None, lease_id=None)
+    assert info.value.status_code == 401
+    assert info.value.response.headers["WWW-Authenticate"] == DISK_CHALLENGE
+    assert "resource_id=https://disk.azure.com/" in DISK_CHALLENGE
 
 
 def test_fail_next_fails_a_grant_without_changing_anything(managed_disk_double, compute_client):

@@ -41,8 +41,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
-#: The audience of the token a managed disk with Entra-ID-only data access wants on each request.
-DISK_SCOPE = "https://disk.azure.com/.default"
+#: The scope of the token a managed disk with Entra-ID-only data access wants on each request,
+#: reads included. The service checks the audience ``https://disk.azure.com/`` *with* its trailing
+#: slash, so the scope is that resource plus ``/.default``: a double slash. AzCopy does the same
+#: (``ManagedDiskScope = "https://disk.azure.com//.default"`` in common/cred/scopes.go, whose
+#: comment says "There must be a trailing slash-- The service checks explicitly for
+#: https://disk.azure.com/"); ``https://disk.azure.com/.default`` gets a token the disk refuses.
+DISK_RESOURCE = "https://disk.azure.com/"
+DISK_SCOPE = DISK_RESOURCE + "/.default"
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 _MAX_HEAD = 65536  # bytes of status line and headers before the answer is refused (as http.client's limits)
 _UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")  # what http.client refuses in a request target
@@ -81,7 +87,7 @@ class DirectPageWriter:
     ) -> "DirectPageWriter | None":
         """A writer doing what ``client.upload_page`` does, or None if that is not certain.
 
-        ``disk_credential`` (a TokenCredential) adds a bearer token for ``https://disk.azure.com``
+        ``disk_credential`` (a TokenCredential) adds a bearer token for ``https://disk.azure.com/``
         to each request beside the SAS in the URL: what a managed disk whose data access is
         Entra-ID-only wants during upload."""
         try:

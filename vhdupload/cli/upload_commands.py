@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -83,6 +84,8 @@ IgnoredZone = Annotated[Optional[str], _Ignored("--zone")]
 IgnoredOsType = Annotated[Optional[str], _Ignored("--os-type")]
 IgnoredGeneration = Annotated[Optional[str], _Ignored("--hyper-v-generation")]
 IgnoredSecurity = Annotated[Optional[str], _Ignored("--security-type")]
+IgnoredGuestState = Annotated[Optional[str], _Ignored("--vm-guest-state")]
+IgnoredMetadata = Annotated[Optional[str], _Ignored("--security-metadata")]
 IgnoredAuthMode = Annotated[Optional[str], _Ignored("--data-access-auth-mode")]
 IgnoredTags = Annotated[Optional[list[str]], _Ignored("--tag")]
 IgnoredFlag = Annotated[bool, _Ignored("--delete-on-failure")]
@@ -149,7 +152,20 @@ def upload(
         str, typer.Option("--hyper-v-generation", help="auto (from the partition table), V1 or V2; OS disks only.", rich_help_panel=_DISK)
     ] = "auto",
     security_type: Annotated[
-        Optional[str], typer.Option("--security-type", help="TrustedLaunch (Generation 2 OS disks only).", rich_help_panel=_DISK)
+        Optional[str],
+        typer.Option("--security-type", help="TrustedLaunch, or ConfidentialVM_VMGuestStateOnlyEncryptedWithPlatformKey / "
+                     "ConfidentialVM_DiskEncryptedWithPlatformKey (with --vm-guest-state); Generation 2 OS disks only.",
+                     rich_help_panel=_DISK),
+    ] = None,
+    vm_guest_state: Annotated[
+        Optional[Path],
+        typer.Option("--vm-guest-state", metavar="GUEST.vhd", help="The VM guest state (VMGS) to upload with a "
+                     "--security-type disk (created UploadPreparedSecure).", rich_help_panel=_DISK),
+    ] = None,
+    security_metadata: Annotated[
+        Optional[Path],
+        typer.Option("--security-metadata", metavar="FILE", help="A Confidential VM disk's security metadata, sent "
+                     "beside --vm-guest-state.", rich_help_panel=_DISK),
     ] = None,
     data_access_auth_mode: Annotated[
         Optional[str],
@@ -173,7 +189,8 @@ def upload(
         if content_md5:
             raise typer.BadParameter("a managed disk's upload endpoint cannot set Content-MD5", param_hint="--content-md5")
         details = dict(sku=sku, zone=zone, os_type=os_type, hyper_v_generation=hyper_v_generation,
-                       security_type=security_type, data_access_auth_mode=data_access_auth_mode,
+                       security_type=security_type, vm_guest_state=vm_guest_state, security_metadata=security_metadata,
+                       data_access_auth_mode=data_access_auth_mode,
                        tags=parse_tags(tag), delete_on_failure=delete_on_failure)
         disk = DiskOptions(managed_disk, resource_group, location=_required(location, "--location") if dest is None else location,
                            details=details)
@@ -245,6 +262,8 @@ def verify(
     _os_type: IgnoredOsType = None,
     _generation: IgnoredGeneration = None,
     _security: IgnoredSecurity = None,
+    _guest_state: IgnoredGuestState = None,
+    _metadata: IgnoredMetadata = None,
     _auth_mode: IgnoredAuthMode = None,
     _tags: IgnoredTags = None,
     _delete_on_failure: IgnoredFlag = False,
@@ -296,6 +315,8 @@ def status(
     _os_type: IgnoredOsType = None,
     _generation: IgnoredGeneration = None,
     _security: IgnoredSecurity = None,
+    _guest_state: IgnoredGuestState = None,
+    _metadata: IgnoredMetadata = None,
     _auth_mode: IgnoredAuthMode = None,
     _tags: IgnoredTags = None,
     _delete_on_failure: IgnoredFlag = False,
@@ -380,8 +401,8 @@ def _required(value: str | None, flag: str) -> str:
 
 
 def summary(result: UploadResult) -> list[str]:
-    """The closing summary a person reads, line by line."""
-    notes = [f"note: {note}" for note in result.notes]
+    """The closing summary a person reads, line by line (a warning the upload noted says so)."""
+    notes = [note if note.startswith("warning: ") else f"note: {note}" for note in result.notes]
     if result.already_complete:
         where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
         checked = (f"the file's own recomputed in {result.check_seconds:.1f} s" if result.check_seconds

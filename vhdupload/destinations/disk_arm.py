@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from ..azure.arm import OPERATION_DEADLINES, OperationWatch, wait_for
+from ..azure.credentials import is_loopback
 from ..azure.direct_put import DISK_SCOPE, BearerSigner
 from ..azure.error_map import arm_error
 from ..azure.errors import error_code
@@ -27,8 +30,33 @@ def compute_models() -> Any:
     return models
 
 
-#: States in which the disk can take (or is taking) an upload.
+#: States in which the disk can take (or is taking) an upload. The state names are ARM's
+#: ``diskState`` values as azure-mgmt-compute's ``DiskState`` enum spells them (and as the az CLI
+#: and Add-AzVhd compare them).
 UPLOADABLE = ("ReadyToUpload", "ActiveUpload")
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What one grant returned: the disk's SAS URL and, for a grant with
+    ``getSecureVMGuestStateSAS``, those of its VM guest state and metadata (each a secret)."""
+
+    disk: str
+    security_data: str | None = None
+    security_metadata: str | None = None
+
+
+def checked_sas(url: str, *, what: str, disk: str) -> str:
+    """``url`` if it may carry data and its signature: https, or plain http to loopback only
+    (an emulator); a SAS from ARM over http to any other host would travel in cleartext."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname)):
+        return url
+    raise ArmError(
+        f"Azure returned the {what} URL of the managed disk {disk} as {parts.scheme or 'no scheme'}://"
+        f"{parts.hostname or ''}, not https: refusing to send the disk's data and the URL's signature in "
+        "cleartext; check --arm-endpoint (only an https endpoint, or a loopback emulator, is trusted)"
+    )
 
 
 class ArmClock:
@@ -113,9 +141,15 @@ class DiskArm:
                                            self._watch(action)))
         self.disk = None
 
-    def grant(self, access: str, seconds: int) -> str:
-        """Grant ``access`` (Read or Write) for ``seconds``; the SAS URL (a secret)."""
-        data = compute_models().GrantAccessData(access=access, duration_in_seconds=seconds)
+    def grant(self, access: str, seconds: int, *, guest_state: bool = False) -> Granted:
+        """Grant ``access`` (Read or Write) for ``seconds``; the SAS URLs (secrets). With
+        ``guest_state`` the grant also asks for the VM guest state's SAS
+        (``getSecureVMGuestStateSAS``), as the az CLI's ``disk grant-access`` does by itself for a
+        disk created ``UploadPreparedSecure`` (azure-cli vm/operations/disk.py, DiskGrantAccess)."""
+        models = compute_models()
+        data = models.GrantAccessData(access=access, duration_in_seconds=seconds)
+        if guest_state:
+            data.get_secure_vm_guest_state_sas = True
         try:
             result = wait_for(self.compute.disks.begin_grant_access(self.resource_group, self.name, data),
                               self._watch(f"grant {access.lower()} access to the managed disk {self.name}"))
@@ -130,11 +164,28 @@ class DiskArm:
                     f"it with `{az_delete_command(self.resource_group, self.name)}`"
                 ) from None
             raise error from None
+        if access == "Write":
+            self.disk_state_now("ActiveUpload")
         sas = getattr(result, "access_sas", None)
         if not sas:
             raise ArmError(f"Azure granted {access.lower()} access to {self.name} but returned no SAS")
-        register_secret(sas.split("?", 1)[1] if "?" in sas else sas)
-        return str(sas)
+        urls = [str(sas), getattr(result, "security_data_access_sas", None),
+                getattr(result, "security_metadata_access_sas", None)]
+        for url in urls:
+            if url:
+                register_secret(url.split("?", 1)[1] if "?" in url else url)
+        names = ("access", "VM guest state access", "VM guest state metadata access")
+        disk, data, metadata = (checked_sas(u, what=n, disk=self.name) if u else None for u, n in zip(urls, names))
+        assert disk is not None
+        return Granted(disk, data, metadata)
+
+    def disk_state_now(self, state: str) -> None:
+        """What a successful grant made of the disk's state (the last read is stale)."""
+        if self.disk is not None:
+            try:
+                self.disk.disk_state = state
+            except (AttributeError, TypeError):
+                pass
 
     def revoke(self) -> None:
         action = f"revoke access to the managed disk {self.name}"
@@ -144,7 +195,7 @@ class DiskArm:
 
 
 class DiskTokenPolicy:
-    """Adds an Entra ID token for ``https://disk.azure.com`` to each request of the SDK's
+    """Adds an Entra ID token for ``https://disk.azure.com/`` (:data:`DISK_SCOPE`) to each request of the SDK's
     pipeline (reads, listings), beside the SAS in the URL: what a disk whose data access is
     Entra-ID-only wants. (Put Page, framed on the socket, adds the same itself.)"""
 

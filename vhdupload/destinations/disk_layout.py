@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..azure.state import UploadState
 from ..blob_image import BlobImage, blob_image
 from ..errors import InputError
 from ..guest import choose_os_type, examine
 from ..guest.generation import detect_generation
+from ..guest.report import GuestReport
+from .disk_arm import compute_models
+from .disk_verdict import Verdict
 from ..virtual_disk import VirtualDisk
 from ..vhd.footer import FOOTER_SIZE
 from ..azure_rules import MANAGED_DISK_MAX_UPLOAD_SIZE, MANAGED_DISK_MIN_UPLOAD_SIZE
@@ -34,6 +37,8 @@ class DiskLayout:
     os_type: str | None = None  # linux or windows for an OS disk ("auto" resolved)
     generation: str | None = None  # V1 or V2 for an OS disk
     notes: list[str] = field(default_factory=list)
+    capabilities: Any = None  # azure-mgmt-compute SupportedCapabilities, from the guest report
+    verdict: Verdict | None = None  # what the guest check found (recorded in a tag)
 
 
 def disk_image(spec: ManagedDisk, disk: VirtualDisk, *, resize: bool, state: UploadState | None = None) -> DiskLayout:
@@ -45,20 +50,40 @@ def disk_image(spec: ManagedDisk, disk: VirtualDisk, *, resize: bool, state: Upl
         image = image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
     if state is not None:
         return DiskLayout(image)
-    os_type, notes = _look_inside(spec, disk)
+    os_type, notes, report = _look_inside(spec, disk)
     generation, generation_notes = _generation(spec, os_type, image)
     notes += generation_notes
     if image.resized and image.data_size == MIN_DATA and disk.virtual_size < MIN_DATA:
         notes.append("padded with zeros to 20 MiB, the smallest managed disk Azure takes")
-    return DiskLayout(image, os_type=os_type, generation=generation, notes=notes)
+    verdict = Verdict.of(report, os_type=os_type) if report is not None else None
+    return DiskLayout(image, os_type=os_type, generation=generation, notes=notes,
+                      capabilities=supported_capabilities(report), verdict=verdict)
 
 
-def _look_inside(spec: ManagedDisk, disk: VirtualDisk) -> tuple[str | None, list[str]]:
+def supported_capabilities(report: GuestReport | None) -> Any:
+    """The disk's ``supportedCapabilities`` (azure-mgmt-compute's model) from what the guest
+    check found, or None when it found none of them: ``architecture`` (x64/Arm64),
+    ``diskControllerTypes`` ("SCSI, NVMe" or "SCSI", the comma-and-space list Azure and the az
+    CLI's ``--disk-controller-types`` write) and ``acceleratedNetwork``."""
+    if report is None:
+        return None
+    found: dict[str, Any] = {}
+    if report.architecture in ("x64", "Arm64"):
+        found["architecture"] = report.architecture
+    controllers = report.capabilities.disk_controller_types
+    if controllers:
+        found["disk_controller_types"] = ", ".join(controllers)
+    if report.capabilities.accelerated_network is not None:
+        found["accelerated_network"] = report.capabilities.accelerated_network
+    return compute_models().SupportedCapabilities(**found) if found else None
+
+
+def _look_inside(spec: ManagedDisk, disk: VirtualDisk) -> tuple[str | None, list[str], GuestReport | None]:
     """For an OS disk, read its file systems (a few MB): the OS type when ``auto``, a conflict
-    with the one given, and whether it was generalized (told, not refused: an uploaded disk may
-    be meant to stay specialized)."""
+    with the one given, and whether it was generalized (warned of, not refused: an uploaded disk
+    may be meant to stay specialized)."""
     if not spec.os_type:
-        return None, []
+        return None, [], None
     report = examine(disk)
     os_type, notes = choose_os_type(spec.os_type, report)
     if os_type is None:
@@ -67,12 +92,14 @@ def _look_inside(spec: ManagedDisk, disk: VirtualDisk) -> tuple[str | None, list
             "(linux or windows)"
         )
     if report.generalized is False:
-        signs = "; ".join(report.signs[:3])
+        # The problems name the signs that decided it (a provisioned marker, Sysprep's state...),
+        # not the first facts found (an EFI loader, os-release).
+        why = "; ".join(report.problems[:2]) or "; ".join(report.signs[:3])
         notes.append(
-            f"the {os_type} system inside is not generalized ({signs}): fine for a specialized disk; generalize "
-            "it first to make an image from it"
+            f"warning: the {os_type} system inside is not generalized: {why}. Fine for a specialized disk "
+            "(attach it, or make a specialized gallery version); generalize it first to make a generalized image"
         )
-    return os_type.lower(), notes
+    return os_type.lower(), notes, report
 
 
 def _generation(spec: ManagedDisk, os_type: str | None, image: BlobImage) -> tuple[str | None, list[str]]:
@@ -88,9 +115,10 @@ def _generation(spec: ManagedDisk, os_type: str | None, image: BlobImage) -> tup
         notes = [f"Hyper-V generation {generation}: {detected.reason}" if detected.generation
                  else f"Hyper-V generation V1 (Azure's default): {detected.reason}"]
     if spec.security_type and generation != "V2":
+        guest = " with a VM guest state" if spec.security_data is not None else ""
         raise InputError(
-            f"TrustedLaunch needs a Generation 2 (UEFI) disk, but this one is {generation}: "
-            "upload without a security type, or give a GPT disk with an EFI system partition"
+            f"{spec.security_type}{guest} needs a Generation 2 (UEFI) disk, but this one is {generation}: "
+            "upload without a security type (and guest state), or give a GPT disk with an EFI system partition"
         )
     return generation, notes
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..azure.state import UploadState
 from ..errors import InputError, StorageError
 from .base import Readback, UploadStatus
 from .disk_arm import UPLOADABLE
-from .disk_tags import STALE_SECONDS
+from .disk_tags import STALE_SECONDS, recorded_state
 from .page_blob import SinkReadback
 
 if TYPE_CHECKING:
@@ -36,14 +35,14 @@ def open_disk_for_reading(session: ManagedDiskSession) -> Readback:
     props, _ = sink.properties()
     if props is None:
         raise StorageError(f"{session.url}: its read access URL answers that there is no disk behind it")
-    return SinkReadback(sink, size=props.size, state=UploadState.from_metadata(dict(disk.tags or {})))
+    return SinkReadback(sink, size=props.size, state=recorded_state(dict(disk.tags or {}))[0])
 
 def disk_status(session: ManagedDiskSession) -> UploadStatus:
     """What the disk and its tags say of an upload (no access is granted to read it)."""
     disk = session.arm.get()
     if disk is None:
         return UploadStatus(url=session.url, exists=False)
-    state = UploadState.from_metadata(dict(disk.tags or {}))
+    state = recorded_state(dict(disk.tags or {}))[0]
     age = round(session.arm.clock.now() - state.heartbeat, 1) if state and state.heartbeat else None
     writer = None
     if state is not None and age is not None and not state.complete and session.arm.state == "ActiveUpload":

@@ -19,36 +19,46 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
 from ..azure.credentials import client_options
-from ..azure.errors import error_code
+from ..azure.errors import error_code, expired_sas
 from ..azure.page_blob import PageBlobSink, PageRangesRefusedError
 from ..azure.state import UploadState
 from ..blob_image import BlobImage
-from ..errors import CancelledError, DestinationConflictError, InputError, LeaseHeldError
+from ..errors import ArmError, AuthenticationError, CancelledError, DestinationConflictError, InputError, LeaseHeldError
 from ..planning import DestinationLimits, standard_hdd_limits
 from ..transfer.settings import TransferSettings
 from ..upload_decision import Existing
 from ..virtual_disk import VirtualDisk
 from .base import Readback, UploadStatus
 from .disk_reading import disk_status, open_disk_for_reading
-from .disk_arm import UPLOADABLE, DiskArm, DiskTokenPolicy, az_delete_command, compute_models, refuses_crc_header
+from .disk_arm import UPLOADABLE, DiskArm, DiskTokenPolicy, Granted, az_delete_command, compute_models, refuses_crc_header
 from .disk_layout import disk_image
-from .disk_tags import STALE_SECONDS, DiskTags
+from .disk_security import Companion, companions, send_companion
+from .disk_tags import STALE_SECONDS, DiskTags, recorded_state
+from .disk_verdict import KEY_GUEST
 
 if TYPE_CHECKING:
     from .managed_disk import ManagedDisk
 
 log = logging.getLogger("vhdupload.managed_disk")
 
+#: A write grant's duration: twice the planned upload time, 1 h at least, 7 days at most (the
+#: documentation leaves it open; Add-AzVhd asks for 86,400 s whatever the disk, the az docs'
+#: scripts likewise, and a refused SAS is granted again here rather than guessed long).
 _MIN_GRANT_SECONDS = 3600
 _MAX_GRANT_SECONDS = 7 * 24 * 3600
 #: Write grants asked for again after the disk endpoint refused the SAS (it expired).
 _MAX_RENEWALS = 3
+#: Looks at the disk after its access was revoked, a second apart, before a state that is not
+#: ``Unattached`` is an error (ARM's reads may lag its writes for a moment).
+_SETTLE_LOOKS = 5
 
 
 class ManagedDiskSession:
     """See the module docstring and :class:`vhdupload.destinations.DestinationSession`."""
 
-    wants_md5 = False  # the disk endpoint takes no Content-MD5
+    # The disk endpoint takes no Content-MD5, lease or metadata: AzCopy's page-blob sender sends
+    # none of them to an md- host either (and no Put Blob: the disk exists at its size).
+    wants_md5 = False
     lease_seconds = 0  # no lease: a heartbeat (see disk_tags.STALE_SECONDS)
 
     def __init__(self, disk: ManagedDisk, *, compute: Any, settings: TransferSettings, cancel: threading.Event) -> None:
@@ -61,6 +71,7 @@ class ManagedDiskSession:
         self.sink: PageBlobSink | None = None
         self.created = False  # by this very session (only such a disk is deleted on failure)
         self.os_type: str | None = None  # what layout() found inside ("auto" resolved)
+        self.capabilities: Any = None  # the disk's supportedCapabilities, from the guest report
         self.generation: str | None = None
         self._size: int | None = None
         self._settings = settings
@@ -70,6 +81,8 @@ class ManagedDiskSession:
         self._lock = threading.Lock()
         self._grant_seconds = _MIN_GRANT_SECONDS
         self._renewals = 0
+        self._granted_urls: Granted | None = None
+        self._companions: list[Companion] = []  # the guest state (and metadata) of a secure upload
         self.lost: BaseException | None = None
 
     @property
@@ -95,6 +108,11 @@ class ManagedDiskSession:
         self.notes.extend(layout.notes)
         if state is None:
             self.os_type, self.generation = layout.os_type, layout.generation
+            self.capabilities = layout.capabilities
+            if layout.verdict is not None:
+                self.tags.extra[KEY_GUEST] = layout.verdict.to_tag()
+            if self.spec.security_data is not None:
+                self._companions = companions(self.spec.security_data)  # read (or refused) before anything remote
         self._size = layout.image.size
         return layout.image
 
@@ -103,11 +121,16 @@ class ManagedDiskSession:
         if disk is None:
             return Existing(exists=False)
         tags = dict(disk.tags or {})
-        state = UploadState.from_metadata(tags)
+        state, corrupt = recorded_state(tags)
         self.tags.learn_existing(tags, self.spec.tags)
         disk_state = self.arm.state or "unknown"
         writable = disk_state in UPLOADABLE or (disk_state == "Unattached" and state is not None and state.complete)
-        if state is None:
+        mismatch = self._secure_mismatch(disk)
+        if mismatch:
+            return Existing(exists=True, state=state, writable=False, foreign=mismatch)
+        if corrupt:
+            foreign = f"a disk whose upload cannot be trusted: {corrupt} (diskState {disk_state})"
+        elif state is None:
             foreign = f"a disk that vhdupload did not make (diskState {disk_state})"
             if disk_state in UPLOADABLE:
                 foreign += ": another tool's upload, in progress or left unfinished"
@@ -115,16 +138,31 @@ class ManagedDiskSession:
             foreign = f"a disk in state {disk_state} that this upload cannot continue"
         return Existing(exists=True, state=state, writable=writable, foreign=foreign)
 
+    def _secure_mismatch(self, disk: Any) -> str | None:
+        """Why an existing disk cannot take this upload's kind (secure or not), or None."""
+        option = getattr(getattr(disk, "creation_data", None), "create_option", None)
+        option = str(getattr(option, "value", option) or "")
+        secure = self.spec.security_data is not None
+        if secure and option == "Upload":
+            return "a disk created for a plain upload, which cannot take a VM guest state"
+        if not secure and option == "UploadPreparedSecure":
+            return "a disk created to take a VM guest state (UploadPreparedSecure), and none is given"
+        return None
+
     def create(self, *, size: int, state: UploadState) -> bool:
         spec = self.spec
         if not spec.location:
             raise InputError("a managed disk needs a location (an Azure region such as westeurope) to be created")
         models = compute_models()
+        # UploadPreparedSecure: what az CLI's `disk create --upload-type UploadWithSecurityData` sends.
+        option = "UploadPreparedSecure" if spec.security_data is not None else "Upload"
         properties = models.DiskProperties(
-            creation_data=models.CreationData(create_option="Upload", upload_size_bytes=size))
+            creation_data=models.CreationData(create_option=option, upload_size_bytes=size))
         if self.os_type:
             properties.os_type = "Linux" if self.os_type == "linux" else "Windows"
             properties.hyper_v_generation = self.generation
+            if self.capabilities is not None:
+                properties.supported_capabilities = self.capabilities
         if spec.security_type:
             properties.security_profile = models.DiskSecurityProfile(security_type=spec.security_type)
         if spec.data_access_auth_mode:
@@ -181,7 +219,41 @@ class ManagedDiskSession:
             self._size = current.blob_size
         self._grant_seconds = int(min(max(_MIN_GRANT_SECONDS, 2 * seconds_hint + _MIN_GRANT_SECONDS), _MAX_GRANT_SECONDS))
         self.sink = self.sink_for(self.grant("Write", self._grant_seconds))
+        self._check_companions()
         self.tags.start_heartbeat(state)
+
+    def _companion_urls(self) -> list[str | None]:
+        granted = self._granted_urls
+        if granted is None:
+            return []
+        return [granted.security_data, granted.security_metadata][: len(self._companions)]
+
+    def _check_companions(self) -> None:
+        """A secure upload: each file has its URL, and is the size of Azure's blob for it
+        (before a byte of the OS disk is sent)."""
+        for companion, url in zip(self._companions, [*self._companion_urls(), None, None]):
+            if not url:
+                raise ArmError(f"Azure granted write access to {self.spec.name} but no {companion.what} URL "
+                               "(securityDataAccessSAS / securityMetadataAccessSAS) came with it; the disk may not "
+                               "take one (was it made UploadPreparedSecure, with a Confidential VM type for metadata?)")
+            companion.matches(self.sink_for(url), disk=self.spec.name)
+
+    def _send_companions(self) -> None:
+        """The guest state (and metadata), each whole, checked, before the complete mark."""
+        for index, companion in enumerate(self._companions):
+            for attempt in (0, 1):
+                url = self._companion_urls()[index]
+                assert url is not None
+                try:
+                    crc = send_companion(companion, self.sink_for(url), settings=self._settings, cancel=self._cancel)
+                    break
+                except AuthenticationError:
+                    if attempt:
+                        raise
+                    log.warning("the %s URL was refused (expired?); granting write access again", companion.what)
+                    self.sink = self.sink_for(self.grant("Write", self._grant_seconds))
+            log.info("%s sent and read back (CRC64 %s)", companion.what, crc)
+            self.notes.append(f"the {companion.what} {companion.image.disk.path.name} was sent and read back")
 
     def held_ranges(self, *, size: int) -> list[tuple[int, int]] | None:
         assert self.sink is not None
@@ -192,29 +264,40 @@ class ManagedDiskSession:
             return None
 
     def put_page(self, data: bytes, *, offset: int, crc: bytes) -> None:
-        sink = self.sink
-        assert sink is not None
-        try:
-            self._put(sink, data, offset=offset, crc=crc)
-        except HttpResponseError as exc:
-            if exc.status_code != 403:
-                raise
-            # The grant's SAS expired (a long upload), or was revoked: ask for a new one, once per
-            # failed SAS however many requests saw it fail, then send this page again.
-            self._renew_grant(sink, exc)
-            assert self.sink is not None
-            self._put(self.sink, data, offset=offset, crc=crc)
+        while True:
+            sink = self.sink
+            assert sink is not None
+            try:
+                self._put(sink, data, offset=offset, crc=crc)
+                return
+            except HttpResponseError as exc:
+                if exc.status_code != 403:
+                    raise
+                # The grant's SAS expired (a long upload), or was revoked: ask for a new one, once
+                # per failed SAS however many requests saw it fail (at most _MAX_RENEWALS times,
+                # then a one-line error), then send this page again.
+                self._renew_grant(sink, exc)
 
     def _renew_grant(self, failed: PageBlobSink, exc: HttpResponseError) -> None:
         with self._lock:
             if self.sink is not failed:
                 return  # another request renewed it already
             if self._renewals >= _MAX_RENEWALS:
-                raise exc
+                raise self._access_ended(exc) from None
             log.warning("the disk's write access was refused (%s); granting it again", error_code(exc) or exc.status_code)
             self.sink = self.sink_for(self.grant("Write", self._grant_seconds))
             self._renewals += 1
             self.notes.append(f"write access to the disk ended during the upload and was granted again ({self._renewals}x)")
+
+    def _access_ended(self, exc: HttpResponseError) -> AuthenticationError:
+        """Write access refused again after ``_MAX_RENEWALS`` grants: the grant's SAS is Azure's,
+        not one the user made, so the fix is a rerun (which asks for a new one)."""
+        expiry = expired_sas(exc)
+        why = f"its SAS expired at {expiry}" if expiry else f"Azure answered {error_code(exc) or exc.status_code}"
+        return AuthenticationError(
+            f"the disk endpoint of {self.url} refused the write access Azure granted ({why}), also after granting "
+            f"it again {self._renewals} times; nothing was deleted: run the same command again to resume"
+        )
 
     def _put(self, sink: PageBlobSink, data: bytes, *, offset: int, crc: bytes) -> None:
         if self._crc_supported:
@@ -245,15 +328,32 @@ class ManagedDiskSession:
     def confirm_complete(self, state: UploadState) -> None:
         if self.arm.state == "ActiveUpload":  # a rerun after a crash between the mark and the revoke
             self._revoke()
+        self._require_unattached()
 
     def finish(self, state: UploadState, *, md5: bytes | None) -> None:
+        self._send_companions()  # before the mark: a crash in them is resumed by a rerun
         self.tags.stop_heartbeat()
         self.tags.write(state, heartbeat=False)  # the complete mark first, so a crash here is finished by a rerun
         self._revoke()
+        self._require_unattached()
         if self.tags.refused:
             # ARM would not take it while uploading: now. A crash just before this leaves a
             # finished disk whose tags say "uploading", which a rerun refuses (never resumes).
             self.tags.write(state, heartbeat=False)
+
+    def _require_unattached(self) -> None:
+        """A finished upload leaves the disk ``Unattached``, ready to use; any other state after
+        the revoke (a state that flaps back) is not a success."""
+        for look in range(_SETTLE_LOOKS):
+            if self.arm.state == "Unattached":
+                return
+            if look + 1 < _SETTLE_LOOKS and not self._cancel.wait(1.0):
+                self.arm.get()
+        raise ArmError(
+            f"{self.url} is {self.arm.state or 'in no known state'} after its write access was revoked, not Unattached: "
+            "Azure has not made it usable; run the same command again to finish it, or look at it with "
+            f"`az disk show --resource-group {self.spec.resource_group} --name {self.spec.name}`"
+        )
 
     # -- verify and status -------------------------------------------------------------------
     def open_for_reading(self) -> Readback:
@@ -270,6 +370,8 @@ class ManagedDiskSession:
         """Ends the heartbeat (a clean stop clears it, so a rerun continues at once) and a read
         grant; after a failure, deletes a disk this session created when asked to."""
         heartbeat = self.tags.stop_heartbeat()
+        for companion in self._companions:
+            companion.image.disk.close()
         if self._granted == "Read":
             self._revoke()
         if not failed:
@@ -282,7 +384,7 @@ class ManagedDiskSession:
         """A cancelled upload stops here and now: say so in the tags (one try), so that the same
         command run at once is not told to wait for a writer that is gone."""
         disk = self.arm.disk
-        state = UploadState.from_metadata(dict(disk.tags or {})) if disk is not None else None
+        state = recorded_state(dict(disk.tags or {}))[0] if disk is not None else None
         if state is None:
             return
         try:
@@ -301,6 +403,10 @@ class ManagedDiskSession:
             except Exception as exc:  # noqa: BLE001 - say what is left
                 return f"deleting the disk failed ({exc}); delete it with `{delete}`"
             return f"the disk {spec.name} this command created was deleted"
+        try:
+            self.arm.get()  # what it is now: a grant since the last read made it ActiveUpload
+        except Exception as exc:  # noqa: BLE001 - the note is best effort
+            log.info("could not read %s again: %s", self.url, exc)
         billed = " (billed as a Standard HDD of its size meanwhile)" if self.arm.state == "ActiveUpload" else ""
         return f"the disk {spec.name} is left {self.arm.state or 'as it is'}{billed}; to give it up, delete it with `{delete}`"
 
@@ -309,9 +415,13 @@ class ManagedDiskSession:
 
     # -- helpers -----------------------------------------------------------------------------
     def grant(self, access: str, seconds: int) -> str:
-        sas = self.arm.grant(access, seconds)
+        """Grant ``access``; the disk's SAS URL (a secure upload's write grant also keeps the
+        guest state's and metadata's)."""
+        granted = self.arm.grant(access, seconds, guest_state=access == "Write" and self.spec.security_data is not None)
         self._granted = access
-        return sas
+        if access == "Write":
+            self._granted_urls = granted
+        return granted.disk
 
     def _revoke(self) -> None:
         self.arm.revoke()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from ..azure.state import KEY_HEARTBEAT, PREFIX, UploadState
@@ -25,6 +26,22 @@ HEARTBEAT_SECONDS = 20
 STALE_SECONDS = 60
 _MIN_TAG_WRITE_INTERVAL = 15
 _TAG_VALUE_MAX = 256
+
+
+def recorded_state(tags: dict[str, str] | None) -> tuple[UploadState | None, str | None]:
+    """The upload state the disk's tags record, or ``(None, problem)`` when vhdupload's tags are
+    there but corrupt (anyone with tag rights can edit them): such a disk is taken as foreign,
+    never resumed, and ``problem`` says why in one line."""
+    state = UploadState.from_metadata(tags)
+    if state is None:
+        ours = any(k.lower().startswith(PREFIX) for k in (tags or {}))
+        return None, ("its vhdupload_* tags are incomplete or not numbers where numbers belong" if ours else None)
+    if state.footer_uuid:
+        try:
+            uuid.UUID(hex=state.footer_uuid)
+        except ValueError:
+            return None, "its tag vhdupload_footer_uuid is not a UUID (edited by hand?)"
+    return state, None
 
 
 class DiskTags:
@@ -42,6 +59,8 @@ class DiskTags:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state: Callable[[], UploadState | None] = lambda: None
+        #: vhdupload's tags beside the state's (the guest check's verdict), written with it.
+        self.extra: dict[str, str] = {}
 
     def learn_existing(self, tags: dict[str, str], spec_tags: dict[str, str]) -> None:
         """Keep the user tags the disk already has (ours are rewritten), the given ones over them."""
@@ -56,6 +75,7 @@ class DiskTags:
         if heartbeat:
             meta[KEY_HEARTBEAT] = str(int(self.arm.clock.now()))
         tags = dict(self.user_tags)
+        meta.update(self.extra)
         tags.update({k: v[:_TAG_VALUE_MAX] for k, v in meta.items() if k.lower().startswith(PREFIX)})
         return tags
 

@@ -1,7 +1,8 @@
 """A managed disk as the destination (Azure's direct upload): the value that names it.
 
-Lifecycle of an upload: create (``createOption: Upload``) -> ``ReadyToUpload``; grant Write ->
-``ActiveUpload``; the footer page last; tags marked complete; revoke -> ``Unattached``.
+Lifecycle of an upload: create (``createOption: Upload``, or ``UploadPreparedSecure`` with a VM
+guest state: :mod:`.disk_security`) -> ``ReadyToUpload``; grant Write -> ``ActiveUpload``; the
+footer page last (then the guest state); tags marked complete; revoke -> ``Unattached``.
 Revoking checks the footer, so a failed upload is never revoked: the disk stays
 ``ActiveUpload`` and a rerun continues it. How: :mod:`.disk_session`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import KW_ONLY, dataclass, field
+from pathlib import Path
 
 from ..azure.arm import ArmConnection
 from ..azure.state import PREFIX
@@ -18,6 +20,7 @@ from ..errors import InputError
 from ..keywords import refuse_unknown_keywords
 from ..transfer.settings import TransferSettings
 from .disk_arm import az_delete_command
+from .disk_security import SecurityData, check_security, security_type
 from .disk_session import ManagedDiskSession
 
 SKUS = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS", "PremiumV2_LRS", "UltraSSD_LRS")
@@ -41,7 +44,13 @@ class ManagedDisk:
         holds; None for a data disk.
     :param hyper_v_generation: ``V1`` or ``V2`` (OS disks only), or ``auto`` to read it from the
         partition table (GPT with an EFI system partition means V2).
-    :param security_type: ``TrustedLaunch`` (Generation 2 only) or None.
+    :param security_type: ``TrustedLaunch`` or a ``ConfidentialVM_*`` type (Generation 2 only;
+        a Confidential VM type needs ``vm_guest_state``), or None.
+    :param vm_guest_state: the VM guest state file (VMGS, a VHD) to upload with the OS disk: the
+        disk is then created ``UploadPreparedSecure`` and the file sent to its guest-state URL;
+        None for a plain upload.
+    :param security_metadata: a Confidential VM disk's security metadata file (a VHD), sent beside
+        the guest state where the disk takes one; None otherwise.
     :param data_access_auth_mode: ``AzureActiveDirectory`` to require an Entra ID token for
         data access (the upload then sends one with each request), or None.
     :param tags: the user's own tags (the upload adds its ``vhdupload_*`` tags beside them).
@@ -59,6 +68,8 @@ class ManagedDisk:
     os_type: str | None = None
     hyper_v_generation: str = "auto"
     security_type: str | None = None
+    vm_guest_state: Path | None = None
+    security_metadata: Path | None = None
     data_access_auth_mode: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     delete_on_failure: bool = False
@@ -73,7 +84,7 @@ class ManagedDisk:
             "sku": _sku(self.sku),
             "os_type": _os_type(self.os_type),
             "hyper_v_generation": _generation(self.hyper_v_generation),
-            "security_type": _security_type(self.security_type),
+            "security_type": security_type(self.security_type),
             "data_access_auth_mode": _auth_mode(self.data_access_auth_mode),
             "tags": dict(self.tags),
         }
@@ -82,10 +93,22 @@ class ManagedDisk:
         for key in self.tags:
             if key.lower().startswith(PREFIX):
                 raise InputError(f"tag {key!r}: names starting with {PREFIX} are vhdupload's own")
+        security_data = SecurityData.of(self.vm_guest_state, self.security_metadata)
+        if security_data is not None:
+            object.__setattr__(self, "vm_guest_state", security_data.vm_guest_state)
+            object.__setattr__(self, "security_metadata", security_data.metadata)
+        check_security(self.security_type, security_data)
         if self.security_type and not self.os_type:
-            raise InputError("a TrustedLaunch disk is an OS disk: give its os type (linux or windows)")
+            raise InputError(f"a {self.security_type} disk is an OS disk: give its os type (linux or windows)")
+        if self.security_type and self.hyper_v_generation == "V1":
+            raise InputError(f"{self.security_type} needs a Generation 2 (UEFI) disk, not V1: give V2 (or auto)")
         if self.data_access_auth_mode and self.arm.credential is None:
             raise InputError("a disk with Entra-ID-only data access needs a credential to sign the upload")
+
+    @property
+    def security_data(self) -> SecurityData | None:
+        """The guest state (and metadata) to upload with the disk, or None."""
+        return SecurityData.of(self.vm_guest_state, self.security_metadata)
 
     @property
     def entra_only(self) -> bool:
@@ -119,17 +142,6 @@ def _generation(generation: str | None) -> str:
     if value not in ("AUTO", "V1", "V2"):
         raise InputError(f"Hyper-V generation {generation!r} must be auto, V1 or V2")
     return "auto" if value == "AUTO" else value
-
-
-def _security_type(security: str | None) -> str | None:
-    if security is None:
-        return None
-    if security.lower() != "trustedlaunch":
-        raise InputError(
-            f"security type {security!r} is not supported for upload yet: confidential VM disks need a VM "
-            "guest state blob (UploadPreparedSecure); upload as TrustedLaunch or without a security type"
-        )
-    return "TrustedLaunch"
 
 
 def _auth_mode(mode: str | None) -> str | None:

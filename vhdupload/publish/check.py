@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..blob_image import BlobImage, blob_image
 from ..destinations.disk_layout import managed_disk_image
+from ..destinations.disk_security import SecurityData, check_security, companions, security_type
 from ..endpoints import open_source
 from ..virtual_disk import VirtualDisk
 from ..guest import GuestReport, choose_os_type, examine, readers_missing, require_generalized
@@ -73,11 +74,25 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
                 "have: shrink it, or make it a data disk"
             ])
         result.generation = _generation(plan, image, result)
+        _secure(plan, disk, result.generation)
         if not skip_guest_check:
             _guest(plan, source, result)
         return result
     finally:
         source.close()
+
+
+def _secure(plan: PublishPlan, disk: DiskSource, generation: str) -> None:
+    """A guest state (and metadata) is read, and Azure's rules applied, before anything remote."""
+    options = plan.security(disk)
+    data = SecurityData.of(options.get("vm_guest_state"), options.get("security_metadata"))
+    kind = security_type(options.get("security_type"))
+    check_security(kind, data)
+    if kind and generation != "V2":
+        raise PublishCheckError([f"security_type = \"{kind}\" needs a Generation 2 (UEFI) OS disk, but it is "
+                                 f"{generation}: drop the security type (and guest state), or give a UEFI disk"])
+    for companion in companions(data) if data is not None else []:
+        companion.image.disk.close()
 
 
 def _generation(plan: PublishPlan, image: BlobImage, result: CheckedDisk) -> str:

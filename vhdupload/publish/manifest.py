@@ -22,7 +22,7 @@ IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state
               "target_regions", "replica_count", "storage_account_type", "replication_mode", "exclude_from_latest",
               "end_of_life")
 STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
-DISK_KEYS = ("path", "role", "lun", "caching", "blob")
+DISK_KEYS = ("path", "role", "lun", "caching", "blob", "vm_guest_state", "security_metadata", "security_type")
 
 
 def _unknown(table: dict[str, Any], allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
@@ -66,7 +66,8 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
             problems.append(f"[[disk]] #{index + 1}: path must be a string, not {path!r}")
             path = None
         disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
-                                caching=table.get("caching"), blob=table.get("blob")))
+                                caching=table.get("caching"), blob=table.get("blob"),
+                                **{k: table[k] for k in ("vm_guest_state", "security_metadata", "security_type") if k in table}))
     disks = _expand_archives(disks, raw_disks, base=base, problems=problems)
     image_fields: dict[str, Any] = {k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)
     plan = PublishPlan(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
-from os import PathLike
+from os import PathLike, fspath
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,11 @@ class DiskSource:
     lun: int | None = None
     caching: str | None = None  # None | ReadOnly | ReadWrite
     blob: str | None = None  # the blob's name in the container (default: the file's name)
+    #: An OS managed disk's VM guest state (and a Confidential VM disk's metadata) file, uploaded
+    #: with it (``UploadPreparedSecure``), and its security type (TrustedLaunch when not said).
+    vm_guest_state: str | PathLike[str] | None = None
+    security_metadata: str | PathLike[str] | None = None
+    security_type: str | None = None
 
 
 @refuse_unknown_keywords
@@ -121,6 +126,14 @@ class PublishPlan:
         prefix = self.storage.disk_prefix if self.storage.disk_prefix is not None else f"{self.image.name}-"
         return f"{prefix}{Path(disk.path).stem}"
 
+    def security(self, disk: DiskSource) -> dict[str, Any]:
+        """A managed OS disk's security options as :class:`~vhdupload.ManagedDisk` takes them."""
+        if not disk.vm_guest_state:
+            return {"security_type": disk.security_type} if disk.security_type else {}
+        metadata = self.resolved(replace(disk, path=disk.security_metadata)) if disk.security_metadata else None
+        return {"security_type": disk.security_type or "TrustedLaunch",
+                "vm_guest_state": self.resolved(replace(disk, path=disk.vm_guest_state)), "security_metadata": metadata}
+
     def blob_name(self, disk: DiskSource) -> str:
         return disk.blob or Path(disk.path).name
 
@@ -148,6 +161,9 @@ class PublishPlan:
         if storage.managed_disks:
             problems += [f"[[disk]] #{i + 1}: blob applies to container_url only (a managed disk is named "
                          "disk_prefix + the file's stem)" for i, d in enumerate(disks) if d.blob]
+        else:
+            problems += [f"[[disk]] #{i + 1}: vm_guest_state applies to managed_disks = true only (a blob has no "
+                         "guest state)" for i, d in enumerate(disks) if d.vm_guest_state]
         seen_luns: dict[int, int] = {}
         for i, d in enumerate(disks):
             if d.role == "data" and d.lun is not None:
@@ -344,4 +360,9 @@ def _disk(disk: DiskSource, where: str, problems: list[str], *, lun_needed: bool
         problems.append(f"{where}: lun is missing (every data disk needs its own lun, 0 to {MAX_LUN})")
     caching = _choice(_text(disk.caching, where, "caching", problems), CACHING, where, "caching", problems)
     blob = _text(disk.blob, where, "blob", problems)
-    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob)
+    secure = {k: _text(fspath(v) if isinstance(v, PathLike) else v, where, k, problems)
+              for k, v in (("vm_guest_state", disk.vm_guest_state), ("security_metadata", disk.security_metadata),
+                           ("security_type", disk.security_type))}
+    if role != "os" and any(secure.values()):
+        problems.append(f"{where}: vm_guest_state, security_metadata and security_type belong to the OS disk")
+    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob, **secure)

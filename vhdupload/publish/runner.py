@@ -239,6 +239,7 @@ class _Publisher:
                 self.plan.disk_name(disk), resource_group=image.resource_group, arm=self.arm, location=image.location,
                 sku=self.plan.storage.disk_sku, os_type=image.os_type.lower() if disk.role == "os" else None,
                 hyper_v_generation=checked.generation or "auto", tags=dict(image.tags),
+                **self.plan.security(disk),
             )
         url = self.destination(disk)
         return PageBlob.from_client_factory(lambda options: self._blob_client(url, options), name=url,

@@ -12,11 +12,11 @@ from ..guest import Capabilities
 from ..guest.generation import detect_os_type
 from . import az_command, bodies, resource_ids
 from .compare import first_difference
-from .disk_sources import DiskCheck, check_os_type, disk_generation, is_disk_id
+from .disk_sources import DiskCheck, check_os_type, disk_generation, is_disk_id, source_guest
 from .gallery_features import (
     check_existing_definition, check_security, default_security_type, new_definition_features, security_type,
 )
-from .guest_check import GuestCheck, check_guest
+from .guest_check import GuestCheck
 from .plans import ArmRequest, RegistrationPlan
 from .prepare import DataDisks, _blob_urls, _data_disks, _existing, _generation, _named, _os_disk_check, _preflight, _put
 from .preflight import BlobCheck
@@ -125,7 +125,7 @@ def _read_sources(spec: GalleryVersionSpec, context: PlanContext, state: str) ->
     os_disk, data, factory = _blob_urls(os_disk, data, context.blob_client_factory)
     checks, reader = _preflight(os_disk, data, factory=factory, skip=spec.skip_preflight,
                                 compute_client=context.compute_client, subscription_id=context.subscription_id)
-    guest = check_guest(reader, os_state=state, skip=spec.skip_guest_check)
+    guest = source_guest(reader, checks, context.compute_client, os_state=state, skip=spec.skip_guest_check)
     given = bodies.os_type(spec.os_type)
     guest.check_os_type(given)
     os_check = _os_disk_check(checks)

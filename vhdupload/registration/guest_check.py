@@ -57,12 +57,18 @@ def check_guest(reader: BlobReader | None, *, os_state: str | None, skip: bool) 
     missing = readers_missing(report)
     if missing and not skip:  # nothing was judged: not the same as a "can't tell" from what was read
         raise InputError(f"{reader.url}: {missing}; or skip the guest check (--skip-guest-check)")
+    return judge_guest(report, where=reader.url, os_state=os_state, skip=skip)
+
+
+def judge_guest(report: GuestReport, *, where: str, os_state: str | None, skip: bool) -> GuestCheck:
+    """Apply :func:`vhdupload.guest.require_generalized` to what was found inside the OS disk
+    ``where`` (a blob read now, or a managed disk's recorded verdict)."""
     try:
         warnings = require_generalized(report, os_state=os_state)
     except NotGeneralizedError as exc:
         if not skip:
             raise NotGeneralizedError(
-                f"{reader.url}: {exc}; or, if you are sure, skip this check (--skip-guest-check)", problems=exc.problems
+                f"{where}: {exc}; or, if you are sure, skip this check (--skip-guest-check)", problems=exc.problems
             ) from None
         warnings = [f"the guest check was skipped, but the OS disk looks not generalized: {exc.problems[0]}"]
     check = GuestCheck(report, warnings=warnings)

@@ -17,8 +17,7 @@ from ..redact import strip_query
 from . import az_command, bodies, resource_ids
 from ..azure.arm import arm_errors
 from .blobs import BlobClientFactory, BlobReader
-from .disk_sources import DiskCheck, check_managed_disk, check_os_type, disk_generation, is_disk_id
-from .guest_check import check_guest
+from .disk_sources import DiskCheck, check_managed_disk, check_os_type, disk_generation, is_disk_id, source_guest
 from ..guest.generation import GenerationChoice, choose_generation, detect_os_type, normalize_generation
 from .sector_layout import refuse_4k_sector_layout
 from .plans import ArmRequest, RegistrationPlan
@@ -200,7 +199,7 @@ def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
                                 compute_client=compute_client, subscription_id=subscription_id)
     # Look inside the OS disk before any ARM call: refuse one that clearly was not generalized.
-    guest = check_guest(reader, os_state="generalized", skip=skip_guest_check)
+    guest = source_guest(reader, checks, compute_client, os_state="generalized", skip=skip_guest_check)
     guest.check_os_type(kind_os)
     refuse_arm64_image(guest.report.architecture if guest.report is not None else None)
     kind_os = kind_os or guest.os_type
