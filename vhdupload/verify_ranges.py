@@ -119,9 +119,16 @@ def compare_ranges(readback: Readback, image: BlobImage, *, threads: int, cancel
 
 
 def _pieces(image: BlobImage) -> Iterator[tuple[int, int, int]]:
-    """Numbered pieces of at most 4 MiB of the source's extents, in offset order."""
+    """Numbered pieces of at most 4 MiB of the source's extents widened to whole 4 KiB pages,
+    in offset order: an upload finds data page by page from offset 0, so pages counted from an
+    extent's own start (a sector-aligned one) would not be the pages it sent."""
+    stop = min(image.disk.virtual_size, image.data_size)
+    pages = planning.coalesce(
+        (planning.align_down(lo, planning.PAGE), min(planning.align_up(hi, planning.PAGE), image.data_size))
+        for lo, hi in image.disk.extents(0, stop)
+    )
     index = 0
-    for lo, hi in image.disk.extents(0, min(image.disk.virtual_size, image.data_size)):
+    for lo, hi in pages:
         for a, b in _split(lo, hi):
             yield index, a, b
             index += 1

@@ -95,7 +95,7 @@ def _empty(tmp_path):
     "make, expected",
     [
         (_corrupt_vhd, "checksum"),
-        (_raw_without_flag, "convert"),
+        (_raw_without_flag, "add --raw"),
         (_unaligned_no_resize, "whole number (in mbs)"),
         (_broken_parent, "parent"),
         (_empty, "empty"),

@@ -146,7 +146,7 @@ def test_the_cli_prints_a_warning_as_a_warning_and_a_note_as_a_note() -> None:
                           bytes_sent=0, bytes_skipped=0, bytes_present=0, requests=0, retries=0, seconds=1.0,
                           crc64="0" * 16, resumed=False, already_complete=False, resized=False,
                           notes=["warning: the linux system inside is not generalized: x", "Hyper-V generation V2"])
-    lines = summary(result).splitlines()
+    lines = summary(result)
     assert "warning: the linux system inside is not generalized: x" in lines
     assert "note: Hyper-V generation V2" in lines and not any(line.startswith("note: warning") for line in lines)
 
