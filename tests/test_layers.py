@@ -42,6 +42,7 @@ ABOVE_FORMATS = (
     "vhdupload.convert",
     "vhdupload.blob_image",  # the fixed-VHD view Azure receives
     "vhdupload.guest",
+    "vhdupload.allocation",
     "vhdupload.registration",
     "vhdupload.destinations",
     "vhdupload.publish",
@@ -70,6 +71,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("formats", ("vhd", "vhdx", "raw")),
     ("above the formats", ("disks", "sniff", "azure_rules", "blob_image")),
     ("guest", ("guest",)),
+    ("allocation maps", ("allocation",)),
     ("compositions", ("inspect", "convert")),
     ("transfer", ("source_proof", "transfer", "engine")),
     ("Azure SDK calls", ("azure",)),

@@ -19,6 +19,7 @@ from os import PathLike
 from typing import Any
 
 from . import crc64, planning
+from .allocation import without_free_space
 from .blob_image import BlobImage
 from .destinations.base import Destination, Readback
 from .endpoints import open_source, package_errors
@@ -68,6 +69,7 @@ def verify(
     settings: TransferSettings | None = None,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
+    skip_free: bool = False,
 ) -> VerifyResult:
     """Compare ``destination`` with ``source`` without downloading its zeros (a managed disk is
     granted read access for the comparison, revoked afterwards).
@@ -80,6 +82,8 @@ def verify(
     :param cancel: set it to stop (:class:`vhdupload.CancelledError`).
     :param progress: :class:`vhdupload.Progress` snapshots from worker threads: ``total`` is the
         bytes to compare, ``bytes_received`` what was downloaded so far.
+    :param skip_free: the upload skipped free space: compare the used blocks, and check that the
+        free ones read as zeros at the destination.
     :returns: a :class:`vhdupload.VerifyResult` whose ``ok`` says whether they match.
     :raises vhdupload.StorageError: only when the comparison itself could not be made (the
         destination is missing, holds an unfinished upload, cannot be read).
@@ -91,6 +95,8 @@ def verify(
     cancel = cancel or threading.Event()
     session = destination.open(settings=settings, cancel=cancel)  # holds nothing until it reads
     disk = open_source(source, raw=raw)
+    if skip_free:  # what such an upload sent: zeros in the free space
+        disk, _found = without_free_space(disk)
     failed = True
     try:
         readback = session.open_for_reading()

@@ -1,0 +1,52 @@
+"""Send only what the disk holds: the free space of a disk's file systems, as byte ranges.
+
+- :mod:`.survey` walks the partitions (the guest layer's reader) and reads each volume's
+  allocation map: :mod:`.ext` (block bitmaps), :mod:`.fat` (the tables), :mod:`.ntfs`
+  (``$Bitmap``), :mod:`.swap` (past the header); what no partition covers is free too, less
+  the tables and the boot loader's gap;
+- :mod:`.bitmap` turns maps into ranges (and never a used unit into a free one);
+- :mod:`.holes` gives the disk an upload sends: free ranges read as zeros and are never read.
+
+Nothing here knows of uploads or destinations: upload, convert, verify and inspect call in.
+"""
+
+from __future__ import annotations
+
+from .. import planning
+from ..virtual_disk import VirtualDisk
+from .bitmap import Range
+from .holes import WithoutFreeSpace
+from .survey import FreeSpace, VolumeSpace, find_free_space
+
+__all__ = [
+    "FreeSpace",
+    "VolumeSpace",
+    "WithoutFreeSpace",
+    "data_in_free_space",
+    "find_free_space",
+    "free_space_of",
+    "without_free_space",
+]
+
+
+def free_space_of(disk: VirtualDisk) -> FreeSpace:
+    """The free space of ``disk`` (any format), read from its allocation maps."""
+    return find_free_space(disk.read, disk.virtual_size)
+
+
+def without_free_space(disk: VirtualDisk) -> tuple[WithoutFreeSpace, FreeSpace]:
+    """``disk`` with its free space as holes, and what was found."""
+    found = free_space_of(disk)
+    return WithoutFreeSpace(disk, found.ranges), found
+
+
+def data_in_free_space(disk: VirtualDisk, ranges: tuple[Range, ...] | list[Range]) -> int:
+    """Bytes of the free ``ranges`` that hold data: non-zero 4 KiB pages (sectors at the ends)
+    of the parts the disk stores at all (a sparse file's holes and unallocated blocks are not read)."""
+    found = 0
+    for lo, hi in ranges:
+        for start, stop in disk.extents(lo, hi):
+            for offset in range(start, stop, planning.CHUNK):
+                n = min(planning.CHUNK, stop - offset)
+                found += planning.total(planning.nonzero_runs(disk.read(offset, n), base=offset))
+    return found
