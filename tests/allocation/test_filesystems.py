@@ -13,16 +13,11 @@ from vhdupload import convert_image
 from vhdupload.allocation import data_in_free_space, free_space_of, without_free_space
 from vhdupload.disks import open_disk
 
-from .disks import BOOT_GAP, BOOT_GAP_AT, build
+from .disks import BOOT_GAP, BOOT_GAP_AT
 from .filesystems import (DELETED, check, deleted_files, kept_files, make_ext4, make_fat, read_ext4_file,
                           read_fat_file, read_ntfs_file)
 
 READERS = {"ext": read_ext4_file, "fat": read_fat_file, "ntfs": read_ntfs_file}
-
-
-@pytest.fixture(scope="module")
-def disk(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("allocation"))
 
 
 def extract(image, start: int, size: int, out):

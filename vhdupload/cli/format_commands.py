@@ -11,6 +11,7 @@ from .. import convert_image, inspect_disk
 from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._free_space import SKIP_FREE_HELP, free_space_line
 
 if TYPE_CHECKING:  # annotations only
     from ..guest import GuestReport
@@ -103,9 +104,10 @@ def convert_command(
     src: str = typer.Argument(..., metavar="SRC", help="A VHD of any type, or a raw disk image.", show_default=False),
     dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
+    skip_free: bool = typer.Option(False, "--skip-free", help=SKIP_FREE_HELP),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
-    result = convert_image(src, dst, force=force)
+    result = convert_image(src, dst, force=force, skip_free=skip_free)
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )
@@ -113,4 +115,8 @@ def convert_command(
         f"wrote {result.destination}: fixed VHD of {format_size(result.virtual_size)}{rounded} "
         f"from a {result.source_type} source, {format_size(result.data_bytes)} of data, UUID {result.uuid}"
     )
+    if result.free_bytes_skipped is not None:
+        typer.echo(free_space_line(result.free_bytes_skipped, "left as holes"))
+        for note in result.notes:
+            typer.echo(f"note: {note}")
     return EXIT_OK

@@ -31,6 +31,7 @@ from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, Subscr
 from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._free_space import SKIP_FREE_HELP, VERIFY_SKIP_FREE_HELP, free_space_line
 from ._progress import ProgressBar as _ProgressBar
 from ._progress import wanted
 from ._storage_options import (
@@ -128,6 +129,7 @@ def upload(
         bool,
         typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
     ] = False,
+    skip_free: Annotated[bool, typer.Option("--skip-free", help=SKIP_FREE_HELP)] = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -176,7 +178,8 @@ def upload(
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
         result = upload_disk(source, target, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
-                             trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel)
+                             trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel,
+                             skip_free=skip_free)
         bar.finish()
     except KeyboardInterrupt:
         cancel.set()
@@ -210,6 +213,7 @@ def verify(
     account_name: AccountNameOption = None,
     sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
+    skip_free: Annotated[bool, typer.Option("--skip-free", help=VERIFY_SKIP_FREE_HELP)] = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -233,7 +237,8 @@ def verify(
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
-        result = verify_disk(source, target, raw=raw, resize=not no_resize, settings=settings, progress=bar.update)
+        result = verify_disk(source, target, raw=raw, resize=not no_resize, settings=settings, progress=bar.update,
+                             skip_free=skip_free)
         bar.finish()
     finally:
         bar.close()
@@ -374,6 +379,8 @@ def summary(result: UploadResult) -> str:
         f"  bytes sent:    {format_size(result.bytes_sent)}",
         f"  bytes skipped: {format_size(result.bytes_skipped)}",
     ]
+    if result.free_bytes_skipped is not None:
+        lines.append(free_space_line(result.free_bytes_skipped))
     if result.bytes_present:
         lines.append(f"  already there: {format_size(result.bytes_present)}")
     lines += [
