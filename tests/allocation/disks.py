@@ -41,7 +41,7 @@ def build(tmp: Path) -> TestDisk:
     volumes = []
     for seed, (kind, start, length, _) in enumerate(layout):
         image = tmp / f"{kind}.vol"
-        kept, gone = kept_files(seed, 4), deleted_files(3)
+        kept, gone = kept_files(seed, 4, MIB), deleted_files(3, MIB)
         if kind == "ext":
             make_ext4(image, length * MIB, kept, gone)
         elif kind == "fat":
@@ -53,7 +53,7 @@ def build(tmp: Path) -> TestDisk:
             run(tool("mkswap"), str(image))
             with open(image, "r+b") as f:  # what a running system swapped out
                 f.seek(MIB)
-                f.write(_pattern(2 * MIB))
+                f.write(_pattern(MIB))
             kept = {}
         copy_into(path, start * MIB, image)
         volumes.append(Volume(kind, start * MIB, length * MIB, kept))
@@ -61,5 +61,5 @@ def build(tmp: Path) -> TestDisk:
         f.seek(BOOT_GAP_AT)
         f.write(BOOT_GAP)
         f.seek(130 * MIB)  # unpartitioned: a deleted partition's leftovers
-        f.write(_pattern(3 * MIB))
+        f.write(_pattern(MIB))
     return TestDisk(path, size, volumes)

@@ -56,11 +56,11 @@ def test_every_volume_is_read_and_the_deleted_data_lies_in_free_space(disk):
             "partition 4": ("swap", None), "unpartitioned space": ("gaps", None),
         }
         with_data = {v.where: data_in_free_space(source, v.free) for v in found.volumes}
-    # three deleted 2 MiB files per file system, 2 MiB of swapped-out pages, 3 MiB in the gap
+    # three deleted 1 MiB files per file system, 1 MiB of swapped-out pages, 1 MiB in the gap
     for where in ("partition 1", "partition 2", "partition 3"):
-        assert 6 * MIB <= with_data[where] <= 6 * MIB + 64 * 1024, where
-    assert with_data["partition 4"] == 2 * MIB
-    assert with_data["unpartitioned space"] == 3 * MIB
+        assert 3 * MIB <= with_data[where] <= 3 * MIB + 64 * 1024, where
+    assert with_data["partition 4"] == MIB
+    assert with_data["unpartitioned space"] == MIB
     # the start of the disk (tables, boot loader gap) and the backup GPT are never free
     assert found.ranges[0][0] >= MIB
     assert found.ranges[-1][1] <= disk.size - 33 * 512
