@@ -19,7 +19,7 @@ TOP_KEYS = ("image", "storage", "disk")
 IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state", "hyper_v_generation",
               "gallery", "definition", "version", "publisher", "offer", "sku", "tags")
 STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
-DISK_KEYS = ("path", "role", "lun", "caching", "blob")
+DISK_KEYS = ("path", "role", "lun", "caching", "blob", "skip_free")
 
 
 def _unknown(table: dict[str, Any], allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
@@ -63,7 +63,7 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
             problems.append(f"[[disk]] #{index + 1}: path must be a string, not {path!r}")
             path = None
         disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
-                                caching=table.get("caching"), blob=table.get("blob")))
+                                caching=table.get("caching"), blob=table.get("blob"), skip_free=table.get("skip_free")))
     image_fields: dict[str, Any] = {k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)
     plan = PublishPlan(
         image=ImageTarget(**image_fields),

@@ -63,6 +63,7 @@ class DiskSource:
     lun: int | None = None
     caching: str | None = None  # None | ReadOnly | ReadWrite
     blob: str | None = None  # the blob's name in the container (default: the file's name)
+    skip_free: bool | None = None  # leave free space home (None: yes for a generalized image's disks)
 
 
 @refuse_unknown_keywords
@@ -91,6 +92,14 @@ class PublishPlan:
         """The managed disk's name: the prefix (default: the image name and ``-``) + the file's stem."""
         prefix = self.storage.disk_prefix if self.storage.disk_prefix is not None else f"{self.image.name}-"
         return f"{prefix}{Path(disk.path).stem}"
+
+    def skips_free(self, disk: DiskSource) -> bool:
+        """Whether ``disk`` is sent without its free space: as its ``skip_free`` says, else yes for
+        the disks of a generalized image (meant to carry nothing of the machine it came from, and
+        deleted files are exactly that) and no for a specialized one (sent bit for bit)."""
+        if disk.skip_free is not None:
+            return disk.skip_free
+        return self.image.os_state.lower() == "generalized"
 
     def blob_name(self, disk: DiskSource) -> str:
         return disk.blob or Path(disk.path).name
@@ -243,4 +252,8 @@ def _disk(disk: DiskSource, where: str, problems: list[str], *, lun_needed: bool
         problems.append(f"{where}: lun is missing (every data disk needs its own lun, 0 to {MAX_LUN})")
     caching = _choice(_text(disk.caching, where, "caching", problems), CACHING, where, "caching", problems)
     blob = _text(disk.blob, where, "blob", problems)
-    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob)
+    skip_free = disk.skip_free
+    if skip_free is not None and not isinstance(skip_free, bool):
+        problems.append(f"{where}: skip_free = {skip_free!r} is not true or false")
+        skip_free = None
+    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob, skip_free=skip_free)

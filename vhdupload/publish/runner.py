@@ -315,17 +315,18 @@ class _Publisher:
         target = self.target(checked)
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
             return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
-                          cancel=self.cancel)
+                          cancel=self.cancel, skip_free=self.plan.skips_free(disk))
         except DestinationConflictError:
             if not self.overwrite:
                 raise
         log.info("%s holds another source: replaced (overwrite)", strip_query(self.destination(disk)))
         return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
-                      cancel=self.cancel, overwrite=True)
+                      cancel=self.cancel, overwrite=True, skip_free=self.plan.skips_free(disk))
 
     def verify(self, checked: CheckedDisk) -> VerifyResult:
         return verify(checked.path, self.target(checked), cancel=self.cancel,
-                      settings=replace(self.settings, max_bandwidth=None))
+                      settings=replace(self.settings, max_bandwidth=None),
+                      skip_free=self.plan.skips_free(checked.source))
 
     def delete_disk(self, checked: CheckedDisk) -> None:
         """``cleanup``: the image holds its own copy by now."""
