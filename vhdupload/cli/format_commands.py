@@ -94,6 +94,8 @@ def _inside(guest: GuestReport) -> list[str]:
     width = max(len(k) for k, _ in lines) + 1
     out = ["inside:"] + [f"  {k + ':':<{width}} {v}" for k, v in lines]
     out += [f"  sign: {s}" for s in guest.signs]
+    out += [f"  {v.where}: deleted data that an upload would carry: {format_size(v.free_bytes_with_data)}; "
+            "--skip-free sends none of it" for v in guest.volumes if v.free_bytes_with_data]
     out += [f"  problem: {p}" for p in guest.problems]
     out += [f"  warning: {w}" for w in guest.warnings]
     return out
