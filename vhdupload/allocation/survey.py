@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..guest.partitions import SECTOR, Partition, read_partitions
 from ..guest.probe import KINDS, probe
@@ -51,6 +51,8 @@ _NOT_READ = {
 }
 _EXTENDED = (0x05, 0x0F, 0x85)
 _LDM = 0x42
+_RAID_TYPES = ("a19d880f-05fc-4d3b-a006-743f0f84911e", "0xfd")
+_MD_MAGIC = (b"\xfc\x4e\x2b\xa9",)  # 0xa92b4efc, little-endian
 #: The signature probe reads a few sectors per volume; nothing near this budget.
 _PROBE_BUDGET = 64 * 1024 * 1024
 
@@ -110,7 +112,13 @@ def find_free_space(read: ReadAt, size: int) -> FreeSpace:
     volumes: list[VolumeSpace] = []
     for part in table.partitions:
         where = "whole disk" if table.scheme == "none" else f"partition {part.number}"
-        volumes.append(_volume(read, cached, part, where))
+        volume = _volume(read, cached, part, where)
+        # Partitions that overlap (a damaged or hostile table): what one file system calls free
+        # may be another's data, so nothing another partition covers is free here.
+        others = [(p.start, p.start + p.size) for p in table.partitions if p is not part]
+        if volume.free and others:
+            volume = replace(volume, free=tuple(subtract(list(volume.free), others)))
+        volumes.append(volume)
     if table.scheme != "none":
         volumes.append(_gaps(cached.read, size, table.scheme, table.partitions))
     ranges = coalesce(r for v in volumes for r in v.free)
@@ -118,6 +126,9 @@ def find_free_space(read: ReadAt, size: int) -> FreeSpace:
 
 
 def _volume(read: ReadAt, cached: CachedDisk, part: Partition, where: str) -> VolumeSpace:
+    if part.type in _RAID_TYPES or _md_superblock(cached, part):
+        # a RAID member: a striped array's file system is not this partition's to read
+        return VolumeSpace(where, part.start, part.size, "raid", kept="it is a Linux RAID (md) member")
     try:
         kind = probe(Window(cached, part.start, part.size))
     except Exception as exc:  # a damaged volume must end as "kept", whatever it triggers
@@ -138,6 +149,14 @@ def _volume(read: ReadAt, cached: CachedDisk, part: Partition, where: str) -> Vo
         return VolumeSpace(where, part.start, part.size, kind, kept=f"its allocation map cannot be read ({_text(exc)})")
     free = tuple((base + lo, base + hi) for lo, hi in coalesce(found) if 0 <= lo < hi <= part.size)
     return VolumeSpace(where, part.start, part.size, kind, free=free)
+
+
+def _md_superblock(cached: CachedDisk, part: Partition) -> bool:
+    """An md superblock where versions 0.90 (64 KiB-aligned, 64 KiB before the end) or 1.0 (8 KiB
+    before the end, 4 KiB-aligned) keep it, whose data starts at the partition's start."""
+    end = part.start + part.size
+    places = (end - (part.size % 65536) - 65536, part.start + ((part.size - 8192) & ~4095))
+    return any(at >= part.start and cached.read(at, 4) in _MD_MAGIC for at in places)
 
 
 def _gaps(read: ReadAt, size: int, scheme: str, partitions: list[Partition]) -> VolumeSpace:

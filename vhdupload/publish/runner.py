@@ -87,10 +87,13 @@ class DiskResult:
     bytes_to_send: int | None = None  # a dry run's estimate: at most this many
     upload_size: int = 0
     notes: list[str] = field(default_factory=list)
+    free_bytes_skipped: int | None = None  # with skip_free: free space left home (not read, not sent)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"path": self.path, "role": self.role, "lun": self.lun, "destination": self.destination,
                 "bytes_sent": self.bytes_sent, "resumed": self.resumed, "verified": self.verified}
+        if self.free_bytes_skipped is not None:
+            data["free_bytes_skipped"] = self.free_bytes_skipped
         if self.bytes_to_send is not None:
             data["bytes_to_send"] = self.bytes_to_send
         return data
@@ -444,7 +447,8 @@ def publish(
     for c in checked:
         result = uploads[c.index]
         per_disk[c.index] = {"bytes_sent": result.bytes_sent, "resumed": result.resumed,
-                                  "already_complete": result.already_complete}
+                                  "already_complete": result.already_complete,
+                                  "free_bytes_skipped": result.free_bytes_skipped}
         run.notes += [f"{plan.label(c.index)}: {n}" for n in result.notes]
         if plan.storage.managed_disks and result.disk_id:
             per_disk[c.index]["destination"] = result.disk_id
