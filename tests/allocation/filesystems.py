@@ -81,6 +81,33 @@ def make_ntfs_volume(path: Path, size: int, kept: dict[str, bytes], gone: dict[s
     return path
 
 
+def make_xfs(path: Path, size: int, kept: dict[str, bytes], *, options: tuple[str, ...] = ()) -> Path:
+    """XFS from a protofile (mkfs.xfs cannot delete: its deleted data is written by the tests)."""
+    staged = path.with_suffix(".files")
+    staged.mkdir()
+    lines = ["d--755 0 0"]
+    for name, data in kept.items():
+        (staged / name).write_bytes(data)
+        lines.append(f"{name} ---644 0 0 {staged / name}")
+    proto = path.with_suffix(".proto")
+    proto.write_text("boot\n0 0\n" + "\n".join(lines) + "\n$\n")
+    sparse_file(path, size)
+    run(tool("mkfs.xfs"), "-q", "-f", *options, "-p", str(proto), str(path))
+    return path
+
+
+def read_xfs_file(image: Path, name: str, out: Path) -> bytes:
+    import pyfsxfs
+
+    volume = pyfsxfs.volume()
+    volume.open(str(image))
+    try:
+        entry = volume.get_file_entry_by_path(f"/{name}")
+        return bytes(entry.read_buffer_at_offset(entry.get_size(), 0))
+    finally:
+        volume.close()
+
+
 def read_ext4_file(image: Path, name: str, out: Path) -> bytes:
     run(tool("debugfs"), "-R", f"dump /{name} {out}", str(image))
     return out.read_bytes()
@@ -103,6 +130,7 @@ def check(kind: str, image: Path) -> str:
         "ext": [tool("e2fsck"), "-fn", str(image)],
         "fat": [tool("fsck.fat"), "-n", str(image)],
         "ntfs": [tool("ntfsfix"), "-n", str(image)],
+        "xfs": [tool("xfs_repair"), "-n", "-f", str(image)],
     }
     done = subprocess.run(commands[kind], capture_output=True, text=True)
     assert done.returncode == 0, f"{commands[kind][0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"

@@ -177,3 +177,28 @@ def test_the_maps_of_a_2_tib_disk_are_read_in_seconds(tmp_path):
     assert found.volumes[0].kept is None
     assert found.free_bytes > 1.9 * 1024**4
     assert seconds < 15, seconds
+
+
+def test_overwriting_every_free_range_harms_no_file_system_and_no_file(disk, tmp_path):
+    """The sharpest test of the maps: garbage over all that was found free, and each checker and
+    every kept file still agree (were one used block among it, they would not)."""
+    import shutil
+
+    copy = tmp_path / "filled.img"
+    shutil.copyfile(disk.path, copy)
+    with open_disk(copy, raw=True) as source:
+        found = free_space_of(source)
+    with open(copy, "r+b") as f:
+        for lo, hi in found.ranges:
+            f.seek(lo)
+            f.write((DELETED * ((hi - lo) // len(DELETED) + 1))[: hi - lo])
+    data = copy.read_bytes()
+    assert data[BOOT_GAP_AT : BOOT_GAP_AT + len(BOOT_GAP)] == BOOT_GAP
+    for volume in disk.volumes:
+        if volume.kind == "swap":
+            assert data[volume.start + 4096 - 10 : volume.start + 4096] == b"SWAPSPACE2"
+            continue
+        part = extract(copy, volume.start, volume.size, tmp_path / f"{volume.kind}.filled")
+        check(volume.kind, part)
+        for name, content in volume.kept.items():
+            assert READERS[volume.kind](part, name, tmp_path / f"f-{volume.kind}-{name}") == content

@@ -6,7 +6,7 @@ here, natively, through the disk's ``read``: only the bitmaps and tables, never 
 
 What counts as free:
 
-- inside a volume, what its file system (ext2/3/4, FAT, NTFS) marks free, or a swap area past
+- inside a volume, what its file system (ext2/3/4, XFS, FAT, NTFS) marks free, or a swap area past
   its header page;
 - outside the partitions, the gaps between and after them -- except the start of the disk up
   to the first partition (the MBR or protective MBR, the GPT and its entries, and the gap a
@@ -32,6 +32,7 @@ from .ext import ext_free
 from .fat import fat_free
 from .ntfs import ntfs_free
 from .swap import swap_free
+from .xfs import xfs_free
 
 #: probe kind -> (reader of the free ranges, a human name)
 _READERS: dict[str, tuple[Callable[[ReadAt, int], list[Range]], str]] = {
@@ -39,9 +40,9 @@ _READERS: dict[str, tuple[Callable[[ReadAt, int], list[Range]], str]] = {
     "fat": (fat_free, "FAT"),
     "ntfs": (ntfs_free, "NTFS"),
     "swap": (swap_free, "swap"),
+    "xfs": (xfs_free, "XFS"),
 }
 _NOT_READ = {
-    "xfs": "XFS free space is not read yet",
     "lvm2": "LVM2 physical volumes are not read yet",
     "btrfs": "Btrfs free space is not read",
     "luks": "it is encrypted",
