@@ -2,7 +2,8 @@
 
 - :mod:`.survey` walks the partitions (the guest layer's reader) and reads each volume's
   allocation map: :mod:`.ext` (block bitmaps), :mod:`.xfs` (the bnobt of each AG, behind a
-  clean log), :mod:`.fat` (the tables), :mod:`.ntfs` (``$Bitmap``), :mod:`.swap` (past the header); what no partition covers is free too, less
+  clean log), :mod:`.fat` (the tables), :mod:`.ntfs` (``$Bitmap``), :mod:`.swap` (past the header), :mod:`.lvm` (unused extents, and the logical
+  volumes' own file systems); what no partition covers is free too, less
   the tables and the boot loader's gap;
 - :mod:`.bitmap` turns maps into ranges (and never a used unit into a free one);
 - :mod:`.holes` gives the disk an upload sends: free ranges read as zeros and are never read.

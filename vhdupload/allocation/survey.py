@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import cast
 from dataclasses import dataclass, field, replace
 
 from ..guest.partitions import SECTOR, Partition, read_partitions
 from ..guest.probe import KINDS, probe
 from ..guest.source import Budget, CachedDisk, Window
-from .bitmap import Range, ReadAt, Unreadable, bounded_reader, coalesce, subtract
+from .bitmap import Range, ReadAt, Unreadable, bounded_reader, coalesce, scale, subtract
 from .ext import ext_free
 from .fat import fat_free
+from .lvm import lv_reader, read_physical_volume
 from .ntfs import ntfs_free
 from .swap import swap_free
 from .xfs import xfs_free
@@ -43,7 +45,6 @@ _READERS: dict[str, tuple[Callable[[ReadAt, int], list[Range]], str]] = {
     "xfs": (xfs_free, "XFS"),
 }
 _NOT_READ = {
-    "lvm2": "LVM2 physical volumes are not read yet",
     "btrfs": "Btrfs free space is not read",
     "luks": "it is encrypted",
     "bitlocker": "it is encrypted",
@@ -113,43 +114,90 @@ def find_free_space(read: ReadAt, size: int) -> FreeSpace:
     volumes: list[VolumeSpace] = []
     for part in table.partitions:
         where = "whole disk" if table.scheme == "none" else f"partition {part.number}"
-        volume = _volume(read, cached, part, where)
         # Partitions that overlap (a damaged or hostile table): what one file system calls free
         # may be another's data, so nothing another partition covers is free here.
         others = [(p.start, p.start + p.size) for p in table.partitions if p is not part]
-        if volume.free and others:
-            volume = replace(volume, free=tuple(subtract(list(volume.free), others)))
-        volumes.append(volume)
+        for volume in _volume(read, cached, part, where):
+            if volume.free and others:
+                volume = replace(volume, free=tuple(subtract(list(volume.free), others)))
+            volumes.append(volume)
     if table.scheme != "none":
         volumes.append(_gaps(cached.read, size, table.scheme, table.partitions))
     ranges = coalesce(r for v in volumes for r in v.free)
     return FreeSpace(size=size, volumes=tuple(volumes), ranges=tuple(ranges), warnings=tuple(warnings))
 
 
-def _volume(read: ReadAt, cached: CachedDisk, part: Partition, where: str) -> VolumeSpace:
+def _volume(read: ReadAt, cached: CachedDisk, part: Partition, where: str) -> list[VolumeSpace]:
+    """The partition's volume (and, for an LVM2 physical volume, each logical volume)."""
     if part.type in _RAID_TYPES or _md_superblock(cached, part):
         # a RAID member: a striped array's file system is not this partition's to read
-        return VolumeSpace(where, part.start, part.size, "raid", kept="it is a Linux RAID (md) member")
-    try:
-        kind = probe(Window(cached, part.start, part.size))
-    except Exception as exc:  # a damaged volume must end as "kept", whatever it triggers
-        return VolumeSpace(where, part.start, part.size, "unknown", kept=f"its signature cannot be read ({_text(exc)})")
-    if kind not in _READERS:
-        return VolumeSpace(where, part.start, part.size, kind, kept=_NOT_READ.get(kind, "it is not read here"))
-    reader = _READERS[kind][0]
+        return [VolumeSpace(where, part.start, part.size, "raid", kept="it is a Linux RAID (md) member")]
     base = part.start
 
     def volume_read(offset: int, length: int) -> bytes:
         return read(base + offset, length)
 
+    reads = bounded_reader(volume_read, part.size)
+    if _probe(reads) == "lvm2":
+        return _physical_volume(reads, part, where)
+    volume, found = _file_system(reads, part.size, where, part.start)
+    free = tuple((base + lo, base + hi) for lo, hi in found)
+    return [replace(volume, free=free)]
+
+
+def _probe(read: ReadAt) -> str:
     try:
-        found = reader(bounded_reader(volume_read, part.size), part.size)
+        return probe(cast(Window, _Reads(read)))
+    except Exception:  # a damaged volume must end as "kept", whatever it triggers
+        return "unknown"
+
+
+class _Reads:
+    """What the signature probe calls: ``read_at``."""
+
+    def __init__(self, read: ReadAt) -> None:
+        self.read_at = read
+
+
+def _file_system(read: ReadAt, size: int, where: str, start: int) -> tuple[VolumeSpace, list[Range]]:
+    """The volume of ``size`` bytes ``read`` reads, and its free ranges (relative to it)."""
+    kind = _probe(read)
+    if kind not in _READERS:
+        return VolumeSpace(where, start, size, kind, kept=_NOT_READ.get(kind, "it is not read here")), []
+    try:
+        found = _READERS[kind][0](read, size)
     except Unreadable as exc:
-        return VolumeSpace(where, part.start, part.size, kind, kept=str(exc))
+        return VolumeSpace(where, start, size, kind, kept=str(exc)), []
     except Exception as exc:  # hostile input: whatever a damaged map triggers, the volume is kept
-        return VolumeSpace(where, part.start, part.size, kind, kept=f"its allocation map cannot be read ({_text(exc)})")
-    free = tuple((base + lo, base + hi) for lo, hi in coalesce(found) if 0 <= lo < hi <= part.size)
-    return VolumeSpace(where, part.start, part.size, kind, free=free)
+        return VolumeSpace(where, start, size, kind, kept=f"its allocation map cannot be read ({_text(exc)})"), []
+    return VolumeSpace(where, start, size, kind), [(lo, hi) for lo, hi in coalesce(found) if 0 <= lo < hi <= size]
+
+
+def _physical_volume(read: ReadAt, part: Partition, where: str) -> list[VolumeSpace]:
+    """An LVM2 PV: its extents no LV uses, then the file system of each LV read here."""
+    try:
+        pv = read_physical_volume(read, part.size)
+    except Unreadable as exc:
+        return [VolumeSpace(where, part.start, part.size, "lvm2", kept=str(exc))]
+    except Exception as exc:
+        return [VolumeSpace(where, part.start, part.size, "lvm2", kept=f"its metadata cannot be read ({_text(exc)})")]
+    base = part.start
+    free = scale(pv.free, unit=pv.extent, base=base + pv.pe_start)
+    out = [VolumeSpace(where, part.start, part.size, "lvm2", free=tuple(free))]
+    for lv in pv.volumes:
+        lv_where = f"LVM {pv.group}/{lv.name}"
+        if lv.readable is not None or not lv.extents:
+            out.append(VolumeSpace(lv_where, part.start, 0, "lvm", kept=lv.readable or "it has no extents here"))
+            continue
+        try:
+            lv_read, size, to_pv = lv_reader(read, pv, lv)
+        except Unreadable as exc:
+            out.append(VolumeSpace(lv_where, part.start, 0, "lvm", kept=str(exc)))
+            continue
+        volume, found = _file_system(bounded_reader(lv_read, size), size, lv_where, part.start)
+        mapped = [(base + lo, base + hi) for span in found for lo, hi in to_pv(span)]
+        out.append(replace(volume, free=tuple(coalesce(mapped))))
+    return out
 
 
 def _md_superblock(cached: CachedDisk, part: Partition) -> bool:

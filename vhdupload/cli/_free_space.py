@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..azure_rules import format_size
 
 SKIP_FREE_HELP = (
-    "Send only what the disk's file systems use (ext2/3/4, XFS, FAT, NTFS, swap, unpartitioned space): their free "
+    "Send only what the disk's file systems use (ext2/3/4, XFS, FAT, NTFS, LVM2, swap, unpartitioned space): their free "
     "blocks, deleted files' data included, are neither read nor sent and read as zeros at the destination. "
     "Volumes that cannot be read are sent as they are (a note says which)."
 )
