@@ -123,6 +123,27 @@ def test_ext_variants_agree_with_dumpe2fs(options, tmp_path):
     check("ext", raw)
     for name, content in kept_files(3, 3).items():
         assert read_ext4_file(raw, name, tmp_path / name) == content
+    _overwrite_free_and_check(image, found.ranges, kept_files(3, 3), tmp_path)
+
+
+def _overwrite_free_and_check(image, ranges, kept, tmp_path) -> None:
+    """Garbage over every free range of the source itself: e2fsck and every file still agree."""
+    with open(image, "r+b") as f:
+        for lo, hi in ranges:
+            f.seek(lo)
+            f.write((DELETED * ((hi - lo) // len(DELETED) + 1))[: hi - lo])
+    check("ext", image)
+    for name, content in kept.items():
+        assert read_ext4_file(image, name, tmp_path / f"o-{name}") == content
+
+
+def test_ext4_bigalloc(tmp_path):
+    kept = kept_files(4, 3)
+    image = make_ext4(tmp_path / "e.img", 96 * MIB, kept, deleted_files(2), options=("-O", "bigalloc", "-C", "16384"))
+    with open_disk(image, raw=True) as source:
+        found = free_space_of(source)
+    assert found.volumes[0].kept is None and found.free_bytes > 40 * MIB
+    _overwrite_free_and_check(image, found.ranges, kept, tmp_path)
 
 
 def _dumpe2fs_free(image) -> list[tuple[int, int]]:
