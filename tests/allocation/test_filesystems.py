@@ -223,3 +223,47 @@ def test_overwriting_every_free_range_harms_no_file_system_and_no_file(disk, tmp
         check(volume.kind, part)
         for name, content in volume.kept.items():
             assert READERS[volume.kind](part, name, tmp_path / f"f-{volume.kind}-{name}") == content
+
+
+def _ntfs_logfile_offset(image) -> int:
+    """Where $LogFile (MFT record 2) starts, from the boot sector and the record's data runs."""
+    import struct
+
+    from vhdupload.allocation.ntfs import _data_runs, _fixed_up
+
+    data = image.read_bytes()
+    sector, per_cluster = struct.unpack_from("<HB", data, 11)
+    cluster = sector * per_cluster
+    mft = struct.unpack_from("<Q", data, 48)[0] * cluster
+    record = _fixed_up(data[mft + 2 * 1024 : mft + 3 * 1024], sector=sector, number=2)
+    runs, _ = _data_runs(record, what="$LogFile")
+    return runs[0][0] * cluster
+
+
+def test_an_ntfs_whose_log_holds_work_to_redo_is_kept(tmp_path):
+    """What Windows leaves after fast startup, hibernation or a crash: a restart area with a log
+    client in use and not flagged clean. ntfs-3g refuses to mount such a volume too."""
+    import struct
+
+    from .filesystems import make_ntfs_volume
+
+    image = make_ntfs_volume(tmp_path / "n.img", 32 * MIB, kept_files(5, 1, MIB), deleted_files(1, MIB))
+    with open_disk(image, raw=True) as source:
+        assert free_space_of(source).volumes[0].kept is None
+    page = bytearray(4096)
+    page[:4] = b"RSTR"
+    struct.pack_into("<IIH", page, 0x10, 4096, 4096, 0x30)  # system and log page size, restart area offset
+    struct.pack_into("<QHHHH", page, 0x30, 5000, 1, 0xFFFF, 0, 0)  # an LSN, one client, in use, not clean
+    with open(image, "r+b") as f:
+        f.seek(_ntfs_logfile_offset(image))
+        f.write(page)
+    with open_disk(image, raw=True) as source:
+        found = free_space_of(source)
+    assert found.ranges == ()
+    assert "holds work to redo" in found.kept()[0]
+    page[0x3E] = 0x02  # the same restart area flagged clean: read again
+    with open(image, "r+b") as f:
+        f.seek(_ntfs_logfile_offset(image))
+        f.write(page)
+    with open_disk(image, raw=True) as source:
+        assert free_space_of(source).volumes[0].kept is None

@@ -8,9 +8,10 @@ attributes; ``$Bitmap``'s unnamed ``$DATA`` is non-resident and its data runs sa
 bitmap lies. The first 16 records sit together at the MFT's start, so record 6 is found
 without reading ``$MFT``'s own runs.
 
-Refused (kept whole, and said): a volume marked dirty in ``$Volume`` (Windows did not shut
-down cleanly, or wants chkdsk: its log could still change what is allocated), a ``$Bitmap``
-spread over an attribute list, and any record that does not parse.
+Refused (kept whole, and said): a volume marked dirty in ``$Volume`` (or wanting chkdsk), one
+whose ``$LogFile`` holds work to redo (fast startup, hibernation, a crash: replaying it could
+allocate clusters the bitmap calls free), a ``$Bitmap`` spread over an attribute list, and any
+record that does not parse.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .bitmap import Range, ReadAt, Unreadable, free_runs, read_exact, scale
 _DATA, _ATTRIBUTE_LIST, _VOLUME_INFORMATION, _END = 0x80, 0x20, 0x70, 0xFFFFFFFF
 _VOLUME_DIRTY = 0x0001
 _MAX_BITMAP = 1 << 32  # 32 Ti clusters: beyond any volume a VHD can hold
+_LOG_PAGE_MAX = 65536
+_NO_CLIENT = 0xFFFF  # LOGFILE_NO_CLIENT
+_RESTART_CLEAN = 0x0002  # RESTART_VOLUME_IS_CLEAN
 
 
 def ntfs_free(read: ReadAt, size: int) -> list[Range]:
@@ -50,6 +54,8 @@ def ntfs_free(read: ReadAt, size: int) -> list[Range]:
 
     if _volume_flags(record(3)) & _VOLUME_DIRTY:
         raise Unreadable("it is marked dirty (Windows did not shut down cleanly or wants chkdsk)")
+    log_runs, log_size = _data_runs(record(2), what="$LogFile")
+    _require_clean_log(_read_runs(read, log_runs, cluster=cluster, length=min(log_size, 2 * _LOG_PAGE_MAX)))
     runs, data_size = _data_runs(record(6))
     if data_size * 8 < clusters or data_size > _MAX_BITMAP:
         raise Unreadable(f"its $Bitmap ({data_size} bytes) does not cover its {clusters} clusters")
@@ -97,22 +103,54 @@ def _volume_flags(rec: bytes) -> int:
     raise Unreadable("$Volume has no volume information")
 
 
-def _data_runs(rec: bytes) -> tuple[list[tuple[int | None, int]], int]:
-    """$Bitmap's data runs ((first cluster or None for sparse, cluster count)) and data size."""
+def _data_runs(rec: bytes, *, what: str = "$Bitmap") -> tuple[list[tuple[int | None, int]], int]:
+    """A system file's data runs ((first cluster or None for sparse, cluster count)) and data size."""
     attributes = _attributes(rec)
     if any(kind == _ATTRIBUTE_LIST for kind, _ in attributes):
-        raise Unreadable("its $Bitmap is spread over an attribute list (not read here)")
+        raise Unreadable(f"its {what} is spread over an attribute list (not read here)")
     for kind, attr in attributes:
         if kind != _DATA or attr[9] != 0:  # the unnamed $DATA only
             continue
         if not attr[8]:
-            raise Unreadable("its $Bitmap is resident (impossible on a real volume)")
+            raise Unreadable(f"its {what} is resident (impossible on a real volume)")
         start_vcn, _last_vcn, runs_offset = struct.unpack_from("<QQH", attr, 16)
         data_size = struct.unpack_from("<Q", attr, 48)[0]
         if start_vcn != 0:
-            raise Unreadable("its $Bitmap's runs do not start at its first cluster")
+            raise Unreadable(f"its {what}'s runs do not start at its first cluster")
         return _decode_runs(attr[runs_offset:]), data_size
-    raise Unreadable("$Bitmap has no data attribute")
+    raise Unreadable(f"{what} has no data attribute")
+
+
+def _require_clean_log(head: bytes) -> None:
+    """The newer of ``$LogFile``'s two restart pages says no client has work to redo.
+
+    ntfs-3g's rule (``ntfs_is_logfile_clean``): clean when no log client is in use or the
+    restart area is flagged clean; a log reset to all 0xFF (as ntfs-3g leaves it) is clean too.
+    A log Windows left by fast startup, hibernation or a crash is not: replaying it could
+    allocate clusters ``$Bitmap`` still calls free."""
+    if not head.strip(b"\xff"):
+        return
+    newest: tuple[int, int, int] | None = None
+    page = struct.unpack_from("<I", head, 0x10)[0] if head[:4] == b"RSTR" else 4096
+    if page not in (4096, 8192, 16384, 32768, 65536):
+        raise Unreadable("its $LogFile's restart page is damaged")
+    for at in (0, page):
+        block = head[at : at + page]
+        if block[:4] == b"CHKD":
+            raise Unreadable("its $LogFile says chkdsk ran and did not finish")
+        if block[:4] != b"RSTR" or len(block) < 0x40:
+            continue
+        area = struct.unpack_from("<H", block, 0x18)[0]
+        if area + 16 > len(block):
+            raise Unreadable("its $LogFile's restart area is damaged")
+        lsn, _clients, _free_list, in_use, flags = struct.unpack_from("<QHHHH", block, area)
+        if newest is None or lsn > newest[0]:
+            newest = (lsn, in_use, flags)
+    if newest is None:
+        raise Unreadable("its $LogFile has no restart page")
+    if newest[1] != _NO_CLIENT and not newest[2] & _RESTART_CLEAN:
+        raise Unreadable("its $LogFile holds work to redo (Windows was not shut down fully: fast startup, "
+                         "hibernation or a crash; shut it down with `shutdown /s /t 0`)")
 
 
 def _decode_runs(raw: bytes) -> list[tuple[int | None, int]]:
