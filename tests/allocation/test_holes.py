@@ -63,3 +63,18 @@ def test_reads_outside_the_disk_are_refused_as_before(source):
             view.read(SIZE - 10, 20)
     with pytest.raises(InputError, match="closed"):
         view.read(0, 10)
+
+
+def test_the_deleted_data_of_a_large_free_space_is_estimated_from_samples(tmp_path):
+    """Past the budget, samples spread evenly: a quarter of the space holding data reads ~25 %."""
+    from vhdupload.allocation import data_in_free_space
+
+    path = tmp_path / "dense.img"
+    block = 64 * 1024
+    pattern = (b"\x01" * block + bytes(3 * block)) * 256  # 64 MiB, a quarter of it data
+    path.write_bytes(pattern)
+    with open_disk(path, raw=True) as disk:
+        exact = data_in_free_space(disk, [(0, len(pattern))])
+        estimate = data_in_free_space(disk, [(0, len(pattern))], budget=4 * 1024 * 1024)
+    assert exact == len(pattern) // 4
+    assert abs(estimate - exact) <= exact // 10
