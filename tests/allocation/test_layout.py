@@ -90,3 +90,20 @@ def test_a_dynamic_disk_keeps_everything_outside_its_partitions(tmp_path):
     found = _free(path)
     gaps = [v for v in found.volumes if v.content == "gaps"][0]
     assert gaps.free == () and "LDM" in (gaps.kept or "")
+
+
+def test_a_partition_past_the_end_of_the_disk_makes_no_gap_free(tmp_path):
+    """A table the reader had to cut (an entry past the disk's end, as in a truncated image):
+    the dropped partition's bytes must not pass for unpartitioned space."""
+    path = sparse_file(tmp_path / "cut.img", 64 * MIB)
+    subprocess.run([tool("sgdisk"), "-n1:2048:+16M", "-t1:8300", "-n2:0:+40M", "-t2:8300", str(path)],
+                   check=True, capture_output=True)
+    with open(path, "r+b") as f:
+        f.seek(24 * MIB)
+        f.write(DELETED * 1000)  # partition 2's data
+    with open(path, "r+b") as f:
+        f.truncate(40 * MIB)  # partition 2 now ends past the disk
+    found = _free(path)
+    assert not _touches(found.ranges, 17 * MIB, 40 * MIB)
+    gaps = [v for v in found.volumes if v.content == "gaps"][0]
+    assert "partition table has problems" in (gaps.kept or "")

@@ -121,7 +121,12 @@ def find_free_space(read: ReadAt, size: int) -> FreeSpace:
             if volume.free and others:
                 volume = replace(volume, free=tuple(subtract(list(volume.free), others)))
             volumes.append(volume)
-    if table.scheme != "none":
+    if table.scheme != "none" and warnings:
+        # a partition the reader dropped (past the disk's end, beyond the entries read) would
+        # look like a gap: with a table in doubt, nothing outside the partitions is free
+        volumes.append(VolumeSpace("unpartitioned space", 0, size, "gaps",
+                                   kept=f"the partition table has problems ({warnings[0]})"))
+    elif table.scheme != "none":
         volumes.append(_gaps(cached.read, size, table.scheme, table.partitions))
     ranges = coalesce(r for v in volumes for r in v.free)
     return FreeSpace(size=size, volumes=tuple(volumes), ranges=tuple(ranges), warnings=tuple(warnings))
