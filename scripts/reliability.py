@@ -34,7 +34,7 @@ BEGIN, END = "<!-- reliability-figures:begin -->", "<!-- reliability-figures:end
 HOSTILE = "<!-- hostile-input:begin -->"  # the fuzz's own section (tests/reliability/test_hostile_fuzz.py)
 HEADER = "# Reliability\n\nFigures from runs of the reliability checks, each with the command that reproduces it.\n"
 MINE = ["test_wire_faults.py", "test_crashes.py", "test_load.py", "test_secrets.py", "test_long_uploads.py",
-        "test_entra_id_disks.py"]
+        "test_entra_id_disks.py", "test_hostile_vhdx_bounds.py"]
 
 
 def main(argv: list[str]) -> int:
@@ -117,6 +117,7 @@ def render(records: dict, tests: list[dict], *, seed: int, seconds: float, statu
     out += _load(records.get("load", []))
     out += _secrets(records.get("secrets", []))
     out += _long(records.get("long", []))
+    out += _bounds(records.get("hostile_bounds", []))
     xfailed = [t for t in mine if t["outcome"] == "xfailed"]
     out += ["", "## Found, not fixed yet", ""]
     if xfailed:
@@ -258,6 +259,18 @@ def _long(entries: list) -> list[str]:
         else:
             out.append(f"| {o['what']} | {o['token_lifetime']} s | {o['upload_seconds']:.0f} s upload, "
                        f"{o['tokens']} tokens used, verified |")
+    return out
+
+
+def _bounds(entries: list) -> list[str]:
+    """Hostile inputs that once cost unbounded time or memory (issue 22), each with its bound."""
+    out = ["", "## Hostile input: time and memory bounds", ""]
+    if not entries:
+        return out + ["Not run."]
+    out += ["| case | time | peak RSS of the process |", "|---|---|---|"]
+    for e in entries:
+        rss = f"{e['peak_rss_mib']} MiB" if "peak_rss_mib" in e else "-"
+        out.append(f"| {e['case']} | {e['seconds']} s | {rss} |")
     return out
 
 

@@ -15,6 +15,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.support.arm_double import ArmDouble, start_arm_double
+from tests.support.conformance import api_version_problems, body_problems
 from tests.support.azurite import AzuriteServer, start_azurite
 from tests.support.entra_id import start_https_azurite
 from tests.support.registration import SUB, Blobs, FakeCredential
@@ -93,6 +94,7 @@ def managed_disk_double(azurite):
     double.ensure_proxy()
     yield double
     double.stop()
+    _assert_conformance(double)
 
 
 @pytest.fixture
@@ -146,6 +148,13 @@ def arm(azurite) -> ArmDouble:
     )
     yield double
     double.stop()
+    _assert_conformance(double)
+
+
+def _assert_conformance(double: ArmDouble) -> None:
+    """Every body sent used only fields azure-mgmt-compute's models know, at the pinned API versions."""
+    problems = body_problems(double.requests) + api_version_problems(double.requests)
+    assert not problems, "ARM requests the real service would not recognise:\n" + "\n".join(problems[:20])
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1] / "vhdupload"
 # ---------------------------------------------------------------------------------------------
 
 #: The format readers. Each one is a package (or module) of its own; a new format is one more.
-FORMATS = ("vhdupload.vhd", "vhdupload.vhdx", "vhdupload.raw")
+FORMATS = ("vhdupload.vhd", "vhdupload.vhdx", "vhdupload.raw", "vhdupload.vmdk")
 
 #: What every format produces and may use: the shared disk interface and its helpers, the errors.
 FORMAT_BASE = ("vhdupload.virtual_disk", "vhdupload.ranges", "vhdupload.errors")
@@ -68,7 +68,8 @@ def _other_formats(fmt: str) -> tuple[str, ...]:
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "keywords", "redact")),
     ("disks and ranges, no I/O", ("virtual_disk", "ranges", "planning", "crc64")),
-    ("formats", ("vhd", "vhdx", "raw")),
+    ("formats", ("vhd", "vhdx", "raw", "vmdk")),
+    ("archives of disks", ("ova",)),  # an OVA's disks are VMDKs: ova opens them with vmdk
     ("above the formats", ("disks", "sniff", "azure_rules", "blob_image")),
     ("guest", ("guest",)),
     ("allocation maps", ("allocation",)),
@@ -77,7 +78,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Azure SDK calls", ("azure",)),
     ("destinations", ("upload_decision", "destinations")),
     ("operations over any destination", ("endpoints", "upload_result", "source_checks", "upload_session", "upload",
-                                         "verify", "status")),
+                                         "verify_ranges", "verify", "status")),
     ("registration", ("registration",)),
     ("publish", ("publish",)),
     ("bench", ("bench",)),
@@ -96,6 +97,8 @@ RULES: list[Rule] = [
 
 #: The only vhdupload modules (besides their own package) a layer may import at all.
 MAY_ONLY_IMPORT: dict[str, tuple[str, ...]] = {fmt: FORMAT_BASE for fmt in FORMATS}
+#: An OVA is a tar whose disks are VMDKs (the OVF standard's disk format): it reads them with vmdk only.
+MAY_ONLY_IMPORT["vhdupload.ova"] = FORMAT_BASE + ("vhdupload.vmdk",)
 
 #: Imports a rule allows when they are for the type checker only (under `if TYPE_CHECKING:`).
 TYPE_ONLY: dict[str, tuple[str, ...]] = {

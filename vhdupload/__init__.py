@@ -55,6 +55,8 @@ from .registration.client import Registrar
 from .registration.specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec
 from .registration.operations import Registration
 from .registration.plans import RegistrationPlan
+from .registration.replication import ReplicationStatus, TargetRegion
+from .guest import Capabilities
 from .publish import DiskProgress, DiskResult, DiskSource, ImageTarget, PublishOptions, PublishPlan, PublishResult, StorageTarget, publish
 
 __all__ = [
@@ -100,6 +102,9 @@ __all__ = [
     "DataDisk",
     "RegistrationPlan",
     "Registration",
+    "TargetRegion",
+    "ReplicationStatus",
+    "Capabilities",
     # from files to an image in one step
     "publish",
     "PublishPlan",

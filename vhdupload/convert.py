@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .allocation import without_free_space
 from .azure_rules import round_up_to_mib
 from .disks import as_path, open_disk
-from .errors import InputError, NotAVhdError
+from .errors import InputError
 from .vhd.footer import COOKIE, make_fixed_footer
 
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -40,6 +40,7 @@ def convert_image(
     *,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    raw: bool = False,
     skip_free: bool = False,
 ) -> ConvertResult:
     """Write ``src`` (a VHD of any kind, or a raw image when it has no footer at all) to
@@ -49,16 +50,14 @@ def convert_image(
     are skipped); the rest is holes. It goes to a temporary file next to ``dst`` that is
     renamed into place, so ``dst`` is never half-written. A damaged footer is refused rather
     than taken as raw. ``progress(done, total)`` is called with bytes of extents processed.
+    ``raw`` takes ``src`` as a raw image whatever its bytes (when detection cannot tell).
     ``skip_free`` leaves the free space of the disk's file systems (and what no partition
     covers) as holes: deleted files' data is not copied (see :func:`vhdupload.upload`).
     """
     src_path, dst_path = as_path(src, what="source"), as_path(dst, what="destination")
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a callable or None, got {type(progress).__name__}")
-    try:
-        disk = open_disk(src_path)
-    except NotAVhdError:
-        disk = open_disk(src_path, raw=True)  # no footer at all: a raw image
+    disk = open_disk(src_path, format="raw" if raw else "detect")  # no signature and no footer at all: a raw image
     free = None
     if skip_free:
         disk, free = without_free_space(disk)

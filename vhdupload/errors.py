@@ -27,10 +27,13 @@ to catch only this tree. Messages are one line: what is wrong, then what to do a
     │   └── TransferError          a request kept failing after all retries
     └── RegistrationError          turning blobs into images or disks failed
         ├── PreflightError         a source blob would be refused by Azure
+        ├── ReplicationFailedError a gallery version exists, but some regions failed to replicate
         └── ArmError               Azure Resource Manager answered with an error
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class VhdUploadError(Exception):
@@ -135,6 +138,15 @@ class RegistrationError(VhdUploadError):
 
 class PreflightError(RegistrationError):
     """A source blob fails the checks Azure would apply."""
+
+
+class ReplicationFailedError(RegistrationError):
+    """A gallery image version exists, but its replication to some regions failed; ``status``
+    (a :class:`vhdupload.ReplicationStatus`) holds every region's state and ARM's message."""
+
+    def __init__(self, message: str, status: Any) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ArmError(RegistrationError):

@@ -7,6 +7,7 @@ records, Azure's rules (:mod:`vhdupload.azure_rules`) and the guest layer (:mod:
 from __future__ import annotations
 
 import os
+import pathlib
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,11 +15,13 @@ from typing import Any, cast
 from .allocation import data_in_free_space, free_space_of
 from .azure_rules import azure_readiness, format_size
 from .disks import open_disk
+from .ova import OvaDisk, list_disks
 from .guest import GuestReport, examine
 from .vhd.dynamic import DynamicDisk
 from .vhd.footer import FOOTER_SIZE
 from .vhd.geometry import Geometry, chs_for_size
 from .vhdx import VhdxDisk, partition_sector_size
+from .vmdk import VmdkDisk
 from .virtual_disk import VirtualDisk
 
 
@@ -49,11 +52,13 @@ class DiskReport:
     #: What is inside (OS, architecture, generalized...): a :class:`vhdupload.guest.GuestReport`,
     #: None when not asked for.
     guest: GuestReport | None = None
-    format: str = "vhd"  # "vhd" | "vhdx" | "raw"
+    format: str = "vhd"  # "vhd" | "vhdx" | "vmdk" | "raw"
     logical_sector_size: int = 512
     physical_sector_size: int | None = None  # VHDX only (a VHD does not record it)
     log_state: str | None = None  # VHDX only: "no log", "empty" or "replayed N log entries ..."
     data_write_guid: str | None = None  # VHDX only: what a differencing child's parent_linkage names
+    subformat: str | None = None  # VMDK only: its createType (streamOptimized, monolithicSparse, ...)
+    adapter_type: str | None = None  # VMDK only: the disk database's adapterType (ide, lsilogic, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,16 +73,23 @@ def _text(code: bytes) -> str:
     return code.decode("latin-1").rstrip("\0 ") or repr(code)
 
 
-def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True) -> DiskReport:
-    """Open the VHD at ``path`` (raising the FormatError tree if it is not one) and report on it;
-    with ``guest`` also look inside its file systems (see :func:`vhdupload.guest.examine`)."""
-    with open_disk(path) as disk:
+def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True, raw: bool = False) -> DiskReport:
+    """Open the disk at ``path`` and report on it; with ``guest`` also look inside its file
+    systems (see :func:`vhdupload.guest.examine`).
+
+    :param raw: take the file as a raw image whatever its bytes (``open_disk(raw=True)``).
+        Without it, a file no format recognises (no signature, no VHD footer at all) is
+        reported as a raw image, as ``convert`` takes it; a damaged footer is still an error.
+    """
+    with open_disk(path, format="raw" if raw else "detect") as disk:
         inside: GuestReport | None = None
         if guest:
             inside = examine(disk)
             _free_data(disk, inside)
         if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
+        if disk.footer is None:  # VMDK, raw: no VHD footer; upload and convert make one
+            return _inspect_converted(disk, guest=inside)
         footer = disk.footer
         assert footer is not None  # open_disk without raw=True only returns VHDs
         readiness = azure_readiness(disk)
@@ -185,3 +197,51 @@ def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:
         log_state=disk.log_state,
         data_write_guid=str(disk.data_write_guid),
     )
+
+
+def _inspect_converted(disk: VirtualDisk, *, guest: GuestReport | None) -> DiskReport:
+    """A VMDK or a raw image: never Azure-ready as it is; upload and convert make its fixed VHD."""
+    name = str(disk.path)
+    is_vmdk = isinstance(disk, VmdkDisk)
+    as_fixed = SimpleNamespace(path=disk.path, virtual_size=disk.virtual_size, disk_type="fixed",
+                               file_size=disk.virtual_size + FOOTER_SIZE)
+    readiness = azure_readiness(cast("VirtualDisk", as_fixed))
+    what = f"a {disk.disk_type} VMDK ({disk.create_type})" if isinstance(disk, VmdkDisk) else "a raw image"
+    problems = [
+        f"{name} is {what}: Azure needs a fixed VHD; upload it with `vhdupload upload{'' if is_vmdk else ' --raw'}`, "
+        f"which converts on the fly, or run `vhdupload convert {name} OUT.vhd`",
+        *readiness.problems,
+    ]
+    geometry = _triple(chs_for_size(disk.virtual_size))
+    return DiskReport(
+        path=name, disk_type=disk.disk_type, virtual_size=disk.virtual_size, file_size=disk.file_size,
+        allocated_bytes=disk.allocated_bytes(), creator_application="", creator_version="", creator_host_os="",
+        uuid="", created="", original_size=disk.virtual_size, geometry=geometry,
+        geometry_size=geometry[0] * geometry[1] * geometry[2] * 512, spec_geometry=geometry, saved_state=False,
+        block_size=None, parents=[str(p) for p in disk.parents], azure_ready=False, problems=problems,
+        warnings=list(readiness.warnings), guest=guest, format="vmdk" if is_vmdk else "raw",
+        subformat=disk.create_type if isinstance(disk, VmdkDisk) else None,
+        adapter_type=disk.adapter_type if isinstance(disk, VmdkDisk) else None,
+    )
+
+
+@dataclass(frozen=True)
+class ArchiveDiskReport:
+    """One disk of an OVA: its place in the VM (``role`` "os" or "data" at ``lun``) and its report."""
+
+    path: str  # archive/member: what every command takes
+    role: str
+    lun: int | None
+    address: str  # where the OVF's hardware attaches it
+    ovf_format: str
+    report: DiskReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def inspect_archive(path: str | os.PathLike[str], *, guest: bool = True) -> list[ArchiveDiskReport]:
+    """Every disk of the OVA at ``path``, in the VM's order (the first is the OS disk), each inspected."""
+    found: list[OvaDisk] = list_disks(pathlib.Path(path))
+    return [ArchiveDiskReport(path=str(d.path), role=d.role, lun=d.lun, address=d.address, ovf_format=d.format,
+                              report=inspect_disk(d.path, guest=guest)) for d in found]

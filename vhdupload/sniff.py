@@ -20,8 +20,6 @@ SNIFF_SIZE = 1024
 _SIGNATURES: list[tuple[str, str, Callable[[bytes], bool]]] = [
     ("qcow2", "qcow2", lambda head: head.startswith(b"QFI\xfb")),
     ("QED", "qed", lambda head: head.startswith(b"QED\x00")),
-    ("VMDK", "vmdk", lambda head: head.startswith((b"KDMV", b"COWD"))),
-    ("VMDK descriptor", "vmdk", lambda head: head.lstrip().startswith(b"# Disk DescriptorFile")),
     # VDI: a text banner at 0 and the signature 0xBEDA107F (little-endian) at 64
     ("VDI", "vdi", lambda head: head[64:68] == b"\x7f\x10\xda\xbe" or head.startswith(b"<<< Oracle VM VirtualBox")
      or head.startswith(b"<<< Sun")),

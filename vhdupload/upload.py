@@ -88,7 +88,7 @@ def upload(
     try:
         stats = stat_token(disk.fingerprint_files())  # before any data is read: a change from here on is caught
         free = None
-        if skip_free:  # the upload sees the free space as holes: read and sent as zeros, never read
+        if skip_free:  # free space becomes holes: never read, never sent, zeros at the destination
             disk, free = without_free_space(disk)
         session = destination.open(settings=settings, cancel=cancel)
         image = session.layout(disk, resize=resize)  # refuses before anything remote happens

@@ -23,12 +23,15 @@ from .allocation import without_free_space
 from .blob_image import BlobImage
 from .destinations.base import Destination, Readback
 from .endpoints import open_source, package_errors
-from .errors import StorageError
+from .errors import InputError, StorageError
 from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_THREADS, TransferSettings
+from .verify_ranges import RangeFindings, compare_ranges
 
 VERIFY_MAX_GAP = 1024 * 1024
+#: ``verify(mode=)``: the full comparison, or the page map and records (:mod:`.verify_ranges`).
+VERIFY_MODES = ("full", "ranges")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class VerifyResult:
     crc64: str  # of the blob as read (zeros composed)
     seconds: float
     source_bytes_read: int = 0  # read from the local source (its extents; zeros elsewhere are not read)
+    mode: str = "full"  # "full": every data byte downloaded; "ranges": the page map and records (verify_ranges)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +73,7 @@ def verify(
     settings: TransferSettings | None = None,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
+    mode: str = "full",
     skip_free: bool = False,
 ) -> VerifyResult:
     """Compare ``destination`` with ``source`` without downloading its zeros (a managed disk is
@@ -82,6 +87,11 @@ def verify(
     :param cancel: set it to stop (:class:`vhdupload.CancelledError`).
     :param progress: :class:`vhdupload.Progress` snapshots from worker threads: ``total`` is the
         bytes to compare, ``bytes_received`` what was downloaded so far.
+    :param mode: ``"full"`` downloads every byte the destination holds and compares it;
+        ``"ranges"`` downloads only the footer and the pages where the source reads zero, and checks
+        the page map, the completion mark and the whole-disk CRC64 the upload recorded (each Put Page's
+        CRC64 was checked by the service): see :mod:`vhdupload.verify_ranges`. A destination without
+        a recorded CRC64 (another tool's upload) gets the full comparison.
     :param skip_free: the upload skipped free space: compare the used blocks, and check that the
         free ones read as zeros at the destination.
     :returns: a :class:`vhdupload.VerifyResult` whose ``ok`` says whether they match.
@@ -89,6 +99,8 @@ def verify(
         destination is missing, holds an unfinished upload, cannot be read).
     """
     started = time.monotonic()
+    if mode not in VERIFY_MODES:
+        raise InputError(f"verify mode {mode!r} is not one of {', '.join(VERIFY_MODES)}")
     settings = settings or TransferSettings()
     if settings.threads is None:  # reads do not adapt: a fixed pool of the default size
         settings = dataclasses.replace(settings, threads=DEFAULT_THREADS)
@@ -102,8 +114,13 @@ def verify(
         readback = session.open_for_reading()
         # A raw image's footer is the one the upload pinned in the recorded state.
         image = session.layout(disk, resize=resize, state=readback.state)
-        result = _compare(readback, image, threads=settings.threads or DEFAULT_THREADS, cancel=cancel,
-                          started=started, progress=progress)
+        threads = settings.threads or DEFAULT_THREADS
+        state = readback.state
+        if mode == "ranges" and state is not None and state.complete and state.crc64:
+            result = _from_findings(readback, image, started, compare_ranges(
+                readback, image, threads=threads, cancel=cancel, progress=progress))
+        else:
+            result = _compare(readback, image, threads=threads, cancel=cancel, started=started, progress=progress)
         failed = False
         return result
     finally:
@@ -111,6 +128,16 @@ def verify(
             session.close(failed=failed)
         finally:
             disk.close()
+
+
+def _from_findings(readback: Readback, image: BlobImage, started: float, found: RangeFindings) -> VerifyResult:
+    state = readback.state
+    return VerifyResult(
+        blob_url=readback.url, identical=found.problem is None, first_difference=found.first, problem=found.problem,
+        complete=state is not None and state.complete, blob_size=readback.size, expected_size=image.size,
+        bytes_compared=found.downloaded, crc64=found.crc, seconds=time.monotonic() - started,
+        source_bytes_read=found.source_read, mode="ranges",
+    )
 
 
 def _compare(readback: Readback, image: BlobImage, *, threads: int, cancel: threading.Event, started: float,

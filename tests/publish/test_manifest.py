@@ -80,7 +80,7 @@ def test_a_good_manifest_is_normalised_and_paths_start_at_its_folder(tmp_path):
     (lambda t: t.replace('caching = "readonly"', 'caching = "always"'),
      ["m.toml: [[disk]] #2: caching = 'always' is not one of 'None', 'ReadOnly', 'ReadWrite'"]),
     (lambda t: t.replace('name = "app"\n', ""), ["m.toml: [image]: name is missing"]),
-    (lambda t: t + "\n[extra]\n", ["m.toml: the top level: unknown key 'extra'; the keys are image, storage, disk"]),
+    (lambda t: t + "\n[extra]\n", ["m.toml: the top level: unknown key 'extra'; the keys are image, storage, disk, verify"]),
     (lambda t: t.replace("lun = 1", "lun = 64"), ["m.toml: [[disk]] #2: lun = 64 is not a number from 0 to 63"]),
     (lambda t: t.replace('path = "data.vhd"', 'path = "disks/os.vhd"'),
      ["m.toml: [[disk]] #2: its managed disk name 'app-os' is also [[disk]] #1's: rename a file"]),

@@ -102,7 +102,8 @@ def test_gallery_version_manifest(disks, double, compute_client, azurite, contai
         image_extra='gallery = "gal"\ndefinition = "app"\nversion = "1.0.0"\npublisher = "contoso"\noffer = "app"\nsku = "v1"\n'
                     'tags = { team = "x" }\n',
     )
-    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    fast = PublishOptions(polling_interval=0)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string, options=fast)
     puts = double.puts()
     assert [p.path.rsplit("/", 1)[1] for p in puts] == ["gal", "app", "1.0.0"]
     definition = puts[1].body["properties"]
@@ -116,9 +117,56 @@ def test_gallery_version_manifest(disks, double, compute_client, azurite, contai
         (0, "ReadOnly", f"{container_url}/data0.vhd"), (3, "None", f"{container_url}/data1.vhd")]
     assert result.image_id.endswith("/galleries/gal/images/app/versions/1.0.0") and result.created
     assert result.threads == []  # no budget given: each disk's requests in flight adapted on their own
+    assert [(r.region, r.state) for r in result.replication.regions] == [("westeurope", "Completed")]
+    assert result.to_dict()["replication"]["aggregatedState"] == "Completed"
     writes = len(double.writes())
-    again = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    again = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string, options=fast)
     assert not again.created and again.bytes_sent == 0 and len(double.writes()) == writes
+    assert again.replication is not None  # a rerun watches again, never recreates
+
+
+def test_gallery_version_manifest_with_replication_and_security(disks, double, compute_client, azurite, container_url):
+    seen = []
+    manifest = write_manifest(
+        disks.folder, kind="gallery-version", storage=f'container_url = "{container_url}"',
+        image_extra='gallery = "gal"\ndefinition = "app"\nversion = "1.0.0"\npublisher = "c"\noffer = "a"\nsku = "v1"\n'
+                    'security_type = "TrustedLaunchAndConfidentialVmSupported"\nreplica_count = 2\n'
+                    'target_regions = ["eastus=1=Standard_ZRS", { name = "westus3", replicas = 3 }]\n'
+                    'exclude_from_latest = true\nend_of_life = 2030-01-01\n',
+    )
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
+                     options=PublishOptions(polling_interval=0), on_replication=seen.append)
+    definition, version = double.puts()[1].body["properties"], double.puts()[2].body["properties"]
+    assert {"name": "SecurityType", "value": "TrustedLaunchAndConfidentialVmSupported"} in definition["features"]
+    assert version["publishingProfile"] == {
+        "targetRegions": [{"name": "westeurope"}, {"name": "eastus", "regionalReplicaCount": 1, "storageAccountType": "Standard_ZRS"},
+                          {"name": "westus3", "regionalReplicaCount": 3}],
+        "replicaCount": 2, "excludeFromLatest": True, "endOfLifeDate": "2030-01-01T00:00:00+00:00",
+    }
+    assert {r.region for r in result.replication.regions} == {"westeurope", "eastus", "westus3"}
+    assert seen and seen[-1].done
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ('security_type = "TrustedLaunch"\n', 'security_type = "TrustedLaunch": a managed image cannot back such a VM: set kind = "gallery-version"'),
+    ('target_regions = ["eastus"]\n', 'target_regions applies to kind = "gallery-version" only'),
+    ('security_type = "Fast"\n', "security type 'Fast' is not one of Standard"),
+])
+def test_gallery_only_promises_on_a_managed_image_are_manifest_problems(disks, double, compute_client, container_url, extra, problem):
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"', image_extra=extra)
+    with pytest.raises(PublishCheckError) as info:
+        publish(manifest, arm=_arm(compute_client))
+    assert any(problem in p for p in info.value.problems), info.value.problems
+    assert double.requests == []
+
+
+def test_bad_target_regions_are_refused_before_any_upload(disks, double, compute_client, container_url):
+    manifest = write_manifest(
+        disks.folder, kind="gallery-version", storage=f'container_url = "{container_url}"',
+        image_extra='gallery = "g"\ndefinition = "d"\nversion = "1.0.0"\ntarget_regions = ["eastus=2=Cheap_LRS"]\n')
+    with pytest.raises(PublishCheckError, match="'Cheap_LRS' is not one of Standard_LRS"):
+        publish(manifest, arm=_arm(compute_client))
+    assert double.requests == []
 
 
 def test_one_bad_file_creates_nothing_remote(disks, double, compute_client, azurite, service, container_url):
@@ -238,3 +286,16 @@ def test_a_not_generalized_os_disk_is_refused_before_anything_remote(disks, doub
     result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string,
                      options=PublishOptions(dry_run=True, skip_guest_check=True))
     assert result.plan.body["properties"]["hyperVGeneration"] == "V1"  # MBR without an EFI partition
+
+
+def test_verify_modes_of_a_publish(disks, double, compute_client, azurite, container_url):
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    text = manifest.read_text()
+    manifest.write_text('verify = "none"\n' + text)
+    result = publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    assert result.created and all(d.verified is None for d in result.disks)  # not checked, as asked
+    manifest.write_text('verify = "sometimes"\n' + text)
+    with pytest.raises(PublishCheckError, match="verify = 'sometimes' is not one of 'ranges', 'full', 'none'"):
+        publish(manifest, arm=_arm(compute_client), connection_string=azurite.connection_string)
+    with pytest.raises(InputError, match="verify 'twice' is not one of ranges, full, none"):
+        publish(manifest, arm=_arm(compute_client), options=PublishOptions(verify="twice"))

@@ -312,3 +312,49 @@ def test_disk_options_reach_the_body(stub_az, arm, azurite, os_url, capsys):
     assert disk["properties"]["creationData"]["storageAccountId"] == arm.storage_account_id
     assert not any("Microsoft.Storage" in r.path for r in arm.requests)  # given, so not looked up
     assert arm.polls_of("location") == 3
+
+
+# -- gallery first: replication you can watch (#18) ----------------------------------------------
+
+def test_gallery_version_replicates_where_asked_and_json_gives_each_region(stub_az, arm, azurite, os_url, capsys):
+    code = main(_gallery_args(os_url, "--target-region", "eastus=2=Standard_ZRS", "--target-region", "westus3",
+                              "--json", "--poll-seconds", "0") + _common(arm, azurite))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    version = json.loads(out)
+    regions = version["properties"]["replicationStatus"]["summary"]
+    assert [(r["region"], r["state"], r["progress"]) for r in regions] == [
+        ("westeurope", "Completed", 100), ("eastus", "Completed", 100), ("westus3", "Completed", 100)]
+    assert version["properties"]["replicationStatus"]["aggregatedState"] == "Completed"
+    put = next(p for p in arm.puts() if "/versions/" in p.path)
+    assert put.body["properties"]["publishingProfile"]["targetRegions"][1] == {
+        "name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"}
+    definition = next(p for p in arm.puts() if p.path.endswith("/images/def"))
+    assert {"name": "SecurityType", "value": "TrustedLaunchSupported"} in definition.body["properties"]["features"]
+
+
+def test_a_failed_region_exits_1_naming_it_and_no_wait_returns_once_the_version_exists(stub_az, arm, azurite, os_url, capsys):
+    arm.failing_regions["eastus"] = "Replication to eastus failed: quota exceeded."
+    code = main(_gallery_args(os_url, "--target-region", "eastus", "--poll-seconds", "0") + _common(arm, azurite))
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "replication failed in 1 region(s): eastus: Replication to eastus failed: quota exceeded." in err
+    assert "replication: westeurope 50% (InProgress)" in err  # one line per change when stderr is not a terminal
+    assert "replication: eastus 50% (Failed)" in err
+    assert "Traceback" not in err
+    arm.requests.clear()
+    code = main(_gallery_args(os_url, "--target-region", "eastus", "--version", "1.0.1", "--no-wait",
+                              "--poll-seconds", "0") + _common(arm, azurite))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip().endswith("/versions/1.0.1")
+    assert not [r for r in arm.requests if r.query.get("$expand") == ["ReplicationStatus"]]
+
+
+def test_register_image_refuses_trusted_launch_with_the_fix(stub_az, arm, azurite, os_url, capsys):
+    code = main(["register", "image", "web", "-g", RG, "-l", LOC, "--os-disk", os_url, "--os-type", "linux",
+                 "--security-type", "TrustedLaunch", *_common(arm, azurite)])
+    _, err = capsys.readouterr()
+    assert code != 0
+    assert "a managed image cannot back a TrustedLaunch VM: register a gallery image version instead" in err
+    assert arm.requests == []

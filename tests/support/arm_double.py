@@ -133,6 +133,13 @@ class ArmDouble:
     #: Seconds every granted SAS lasts, whatever ``durationInSeconds`` asked (None: as asked): a
     #: long upload outliving its grant, in a test's time (Azurite then refuses the expired SAS).
     grant_seconds: int | None = None
+    # -- gallery image versions' replication (see ``replication_of``) --
+    #: Percent each region's replication advances per ``GET ... $expand=ReplicationStatus``.
+    replication_step: int = 50
+    #: Regions whose replication fails (region → ARM's message), until removed.
+    failing_regions: dict[str, str] = field(default_factory=dict)
+    #: Replication per version (lower-cased path): region → {"state", "progress", "details"}.
+    replication: dict[str, dict[str, dict]] = field(default_factory=dict)
     #: Every ``PUT`` of a disk that already existed (the code should PATCH tags instead).
     existing_disk_puts: list[RecordedRequest] = field(default_factory=list)
     #: Upload disks by lower-cased resource path: their backing blob.
@@ -451,6 +458,8 @@ class ArmDouble:
                         return problem
                 else:
                     urls.append(disk.get("blobUri", ""))
+        elif rest.startswith("galleries/") and rest.count("/") == 3:  # an image definition
+            return definition_refusal(props)
         elif "/versions/" in rest:
             storage = props.get("storageProfile") or {}
             sources = [(storage.get("osDiskImage") or {}).get("source") or {}]
@@ -475,6 +484,58 @@ class ArmDouble:
             if problem:
                 return problem
         return None
+
+
+    def start_replication(self, path: str, body: dict) -> None:
+        """A version was PUT: each of its target regions starts (an update restarts failed ones)."""
+        profile = (body.get("properties") or {}).get("publishingProfile") or {}
+        regions = [str(r.get("name", "")).lower().replace(" ", "") for r in profile.get("targetRegions") or []]
+        with self._lock:
+            known = self.replication.setdefault(path.lower(), {})
+            for region in regions:
+                if known.get(region, {}).get("state") in (None, "Failed"):
+                    known[region] = {"state": "InProgress", "progress": 0, "details": None}
+            for region in [r for r in known if r not in regions]:
+                del known[region]
+
+    def replication_of(self, path: str) -> dict:
+        """``replicationStatus`` as ARM gives it, one step further than last time."""
+        with self._lock:
+            regions = self.replication.get(path.lower(), {})
+            for region, status in regions.items():
+                if status["state"] != "InProgress":
+                    continue
+                status["progress"] = min(100, status["progress"] + self.replication_step)
+                if region in self.failing_regions and status["progress"] >= 50:
+                    status.update(state="Failed", details=self.failing_regions[region])
+                elif status["progress"] >= 100:
+                    status["state"] = "Completed"
+            states = {s["state"] for s in regions.values()}
+            aggregated = ("Failed" if "Failed" in states else "InProgress" if "InProgress" in states
+                          else "Completed" if states else "Unknown")
+            return {"aggregatedState": aggregated, "summary": [
+                {"region": region, "state": s["state"], "progress": s["progress"], **({"details": s["details"]} if s["details"] else {})}
+                for region, s in regions.items()
+            ]}
+
+
+#: Gallery ``SecurityType`` values the Compute API takes (GalleryImageFeature).
+GALLERY_SECURITY_TYPES = {"standard", "trustedlaunch", "trustedlaunchsupported", "confidentialvm",
+                          "confidentialvmsupported", "trustedlaunchandconfidentialvmsupported"}
+
+
+def definition_refusal(props: dict) -> str | None:
+    """What the Compute API says of an image definition's features, or None."""
+    features = {str(f.get("name", "")).lower(): str(f.get("value", "")) for f in props.get("features") or []}
+    security = features.get("securitytype")
+    if security is not None and security.lower() not in GALLERY_SECURITY_TYPES:
+        return f"The value '{security}' for feature 'SecurityType' is invalid."
+    if security is not None and security.lower() != "standard" and props.get("hyperVGeneration", "V1") != "V2":
+        return f"The feature 'SecurityType' with value '{security}' is supported only for Hyper-V Generation V2 images."
+    controllers = features.get("diskcontrollertypes")
+    if controllers is not None and not {c.strip().lower() for c in controllers.split(",")} <= {"scsi", "nvme"}:
+        return f"The value '{controllers}' for feature 'DiskControllerTypes' is invalid."
+    return None
 
 
 def _fixed_footer(virtual_size: int) -> bytes:
@@ -546,6 +607,8 @@ class _Handler(BaseHTTPRequestHandler):
         if resource is None:
             return self._error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
         resource = json.loads(json.dumps(resource))
+        if "/versions/" in path.lower() and "ReplicationStatus" in (query.get("$expand") or []):
+            resource["properties"]["replicationStatus"] = state.replication_of(path)
         view = resource["properties"].pop("_instanceView", None)
         if view is not None and "instanceView" in (query.get("$expand") or []):
             resource["properties"]["instanceView"] = view
@@ -779,6 +842,8 @@ class _Handler(BaseHTTPRequestHandler):
             **json.loads(json.dumps(body)),
         }
         resource.setdefault("properties", {})["provisioningState"] = "Creating"
+        if kind == "galleries/images/versions":
+            self.state.start_replication(path, body)
         with self.state._lock:
             self.state.resources[path.lower()] = resource
             op_id = str(next(self.state._ids))

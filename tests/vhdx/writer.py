@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
+from array import array
 from dataclasses import dataclass, field
 
 from vhdupload.vhdx import guids
@@ -36,6 +37,7 @@ class Spec:
     data_write_guid: uuid.UUID = field(default_factory=uuid.uuid4)
     log_guid: uuid.UUID = guids.ZERO
     log_length: int = MIB
+    log_offset: int = LOG_OFFSET  # a log longer than 1 MiB goes past the BAT (e.g. at 4 MiB, before any block)
     header_sequences: tuple[int, int] = (1, 2)
     block_size_field: int | None = None  # write this instead of block_size (damage tests)
 
@@ -134,9 +136,37 @@ def bat_entry(state: int, offset: int) -> bytes:
     return struct.pack("<Q", state | (offset // MIB) << 20)
 
 
-def write_vhdx(path, spec: Spec, *, log: bytes = b"", bat_override: dict[int, bytes] | None = None) -> Layout:
-    g = Geometry(virtual_size=spec.virtual_size, block_size=spec.block_size,
-                 logical_sector_size=spec.logical_sector_size, has_parent=spec.parent_linkage is not None)
+def uniform_bat(spec: Spec, state: int) -> bytes:
+    """Every payload entry in ``state`` (not present in the file), sector bitmap entries not present."""
+    g = _geometry(spec)
+    group = struct.pack("<Q", state) * g.chunk_ratio + bytes(8)
+    whole, rest = divmod(g.entries, g.chunk_ratio + 1)
+    return group * whole + group[: rest * 8]
+
+
+def contiguous_bat(spec: Spec, *, first_offset: int) -> bytes:
+    """Every payload block fully present, one after another from ``first_offset`` (a fixed VHDX)."""
+    g = _geometry(spec)
+    out = bytearray()
+    for block in range(0, g.payload_blocks, g.chunk_ratio):
+        n = min(g.chunk_ratio, g.payload_blocks - block)
+        start = (first_offset + block * spec.block_size) | 6
+        out += array("Q", range(start, start + n * spec.block_size, spec.block_size)).tobytes()
+        if block + n < g.payload_blocks or spec.parent_linkage is not None:
+            out += bytes(8)
+    return bytes(out[: g.entries * 8])
+
+
+def _geometry(spec: Spec) -> Geometry:
+    return Geometry(virtual_size=spec.virtual_size, block_size=spec.block_size,
+                    logical_sector_size=spec.logical_sector_size, has_parent=spec.parent_linkage is not None)
+
+
+def write_vhdx(path, spec: Spec, *, log: bytes = b"", bat_override: dict[int, bytes] | None = None,
+               bat_raw: bytes | None = None, file_size: int = 0) -> Layout:
+    """Write ``spec`` at ``path``. ``bat_raw`` replaces the whole BAT (see :func:`uniform_bat`,
+    :func:`contiguous_bat`); ``file_size`` makes the file at least that long (sparse)."""
+    g = _geometry(spec)
     entries = g.entries
     bat_len = max(MIB, -(-entries * 8 // MIB) * MIB)
     next_free = BAT_OFFSET + bat_len
@@ -166,18 +196,21 @@ def write_vhdx(path, spec: Spec, *, log: bytes = b"", bat_override: dict[int, by
             os.pwrite(fd, bits, bitmap_offsets[chunk] + (block % ratio) * sectors // 8)
         for i, raw in (bat_override or {}).items():
             bat[i * 8:i * 8 + 8] = raw
+        if bat_raw is not None:
+            bat[: len(bat_raw)] = bat_raw
         os.pwrite(fd, b"vhdxfile" + "vhdupload tests".encode("utf-16-le"), 0)
         for i, offset in enumerate((64 * KIB, 128 * KIB)):
             os.pwrite(fd, header(sequence=spec.header_sequences[i], data_write_guid=spec.data_write_guid,
-                                 log_guid=spec.log_guid, log_length=spec.log_length), offset)
+                                 log_guid=spec.log_guid, log_length=spec.log_length, log_offset=spec.log_offset),
+                   offset)
         table = region_table([(guids.BAT_REGION, BAT_OFFSET, bat_len, 1), (guids.METADATA_REGION, META_OFFSET, MIB, 1)])
         os.pwrite(fd, table, 192 * KIB)
         os.pwrite(fd, table, 256 * KIB)
         os.pwrite(fd, metadata_region(spec), META_OFFSET)
         os.pwrite(fd, bytes(bat), BAT_OFFSET)
         if log:
-            os.pwrite(fd, log, LOG_OFFSET)
-        size = max(next_free, BAT_OFFSET + bat_len)
+            os.pwrite(fd, log, spec.log_offset)
+        size = max(next_free, BAT_OFFSET + bat_len, spec.log_offset + spec.log_length, file_size)
         os.ftruncate(fd, size)
     finally:
         os.close(fd)

@@ -1,8 +1,11 @@
 """:class:`WithoutFreeSpace`: a disk seen with its free space as holes.
 
-Its ``extents()`` leave the free ranges out, so an upload never reads them; its ``read()``
-returns zeros there (without reading them), so every CRC64, spot check and resume proof is of
-what the destination ends up holding: the disk's used blocks, and zeros in the free ones.
+Its ``extents()`` leave out the whole 4 KiB pages of the free ranges, so an upload never reads
+them; its ``read()`` returns zeros in every free byte (without reading it), so every CRC64,
+spot check and resume proof is of what the destination ends up holding: the disk's used
+blocks, and zeros in the free ones. Extents end on page boundaries wherever free space cut
+them (a 1 KiB-block file system frees 1 KiB pieces): the upload and the checks after it look
+for data page by page from an extent's start, and must all see the same pages.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 from ..virtual_disk import VirtualDisk
 from .bitmap import Range, coalesce
+
+_PAGE = 4096
 
 
 class WithoutFreeSpace(VirtualDisk):
@@ -30,6 +35,8 @@ class WithoutFreeSpace(VirtualDisk):
         self.inner = disk
         self.free = coalesce((max(0, lo), min(hi, disk.virtual_size)) for lo, hi in free)
         self._starts = [lo for lo, _ in self.free]
+        self.holes = [(a, b) for a, b in ((-(-lo // _PAGE) * _PAGE, hi - hi % _PAGE) for lo, hi in self.free) if a < b]
+        self._hole_starts = [lo for lo, _ in self.holes]
 
     def __getattr__(self, name: str) -> Any:  # only for names this class does not have
         if name.startswith("__") or name == "inner":
@@ -42,10 +49,10 @@ class WithoutFreeSpace(VirtualDisk):
 
     def extents(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
         for lo, hi in self.inner.extents(start, stop):
-            yield from self._used(lo, hi)
+            yield from _outside(self.holes, self._hole_starts, lo, hi)
 
     def read(self, offset: int, length: int) -> bytes:
-        used = list(self._used(offset, offset + length)) if length > 0 else []
+        used = list(_outside(self.free, self._starts, offset, offset + length)) if length > 0 else []
         if used == [(offset, offset + length)]:
             return self.inner.read(offset, length)
         self.inner.read(offset, 0)  # the inner disk's checks: closed, out of range
@@ -55,21 +62,6 @@ class WithoutFreeSpace(VirtualDisk):
         for lo, hi in used:
             out[lo - offset : hi - offset] = self.inner.read(lo, hi - lo)
         return bytes(out)
-
-    def _used(self, start: int, stop: int) -> Iterator[Range]:
-        """The parts of ``[start, stop)`` outside the free ranges."""
-        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
-        cursor = start
-        for lo, hi in self.free[i:]:
-            if lo >= stop:
-                break
-            if hi <= cursor:
-                continue
-            if lo > cursor:
-                yield (cursor, lo)
-            cursor = max(cursor, hi)
-        if cursor < stop:
-            yield (cursor, stop)
 
     def fingerprint_files(self) -> list[os.stat_result]:
         return self.inner.fingerprint_files()
@@ -82,3 +74,19 @@ class WithoutFreeSpace(VirtualDisk):
 
     def __repr__(self) -> str:
         return f"<WithoutFreeSpace {self.inner!r}, {self.free_bytes} bytes free>"
+
+
+def _outside(ranges: list[Range], starts: list[int], start: int, stop: int) -> Iterator[Range]:
+    """The parts of ``[start, stop)`` outside the sorted, disjoint ``ranges``."""
+    i = max(bisect.bisect_right(starts, start) - 1, 0)
+    cursor = start
+    for lo, hi in ranges[i:]:
+        if lo >= stop:
+            break
+        if hi <= cursor:
+            continue
+        if lo > cursor:
+            yield (cursor, lo)
+        cursor = max(cursor, hi)
+    if cursor < stop:
+        yield (cursor, stop)

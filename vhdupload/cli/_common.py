@@ -106,6 +106,25 @@ def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+# -- how a source is read: --raw, or --format (the same on inspect, convert, upload, verify) ------
+from typing import Annotated as _Annotated, Optional as _Optional  # noqa: E402
+
+SOURCE_FORMATS = ("auto", "raw")
+RawFlag = _Annotated[bool, typer.Option("--raw", help="The source is a raw disk image, whatever its bytes (same as --format raw).")]
+FormatOption = _Annotated[
+    _Optional[str],
+    typer.Option("--format", metavar="FORMAT", help="How to read the source: auto (recognised from its bytes: VHD, "
+                 "VHDX, VMDK, an OVA's disk) or raw (same as --raw)."),
+]
+
+
+def source_is_raw(raw: bool, source_format: str | None) -> bool:
+    """Whether ``--raw``/``--format`` say the source is raw; a usage error for another --format."""
+    if source_format is not None and source_format.lower() not in SOURCE_FORMATS:
+        raise typer.BadParameter(f"{source_format!r} is not one of {', '.join(SOURCE_FORMATS)}", param_hint="--format")
+    return raw or (source_format or "auto").lower() == "raw"
+
+
 # -- the options of every command that calls Azure ------------------------------------------------
 from typing import Annotated, Optional  # noqa: E402
 

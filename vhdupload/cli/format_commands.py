@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import TYPE_CHECKING
 
 import typer
 
 from .. import convert_image, inspect_disk
 from ..azure_rules import format_size
+from ..inspect import inspect_archive
+from ..ova import is_ova_path
 from . import app
+from ._common import FormatOption, RawFlag, source_is_raw
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._free_space import SKIP_FREE_HELP, free_space_line
 
@@ -20,22 +24,43 @@ if TYPE_CHECKING:  # annotations only
 
 @app.command("inspect")
 def inspect_command(
-    path: str = typer.Argument(..., metavar="PATH", help="The VHD to inspect.", show_default=False),
+    path: str = typer.Argument(..., metavar="PATH", help="The disk to inspect (VHD, VHDX, VMDK, raw), an OVA, or an OVA's disk (app.ova/disk1.vmdk).", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure, or its OS would not provision."
     ),
+    raw: RawFlag = False,
+    source_format: FormatOption = None,
 ) -> int:
     """Show a VHD's type, size, geometry, allocated data, parent chain and whether Azure will take it."""
     # The path is a plain string (not typer.Path(exists=True)) so that a missing path is an
     # error the library words (exit 1), not a usage error (exit 2).
-    report = inspect_disk(path)
+    as_raw = source_is_raw(raw, source_format)
+    if not as_raw and is_ova_path(pathlib.Path(path)) and pathlib.Path(path).is_file():
+        return _inspect_ova(path, as_json=as_json)
+    report = inspect_disk(path, raw=as_raw)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), sort_keys=True))  # one object on one line, like every --json
     else:
         typer.echo(_human(report))
     if strict and (not report.azure_ready or (report.guest is not None and report.guest.would_provision is False)):
         return EXIT_FINDING
+    return EXIT_OK
+
+
+def _inspect_ova(path: str, *, as_json: bool) -> int:
+    """An OVA: its disks in the VM's order, each with its role; ``inspect ARCHIVE/MEMBER`` tells more."""
+    disks = inspect_archive(path)
+    if as_json:
+        typer.echo(json.dumps({"path": path, "format": "ova", "disks": [d.to_dict() for d in disks]}, sort_keys=True))
+        return EXIT_OK
+    lines = [f"{path}: OVA with {len(disks)} disk{'s' if len(disks) != 1 else ''} (the first is the OS disk)"]
+    for d in disks:
+        r = d.report
+        role = "OS disk" if d.role == "os" else f"data disk, LUN {d.lun}"
+        lines.append(f"  {d.path}: {role}; {r.format.upper()} {r.subformat or r.disk_type}, "
+                     f"{format_size(r.virtual_size)}, {format_size(r.allocated_bytes)} of data; {d.address or 'not placed'}")
+    typer.echo("\n".join(lines))
     return EXIT_OK
 
 
@@ -62,6 +87,10 @@ def _human(report: DiskReport) -> str:
             ("sector size", f"{report.logical_sector_size} logical, {report.physical_sector_size} physical"),
             ("log", report.log_state),
         ]
+    if report.format in ("vmdk", "raw"):  # no VHD footer: no timestamp, CHS or UUID recorded
+        lines = [line for line in lines if line[0] not in ("created", "uuid", "geometry", "creator")]
+        lines.insert(1, ("format", f"VMDK ({report.subformat}, adapter {report.adapter_type or 'not recorded'})"
+                         if report.format == "vmdk" else "raw"))
     if report.block_size is not None:
         lines.append(("block size", format_size(report.block_size)))
     if report.parents:
@@ -103,13 +132,15 @@ def _inside(guest: GuestReport) -> list[str]:
 
 @app.command("convert")
 def convert_command(
-    src: str = typer.Argument(..., metavar="SRC", help="A VHD of any type, or a raw disk image.", show_default=False),
+    src: str = typer.Argument(..., metavar="SRC", help="A VHD, VHDX or VMDK of any type, an OVA's disk (app.ova/disk1.vmdk), or a raw disk image.", show_default=False),
     dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
+    raw: RawFlag = False,
+    source_format: FormatOption = None,
     skip_free: bool = typer.Option(False, "--skip-free", help=SKIP_FREE_HELP),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
-    result = convert_image(src, dst, force=force, skip_free=skip_free)
+    result = convert_image(src, dst, force=force, raw=source_is_raw(raw, source_format), skip_free=skip_free)
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )

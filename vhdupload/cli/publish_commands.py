@@ -23,6 +23,7 @@ from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._replication import ReplicationBars
 from ._common import setup_logging
 from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
 from .upload_commands import parse_bandwidth, transfer_settings
@@ -55,6 +56,9 @@ def publish_command(
     ] = False,
     cleanup: Annotated[bool, typer.Option("--cleanup", help="Delete the uploaded blobs or disks once the image is registered.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to a disk, wait for it.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once a gallery version exists; do not watch it replicate (it goes on in Azure).")
+    ] = False,
     skip_guest_check: Annotated[
         bool, typer.Option("--skip-guest-check", help="Do not look inside the OS disk for signs that it was not generalized.")
     ] = False,
@@ -70,7 +74,13 @@ def publish_command(
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
     arm_audience: AudienceOption = None,
+    verify: Annotated[
+        Optional[str], typer.Option("--verify", metavar="ranges|full|none", help="How each upload is checked: ranges (default: "
+                                    "page map, footer and recorded CRC64; downloads only the footer and zero gaps), full "
+                                    "(downloads every byte again), none. Default: the manifest's verify, else ranges.")
+    ] = None,
     lease_seconds: Annotated[Optional[int], typer.Option("--lease-seconds", hidden=True, min=15, max=60)] = None,
+    poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
 ) -> int:
     """Upload an OS disk and its data disks, verify them and register the image, from one manifest; rerun to continue."""
     setup_logging(verbose)
@@ -78,7 +88,8 @@ def publish_command(
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
-                             skip_guest_check=skip_guest_check, lease_seconds=lease_seconds)
+                             skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait, verify=verify,
+                             polling_interval=poll_seconds)
 
     def blob_client(url: str) -> Any:
         return blob_client_from_options(url, StorageOptions(connection_string=connection_string, account_key=account_key),
@@ -86,9 +97,10 @@ def publish_command(
 
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
+    replication = ReplicationBars(enabled=not no_progress and not dry_run)
     try:
         result = publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
-                         progress=bars.update, cancel=cancel)
+                         progress=bars.update, cancel=cancel, on_replication=replication)
     except PublishCheckError as exc:
         bars.close()
         for problem in exc.problems:
@@ -101,6 +113,7 @@ def publish_command(
         return 130
     finally:
         bars.close()
+        replication.close()
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     for warning in result.warnings:
@@ -129,6 +142,8 @@ def _summary(result: PublishResult) -> str:
         lines.append(f"{Path(disk.path).name} ({where}) -> {disk.destination}: {what}")
     state = "created" if result.created else "already registered with this body; nothing written"
     lines.append(f"image {result.image_id}: {state}")
+    if result.replication is not None:
+        lines.append("replicated: " + ", ".join(f"{r.region} {r.state.lower()}" for r in result.replication.regions))
     lines.append(f"sent {format_size(result.bytes_sent)} in {result.seconds:.1f} s"
                  + (", uploaded disks deleted (--cleanup)" if result.cleaned_up else ""))
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from ..registration import (
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
+from ._replication import ReplicationBars
 from ._storage_options import (
     AccountKeyOption,
     AccountNameOption,
@@ -140,7 +141,22 @@ def _wait(registration: Registration) -> Any:
     return registration.result()
 
 
-def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as_json: bool) -> None:
+def _watch(registrar: Registrar, registration: Registration, *, as_json: bool, timeout: float | None) -> dict[str, Any]:
+    """Watch a new gallery version replicate; its last reading, in ARM's form, for ``--json``."""
+    bars = ReplicationBars(enabled=not as_json or sys.stderr.isatty())
+    try:
+        status = registrar.watch_replication(registration.resource_id, on_status=bars, timeout=timeout)
+    except KeyboardInterrupt:
+        bars.close()
+        _interrupted("the replication continues in Azure (run the same command again to watch it)",
+                     [registration.resource_id])
+    finally:
+        bars.close()
+    return status.to_dict()
+
+
+def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as_json: bool,
+            replication_timeout: float | None = None) -> None:
     plan = registrar.plan(spec)
     _say(plan)
     if dry_run:
@@ -161,10 +177,14 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
         typer.echo("started; Azure carries on without waiting", err=True)
         return
     resource = _wait(registration)
+    found = resource.as_dict()
+    if plan.kind == "gallery-version":
+        found.setdefault("properties", {})["replicationStatus"] = _watch(
+            registrar, registration, as_json=as_json, timeout=replication_timeout)
     if as_json:
-        echo_json(resource.as_dict())
+        echo_json(found)
     else:
-        typer.echo(resource.get("id") or registration.resource_id)
+        typer.echo(found.get("id") or registration.resource_id)
 
 
 @register_app.command("image")
@@ -187,6 +207,10 @@ def image_command(
     ] = None,
     source_vm: Annotated[
         Optional[str], typer.Option("--source-vm", help="Capture this deallocated, generalized VM (name or ID) instead of blobs.")
+    ] = None,
+    security_type: Annotated[
+        Optional[str], typer.Option("--security-type", help="Standard only: a managed image cannot back a Trusted Launch or "
+                                    "Confidential VM (use `register gallery-version`).")
     ] = None,
     tag: TagOption = None,
     subscription: SubscriptionOption = None,
@@ -218,6 +242,8 @@ def image_command(
                             timeout=timeout, max_retries=max_retries)
     spec: ImageSpec | CaptureSpec
     if source_vm:
+        if security_type:
+            raise InputError("--security-type applies to an image from blobs; a captured image is the VM's own")
         if os_disk or data_disk:
             raise InputError("give either --source-vm or --os-disk/--data-disk, not both")
         ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
@@ -243,7 +269,7 @@ def image_command(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
-            tags=tags, skip_preflight=skip_preflight, skip_guest_check=skip_guest_check,
+            tags=tags, skip_preflight=skip_preflight, skip_guest_check=skip_guest_check, security_type=security_type,
         )
     _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
@@ -261,8 +287,35 @@ def gallery_version_command(
         Optional[str], typer.Option("--storage-account-id", help="ID of the blobs' storage account (found through ARM when not given).")
     ] = None,
     target_region: Annotated[
-        Optional[list[str]], typer.Option("--target-region", help="Replicate to NAME[=replicas] (repeatable; default: --location).")
+        Optional[list[str]],
+        typer.Option("--target-region", help="Replicate to REGION[=REPLICAS][=STORAGE_TYPE], e.g. eastus=2=Standard_ZRS "
+                     "(repeatable; --location is always one; default: --location only)."),
     ] = None,
+    replica_count: Annotated[
+        Optional[int], typer.Option("--replica-count", min=1, max=100, help="Replicas per region where a region does not say (default 1).")
+    ] = None,
+    storage_account_type: Annotated[
+        Optional[str], typer.Option("--storage-account-type", help="Standard_LRS (default), Standard_ZRS, Premium_LRS or "
+                                    "PremiumV2_LRS, where a region does not say.")
+    ] = None,
+    replication_mode: Annotated[
+        Optional[str], typer.Option("--replication-mode", help="Full (default) or Shallow (no copy, --location only: for tests).")
+    ] = None,
+    exclude_from_latest: Annotated[
+        bool, typer.Option("--exclude-from-latest", help="VMs asking for the latest version do not get this one.")
+    ] = False,
+    end_of_life: Annotated[
+        Optional[str], typer.Option("--end-of-life", help="When the version stops being offered, e.g. 2027-12-31.")
+    ] = None,
+    security_type: Annotated[
+        Optional[str], typer.Option("--security-type", help="A new definition's security type: TrustedLaunchSupported "
+                                    "(default on Generation 2), TrustedLaunchAndConfidentialVmSupported or Standard.")
+    ] = None,
+    replication_timeout: Annotated[
+        Optional[float], typer.Option("--replication-timeout", min=1, help="Stop watching the replication after this many "
+                                      "seconds (it goes on in Azure; default: until every region is done).")
+    ] = None,
+    poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized or specialized.")] = "generalized",
     os_type: Annotated[
         Optional[str], typer.Option("--os-type", help="linux or windows, for a new definition (default: read inside the OS disk).")
@@ -295,9 +348,12 @@ def gallery_version_command(
     timeout: TimeoutOption = None,
     max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
-    """Create an Azure Compute Gallery image version from blobs (generalized or specialized).
+    """Create an Azure Compute Gallery image version from blobs (generalized or specialized), then
+    watch it replicate to every target region (--no-wait: return once the version exists).
 
-    With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
+    A missing definition is created with what the OS disk can do: Trusted Launch supported on
+    Generation 2, NVMe and accelerated networking when their drivers are inside. With --dry-run the
+    gallery and definition are still looked up (read-only) to show what would be created.
     """
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
                          max_retries=max_retries)
@@ -307,10 +363,13 @@ def gallery_version_command(
         storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
         hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=parse_tags(tag),
         skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
+        replica_count=replica_count, storage_account_type=storage_account_type, replication_mode=replication_mode,
+        exclude_from_latest=exclude_from_latest, end_of_life=end_of_life, security_type=security_type,
     )
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(Registrar(arm, blob_client_factory=factory, polling_interval=poll_seconds), spec, dry_run=dry_run,
+            no_wait=no_wait, as_json=as_json, replication_timeout=replication_timeout)
 
 
 @register_app.command("disk")

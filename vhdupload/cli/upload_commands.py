@@ -6,6 +6,7 @@ errors go to stderr. The tqdm bar appears only when stderr is a terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -28,7 +29,7 @@ from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
+from ._common import FormatOption, MaxRetriesOption, setup_logging, source_is_raw, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._free_space import SKIP_FREE_HELP, VERIFY_SKIP_FREE_HELP, free_space_line
@@ -44,7 +45,7 @@ from ._storage_options import (
     StorageOptions,
 )
 
-SourceArg = Annotated[str, typer.Argument(help="The VHD or VHDX (fixed, dynamic or differencing), or a raw image with --raw.")]
+SourceArg = Annotated[str, typer.Argument(help="The VHD, VHDX or VMDK (any type), an OVA's disk (app.ova/disk1.vmdk), or a raw image with --raw.")]
 DestArg = Annotated[
     str,
     typer.Argument(help="Blob URL (a SAS in the query allowed), or CONTAINER/NAME with --account-url/--connection-string/--emulator."),
@@ -98,6 +99,7 @@ def upload(
     source: SourceArg,
     dest: OptionalDestArg = None,
     raw: RawOption = False,
+    source_format: FormatOption = None,
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
@@ -130,6 +132,11 @@ def upload(
         typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
     ] = False,
     skip_free: Annotated[bool, typer.Option("--skip-free", help=SKIP_FREE_HELP)] = False,
+    verify_after: Annotated[
+        Optional[str], typer.Option("--verify", metavar="ranges|full", help="Check the destination after the upload: ranges "
+                                    "(page map, footer, recorded CRC64; downloads only the footer and zero gaps) or full "
+                                    "(downloads every byte again). Exit 3 if it differs.")
+    ] = None,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -157,6 +164,9 @@ def upload(
 ) -> int:
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     setup_logging(verbose)
+    if verify_after is not None and verify_after not in ("ranges", "full"):
+        raise typer.BadParameter(f"{verify_after!r} is not ranges or full", param_hint="--verify")
+    as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
     settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
                                  max_gap=max_gap, wait_timeout=wait_timeout)
@@ -177,7 +187,7 @@ def upload(
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
-        result = upload_disk(source, target, raw=raw, resize=not no_resize, overwrite=overwrite, wait=wait,
+        result = upload_disk(source, target, raw=as_raw, resize=not no_resize, overwrite=overwrite, wait=wait,
                              trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel,
                              skip_free=skip_free)
         bar.finish()
@@ -190,8 +200,18 @@ def upload(
         return 130
     finally:
         bar.close()
-    typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
-    return EXIT_OK
+    if verify_after is None:
+        typer.echo(json.dumps(result.to_dict(), sort_keys=True) if as_json else summary(result))
+        return EXIT_OK
+    check = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=dataclasses.replace(settings, max_bandwidth=None),
+                        mode=verify_after, skip_free=skip_free)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict() | {"verify": check.to_dict()}, sort_keys=True))
+    else:
+        typer.echo(summary(result))
+        typer.echo(f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
+                   + f", {format_size(check.bytes_compared)} downloaded")
+    return EXIT_OK if check.ok else EXIT_FINDING
 
 
 @app.command()
@@ -200,6 +220,7 @@ def verify(
     source: SourceArg,
     dest: OptionalDestArg = None,
     raw: RawOption = False,
+    source_format: FormatOption = None,
     no_resize: NoResizeOption = False,
     threads: ThreadsOption = DEFAULT_THREADS,
     as_json: JsonOption = False,
@@ -232,12 +253,13 @@ def verify(
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     setup_logging(verbose)
+    as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
     settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
     target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
-        result = verify_disk(source, target, raw=raw, resize=not no_resize, settings=settings, progress=bar.update,
+        result = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=settings, progress=bar.update,
                              skip_free=skip_free)
         bar.finish()
     finally:

@@ -15,7 +15,8 @@ from ..blob_image import BlobImage, blob_image
 from ..destinations.disk_layout import managed_disk_image
 from ..endpoints import open_source
 from ..virtual_disk import VirtualDisk
-from ..guest import choose_os_type, examine, require_generalized
+from ..guest import GuestReport, choose_os_type, examine, require_generalized
+from ..registration.prepare import refuse_arm64_image
 from ..errors import NotGeneralizedError, PublishCheckError, VhdUploadError
 from ..guest.generation import detect_generation
 from ..azure_rules import OS_DISK_MAX_VIRTUAL_SIZE, format_size
@@ -34,6 +35,7 @@ class CheckedDisk:
     allocated: int  # bytes the source may hold data in (an upper bound of what is sent)
     generation: str | None = None  # the OS disk's
     os_name: str | None = None
+    report: GuestReport | None = None  # what the guest check read inside the OS disk
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -112,6 +114,9 @@ def _guest(plan: PublishPlan, source: VirtualDisk, result: CheckedDisk) -> None:
         raise PublishCheckError([f"os_type = \"{plan.image.os_type.lower()}\" is set in [image], but the disk holds "
                                  f"{report.os_name or found} ({found}): set os_type = \"{found.lower()}\""])
     result.os_name = report.os_name
+    result.report = report
+    if plan.image.kind == "managed-image":
+        refuse_arm64_image(report.architecture)  # before anything is uploaded
     if report.os_type:
         result.notes.append(f"inside: {report.os_name or report.os_type} ({report.architecture or 'architecture unknown'}), "
                             f"generalized: {'yes' if report.generalized else 'no' if report.generalized is False else 'cannot tell'}")

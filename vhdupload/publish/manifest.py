@@ -12,12 +12,15 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ..errors import PublishCheckError
+from ..errors import PublishCheckError, VhdUploadError
+from ..ova import is_ova_path, list_disks
 from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
 
-TOP_KEYS = ("image", "storage", "disk")
+TOP_KEYS = ("image", "storage", "disk", "verify")
 IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state", "hyper_v_generation",
-              "gallery", "definition", "version", "publisher", "offer", "sku", "tags")
+              "gallery", "definition", "version", "publisher", "offer", "sku", "tags", "security_type",
+              "target_regions", "replica_count", "storage_account_type", "replication_mode", "exclude_from_latest",
+              "end_of_life")
 STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
 DISK_KEYS = ("path", "role", "lun", "caching", "blob", "skip_free")
 
@@ -64,12 +67,14 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
             path = None
         disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
                                 caching=table.get("caching"), blob=table.get("blob"), skip_free=table.get("skip_free")))
+    disks = _expand_archives(disks, raw_disks, base=base, problems=problems)
     image_fields: dict[str, Any] = {k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)
     plan = PublishPlan(
         image=ImageTarget(**image_fields),
         storage=StorageTarget(**{k: storage[k] for k in STORAGE_KEYS if k in storage}),
         disks=tuple(disks),
         base=base,
+        verify=data.get("verify"),
     )
     try:
         plan = plan.validated()
@@ -78,6 +83,34 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
     if problems:
         raise PublishCheckError([f"{name}: {p}" for p in _unique(problems)])
     return plan
+
+
+def _expand_archives(disks: list[DiskSource], tables: list[Any], *, base: Path | None,
+                     problems: list[str]) -> list[DiskSource]:
+    """Each ``path = "app.ova"`` entry becomes the OVA's disks in the VM's order: the first the
+    OS disk, the others data disks at LUN 0, 1, ... A manifest that names members
+    (``app.ova/app-disk1.vmdk``) gets exactly those instead."""
+    out: list[DiskSource] = []
+    for index, disk in enumerate(disks):
+        path = Path(disk.path) if disk.path else None
+        where = base / path if path is not None and base is not None and not path.is_absolute() else path
+        if path is None or where is None or not is_ova_path(path) or not where.is_file():
+            out.append(disk)
+            continue
+        given = [k for k in ("role", "lun", "blob") if tables[index].get(k) is not None]
+        if given:
+            problems.append(f"[[disk]] #{index + 1}: {path.name} is an OVA, which stands for all its disks; "
+                            f"{', '.join(given)} applies to one disk: give each as its own [[disk]] with "
+                            f"path = \"{path}/MEMBER\"")
+            continue
+        try:
+            found = list_disks(where)
+        except VhdUploadError as exc:
+            problems.append(f"[[disk]] #{index + 1}: {exc}")
+            continue
+        out += [DiskSource(path=path / d.member, role=d.role, lun=d.lun, caching=disk.caching, skip_free=disk.skip_free)
+                for d in found]
+    return out
 
 
 def _required(image: dict[str, Any]) -> dict[str, Any]:
@@ -103,4 +136,9 @@ def load_manifest(path: str | PathLike[str]) -> PublishPlan:
         raise PublishCheckError([f"cannot read {path}: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise PublishCheckError([f"{path.name} is not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise PublishCheckError([
+            f"{path.name} nests arrays or inline tables deeper than can be read: a manifest needs only a few "
+            "levels (see docs/publish.md)"
+        ]) from None
     return parse_manifest(data, base=path.resolve().parent, name=path.name)

@@ -8,16 +8,26 @@ each naming its table (``[image]``, ``[storage]``, ``[[disk]] #2``) and key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from ..destinations.managed_disk import SKUS
-from ..errors import PublishCheckError
+from ..errors import InputError, PublishCheckError
 from ..keywords import refuse_unknown_keywords
 from ..registration.bodies import CACHING, MAX_LUN, OS_STATES, OS_TYPES
+from ..registration.gallery_features import security_type as gallery_security_type
+from ..registration.prepare import MANAGED_IMAGE_LIMIT
+from ..registration.replication import Distribution
 
 KINDS = ("managed-image", "gallery-version")
+#: How a publish checks each upload (``verify = ...``): see :class:`~.runner.PublishOptions`.
+VERIFY_CHOICES = ("ranges", "full", "none")
 GALLERY_KEYS = ("gallery", "definition", "version", "publisher", "offer", "sku")
+#: ``[image]`` keys of a gallery version's replication (``Distribution``), refused for a managed image.
+DISTRIBUTION_KEYS = ("target_regions", "replica_count", "storage_account_type", "replication_mode",
+                     "exclude_from_latest", "end_of_life")
 GENERATIONS = {"auto": "auto", "v1": "V1", "v2": "V2"}
 
 
@@ -40,6 +50,22 @@ class ImageTarget:
     offer: str | None = None
     sku: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # a gallery version's definition and replication (docs/publish.md)
+    security_type: str | None = None  # a new definition's; default TrustedLaunchSupported on V2
+    target_regions: tuple[str | dict[str, Any], ...] = ()  # "eastus=2=Standard_ZRS" or {name, replicas, storage_account_type}
+    replica_count: int | None = None
+    storage_account_type: str | None = None
+    replication_mode: str | None = None  # Full | Shallow
+    exclude_from_latest: bool = False
+    end_of_life: str | date | None = None
+
+    def distribution(self) -> Distribution:
+        """Where a gallery version goes (its ``publishingProfile``)."""
+        return Distribution(
+            target_regions=self.target_regions, replica_count=self.replica_count,
+            storage_account_type=self.storage_account_type, replication_mode=self.replication_mode,
+            exclude_from_latest=self.exclude_from_latest, end_of_life=self.end_of_life,
+        )
 
 
 @refuse_unknown_keywords
@@ -75,6 +101,7 @@ class PublishPlan:
     storage: StorageTarget
     disks: tuple[DiskSource, ...]
     base: Path | None = None
+    verify: str | None = None  # "ranges" (default), "full" or "none": how each upload is checked
 
     @property
     def os_disk(self) -> DiskSource:
@@ -136,6 +163,8 @@ class PublishPlan:
                 seen_luns.setdefault(d.lun, i)
         if len(disks) - 1 > MAX_LUN + 1:
             problems.append(f"{len(disks) - 1} data disks; Azure allows at most {MAX_LUN + 1}")
+        if self.verify is not None and self.verify not in VERIFY_CHOICES:
+            problems.append(f"verify = {self.verify!r} is not one of {', '.join(repr(v) for v in VERIFY_CHOICES)}")
         plan = replace(self, image=image, storage=storage, disks=tuple(disks))
         names: dict[str, int] = {}
         for i, d in enumerate(disks):
@@ -184,7 +213,7 @@ def _image(image: ImageTarget, problems: list[str]) -> ImageTarget:
         problems.append(f"{where}: os_state = \"specialized\" is for kind = \"gallery-version\" only (a managed image is generalized)")
     generation = _choice(_text(image.hyper_v_generation, where, "hyper_v_generation", problems) or "auto", GENERATIONS,
                          where, "hyper_v_generation", problems)
-    gallery = {key: _text(getattr(image, key), where, key, problems) for key in GALLERY_KEYS}
+    gallery: dict[str, Any] = {key: _text(getattr(image, key), where, key, problems) for key in GALLERY_KEYS}
     if kind == "gallery-version":
         for key in ("gallery", "definition", "version"):
             if not gallery[key]:
@@ -197,10 +226,50 @@ def _image(image: ImageTarget, problems: list[str]) -> ImageTarget:
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         problems.append(f"{where}: tags must be a table of strings, e.g. tags = {{ team = \"x\" }}")
         tags = {}
+    security, distribution = _gallery_promises(image, kind, location, problems)
     return ImageTarget(
         name=name or "", resource_group=rg or "", location=location or "", os_type=os_type or "", kind=kind,
         os_state=os_state or "Generalized", hyper_v_generation=generation or "auto", tags=dict(tags), **gallery,
+        security_type=security, **distribution,
     )
+
+
+def _gallery_promises(image: ImageTarget, kind: str, location: str | None,
+                      problems: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """The security type and the replication keys, checked here so that a mistake is found
+    before anything is uploaded."""
+    where = "[image]"
+    security = None
+    try:
+        security = gallery_security_type(image.security_type if isinstance(image.security_type, str) else None)
+    except InputError as exc:
+        problems.append(f"{where}: security_type: {exc}")
+    if image.security_type is not None and not isinstance(image.security_type, str):
+        problems.append(f"{where}: security_type must be a string, e.g. \"TrustedLaunchSupported\"")
+    if kind == "managed-image" and security not in (None, "Standard"):
+        problems.append(f"{where}: security_type = \"{security}\": a managed image cannot back such a VM: "
+                        "set kind = \"gallery-version\"")
+    regions = image.target_regions
+    if isinstance(regions, (str, dict)) or not isinstance(regions, (list, tuple)):
+        problems.append(f"{where}: target_regions must be an array, e.g. [\"eastus=2\", {{ name = \"westeurope\" }}]")
+        regions = ()
+    values: dict[str, Any] = {
+        "target_regions": tuple(regions), "replica_count": image.replica_count,
+        "storage_account_type": image.storage_account_type, "replication_mode": image.replication_mode,
+        "exclude_from_latest": image.exclude_from_latest, "end_of_life": image.end_of_life,
+    }
+    if not isinstance(values["exclude_from_latest"], bool):
+        problems.append(f"{where}: exclude_from_latest must be true or false")
+        values["exclude_from_latest"] = False
+    given = [k for k in DISTRIBUTION_KEYS if values[k] not in (None, (), False)]
+    if kind == "managed-image":
+        problems += [f"{where}: {k} applies to kind = \"gallery-version\" only" for k in given]
+    elif location:
+        try:
+            Distribution(**values).publishing_profile(location)
+        except InputError as exc:
+            problems.append(f"{where}: {exc}")
+    return security, values
 
 
 def _storage(storage: StorageTarget, problems: list[str]) -> StorageTarget:

@@ -41,6 +41,7 @@ from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
 from ..registration.client import Registrar
+from ..registration.replication import ReplicationStatus
 from ..registration.specs import GalleryVersionSpec, ImageSpec
 from ..registration.plans import RegistrationPlan
 from ..status import status
@@ -52,9 +53,9 @@ from ..upload_result import UploadResult
 from ..verify import VerifyResult, verify
 from .az import az_upload_blob, az_upload_disk
 from .check import CheckedDisk, check_disks
-from .compare import first_difference
+from ..registration.compare import first_difference
 from .manifest import load_manifest
-from .plan import DiskSource, PublishPlan
+from .plan import VERIFY_CHOICES, DiskSource, PublishPlan
 
 log = logging.getLogger("vhdupload.publish")
 
@@ -116,12 +117,15 @@ class PublishResult:
     upload_az: list[str] = field(default_factory=list)  # a dry run's az lines for the uploads
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    replication: ReplicationStatus | None = None  # a gallery version's, when watched
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "image_id": self.image_id, "created": self.created, "bytes_sent": self.bytes_sent,
             "seconds": round(self.seconds, 3), "disks": [d.to_dict() for d in self.disks],
         }
+        if self.replication is not None:
+            data["replication"] = self.replication.to_dict()
         if self.dry_run and self.plan is not None:
             data["dry_run"] = True
             data["existing"] = self.existing
@@ -174,6 +178,12 @@ class PublishOptions:
     :param skip_guest_check: do not look inside the OS disk for signs it was not generalized.
     :param lease_seconds: the page blobs' lease length while uploading (15..60).
     :param polling_interval: seconds between ARM polls when Azure does not say.
+    :param verify: how each disk is checked after its upload: ``"ranges"`` (the default: the
+        destination's page map, footer, completion mark and recorded CRC64 against the local
+        file, downloading only the footer and the zero gaps sent with the data), ``"full"``
+        (every data byte downloaded again and compared) or ``"none"``; None: the plan's.
+    :param watch_replication: after a gallery version exists, wait until every target region has
+        it (False: return once it exists; the replication goes on in Azure).
     """
 
     overwrite: bool = False
@@ -183,6 +193,8 @@ class PublishOptions:
     skip_guest_check: bool = False
     lease_seconds: int | None = None
     polling_interval: float | None = None
+    verify: str | None = None
+    watch_replication: bool = True
 
 
 @dataclass(frozen=True)
@@ -256,13 +268,33 @@ class _Publisher:
         )
         if image.kind == "managed-image":
             return self.registrar.plan(ImageSpec(name=image.name, os_type=image.os_type, os_state=image.os_state,
-                                            os_caching=os_checked.source.caching, **common))
+                                            os_caching=os_checked.source.caching, security_type=image.security_type,
+                                            **common))
         # validated() requires gallery, definition and version for a gallery version: never ""
+        report = os_checked.report  # read locally in step 1: the definition's architecture and features
+        distribution = image.distribution()
         return self.registrar.plan(GalleryVersionSpec(
             gallery=image.gallery or "", image_definition=image.definition or "", version=image.version or "",
             os_type=image.os_type, os_state=image.os_state, publisher=image.publisher, offer=image.offer,
-            sku=image.sku, **common,
+            sku=image.sku, security_type=image.security_type,
+            architecture=(report.architecture if report is not None else None) or "auto",
+            capabilities=report.capabilities if report is not None and report.read else None,
+            target_regions=distribution.target_regions, replica_count=distribution.replica_count,
+            storage_account_type=distribution.storage_account_type, replication_mode=distribution.replication_mode,
+            exclude_from_latest=distribution.exclude_from_latest, end_of_life=distribution.end_of_life, **common,
         ))
+
+    def watch_replication(self, image_id: str, on_status: Callable[[ReplicationStatus], None] | None) -> ReplicationStatus:
+        """Watch a gallery version replicate; a cancel stops watching (the replication goes on)."""
+
+        def reading(status: ReplicationStatus) -> None:
+            if on_status is not None:
+                on_status(status)
+            if self.cancel.is_set():
+                raise CancelledError("cancelled while the image version replicates; it goes on in Azure: "
+                                     "run the same publish again to watch it")
+
+        return self.registrar.watch_replication(image_id, on_status=reading)
 
     def existing(self) -> dict[str, Any] | None:
         """The image (or image version) ARM already has, as its REST JSON; None when there is none."""
@@ -328,8 +360,13 @@ class _Publisher:
 
     def verify(self, checked: CheckedDisk) -> VerifyResult:
         return verify(checked.path, self.target(checked), cancel=self.cancel,
-                      settings=replace(self.settings, max_bandwidth=None),
+                      settings=replace(self.settings, max_bandwidth=None), mode=self.verify_mode,
                       skip_free=self.plan.skips_free(checked.source))
+
+    @property
+    def verify_mode(self) -> str:
+        """The options' choice, else the manifest's, else the cheap check."""
+        return self.options.verify or self.plan.verify or "ranges"
 
     def delete_disk(self, checked: CheckedDisk) -> None:
         """``cleanup``: the image holds its own copy by now."""
@@ -366,6 +403,7 @@ def publish(
     options: PublishOptions | None = None,
     progress: Callable[[DiskProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    on_replication: Callable[[ReplicationStatus], None] | None = None,
 ) -> PublishResult:
     """Upload every disk of a manifest (a TOML file) or :class:`PublishPlan`, verify them, and
     register the image; rerun the same call to continue after any failure.
@@ -386,12 +424,16 @@ def publish(
         dry_run, wait...).
     :param progress: called with :class:`DiskProgress` from worker threads, disks told apart.
     :param cancel: set it to stop; the disks are left for a rerun to continue.
+    :param on_replication: called with each reading of a gallery version's replication (one
+        entry per target region) while it is watched (``options.watch_replication``).
     :returns: a :class:`PublishResult`; raises only :class:`~vhdupload.VhdUploadError`s.
     """
     started = time.monotonic()
     cancel = cancel or threading.Event()
     settings = settings or TransferSettings()
     options = options or PublishOptions()
+    if options.verify is not None and options.verify not in VERIFY_CHOICES:
+        raise InputError(f"verify {options.verify!r} is not one of {', '.join(VERIFY_CHOICES)}")
     overwrite, dry_run = options.overwrite, options.dry_run
     if not isinstance(arm, ArmConnection):
         raise InputError("publish needs arm=vhdupload.ArmConnection(subscription_id, credential=...)")
@@ -437,10 +479,13 @@ def publish(
                              disks=results(estimates), dry_run=True, existing=state, plan=planned,
                              upload_az=[line for c in checked for line in run.az_lines(c)],
                              notes=run.notes, warnings=run.warnings + planned.warnings)
+    watch = planned.kind == "gallery-version" and options.watch_replication
     if state == "same":
         run.notes.append(f"{planned.target.description} already exists with this body: nothing was uploaded or written")
+        replication = run.watch_replication(image_id, on_replication) if watch else None  # a rerun continues watching
         return PublishResult(image_id=image_id, created=False, bytes_sent=0, seconds=time.monotonic() - started,
-                             disks=results(), existing=state, plan=planned, notes=run.notes, warnings=run.warnings)
+                             disks=results(), existing=state, plan=planned, notes=run.notes, warnings=run.warnings,
+                             replication=replication)
 
     uploads, shares = _upload_all(run, progress=progress)
     per_disk: dict[int, dict[str, Any]] = {}
@@ -453,6 +498,8 @@ def publish(
         if plan.storage.managed_disks and result.disk_id:
             per_disk[c.index]["destination"] = result.disk_id
     for c in checked:  # step 3
+        if run.verify_mode == "none":
+            break
         if cancel.is_set():
             raise CancelledError(f"publish cancelled; {RERUN_HINT}")
         check = run.verify(c)
@@ -465,6 +512,7 @@ def publish(
     if state == "different":
         run.delete_existing()
     run.register(planned)  # step 4: the plan made before anything was sent
+    replication = run.watch_replication(planned.resource_id, on_replication) if watch else None
     cleaned = False
     if options.cleanup:
         problems = []
@@ -479,6 +527,7 @@ def publish(
         image_id=planned.resource_id, created=True, bytes_sent=sum(u.bytes_sent for u in uploads.values()),
         seconds=time.monotonic() - started, disks=results(per_disk),
         existing=state, plan=planned, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
+        replication=replication,
     )
 
 

@@ -6,7 +6,9 @@
 - :mod:`.arm` the compute client and ARM errors; :mod:`.storage_accounts` storage account IDs;
 - :mod:`.resource_ids` the IDs of what is created;
 - :mod:`.plans` the RegistrationPlan and ArmRequest types; :mod:`.prepare` the plan_* functions
-  that build them (pre-flight, generation, bodies); :mod:`.operations` sending them;
+  that build them (pre-flight, generation, bodies), :mod:`.gallery` the gallery version's, with
+  :mod:`.gallery_features` (what a definition promises) and :mod:`.replication` (where a version
+  goes and how far it got); :mod:`.operations` sending them;
   :mod:`.client` the :class:`Registrar` that is the library's entry point, with its typed specs.
 """
 
@@ -18,7 +20,12 @@ from ..guest.generation import GenerationDetection, detect_generation
 from .client import Registrar
 from .specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, PlanContext
 from .operations import Registration, run_plan
-from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
+from .gallery import plan_gallery_version
+from .prepare import plan_capture, plan_disk, plan_image
+from ..errors import ReplicationFailedError
+from .replication import (
+    Distribution, RegionReplication, ReplicationStatus, TargetRegion, watch_replication,
+)
 from .plans import ArmRequest, RegistrationPlan
 from .preflight import BlobCheck, check_blob
 
@@ -32,6 +39,12 @@ __all__ = [
     "PlanContext",
     "Registrar",
     "DataDisk",
+    "Distribution",
+    "RegionReplication",
+    "ReplicationFailedError",
+    "ReplicationStatus",
+    "TargetRegion",
+    "watch_replication",
     "GenerationDetection",
     "Registration",
     "RegistrationPlan",

@@ -215,6 +215,7 @@ def image_definition_body(
     sku: str,
     tags: dict[str, str] | None = None,
     architecture: str | None = None,
+    features: list[Body] | None = None,
 ) -> Body:
     properties = _drop_none(
         {
@@ -222,18 +223,11 @@ def image_definition_body(
             "osState": os_state,
             "hyperVGeneration": hyper_v_generation,
             "architecture": architecture,
+            "features": list(features) if features else None,
             "identifier": {"publisher": publisher, "offer": offer, "sku": sku},
         }
     )
     return _with_tags({"location": location, "properties": properties}, tags or {})
-
-
-def parse_target_region(text: str) -> Body:
-    """``NAME[=replicas]`` → a ``targetRegions`` entry."""
-    name, sep, count = text.partition("=")
-    if not name.strip() or (sep and not count.strip().isdigit()) or (sep and int(count) < 1):
-        raise InputError(f"--target-region {text!r} is not NAME or NAME=REPLICAS")
-    return {"name": name.strip(), "regionalReplicaCount": int(count) if sep else 1}
 
 
 def gallery_version_body(
@@ -242,18 +236,18 @@ def gallery_version_body(
     os_disk: str,
     storage_account_ids: dict[str, str],
     data_disks: Iterable[DataDisk] = (),
-    target_regions: Iterable[Body] = (),
+    publishing_profile: Body | None = None,
     tags: dict[str, str] | None = None,
 ) -> Body:
     """A gallery image version made from VHD blobs or managed disks; ``storage_account_ids`` maps
-    each blob URL → its account ID (managed disk IDs need none)."""
+    each blob URL → its account ID (managed disk IDs need none); ``publishing_profile`` from
+    :meth:`~.replication.Distribution.publishing_profile` (default: one replica in ``location``)."""
 
     def source(url: str) -> Body:
         if is_disk_id(url):  # a managed disk: ``source.id``
             return {"id": url.strip()}
         return {"storageAccountId": storage_account_ids[strip_query(url)], "uri": strip_query(url)}
 
-    regions = list(target_regions) or [{"name": location, "regionalReplicaCount": 1}]
     storage_profile: Body = {
         "osDiskImage": {"hostCaching": "ReadWrite", "source": source(os_disk)},
         "dataDiskImages": [
@@ -261,7 +255,8 @@ def gallery_version_body(
             for d in sorted(data_disks, key=_lun_order)
         ],
     }
-    properties: Body = {"publishingProfile": {"targetRegions": regions}, "storageProfile": storage_profile}
+    profile = publishing_profile or {"targetRegions": [{"name": location, "regionalReplicaCount": 1}]}
+    properties: Body = {"publishingProfile": profile, "storageProfile": storage_profile}
     return _with_tags({"location": location, "properties": properties}, tags or {})
 
 

@@ -24,7 +24,10 @@ from ..redact import strip_query
 from . import resource_ids
 from .operations import Registration, run_plan
 from .plans import RegistrationPlan
-from .prepare import plan_capture, plan_disk, plan_gallery_version, plan_image
+from ..errors import ReplicationFailedError
+from .replication import ReplicationStatus, watch_replication
+from .gallery import plan_gallery_version
+from .prepare import plan_capture, plan_disk, plan_image
 from .specs import CaptureSpec, DiskImportSpec, GalleryVersionSpec, ImageSpec, PlanContext, RegistrationSpec
 
 if TYPE_CHECKING:
@@ -126,6 +129,30 @@ class Registrar:
     def run(self, plan: RegistrationPlan) -> Registration:
         """Send a plan made by :meth:`plan`: create what it needs first, start the last request."""
         return run_plan(plan, compute_client=self.compute_client, polling_interval=self.polling_interval)
+
+    def watch_replication(
+        self,
+        version: "str | Registration",
+        *,
+        on_status: "Callable[[ReplicationStatus], None] | None" = None,
+        poll_seconds: float | None = None,
+        timeout: float | None = None,
+    ) -> ReplicationStatus:
+        """Poll a gallery image version's replication until every target region is done.
+
+        :param version: the version's resource ID, or the :class:`Registration` that made it.
+        :param on_status: called with each :class:`ReplicationStatus` read (per region: state,
+            progress, ARM's details).
+        :param poll_seconds: between reads (default: the Registrar's ``polling_interval``, else 15).
+        :param timeout: give up watching after this many seconds (the replication goes on in
+            Azure); None waits until every region is final.
+        :returns: the final status; a failed region raises :class:`ReplicationFailedError`
+            naming it with ARM's message.
+        """
+        resource_id = version.resource_id if isinstance(version, Registration) else version
+        interval = poll_seconds if poll_seconds is not None else self.polling_interval if self.polling_interval is not None else 15.0
+        return watch_replication(self.compute_client, resource_id, on_status=on_status, poll_seconds=interval,
+                                 timeout=timeout)
 
     def register(self, spec: RegistrationSpec) -> Any:
         """Register ``spec`` and wait: the created resource (an ``azure.mgmt.compute`` model;

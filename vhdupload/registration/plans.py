@@ -35,6 +35,9 @@ class RegistrationPlan:
     checks: list[BlobCheck | DiskCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The target resource as ARM already has it with this very body (a rerun): running the plan
+    #: sends nothing for it, and its ``Registration`` is done at once.
+    existing: Body | None = None
 
     @property
     def target(self) -> ArmRequest:

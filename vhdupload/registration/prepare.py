@@ -53,6 +53,25 @@ def refuse_specialized_image(os_state: str | None) -> None:
         )
 
 
+MANAGED_IMAGE_LIMIT = (
+    "register a gallery image version instead (`vhdupload register gallery-version`, or kind = \"gallery-version\" "
+    "in a publish manifest)"
+)
+
+
+def refuse_secure_image(security: str | None) -> None:
+    """A managed image backs Standard VMs only (Trusted Launch and Confidential VMs need a
+    gallery image or a disk): refuse the request before anything is uploaded or sent."""
+    if security is not None and security.strip() and security.strip().lower() != "standard":
+        raise InputError(f"a managed image cannot back a {security.strip()} VM: {MANAGED_IMAGE_LIMIT}")
+
+
+def refuse_arm64_image(architecture: str | None) -> None:
+    """Managed images have no architecture and are x64 only: an Arm64 OS disk needs a gallery version."""
+    if (architecture or "").lower() == "arm64":
+        raise InputError(f"the OS disk is Arm64, and a managed image can only back x64 VMs: {MANAGED_IMAGE_LIMIT}")
+
+
 def _data_disks(data_disks: DataDisks, os_disk: str | None) -> list[bodies.DataDisk]:
     if isinstance(data_disks, (str, bytes)) or not hasattr(data_disks, "__iter__"):
         raise InputError(f"data_disks must be a list of blob URLs or DataDisk, got {type(data_disks).__name__}")
@@ -174,6 +193,7 @@ def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     skip_guest_check, subscription_id = spec.skip_guest_check, context.subscription_id
     blob_client_factory, compute_client = context.blob_client_factory, context.compute_client
     refuse_specialized_image(os_state)
+    refuse_secure_image(spec.security_type)
     kind_os = None if (os_type or "auto").strip().lower() == "auto" else bodies.os_type(os_type)
     data = _data_disks(data_disks, os_disk)
     os_disk, data, blob_client_factory = _blob_urls(os_disk, data, blob_client_factory)
@@ -182,6 +202,7 @@ def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     # Look inside the OS disk before any ARM call: refuse one that clearly was not generalized.
     guest = check_guest(reader, os_state="generalized", skip=skip_guest_check)
     guest.check_os_type(kind_os)
+    refuse_arm64_image(guest.report.architecture if guest.report is not None else None)
     kind_os = kind_os or guest.os_type
     if kind_os is None:
         raise InputError("--os-type is required for an image (the OS disk did not tell): linux or windows")
@@ -279,151 +300,6 @@ def _existing(getter: Callable[..., Any], *path: str, action: str) -> bodies.Bod
             return found
         except ResourceNotFoundError:
             return None
-
-
-def plan_gallery_version(spec: GalleryVersionSpec, *, context: PlanContext) -> RegistrationPlan:
-    """Plan a gallery image version; the gallery and the image definition are added when missing.
-
-    The OS disk's blob is examined first (unless ``skip_guest_check``): a clearly non-generalized
-    disk for a generalized version is refused; ``os_type`` and ``architecture`` (x64, Arm64 or
-    auto) of a new definition default to what the disk holds, and a contradiction is refused.
-    """
-    gallery, image_definition, version = spec.gallery, spec.image_definition, spec.version
-    resource_group, location = spec.resource_group, spec.location
-    os_disk = _named(spec.os_disk)
-    data_disks = cast(DataDisks, spec.data_disks)  # checked item by item below; the Registrar names destinations
-    storage_account_id, target_regions, os_state = spec.storage_account_id, spec.target_regions, spec.os_state
-    os_type, hyper_v_generation, publisher, offer = spec.os_type, spec.hyper_v_generation, spec.publisher, spec.offer
-    sku, tags, skip_preflight, architecture = spec.sku, spec.tags, spec.skip_preflight, spec.architecture
-    skip_guest_check, subscription_id = spec.skip_guest_check, context.subscription_id
-    compute_client, blob_client_factory = context.compute_client, context.blob_client_factory
-    version = bodies.gallery_version(version)
-    state = bodies.os_state(os_state) or "Generalized"
-    kind_os = bodies.os_type(os_type)
-    data = _data_disks(data_disks, os_disk)
-    os_disk, data, blob_client_factory = _blob_urls(os_disk, data, blob_client_factory)
-    regions = [r if isinstance(r, dict) else bodies.parse_target_region(r) for r in target_regions]
-    tag_map = bodies.parse_tags(tags)
-    checks, reader = _preflight(os_disk, data, factory=blob_client_factory, skip=skip_preflight,
-                                compute_client=compute_client, subscription_id=subscription_id)
-    guest = check_guest(reader, os_state=state, skip=skip_guest_check)
-    guest.check_os_type(kind_os)
-    os_check = _os_disk_check(checks)
-    if os_check is not None:
-        kind_os_given = kind_os
-        kind_os = check_os_type(os_check, kind_os)
-    blob_urls = [u for u in [os_disk, *(d.url for d in data)] if not is_disk_id(u)]
-    ids = storage_account_ids(
-        compute_client, subscription_id=subscription_id, urls=blob_urls, given=storage_account_id
-    ) if blob_urls else {}
-    requests: list[ArmRequest] = []
-    notes: list[str] = list(guest.notes)
-    warnings: list[str] = list(guest.warnings)
-    common = {"resource_group": resource_group, "subscription": subscription_id}
-
-    gallery_found = _existing(compute_client.galleries.get, resource_group, gallery, action=f"read the gallery {gallery}")
-    if gallery_found is None:
-        body = bodies.gallery_body(location=location, tags=tag_map)
-        requests.append(
-            ArmRequest(
-                description=f"gallery {gallery}",
-                resource_id=resource_ids.gallery_id(subscription_id, resource_group, gallery),
-                body=body,
-                az_command=az_command.az_sig_create(gallery=gallery, body=body, **common),
-                begin=_put("galleries", resource_group, gallery),
-            )
-        )
-        notes.append(f"the gallery {gallery} does not exist and will be created")
-    definition = None
-    if gallery_found is not None:
-        definition = _existing(
-            compute_client.gallery_images.get, resource_group, gallery, image_definition,
-            action=f"read the image definition {image_definition}",
-        )
-    if definition is not None:
-        props = definition.get("properties") or {}
-        for label, wanted, actual in (("OS type", kind_os, props.get("osType")), ("OS state", state, props.get("osState"))):
-            if wanted and actual and wanted.lower() != str(actual).lower():
-                raise InputError(
-                    f"the image definition {image_definition} is for {label} {actual}, not {wanted}: "
-                    "use a definition that matches, or another --image-definition name to create one"
-                )
-        existing_arch = props.get("architecture") or "x64"  # ARM's default for a definition without one
-        wanted_arch = guest.architecture(architecture)
-        if wanted_arch and wanted_arch.lower() != str(existing_arch).lower():
-            raise InputError(
-                f"the image definition {image_definition} is for architecture {existing_arch}, but the OS disk is "
-                f"{wanted_arch}: use another --image-definition name to create one for {wanted_arch}"
-            )
-        existing_gen = props.get("hyperVGeneration")
-        wanted_gen = bodies.generation_or_none(hyper_v_generation)
-        if wanted_gen and existing_gen and wanted_gen.lower() != str(existing_gen).lower():
-            raise InputError(
-                f"the image definition {image_definition} is for Hyper-V generation {existing_gen}, not "
-                f"{wanted_gen}: a version takes its definition's generation; use another --image-definition "
-                "name to create one for this generation"
-            )
-        if existing_gen and os_check is not None:
-            disk_generation(existing_gen, os_check)  # a disk of another generation is refused
-        elif existing_gen and reader is not None:
-            choice = _generation(existing_gen, reader)
-            warnings += choice.warnings
-    else:
-        undetected = ""
-        if os_check is not None and kind_os is not None and kind_os_given is None:
-            notes.append(f"OS type {kind_os} for the new image definition: the managed disk {os_check.name} records it")
-        if kind_os is None and guest.os_type is not None:
-            kind_os = guest.os_type
-            notes.append(f"OS type {kind_os} for the new image definition: read inside the OS disk (pass --os-type to choose otherwise)")
-        if kind_os is None and reader is not None:
-            detected = detect_os_type(reader.read)
-            undetected = f" (the OS disk has {detected.reason}, which does not tell the OS type)"
-            if detected.os_type is not None:
-                kind_os = detected.os_type
-                notes.append(
-                    f"OS type {kind_os} for the new image definition: the OS disk has {detected.reason} "
-                    "(pass --os-type to choose otherwise)"
-                )
-        if not (publisher and offer and sku and kind_os):
-            missing = [f"--{n}" for n, v in (("publisher", publisher), ("offer", offer), ("sku", sku), ("os-type", kind_os)) if not v]
-            raise InputError(
-                f"the image definition {image_definition} does not exist in gallery {gallery}; to create it, "
-                f"also give {', '.join(missing)}{undetected if '--os-type' in missing else ''}"
-            )
-        choice = disk_generation(hyper_v_generation, os_check) if os_check is not None else _generation(hyper_v_generation, reader)
-        notes += choice.notes
-        warnings += choice.warnings
-        body = bodies.image_definition_body(
-            location=location, os_type=kind_os, os_state=state, hyper_v_generation=choice.generation,
-            publisher=publisher, offer=offer, sku=sku, tags=tag_map, architecture=guest.architecture(architecture, notes),
-        )
-        requests.append(
-            ArmRequest(
-                description=f"image definition {image_definition}",
-                resource_id=resource_ids.image_definition_id(subscription_id, resource_group, gallery, image_definition),
-                body=body,
-                az_command=az_command.az_sig_image_definition_create(
-                    gallery=gallery, definition=image_definition, body=body, **common
-                ),
-                begin=_put("gallery_images", resource_group, gallery, image_definition),
-            )
-        )
-        notes.append(f"the image definition {image_definition} does not exist and will be created ({state})")
-    body = bodies.gallery_version_body(
-        location=location, os_disk=os_disk, storage_account_ids=ids, data_disks=data, target_regions=regions, tags=tag_map
-    )
-    requests.append(
-        ArmRequest(
-            description=f"image version {image_definition} {version}",
-            resource_id=resource_ids.image_version_id(subscription_id, resource_group, gallery, image_definition, version),
-            body=body,
-            az_command=az_command.az_sig_image_version_create(
-                gallery=gallery, definition=image_definition, version=version, body=body, **common
-            ),
-            begin=_put("gallery_image_versions", resource_group, gallery, image_definition, version),
-        )
-    )
-    return RegistrationPlan(kind="gallery-version", requests=requests, checks=checks, notes=notes, warnings=warnings)
 
 
 def plan_disk(spec: DiskImportSpec, *, context: PlanContext) -> RegistrationPlan:

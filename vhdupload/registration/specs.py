@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Union
 
 from azure.storage.blob import BlobClient
 
 from ..destinations import ManagedDisk, PageBlob
+from ..guest import Capabilities
 from ..keywords import refuse_unknown_keywords
 from .bodies import DataDisk
+from .replication import TargetRegion
 
 #: A destination an upload went to, given as a registration's source.
 Source = Union[PageBlob, ManagedDisk]
@@ -38,6 +41,9 @@ class ImageSpec:
     :param tags: the image's tags.
     :param skip_preflight: do not read the sources first (Azure still checks them).
     :param skip_guest_check: do not refuse an OS disk that is clearly not generalized.
+    :param security_type: ``Standard`` or None; anything else (Trusted Launch, Confidential) is
+        refused before anything is sent, because a managed image cannot back such a VM: register
+        a :class:`GalleryVersionSpec` instead.
     """
 
     name: str
@@ -54,6 +60,7 @@ class ImageSpec:
     tags: dict[str, str] | None = None
     skip_preflight: bool = False
     skip_guest_check: bool = False
+    security_type: str | None = None
 
 
 @refuse_unknown_keywords
@@ -97,7 +104,20 @@ class GalleryVersionSpec:
         :class:`~vhdupload.PageBlob` or :class:`~vhdupload.ManagedDisk` it was uploaded to.
     :param data_disks: as for :class:`ImageSpec`.
     :param storage_account_id: the source blobs' storage account ID (found through ARM if None).
-    :param target_regions: regions (names, or ARM ``targetRegions`` dicts) to replicate to.
+    :param target_regions: regions to replicate to: ``"eastus"``, az's ``"eastus=2=Standard_ZRS"``
+        (``REGION[=REPLICAS][=STORAGE_TYPE]``), ``{"name": ..., "replicas": ..., "storage_account_type":
+        ...}`` or :class:`~vhdupload.TargetRegion`; default: ``location`` only.
+    :param replica_count: replicas per region where a region does not say (default 1).
+    :param storage_account_type: the replicas' storage where a region does not say:
+        ``Standard_LRS`` (ARM's default), ``Standard_ZRS``, ``Premium_LRS`` or ``PremiumV2_LRS``.
+    :param replication_mode: ``Full`` (default) or ``Shallow`` (no copy; for tests, one region).
+    :param exclude_from_latest: VMs asking for the ``latest`` version do not get this one.
+    :param end_of_life: when the version stops being offered: a date, or an ISO 8601 string.
+    :param security_type: a new definition's ``SecurityType``: ``TrustedLaunchSupported`` (the
+        default for Generation 2), ``TrustedLaunchAndConfidentialVmSupported``, ``Standard``, ...;
+        checked against an existing definition's.
+    :param capabilities: what the OS disk can drive, when the caller already looked inside it
+        (:class:`vhdupload.guest.Capabilities`); None: read through the pre-flight.
     :param os_state: ``generalized`` or ``specialized``.
     :param os_type: ``linux``/``windows`` for a new definition; ``auto`` what the disk holds.
     :param hyper_v_generation: ``V1``, ``V2`` or ``auto``.
@@ -118,7 +138,14 @@ class GalleryVersionSpec:
     os_disk: str | Source
     data_disks: Iterable[str | DataDisk | Source] = ()
     storage_account_id: str | None = None
-    target_regions: Iterable[str | dict[str, Any]] = ()
+    target_regions: Iterable[str | Mapping[str, Any] | TargetRegion] = ()
+    replica_count: int | None = None
+    storage_account_type: str | None = None
+    replication_mode: str | None = None
+    exclude_from_latest: bool = False
+    end_of_life: str | date | None = None
+    security_type: str | None = None
+    capabilities: Capabilities | None = None
     os_state: str = "generalized"
     os_type: str | None = None
     hyper_v_generation: str | None = "auto"

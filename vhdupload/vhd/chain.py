@@ -38,6 +38,8 @@ NAME_LIMIT = 80
 MESSAGE_LIMIT = 400
 #: "No such file" answers: the candidate is simply not there; try the next one.
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
+#: Pseudo file systems: their files are not disk images, whatever stat says.
+_PSEUDO = ("/proc", "/sys", "/dev")
 
 OpenParent = Callable[[pathlib.Path, tuple[pathlib.Path, ...]], VirtualDisk]
 
@@ -197,7 +199,16 @@ def _why_unusable(path: pathlib.Path) -> str | None:
         return _ABSENT_MARK if exc.errno in _ABSENT else _reason(exc)
     except ValueError:  # a name the OS cannot take at all
         return "the name is not a valid path"
-    return None if stat.S_ISREG(st.st_mode) else _ABSENT_MARK
+    if not stat.S_ISREG(st.st_mode):
+        return _ABSENT_MARK
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+    for top in _PSEUDO:  # /proc/self/mem is a "regular" file of 0 bytes
+        if real == top or real.startswith(top + "/"):
+            return f"a file of {top}, which is never a disk image"
+    return None
 
 
 def _reason(exc: OSError) -> str:

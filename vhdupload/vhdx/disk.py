@@ -30,7 +30,7 @@ class VhdxDisk(VirtualDisk):
     format = "vhdx"
 
     def __init__(self, *, view: FileView, header: Header, metadata: Metadata, bat: Bat,
-                 notable: list[tuple[int, int, int]], replay: Replay, creator: str, parent: VirtualDisk | None) -> None:
+                 replay: Replay, creator: str, parent: VirtualDisk | None) -> None:
         # The file as opened (``view`` also carries what a replayed log adds, in memory).
         super().__init__(path=view.path, fd=view.fd, file_size=view.real_size, virtual_size=metadata.virtual_size,
                          footer=None, footer_bytes=None)
@@ -46,8 +46,6 @@ class VhdxDisk(VirtualDisk):
             self.parents = [parent.path, *parent.parents]
         self._view = view
         self._bat = bat
-        self._notable = notable
-        self._notable_blocks = [block for block, _, _ in notable]
         self._bitmaps: dict[int, list[tuple[int, int, bool]]] = {}
 
     # -- facts --------------------------------------------------------------------------
@@ -80,32 +78,29 @@ class VhdxDisk(VirtualDisk):
 
     # -- the contract ---------------------------------------------------------------------
     def _pieces(self, start: int, stop: int) -> Iterator[tuple[int, int, str, int]]:
-        """``(start, end, kind, file offset)`` covering ``[start, stop)`` in order."""
-        if start >= stop:
+        """``(start, end, kind, file offset)`` covering ``[start, stop)`` in order: one piece per
+        run of the BAT (a run of present blocks is contiguous in the file), not one per block."""
+        if start >= stop or not len(self._bat):
             return
         bs = self.metadata.block_size
         default = _PARENT if self.parent is not None else _ZERO
-        last_block = (stop - 1) // bs
-        i = bisect.bisect_left(self._notable_blocks, start // bs)
+        i = self._bat.run_index(start // bs)
         pos = start
-        while i < len(self._notable) and self._notable[i][0] <= last_block:
-            block, state, offset = self._notable[i]
+        while pos < stop:
+            run = self._bat.run(i)
             i += 1
-            block_start = block * bs
-            if pos < block_start:
-                yield pos, block_start, default, 0  # blocks not present
-            a, b = max(block_start, start), min(block_start + bs, stop)
-            if state == bat_module.FULLY_PRESENT:
-                yield a, b, _FILE, offset + a - block_start
-            elif state == bat_module.PARTIALLY_PRESENT:
-                yield from self._partial(block, offset, a, b)
-            elif state == bat_module.UNDEFINED:
-                yield a, b, default, 0  # contents undefined: the parent's (or zeros) is a valid reading
-            else:  # ZERO, UNMAPPED: zeros, hiding any parent data
+            a, b = pos, min(run.end * bs, stop)
+            if run.state == bat_module.FULLY_PRESENT:
+                yield a, b, _FILE, run.offset + a - run.start * bs
+            elif run.state == bat_module.PARTIALLY_PRESENT:
+                for block in range(a // bs, (b - 1) // bs + 1):
+                    offset = run.offset + (block - run.start) * bs
+                    yield from self._partial(block, offset, max(a, block * bs), min(b, (block + 1) * bs))
+            elif run.state == bat_module.ZERO:  # zero, unmapped: zeros, hiding any parent data
                 yield a, b, _ZERO, 0
+            else:  # not present; undefined: the parent's (or zeros) is a valid reading
+                yield a, b, default, 0
             pos = b
-        if pos < stop:
-            yield pos, stop, default, 0
 
     def _partial(self, block: int, offset: int, a: int, b: int) -> Iterator[tuple[int, int, str, int]]:
         lss = self.metadata.logical_sector_size

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import bisect
 import pathlib
+import re
 import struct
+import sys
 import uuid
+from array import array
 from dataclasses import dataclass, field
+
+import google_crc32c
 
 from ..errors import CorruptVhdError
 from ..virtual_disk import pread_exact
 from . import guids
-from .crc import checksum_ok
 from .fileview import LoggedSector, Piece
 
 SECTOR = 4096
@@ -38,6 +42,12 @@ _ENTRY = struct.Struct("<4sIIIQI4x16sQQ")
 _ZERO = struct.Struct("<4s4xQQQ")
 # data descriptor: "desc" 0, trailing bytes 4 (4), leading bytes 8 (8), file offset 16, sequence 24
 _DESC = struct.Struct("<4s4s8sQQ")
+_HIGH = struct.Struct("<I")
+#: Each 32-byte descriptor starts with its kind; anything else (another entry's header) ends the entry.
+_DESCRIPTOR_KINDS = re.compile(rb"(?:(?:zero|desc).{28})*", re.DOTALL)
+#: Bytes CRC-checked over all candidates, as a multiple of the log's length: valid entries do not
+#: overlap, so a real log needs at most 1x; overlapping claims beyond 4x are a damaged log.
+_CRC_BUDGET_FACTOR = 4
 assert _ENTRY.size == 64 and _ZERO.size == 32 and _DESC.size == 32
 _FIRST_SECTOR_DESCRIPTORS = (SECTOR - _ENTRY.size) // 32  # 126
 _SECTOR_DESCRIPTORS = SECTOR // 32  # 128
@@ -70,16 +80,33 @@ class Replay:
 
 
 class _Ring:
-    def __init__(self, *, fd: int, path: pathlib.Path, offset: int, length: int) -> None:
-        self.fd, self.path, self.offset, self.length = fd, path, offset, length
+    """The whole log, read once (it is at most :data:`MAX_LOG_LENGTH`): candidates are checked in
+    memory, never re-read, and the bytes CRC-checked across all candidates are capped."""
 
-    def read(self, at: int, n: int) -> bytes:
-        """``n`` bytes from log position ``at``, wrapping at the end of the ring."""
-        first = min(n, self.length - at)
-        data = pread_exact(self.fd, self.offset + at, first, path=self.path)
-        if first < n:
-            data += pread_exact(self.fd, self.offset, n - first, path=self.path)
-        return data
+    def __init__(self, *, fd: int, path: pathlib.Path, offset: int, length: int) -> None:
+        self.offset, self.length = offset, length
+        self.data = pread_exact(fd, offset, length, path=path)
+        self.crc_budget = _CRC_BUDGET_FACTOR * length
+
+    def sector(self, at: int) -> memoryview:
+        """The 4 KiB sector at log position ``at`` (a multiple of 4 KiB, wrapping at the end)."""
+        at %= self.length
+        return memoryview(self.data)[at:at + SECTOR]
+
+    def entry_checksum_ok(self, at: int, length: int, stored: int) -> bool:
+        """Whether the CRC-32C of the ``length`` bytes at ``at`` (checksum field zeroed) is ``stored``."""
+        self.crc_budget -= length
+        if self.crc_budget < 0:
+            raise CorruptVhdError(
+                f"VHDX log holds overlapping entries that claim more than {_CRC_BUDGET_FACTOR} times the log's "
+                f"{self.length} bytes to check: the log is damaged"
+            )
+        first = min(length, self.length - at)
+        crc = google_crc32c.value(self.data[at:at + 4] + b"\0\0\0\0")
+        crc = google_crc32c.extend(crc, self.data[at + 8:at + first])
+        if first < length:
+            crc = google_crc32c.extend(crc, self.data[:length - first])
+        return int(crc) == stored
 
     def file_offset(self, at: int) -> int:
         return self.offset + at % self.length
@@ -91,17 +118,34 @@ def _descriptor_sectors(count: int) -> int:
     return 1 + -(-(count - _FIRST_SECTOR_DESCRIPTORS) // _SECTOR_DESCRIPTORS)
 
 
-def _descriptor_at(k: int) -> int:
-    if k < _FIRST_SECTOR_DESCRIPTORS:
-        return _ENTRY.size + 32 * k
-    k -= _FIRST_SECTOR_DESCRIPTORS
-    return SECTOR * (1 + k // _SECTOR_DESCRIPTORS) + 32 * (k % _SECTOR_DESCRIPTORS)
+def _descriptors(ring: _Ring, at: int, count: int, sequence: int) -> bytes | None:
+    """The ``count`` 32-byte descriptors of the entry at ``at``, if each is a ``zero`` or ``desc``
+    descriptor of ``sequence``; checked sector by sector, stopping at the first bad one, so a
+    candidate whose descriptors run into another entry's header costs no more than the sectors
+    between them."""
+    parts: list[bytes] = []
+    left = count
+    for k in range(_descriptor_sectors(count)):
+        start = _ENTRY.size if k == 0 else 0
+        n = min(left, (SECTOR - start) // 32)
+        left -= n
+        chunk = bytes(ring.sector(at + k * SECTOR)[start:start + 32 * n])
+        if not _DESCRIPTOR_KINDS.fullmatch(chunk):
+            return None
+        numbers = array("Q", chunk)
+        if sys.byteorder == "big":
+            numbers.byteswap()
+        if numbers[3::4].count(sequence) != n:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _entry_at(ring: _Ring, at: int, log_guid: uuid.UUID) -> Entry | None:
-    """The valid entry at ring position ``at``, or None."""
-    first = ring.read(at, SECTOR)
-    sig, _crc, length, tail, seq, count, raw_guid, flushed, last = _ENTRY.unpack_from(first)
+    """The valid entry at ring position ``at``, or None. The cheap checks come first (header,
+    descriptors, data-sector signatures and sequence numbers), the CRC over the entry last."""
+    first = ring.sector(at)
+    sig, crc, length, tail, seq, count, raw_guid, flushed, last = _ENTRY.unpack_from(first)
     if sig != b"loge" or guids.from_le(raw_guid) != log_guid or seq == 0:
         return None
     if length == 0 or length % SECTOR or length > ring.length or tail % SECTOR or tail >= ring.length:
@@ -110,33 +154,38 @@ def _entry_at(ring: _Ring, at: int, log_guid: uuid.UUID) -> Entry | None:
     desc_sectors = _descriptor_sectors(count)
     if desc_sectors > sectors:
         return None
-    raw = first if length == SECTOR else ring.read(at, length)
-    if not checksum_ok(raw, at=4):
+    descriptors = _descriptors(ring, at, count, seq)
+    if descriptors is None:
         return None
+    data_count = descriptors[0::32].count(b"d")
+    if desc_sectors + data_count > sectors:
+        return None
+    for j in range(data_count):
+        sector = ring.sector(at + (desc_sectors + j) * SECTOR)
+        high, low = _HIGH.unpack_from(sector, 4)[0], _HIGH.unpack_from(sector, SECTOR - 4)[0]
+        if sector[:4].tobytes() != b"data" or (high << 32 | low) != seq:
+            return None
+    if not ring.entry_checksum_ok(at, length, crc):
+        return None
+    if count > MAX_REPLAYED_WRITES:
+        raise CorruptVhdError(f"VHDX log entry at {at} holds {count} writes, more than {MAX_REPLAYED_WRITES}")
     writes: list[Write] = []
     data_index = desc_sectors
     for k in range(count):
-        pos = _descriptor_at(k)
-        kind = raw[pos:pos + 4]
-        if kind == b"zero":
-            _, zlen, offset, dseq = _ZERO.unpack_from(raw, pos)
-            if dseq != seq or zlen % SECTOR or offset % SECTOR:
+        pos = 32 * k
+        if descriptors[pos:pos + 4] == b"zero":
+            _, zlen, offset, _dseq = _ZERO.unpack_from(descriptors, pos)
+            if zlen % SECTOR or offset % SECTOR:
                 return None
             if zlen:
                 writes.append(("zero", offset, zlen))
-        elif kind == b"desc":
-            _, trailing, leading, offset, dseq = _DESC.unpack_from(raw, pos)
-            if dseq != seq or offset % SECTOR or data_index >= sectors:
+        else:
+            _, trailing, leading, offset, _dseq = _DESC.unpack_from(descriptors, pos)
+            if offset % SECTOR:
                 return None
             spos = data_index * SECTOR
-            sector = raw[spos:spos + SECTOR]
-            high, low = struct.unpack_from("<I", sector, 4)[0], struct.unpack_from("<I", sector, SECTOR - 4)[0]
-            if sector[:4] != b"data" or (high << 32 | low) != seq:
-                return None
             writes.append(("data", offset, LoggedSector(leading, ring.file_offset(at + spos) + 8, trailing)))
             data_index += 1
-        else:
-            return None
     return Entry(at, length, tail, seq, flushed, last, writes)
 
 

@@ -59,12 +59,12 @@ def open_vhdx(*, fd: int, path: pathlib.Path, file_size: int, chain_paths: tuple
         geometry = Geometry(virtual_size=metadata.virtual_size, block_size=metadata.block_size,
                             logical_sector_size=metadata.logical_sector_size, has_parent=metadata.has_parent)
         check_geometry(geometry, bat_region_length=bat_region.length)
-        bat = Bat(view.read(bat_region.offset, geometry.entries * 8, what="BAT"), geometry)
+        bat = Bat(geometry, lambda first, count: view.read(bat_region.offset + 8 * first, 8 * count, what="BAT"))
         reserved = [(0, HEADER_SECTION_SIZE, "header section")]
         reserved += [(r.offset, r.end, r.name) for r in regions.values()]
         if log_span is not None:
             reserved.append((log_span[0], log_span[0] + log_span[1], "log"))
-        notable = bat.check(file_size=view.size, reserved=reserved)
+        bat.check(file_size=view.size, reserved=reserved)
     except CorruptVhdError as exc:
         raise CorruptVhdError(f"{path}: {exc}") from None
     except OtherFormatError as exc:
@@ -82,5 +82,5 @@ def open_vhdx(*, fd: int, path: pathlib.Path, file_size: int, chain_paths: tuple
                 f"{path}: its parent {parent.path} has {parent.logical_sector_size}-byte sectors and the child "
                 f"{metadata.logical_sector_size}-byte ones, which the format forbids: restore the right parent"
             )
-    return VhdxDisk(view=view, header=header, metadata=metadata, bat=bat, notable=notable, replay=replay,
+    return VhdxDisk(view=view, header=header, metadata=metadata, bat=bat, replay=replay,
                     creator=creator(section), parent=parent)

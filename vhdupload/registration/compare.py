@@ -1,4 +1,4 @@
-"""Whether an existing ARM resource already has the body a publish would send.
+"""Whether an existing ARM resource already has the body a registration would send.
 
 "Same body": every field we would send has that value in the existing resource; fields Azure
 adds (``id``, ``provisioningState``, ``diskSizeGB``...) are ignored. Enumerations and resource
