@@ -43,6 +43,7 @@ ABOVE_FORMATS = (
     "vhdupload.convert",
     "vhdupload.blob_image",  # the fixed-VHD view Azure receives
     "vhdupload.guest",
+    "vhdupload.allocation",
     "vhdupload.registration",
     "vhdupload.destinations",
     "vhdupload.publish",
@@ -72,6 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("archives of disks", ("ova",)),  # an OVA's disks are VMDKs: ova opens them with vmdk
     ("above the formats", ("disks", "sniff", "azure_rules", "blob_image")),
     ("guest", ("guest",)),
+    ("allocation maps", ("allocation",)),
     ("compositions", ("inspect", "convert")),
     ("transfer", ("source_proof", "transfer", "engine")),
     ("Azure SDK calls", ("azure",)),

@@ -134,12 +134,14 @@ def test_upload_verify_and_status_take_a_destination_and_keywords_only_after_it(
     assert _parameters(vhdupload.upload) == [
         ("source", POS, EMPTY), ("destination", POS, EMPTY),
         ("raw", KW, False), ("resize", KW, True), ("overwrite", KW, False), ("wait", KW, False),
-        ("trust_stat", KW, False), ("settings", KW, None), ("progress", KW, None), ("cancel", KW, None),
+        ("trust_stat", KW, False), ("skip_free", KW, False), ("settings", KW, None), ("progress", KW, None),
+        ("cancel", KW, None),
     ]
     assert _parameters(vhdupload.verify) == [
         ("source", POS, EMPTY), ("destination", POS, EMPTY),
         ("raw", KW, False), ("resize", KW, True), ("settings", KW, None), ("cancel", KW, None), ("progress", KW, None),
         ("mode", KW, "full"),
+        ("skip_free", KW, False),
     ]
     assert _parameters(vhdupload.status) == [("destination", POS, EMPTY), ("settings", KW, None)]
 

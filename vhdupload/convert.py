@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .allocation import without_free_space
 from .azure_rules import round_up_to_mib
 from .disks import as_path, open_disk
 from .errors import InputError
@@ -29,6 +30,8 @@ class ConvertResult:
     virtual_size: int  # the output's, a whole MiB
     uuid: str
     data_bytes: int  # bytes actually written (holes left where the source has no data)
+    free_bytes_skipped: int | None = None  # with skip_free: free space left as holes; else None
+    notes: tuple[str, ...] = ()  # with skip_free: the volumes copied as they are, and why
 
 
 def convert_image(
@@ -38,6 +41,7 @@ def convert_image(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     raw: bool = False,
+    skip_free: bool = False,
 ) -> ConvertResult:
     """Write ``src`` (a VHD of any kind, or a raw image when it has no footer at all) to
     ``dst`` as a fixed VHD whose size is rounded up to a whole MiB.
@@ -47,11 +51,16 @@ def convert_image(
     renamed into place, so ``dst`` is never half-written. A damaged footer is refused rather
     than taken as raw. ``progress(done, total)`` is called with bytes of extents processed.
     ``raw`` takes ``src`` as a raw image whatever its bytes (when detection cannot tell).
+    ``skip_free`` leaves the free space of the disk's file systems (and what no partition
+    covers) as holes: deleted files' data is not copied (see :func:`vhdupload.upload`).
     """
     src_path, dst_path = as_path(src, what="source"), as_path(dst, what="destination")
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a callable or None, got {type(progress).__name__}")
     disk = open_disk(src_path, format="raw" if raw else "detect")  # no signature and no footer at all: a raw image
+    free = None
+    if skip_free:
+        disk, free = without_free_space(disk)
     with disk:
         _check_destination(src_path, dst_path, force=force)
         if disk.virtual_size == 0:
@@ -112,6 +121,8 @@ def convert_image(
     return ConvertResult(
         source=str(src_path), destination=str(dst_path), source_type=disk.disk_type,
         source_size=disk.virtual_size, virtual_size=size, uuid=str(footer.uuid), data_bytes=written,
+        free_bytes_skipped=free.free_bytes if free is not None else None,
+        notes=tuple(free.kept()) if free is not None else (),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
+from .allocation import data_in_free_space, free_space_of
 from .azure_rules import azure_readiness, format_size
 from .disks import open_disk
 from .ova import OvaDisk, list_disks
@@ -84,6 +85,7 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True, raw: bool 
         inside: GuestReport | None = None
         if guest:
             inside = examine(disk)
+            _free_data(disk, inside)
         if isinstance(disk, VhdxDisk):
             return _inspect_vhdx(disk, guest=inside)
         if disk.footer is None:  # VMDK, qcow2, VDI, raw: no VHD footer; upload and convert make one
@@ -127,6 +129,16 @@ def inspect_disk(path: str | os.PathLike[str], *, guest: bool = True, raw: bool 
             warnings=warnings,
             guest=inside,
         )
+
+
+def _free_data(disk: VirtualDisk, report: GuestReport) -> None:
+    """Each volume's deleted data: bytes of its free blocks that hold data (only the parts the
+    disk stores at all are read)."""
+    found = {v.where: v for v in free_space_of(disk).volumes if v.kept is None}
+    for volume in report.volumes:
+        space = found.get(volume.where)
+        if space is not None:
+            volume.free_bytes_with_data = data_in_free_space(disk, space.free)
 
 
 def _inspect_vhdx(disk: VhdxDisk, *, guest: GuestReport | None) -> DiskReport:

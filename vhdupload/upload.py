@@ -17,10 +17,12 @@ same call again. How: :mod:`vhdupload.upload_session`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from os import PathLike
 
+from .allocation import without_free_space
 from .azure.state import source_identity, stat_token
 from .destinations.base import Destination
 from .endpoints import open_source, package_errors
@@ -42,6 +44,7 @@ def upload(
     overwrite: bool = False,
     wait: bool = False,
     trust_stat: bool = False,
+    skip_free: bool = False,
     settings: TransferSettings | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -63,6 +66,11 @@ def upload(
         VM's disk) is never waited for.
     :param trust_stat: take a finished upload of this very, unmodified file (size, mtime, inode)
         as done without recomputing its CRC64.
+    :param skip_free: send only what the disk's file systems use: their free blocks (deleted
+        files' data included), swap past its header and space no partition covers become holes,
+        neither read nor sent, and the destination reads zeros there. Volumes whose maps cannot be
+        read are sent as they are (``notes`` say which); ``free_bytes_skipped`` says how much.
+        False (the default) sends the disk bit for bit.
     :param settings: how the data travels (:class:`vhdupload.TransferSettings`: threads,
         retries, timeout, bandwidth cap in bytes/s, zero-gap merging); its defaults when None.
     :param progress: called with :class:`vhdupload.Progress` snapshots, from worker threads;
@@ -79,11 +87,17 @@ def upload(
     disk = open_source(source, raw=raw)
     try:
         stats = stat_token(disk.fingerprint_files())  # before any data is read: a change from here on is caught
+        free = None
+        if skip_free:  # free space becomes holes: never read, never sent, zeros at the destination
+            disk, free = without_free_space(disk)
         session = destination.open(settings=settings, cancel=cancel)
         image = session.layout(disk, resize=resize)  # refuses before anything remote happens
         request = UploadRequest(image=image, identity=source_identity(disk), stats=stats, overwrite=overwrite,
                                 wait=wait, trust_stat=trust_stat)
-        return UploadSession(dest=session, request=request, settings=settings, cancel=cancel).run(
+        result = UploadSession(dest=session, request=request, settings=settings, cancel=cancel).run(
             progress=progress, started=started)
+        if free is not None:
+            result = dataclasses.replace(result, free_bytes_skipped=free.free_bytes, notes=[*result.notes, *free.kept()])
+        return result
     finally:
         disk.close()

@@ -33,6 +33,7 @@ class UploadResult:
     max_gap: int = 0  # zero gaps shorter than this were sent: the pinned value, or where it settled
     merging: str = ""  # "pinned" or "adaptive, mostly 240 KiB (120-240 KiB)"
     check_seconds: float = 0.0  # spent proving the source by CRC64 (resume watermark, complete check)
+    free_bytes_skipped: int | None = None  # with skip_free: free space left out (not read, not sent); else None
 
     @property
     def rate(self) -> float:

@@ -19,6 +19,7 @@ from os import PathLike
 from typing import Any
 
 from . import crc64, planning
+from .allocation import without_free_space
 from .blob_image import BlobImage
 from .destinations.base import Destination, Readback
 from .endpoints import open_source, package_errors
@@ -73,6 +74,7 @@ def verify(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     mode: str = "full",
+    skip_free: bool = False,
 ) -> VerifyResult:
     """Compare ``destination`` with ``source`` without downloading its zeros (a managed disk is
     granted read access for the comparison, revoked afterwards).
@@ -90,6 +92,8 @@ def verify(
         the page map, the completion mark and the whole-disk CRC64 the upload recorded (each Put Page's
         CRC64 was checked by the service): see :mod:`vhdupload.verify_ranges`. A destination without
         a recorded CRC64 (another tool's upload) gets the full comparison.
+    :param skip_free: the upload skipped free space: compare the used blocks, and check that the
+        free ones read as zeros at the destination.
     :returns: a :class:`vhdupload.VerifyResult` whose ``ok`` says whether they match.
     :raises vhdupload.StorageError: only when the comparison itself could not be made (the
         destination is missing, holds an unfinished upload, cannot be read).
@@ -103,6 +107,8 @@ def verify(
     cancel = cancel or threading.Event()
     session = destination.open(settings=settings, cancel=cancel)  # holds nothing until it reads
     disk = open_source(source, raw=raw)
+    if skip_free:  # what such an upload sent: zeros in the free space
+        disk, _found = without_free_space(disk)
     failed = True
     try:
         readback = session.open_for_reading()

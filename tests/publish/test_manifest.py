@@ -63,7 +63,7 @@ def test_a_good_manifest_is_normalised_and_paths_start_at_its_folder(tmp_path):
     (lambda t: t + '\n[[disk]]\npath = "d2.vhd"\nlun = 1\n',
      ["m.toml: [[disk]] #3: lun 1 is also [[disk]] #2's: give each data disk its own lun"]),
     (lambda t: t.replace("lun = 1", "lum = 1"),
-     ["m.toml: [[disk]] #2: unknown key 'lum'; the keys are path, role, lun, caching, blob, vm_guest_state, security_metadata, security_type",
+     ["m.toml: [[disk]] #2: unknown key 'lum'; the keys are path, role, lun, caching, blob, vm_guest_state, security_metadata, security_type, skip_free",
       "m.toml: [[disk]] #2: lun is missing (every data disk needs its own lun, 0 to 63)"]),
     (lambda t: t.replace('location = "westeurope"', 'location = "westeurope"\nresourcegroup = "x"'),
      ["m.toml: [image]: unknown key 'resourcegroup' (did you mean 'resource_group'?)"]),

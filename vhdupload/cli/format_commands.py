@@ -15,6 +15,7 @@ from ..ova import is_ova_path
 from . import app
 from ._common import FormatOption, RawFlag, say, source_is_raw
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._free_space import SKIP_FREE_HELP, free_space_line
 
 if TYPE_CHECKING:  # annotations only
     from ..guest import GuestReport
@@ -158,6 +159,8 @@ def _inside(guest: GuestReport) -> list[str]:
     width = max(len(k) for k, _ in lines) + 1
     out = ["inside:"] + [f"  {k + ':':<{width}} {v}" for k, v in lines]
     out += [f"  sign: {s}" for s in guest.signs]
+    out += [f"  {v.where}: deleted data that an upload would carry: {format_size(v.free_bytes_with_data)}; "
+            "--skip-free sends none of it" for v in guest.volumes if v.free_bytes_with_data]
     out += [f"  problem: {p}" for p in guest.problems]
     out += [f"  warning: {w}" for w in guest.warnings]
     return out
@@ -170,9 +173,10 @@ def convert_command(
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
     raw: RawFlag = False,
     source_format: FormatOption = None,
+    skip_free: bool = typer.Option(False, "--skip-free", help=SKIP_FREE_HELP),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
-    result = convert_image(src, dst, force=force, raw=source_is_raw(raw, source_format))
+    result = convert_image(src, dst, force=force, raw=source_is_raw(raw, source_format), skip_free=skip_free)
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )
@@ -180,4 +184,8 @@ def convert_command(
         f"wrote {result.destination}: fixed VHD of {format_size(result.virtual_size)}{rounded} "
         f"from a {result.source_type} source, {format_size(result.data_bytes)} of data, UUID {result.uuid}"
     )
+    if result.free_bytes_skipped is not None:
+        typer.echo(free_space_line(result.free_bytes_skipped, "left as holes"))
+        for note in result.notes:
+            typer.echo(f"note: {note}")
     return EXIT_OK

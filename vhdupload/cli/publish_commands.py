@@ -144,6 +144,8 @@ def _summary(result: PublishResult) -> list[str]:
             what = "already uploaded, verified"
         else:
             what = f"sent {format_size(disk.bytes_sent)}" + (" (resumed)" if disk.resumed else "") + ", verified"
+        if disk.free_bytes_skipped:
+            what += f"; free space left home: {format_size(disk.free_bytes_skipped)}"
         lines.append(f"{Path(disk.path).name} ({where}) -> {disk.destination}: {what}")
     state = "created" if result.created else "already registered with this body; nothing written"
     lines.append(f"image {result.image_id}: {state}")

@@ -32,6 +32,7 @@ from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, C
 from ._common import FormatOption, MaxRetriesOption, say, setup_logging, source_is_raw, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination
 from ._exit import EXIT_FINDING, EXIT_OK
+from ._free_space import SKIP_FREE_HELP, VERIFY_SKIP_FREE_HELP, free_space_line
 from ._progress import ProgressBar as _ProgressBar
 from ._progress import wanted
 from ._storage_options import (
@@ -132,6 +133,7 @@ def upload(
         bool,
         typer.Option("--trust-stat", help="Take a finished upload of this very, unmodified file (size, mtime, inode) as done without recomputing its CRC64."),
     ] = False,
+    skip_free: Annotated[bool, typer.Option("--skip-free", help=SKIP_FREE_HELP)] = False,
     verify_after: Annotated[
         Optional[str], typer.Option("--verify", metavar="ranges|full", help="Check the destination after the upload: ranges "
                                     "(page map, footer, recorded CRC64; downloads only the footer and zero gaps) or full "
@@ -203,7 +205,8 @@ def upload(
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
         result = upload_disk(source, target, raw=as_raw, resize=not no_resize, overwrite=overwrite, wait=wait,
-                             trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel)
+                             trust_stat=trust_stat, settings=settings, progress=bar.update, cancel=cancel,
+                             skip_free=skip_free)
         bar.finish()
     except KeyboardInterrupt:
         cancel.set()
@@ -221,7 +224,7 @@ def upload(
             say(*summary(result))
         return EXIT_OK
     check = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=dataclasses.replace(settings, max_bandwidth=None),
-                        mode=verify_after)
+                        mode=verify_after, skip_free=skip_free)
     if as_json:
         typer.echo(json.dumps(result.to_dict() | {"verify": check.to_dict()}, sort_keys=True))
     else:
@@ -250,6 +253,7 @@ def verify(
     account_name: AccountNameOption = None,
     sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
+    skip_free: Annotated[bool, typer.Option("--skip-free", help=VERIFY_SKIP_FREE_HELP)] = False,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -276,7 +280,8 @@ def verify(
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
-        result = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=settings, progress=bar.update)
+        result = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=settings, progress=bar.update,
+                             skip_free=skip_free)
         bar.finish()
     finally:
         bar.close()
@@ -419,6 +424,8 @@ def summary(result: UploadResult) -> list[str]:
         f"  bytes sent:    {format_size(result.bytes_sent)}",
         f"  bytes skipped: {format_size(result.bytes_skipped)}",
     ]
+    if result.free_bytes_skipped is not None:
+        lines.append(free_space_line(result.free_bytes_skipped))
     if result.bytes_present:
         lines.append(f"  already there: {format_size(result.bytes_present)}")
     lines += [

@@ -17,6 +17,9 @@ class Volume:
     type_name: str | None
     content: str  # probe kind: "ext", "xfs", "fat", "ntfs", "swap", "lvm2", "empty", "unknown", ...
     role: str | None = None  # "linux root", "windows", "efi system", "swap"
+    #: Bytes of its free blocks that hold data (deleted files): what a plain upload carries and
+    #: ``skip_free`` leaves home; None where the allocation map was not read (vhdupload.allocation).
+    free_bytes_with_data: int | None = None
 
 
 @dataclass

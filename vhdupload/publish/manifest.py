@@ -22,7 +22,7 @@ IMAGE_KEYS = ("name", "resource_group", "location", "kind", "os_type", "os_state
               "target_regions", "replica_count", "storage_account_type", "replication_mode", "exclude_from_latest",
               "end_of_life")
 STORAGE_KEYS = ("container_url", "managed_disks", "disk_sku", "disk_prefix")
-DISK_KEYS = ("path", "role", "lun", "caching", "blob", "vm_guest_state", "security_metadata", "security_type")
+DISK_KEYS = ("path", "role", "lun", "caching", "blob", "vm_guest_state", "security_metadata", "security_type", "skip_free")
 
 
 def _unknown(table: dict[str, Any], allowed: tuple[str, ...], where: str, problems: list[str]) -> None:
@@ -66,7 +66,7 @@ def parse_manifest(data: dict[str, Any], *, base: Path | None = None, name: str 
             problems.append(f"[[disk]] #{index + 1}: path must be a string, not {path!r}")
             path = None
         disks.append(DiskSource(path=Path(path) if path else "", role=table.get("role"), lun=table.get("lun"),
-                                caching=table.get("caching"), blob=table.get("blob"),
+                                caching=table.get("caching"), blob=table.get("blob"), skip_free=table.get("skip_free"),
                                 **{k: table[k] for k in ("vm_guest_state", "security_metadata", "security_type") if k in table}))
     disks = _expand_archives(disks, raw_disks, base=base, problems=problems)
     image_fields: dict[str, Any] = {k: image.get(k) for k in IMAGE_KEYS if k in image} | _required(image)
@@ -109,7 +109,8 @@ def _expand_archives(disks: list[DiskSource], tables: list[Any], *, base: Path |
         except VhdUploadError as exc:
             problems.append(f"[[disk]] #{index + 1}: {exc}")
             continue
-        out += [DiskSource(path=path / d.member, role=d.role, lun=d.lun, caching=disk.caching) for d in found]
+        out += [DiskSource(path=path / d.member, role=d.role, lun=d.lun, caching=disk.caching, skip_free=disk.skip_free)
+                for d in found]
     return out
 
 

@@ -96,6 +96,7 @@ class DiskSource:
     vm_guest_state: str | PathLike[str] | None = None
     security_metadata: str | PathLike[str] | None = None
     security_type: str | None = None
+    skip_free: bool | None = None  # leave free space home (None: yes for a generalized image's disks)
 
 
 @refuse_unknown_keywords
@@ -133,6 +134,14 @@ class PublishPlan:
         metadata = self.resolved(replace(disk, path=disk.security_metadata)) if disk.security_metadata else None
         return {"security_type": disk.security_type or "TrustedLaunch",
                 "vm_guest_state": self.resolved(replace(disk, path=disk.vm_guest_state)), "security_metadata": metadata}
+
+    def skips_free(self, disk: DiskSource) -> bool:
+        """Whether ``disk`` is sent without its free space: as its ``skip_free`` says, else yes for
+        the disks of a generalized image (meant to carry nothing of the machine it came from, and
+        deleted files are exactly that) and no for a specialized one (sent bit for bit)."""
+        if disk.skip_free is not None:
+            return disk.skip_free
+        return self.image.os_state.lower() == "generalized"
 
     def blob_name(self, disk: DiskSource) -> str:
         return disk.blob or Path(disk.path).name
@@ -365,4 +374,8 @@ def _disk(disk: DiskSource, where: str, problems: list[str], *, lun_needed: bool
                            ("security_type", disk.security_type))}
     if role != "os" and any(secure.values()):
         problems.append(f"{where}: vm_guest_state, security_metadata and security_type belong to the OS disk")
-    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob, **secure)
+    skip_free = disk.skip_free
+    if skip_free is not None and not isinstance(skip_free, bool):
+        problems.append(f"{where}: skip_free = {skip_free!r} is not true or false")
+        skip_free = None
+    return DiskSource(path=Path(path), role=role, lun=lun, caching=caching, blob=blob, skip_free=skip_free, **secure)

@@ -89,10 +89,13 @@ class DiskResult:
     bytes_to_send: int | None = None  # a dry run's estimate: at most this many
     upload_size: int = 0
     notes: list[str] = field(default_factory=list)
+    free_bytes_skipped: int | None = None  # with skip_free: free space left home (not read, not sent)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"path": self.path, "role": self.role, "lun": self.lun, "destination": self.destination,
                 "bytes_sent": self.bytes_sent, "resumed": self.resumed, "verified": self.verified}
+        if self.free_bytes_skipped is not None:
+            data["free_bytes_skipped"] = self.free_bytes_skipped
         if self.bytes_to_send is not None:
             data["bytes_to_send"] = self.bytes_to_send
         return data
@@ -367,17 +370,18 @@ class _Publisher:
         target = self.target(checked)
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
             return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
-                          cancel=self.cancel)
+                          cancel=self.cancel, skip_free=self.plan.skips_free(disk))
         except DestinationConflictError:
             if not self.overwrite:
                 raise
         log.info("%s holds another source: replaced (overwrite)", strip_query(self.destination(disk)))
         return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
-                      cancel=self.cancel, overwrite=True)
+                      cancel=self.cancel, overwrite=True, skip_free=self.plan.skips_free(disk))
 
     def verify(self, checked: CheckedDisk) -> VerifyResult:
         return verify(checked.path, self.target(checked), cancel=self.cancel,
-                      settings=replace(self.settings, max_bandwidth=None), mode=self.verify_mode)
+                      settings=replace(self.settings, max_bandwidth=None), mode=self.verify_mode,
+                      skip_free=self.plan.skips_free(checked.source))
 
     @property
     def verify_mode(self) -> str:
@@ -509,7 +513,8 @@ def publish(
     for c in checked:
         result = uploads[c.index]
         per_disk[c.index] = {"bytes_sent": result.bytes_sent, "resumed": result.resumed,
-                                  "already_complete": result.already_complete}
+                                  "already_complete": result.already_complete,
+                                  "free_bytes_skipped": result.free_bytes_skipped}
         run.notes += [f"{plan.label(c.index)}: {n}" for n in result.notes]
         if plan.storage.managed_disks and result.disk_id:
             per_disk[c.index]["destination"] = result.disk_id

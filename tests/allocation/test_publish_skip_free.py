@@ -1,0 +1,44 @@
+"""``publish`` of a generalized image: its OS disk goes without its free space by default (the
+deleted data stays home), the verify step agrees, and the result says how much was left."""
+
+from __future__ import annotations
+
+from tests.publish.conftest import double, service  # noqa: F401 - fixtures of the publish tests
+from tests.support.registration import LOC, RG
+from vhdupload import ArmConnection, convert_image
+from vhdupload.publish import publish
+
+from .filesystems import DELETED
+from .test_upload_skip_free import read_back
+
+MANIFEST = f"""\
+[image]
+name = "free-image"
+resource_group = "{RG}"
+location = "{LOC}"
+os_type = "linux"
+hyper_v_generation = "V2"
+
+[storage]
+container_url = "{{container_url}}"
+
+[[disk]]
+path = "os.vhd"
+role = "os"
+"""
+
+
+def test_a_generalized_images_disk_leaves_its_free_space_home(disk, double, compute_client, azurite,  # noqa: F811
+                                                               service, container_name, tmp_path):  # noqa: F811
+    convert_image(disk.path, tmp_path / "os.vhd")
+    container_url = f"{azurite.account_url}/{container_name}"
+    manifest = tmp_path / "publish.toml"
+    manifest.write_text(MANIFEST.format(container_url=container_url))
+    result = publish(manifest, arm=ArmConnection.from_client(compute_client()),
+                     connection_string=azurite.connection_string)
+    assert result.created
+    (only,) = result.disks
+    assert only.verified and only.free_bytes_skipped and only.free_bytes_skipped > 90 * 1024 * 1024
+    assert result.to_dict()["disks"][0]["free_bytes_skipped"] == only.free_bytes_skipped
+    assert DELETED not in read_back(azurite.connection_string, f"{container_name}/os.vhd", tmp_path / "blob")
+    assert DELETED in (tmp_path / "os.vhd").read_bytes()
