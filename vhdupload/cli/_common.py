@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -74,7 +75,7 @@ def error_lines(exc: VhdUploadError) -> list[str]:
     """The ``error:`` line for ``exc`` in the CLI's words, plus (with -v/--debug) what lies under it."""
     loud = level() is not None
     if isinstance(exc, EndpointUnreachableError):
-        lines = [f"error: nothing listens at {exc.address}: start Azurite (`./run azurite`) or pass --blob-endpoint"]
+        lines = [f"error: nothing listens at {exc.address}: start Azurite ({azurite_hint()}) or pass --blob-endpoint"]
         return lines + ([f"  {redact(str(exc))}"] if loud else [])
     no_credential = isinstance(exc, NoCredentialError) or (
         isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
@@ -86,6 +87,25 @@ def error_lines(exc: VhdUploadError) -> list[str]:
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
     return [f"error: {printable(redact(str(exc)))}"]  # errors quote server texts: one line, no escapes
+
+
+#: How to start Azurite where the repository's ``./run`` is not at hand (a pip install).
+AZURITE_ELSEWHERE = (
+    "`npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000 --inMemoryPersistence`, or "
+    "`docker run -p 127.0.0.1:10000:10000 mcr.microsoft.com/azure-storage/azurite azurite-blob --blobHost 0.0.0.0`"
+)
+
+
+def azurite_hint() -> str:
+    """The command that starts Azurite from here: ``./run azurite`` in a checkout of the
+    repository, else npx or a container (after ``pip install`` there is no ``./run``)."""
+    root = Path(__file__).resolve().parents[2]
+    script = root / "run"
+    if not (script.is_file() and (root / "pyproject.toml").is_file() and (root / "vhdupload").is_dir()):
+        return AZURITE_ELSEWHERE
+    if Path.cwd().resolve() == root:
+        return "`./run azurite`"
+    return f"`{script} azurite`"
 
 
 def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:

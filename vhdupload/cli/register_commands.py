@@ -175,7 +175,7 @@ def image_command(
     os_disk: Annotated[
         Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob, or a managed disk's resource ID.")
     ] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (read inside the OS disk).")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", metavar="linux|windows|auto", help="linux, windows or auto (read inside the OS disk).")] = None,
     data_disk: DataDiskOption = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized (a managed image cannot be specialized).")] = "generalized",
     hyper_v_generation: Annotated[
@@ -265,7 +265,7 @@ def gallery_version_command(
     ] = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized or specialized.")] = "generalized",
     os_type: Annotated[
-        Optional[str], typer.Option("--os-type", help="linux or windows, for a new definition (default: read inside the OS disk).")
+        Optional[str], typer.Option("--os-type", metavar="linux|windows|auto", help="linux, windows or auto (read inside the OS disk; the default), for a new definition.")
     ] = None,
     architecture: Annotated[
         Optional[str], typer.Option("--architecture", help="x64, Arm64 or auto (read inside the OS disk), for a new definition.")
@@ -304,7 +304,8 @@ def gallery_version_command(
     spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, data_disks=data_disk or [],
-        storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
+        storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state,
+        os_type=None if (os_type or "").strip().lower() == "auto" else os_type,  # None: what the disk holds
         hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=parse_tags(tag),
         skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
     )
@@ -320,7 +321,7 @@ def disk_command(
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the disk.")],
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type, e.g. Premium_LRS.")] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk.")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk (not given: a data disk).")] = None,
     hyper_v_generation: Annotated[
         Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto (default auto with --os-type).")
     ] = None,

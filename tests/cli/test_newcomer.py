@@ -1,0 +1,191 @@
+"""Issue #20, "What a newcomer hit": each item driven as a user types it (``main([...])`` or a
+subprocess), against Azurite and the ARM double where a service is needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, free_port
+from tests.support.registration import LOC, RG, SUB
+from vhdupload.cli import main
+
+MIB = 1 << 20
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def _raw(path: Path, size: int = 2 * MIB, data: int = 64 * 1024) -> Path:
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(os.urandom(data))
+    return path
+
+
+# -- 2. --max-bandwidth: B is a byte, b a bit -------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("50MBps", 50e6), ("50MB/s", 50e6), ("400Mbps", 50e6), ("400Mbit/s", 50e6), ("50MiB/s", 50 * MIB),
+    ("400", 50e6), ("2kB/s", 2e3), ("1GiB/s", 1024**3),
+])
+def test_max_bandwidth_keeps_bytes_and_bits_apart_and_says_the_cap(azurite, container_name, tmp_path, capsys,
+                                                                     text, expected):
+    raw = _raw(tmp_path / "d.raw")
+    code = main(["upload", str(raw), f"{container_name}/d.vhd", "--raw", "--connection-string",
+                 azurite.connection_string, "--max-bandwidth", text, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    cap = next(line for line in out.splitlines() if "bandwidth cap:" in line)
+    from vhdupload.transfer.bandwidth import describe_rate
+    assert cap.strip() == f"bandwidth cap: {text} = {describe_rate(expected)}"
+
+
+@pytest.mark.parametrize("text", ["50MBPS", "50M", "50 G/s"])
+def test_an_ambiguous_bandwidth_is_refused_in_one_line(tmp_path, capsys, text):
+    code = main(["upload", str(_raw(tmp_path / "d.raw")), "c0ntainer/d.vhd", "--raw", "--emulator",
+                 "--max-bandwidth", text])
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "ambiguous" in err and "50MB/s" in err and "400Mbit/s" in err
+
+
+# -- 7. managed-disk options without --managed-disk ---------------------------------------------
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--resource-group", "rg"], "--resource-group"), (["-g", "rg"], "--resource-group"), (["--sku", "Premium_LRS"], "--sku"),
+    (["--os-type", "linux"], "--os-type"), (["--location", "westeurope"], "--location"),
+])
+@pytest.mark.parametrize("verb", ["upload", "verify", "status"])
+def test_disk_options_without_managed_disk_are_a_usage_error(azurite, container_name, tmp_path, capsys, extra, flag, verb):
+    source = [] if verb == "status" else [str(_raw(tmp_path / "d.raw"))]
+    raw = [] if verb == "status" else ["--raw"]
+    code = main([verb, *source, f"{container_name}/d.vhd", *raw, "--connection-string", azurite.connection_string, *extra])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert err.startswith("usage error:") and f"{flag} applies to a managed disk: add --managed-disk NAME" in err
+    from azure.storage.blob import BlobServiceClient
+    assert not BlobServiceClient.from_connection_string(azurite.connection_string) \
+        .get_container_client(container_name).exists()  # nothing was written
+
+
+def test_blob_options_with_managed_disk_are_a_usage_error(tmp_path, capsys):
+    for extra, flag in ((["--content-md5"], "--content-md5"), (["--connection-string", "UseDevelopmentStorage=true"],
+                                                                 "--connection-string")):
+        code = main(["upload", str(_raw(tmp_path / "d.raw")), "--raw", "--managed-disk", "d", "-g", RG, "-l", LOC,
+                     "--subscription", SUB, *extra])
+        _, err = capsys.readouterr()
+        assert code == 2 and flag in err, err
+
+
+# -- 13. the Azurite hint where there is no ./run ---------------------------------------------
+
+def _closed_port() -> int:
+    port = free_port()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    return port
+
+
+def test_the_azurite_hint_outside_the_repository_names_npx_or_a_container(tmp_path):
+    """A copy of the package with no ./run beside it, as after ``pip install``."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(REPO / "vhdupload", site / "vhdupload", ignore=shutil.ignore_patterns("__pycache__"))
+    port = _closed_port()
+    env = dict(os.environ, PYTHONPATH=str(site))
+    done = subprocess.run([*CLI, "status", "vhds/x.vhd", "--blob-endpoint", f"http://127.0.0.1:{port}/{DEV_ACCOUNT}",
+                           "--account-key", DEV_KEY], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert "./run" not in done.stderr
+    assert "npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000" in done.stderr
+    assert "docker run -p 127.0.0.1:10000:10000 mcr.microsoft.com/azure-storage/azurite" in done.stderr
+    # in the repository, elsewhere than its root: the script's own path
+    done = subprocess.run([*CLI, "status", "vhds/x.vhd", "--blob-endpoint", f"http://127.0.0.1:{port}/{DEV_ACCOUNT}",
+                           "--account-key", DEV_KEY], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert f"start Azurite (`{REPO / 'run'} azurite`)" in done.stderr
+
+
+# -- 14. ./run waits for the dpkg lock ----------------------------------------------------------
+
+def test_run_setup_waits_for_the_dpkg_lock(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "$@" >> "{log}"\n')
+    (bin_dir / "apt-get").chmod(0o755)
+    (bin_dir / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
+    (bin_dir / "sudo").chmod(0o755)
+    for tool in ("id", "sed", "env"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    # the real setup_system of ./run, with only the stub apt-get on PATH (so everything is "missing")
+    script = f'eval "$(sed -n "/^log()/p;/^setup_system()/,/^}}/p" {REPO / "run"})"; setup_system'
+    done = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": str(bin_dir)})
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2 and all("-o DPkg::Lock::Timeout=300" in call for call in calls), calls
+    assert "update" in calls[0] and "install" in calls[1]
+
+
+# -- 15. the small ones --------------------------------------------------------------------------
+
+def test_a_conflict_names_the_other_source_uuid_with_dashes(azurite, container_name, tmp_path, capsys):
+    from vhdupload.vhd import make_fixed_footer
+
+    dest = [f"{container_name}/f.vhd", "--connection-string", azurite.connection_string, "--no-progress"]
+    ids = []
+    for name in ("a.vhd", "b.vhd"):
+        ids.append(uuid.uuid4())
+        path = tmp_path / name
+        with open(path, "wb") as f:
+            f.write(os.urandom(4096))
+            f.truncate(2 * MIB)
+            f.seek(2 * MIB)
+            f.write(make_fixed_footer(virtual_size=2 * MIB, uuid=ids[-1]).to_bytes())
+    assert main(["upload", str(tmp_path / "a.vhd"), *dest]) == 0
+    capsys.readouterr()
+    assert main(["upload", str(tmp_path / "b.vhd"), *dest]) == 1
+    err = capsys.readouterr().err
+    assert f"UUID {ids[0]}" in err and ids[0].hex not in err, err
+
+
+def test_verify_names_the_offset_once(azurite, container_name, tmp_path, capsys):
+    raw = _raw(tmp_path / "d.raw")
+    dest = [f"{container_name}/d.vhd", "--connection-string", azurite.connection_string]
+    assert main(["upload", str(raw), *dest, "--raw", "--no-progress"]) == 0
+    with open(raw, "r+b") as f:
+        f.seek(528)
+        old = f.read(1)
+        f.seek(528)
+        f.write(b"\xff" if old != b"\xff" else b"\x00")
+    capsys.readouterr()
+    assert main(["verify", str(raw), *dest, "--raw", "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == "different: the blob differs from the source at offset 528"
+
+
+def test_transfer_settings_with_a_misspelt_keyword_says_which(tmp_path):
+    from vhdupload import TransferSettings
+    from vhdupload.errors import InputError
+
+    with pytest.raises(InputError, match="did you mean 'threads'"):
+        TransferSettings(thread=4)
+
+
+def test_the_os_type_help_says_auto(capsys):
+    for argv in (["upload", "--help"], ["register", "image", "--help"], ["register", "gallery-version", "--help"]):
+        code = main(argv)
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 0
+        import re
+        line = re.search(r"--os-type (\S+) (.{0,100})", out)
+        assert line and line[1] == "linux|windows|auto" and "auto" in line[2], (argv, out)
