@@ -189,3 +189,54 @@ def test_the_os_type_help_says_auto(capsys):
         import re
         line = re.search(r"--os-type (\S+) (.{0,100})", out)
         assert line and line[1] == "linux|windows|auto" and "auto" in line[2], (argv, out)
+
+
+# -- 5. a name that does not resolve is not retried ---------------------------------------------
+# ``.invalid`` never resolves (RFC 6761): the resolver fails at once, no packet leaves loopback.
+
+def test_a_blob_host_that_does_not_resolve_fails_at_once_in_one_line(capsys):
+    started = time.monotonic()
+    code = main(["status", "https://myacct.blob.core.invalid/vhds/x.vhd", "--account-key", DEV_KEY])
+    elapsed = time.monotonic() - started
+    _, err = capsys.readouterr()
+    assert code == 1 and elapsed < 2, (elapsed, err)
+    assert err.strip() == "error: cannot resolve myacct.blob.core.invalid: check the blob URL or --blob-endpoint"
+
+
+def test_an_upload_to_a_host_that_does_not_resolve_fails_at_once(tmp_path, capsys):
+    started = time.monotonic()
+    code = main(["upload", str(_raw(tmp_path / "d.raw")), "--raw", "vhds/d.vhd", "--blob-endpoint",
+                 "https://myacct.blob.core.invalid", "--sas-token", "sv=2024&sig=x", "--no-progress"])
+    elapsed = time.monotonic() - started
+    _, err = capsys.readouterr()
+    assert code == 1 and elapsed < 2, (elapsed, err)
+    assert "cannot resolve myacct.blob.core.invalid" in err and "tries" not in err
+
+
+def test_a_registration_pre_flight_of_a_host_that_does_not_resolve_fails_at_once(stub_az, arm, capsys):
+    started = time.monotonic()
+    code = main(["register", "image", "img", "-g", RG, "-l", LOC, "--os-disk", "https://myacct.blob.core.invalid/vhds/os.vhd",
+                 "--os-type", "linux", "--dry-run", "--account-key", DEV_KEY, "--subscription", SUB,
+                 "--arm-endpoint", arm.url])
+    elapsed = time.monotonic() - started
+    _, err = capsys.readouterr()
+    assert code == 1 and elapsed < 2, (elapsed, err)
+    assert "cannot resolve myacct.blob.core.invalid" in err
+
+
+def test_an_arm_endpoint_that_does_not_resolve_fails_at_once(stub_az, capsys):
+    started = time.monotonic()
+    code = main(["register", "disk", "d", "--source", "https://acct.blob.core.invalid/vhds/d.vhd", "-g", RG, "-l", LOC,
+                 "--skip-preflight", "--storage-account-id", "/subscriptions/x/resourceGroups/r/providers/"
+                 "Microsoft.Storage/storageAccounts/acct", "--subscription", SUB,
+                 "--arm-endpoint", "https://management.azure.invalid"])
+    elapsed = time.monotonic() - started
+    _, err = capsys.readouterr()
+    assert code == 1 and elapsed < 2, (elapsed, err)
+    assert "management.azure.invalid" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_account_name_that_does_not_resolve_names_the_option():
+    from vhdupload.cli._common import _check_host
+
+    assert _check_host("myacct.blob.core.windows.net") == "check --account-name (or the account in the blob URL)"

@@ -30,6 +30,7 @@ from azure.storage.blob import BlobClient
 from ..errors import AuthenticationError, InputError
 from ..redact import register_secret, strip_query
 from .blob_names import check_blob_name
+from .name_lookup import StorageRetryPolicy
 
 #: The Azurite / storage emulator development account (public, documented values).
 EMULATOR_ACCOUNT = "devstoreaccount1"
@@ -195,6 +196,8 @@ def client_options(*, threads: int = 8, timeout: float | None = None, **extra: A
         "max_single_put_size": 4 * 1024 * 1024,
     }
     options.update(extra)
+    if options["retry_total"]:  # the SDK retries (registration's reads): never a name that does not resolve
+        options.setdefault("retry_policy", StorageRetryPolicy(retry_total=options["retry_total"]))
     return options
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from ..errors import EndpointUnreachableError, NoCredentialError
+from ..errors import EndpointUnreachableError, HostNotFoundError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
 from ..redact import RedactingFilter, printable, redact
 
@@ -77,6 +77,9 @@ def error_lines(exc: VhdUploadError) -> list[str]:
     if isinstance(exc, EndpointUnreachableError):
         lines = [f"error: nothing listens at {exc.address}: start Azurite ({azurite_hint()}) or pass --blob-endpoint"]
         return lines + ([f"  {redact(str(exc))}"] if loud else [])
+    if isinstance(exc, HostNotFoundError):
+        lines = [f"error: cannot resolve {exc.host}: {_check_host(exc.host)}"]
+        return lines + ([f"  {redact(str(exc))}"] if loud else [])
     no_credential = isinstance(exc, NoCredentialError) or (
         isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
     )
@@ -87,6 +90,16 @@ def error_lines(exc: VhdUploadError) -> list[str]:
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
     return [f"error: {printable(redact(str(exc)))}"]  # errors quote server texts: one line, no escapes
+
+
+#: The blob endpoints' suffixes of the clouds ``--account-name`` places an account in.
+_ACCOUNT_SUFFIXES = (".blob.core.windows.net", ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net")
+
+
+def _check_host(host: str) -> str:
+    if host.endswith(_ACCOUNT_SUFFIXES):
+        return "check --account-name (or the account in the blob URL)"
+    return "check the blob URL or --blob-endpoint"
 
 
 #: How to start Azurite where the repository's ``./run`` is not at hand (a pip install).
