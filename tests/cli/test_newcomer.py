@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.publish.conftest import container_url, disk_set, disks, double, service  # noqa: F401 (fixtures)
 from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, free_port
 from tests.support.registration import LOC, RG, SUB
 from vhdupload.cli import main
@@ -240,3 +241,98 @@ def test_an_account_name_that_does_not_resolve_names_the_option():
     from vhdupload.cli._common import _check_host
 
     assert _check_host("myacct.blob.core.windows.net") == "check --account-name (or the account in the blob URL)"
+
+
+# -- 3. publish resolves storage credentials as upload does -------------------------------------
+
+@pytest.mark.parametrize("variable", ["AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY"])
+def test_publish_takes_the_storage_variables_while_signed_in(stub_az, disks, double, azurite, container_url,
+                                                             monkeypatch, capsys, variable):
+    from tests.publish.conftest import write_manifest
+
+    monkeypatch.setenv(variable, azurite.connection_string if variable.endswith("STRING") else DEV_KEY)
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    code = main(["publish", str(manifest), "--subscription", SUB, "--arm-endpoint", double.url, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "image /subscriptions/" in out and ": created" in out
+
+
+# -- 8. az habits -----------------------------------------------------------------------------
+
+def test_publish_takes_a_sas_token_and_the_shared_storage_options(stub_az, disks, double, azurite, container_name,
+                                                                 service, capsys):
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+    from tests.publish.conftest import write_manifest
+
+    service.create_container(container_name)
+    sas = generate_container_sas(DEV_ACCOUNT, container_name, account_key=DEV_KEY, expiry=time.time() + 3600,
+                                 permission=ContainerSasPermissions(read=True, write=True, create=True, list=True,
+                                                                    delete=True))
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{azurite.account_url}/{container_name}"')
+    code = main(["publish", str(manifest), "--subscription", SUB, "--arm-endpoint", double.url, "--sas-token", sas,
+                 "-o", "json", "--threads", "auto"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["created"] is True
+    assert sas.split("sig=")[1][:10] not in out + err
+    assert main(["publish", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--emulator", "--sas-token", "--account-name", "--blob-endpoint", "--threads N|auto", "-o, --output"):
+        assert option in text, option
+
+
+def test_register_takes_dash_n_and_dash_o_json(stub_az, arm, azurite, blobs, capsys):
+    source = blobs.page_blob("d.vhd")
+    code = main(["register", "disk", "-n", "d", "--source", source, "-g", RG, "-l", LOC, "--dry-run", "-o", "json",
+                 "--subscription", SUB, "--arm-endpoint", arm.url, "--connection-string", azurite.connection_string])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["requests"][0]["id"].endswith("/disks/d")
+    code = main(["register", "image", "-n", "img", "-g", RG, "-l", LOC, "--os-disk", source, "--os-type", "linux",
+                 "--hyper-v-generation", "V2", "--skip-guest-check", "--dry-run", "--subscription", SUB, "--arm-endpoint", arm.url,
+                 "--connection-string", azurite.connection_string])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "/images/img" in out
+    assert main(["register", "image", "-g", RG, "--os-disk", source]) == 2
+    assert "give the NAME, or -n NAME" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output, code", [("json", 0), ("table", 0), ("tsv", 2), ("yaml", 2)])
+def test_dash_o_maps_to_json_or_the_text_or_is_refused_with_a_hint(tmp_path, capsys, output, code):
+    from vhdupload.vhd import make_fixed_footer
+
+    path = tmp_path / "f.vhd"
+    with open(path, "wb") as f:
+        f.truncate(MIB)
+        f.seek(MIB)
+        f.write(make_fixed_footer(virtual_size=MIB).to_bytes())
+    assert main(["inspect", str(path), "-o", output]) == code
+    out, err = capsys.readouterr()
+    if output == "json":
+        assert json.loads(out)["disk_type"] == "fixed"
+    elif output == "table":
+        assert out.startswith(str(path)) or "fixed" in out
+        with pytest.raises(ValueError):
+            json.loads(out)
+    else:
+        assert f"{output!r} is not an output of vhdupload: -o json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_convert_json_status_no_progress_and_one_threads_default(azurite, container_name, tmp_path, capsys):
+    raw = _raw(tmp_path / "d.raw")
+    assert main(["convert", str(raw), str(tmp_path / "d.vhd"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["virtual_size"] == 2 * MIB and result["source_type"] == "raw"
+    dest = [f"{container_name}/d.vhd", "--connection-string", azurite.connection_string]
+    assert main(["upload", str(tmp_path / "d.vhd"), *dest, "--threads", "auto", "--no-progress"]) == 0
+    assert main(["verify", str(tmp_path / "d.vhd"), *dest, "--threads", "auto", "--no-progress"]) == 0
+    assert main(["status", *dest, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "d.vhd"), *dest, "--threads", "300"]) == 2
+    assert "nor auto" in capsys.readouterr().err
+    for command in ("upload", "verify", "publish"):
+        assert main([command, "--help"]) == 0
+        assert "--threads N|auto" in capsys.readouterr().out

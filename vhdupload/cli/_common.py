@@ -151,6 +151,24 @@ MaxRetriesOption = Annotated[
     int, typer.Option("--max-retries", min=0, metavar="N", help="Retries of one request before giving up.")
 ]
 DEFAULT_RETRIES = DEFAULT_MAX_RETRIES
+ThreadsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads", metavar="N|auto",
+        help="Requests in flight at once, 1 to 256; auto: upload and publish adapt to the link (16 to start, "
+        "up to 64), verify reads with 8.",
+    ),
+]
+
+
+def parse_threads(value: str | None) -> int | None:
+    """``--threads``: None for ``auto`` (the library adapts, or picks its default), else 1..256."""
+    text = (value or "auto").strip().lower()
+    if text == "auto":
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise typer.BadParameter(f"{value!r} is not a number from 1 to 256, nor auto", param_hint="--threads")
+    return int(text)
 
 
 def setup_logging(verbose: bool) -> None:

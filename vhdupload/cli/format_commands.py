@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING
 
@@ -103,9 +104,13 @@ def convert_command(
     src: str = typer.Argument(..., metavar="SRC", help="A VHD of any type, or a raw disk image.", show_default=False),
     dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
     result = convert_image(src, dst, force=force)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result), sort_keys=True))
+        return EXIT_OK
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )

@@ -23,9 +23,18 @@ from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
-from ._common import setup_logging
-from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
-from .upload_commands import parse_bandwidth, transfer_settings
+from ._common import ThreadsOption, parse_threads, setup_logging
+from ._storage_options import (
+    AccountKeyOption,
+    AccountNameOption,
+    AccountUrlOption,
+    ConnectionStringOption,
+    EmulatorOption,
+    SasTokenOption,
+    StorageOptions,
+    blob_client_from_options,
+)
+from .upload_commands import bandwidth_line, parse_bandwidth, transfer_settings
 
 
 def _stderr_size() -> tuple[int, int]:
@@ -46,9 +55,7 @@ def publish_command(
     manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The TOML manifest (see docs/publish.md).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (disks, bytes, ARM bodies, az lines); create nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once, shared by all disks (default: each disk's adapt).")
-    ] = None,
+    threads: ThreadsOption = "auto",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing image with another body (deleted, then created), and a blob or disk holding another source.")
@@ -66,6 +73,10 @@ def publish_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests and retries to stderr (secrets redacted).")] = False,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
+    account_url: AccountUrlOption = None,
+    emulator: EmulatorOption = False,
     subscription: SubscriptionOption = None,
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
@@ -75,14 +86,15 @@ def publish_command(
     """Upload an OS disk and its data disks, verify them and register the image, from one manifest; rerun to continue."""
     setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
-    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
+    pinned = parse_threads(threads)  # a number is a budget the disks share; auto: they adapt together
+    settings = transfer_settings(threads=pinned, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
+    storage = StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator)
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds)
 
     def blob_client(url: str) -> Any:
-        return blob_client_from_options(url, StorageOptions(connection_string=connection_string, account_key=account_key),
-                                        threads=threads or ADAPTIVE_MAX, timeout=timeout)
+        return blob_client_from_options(url, storage, threads=pinned or ADAPTIVE_MAX, timeout=timeout)
 
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
@@ -110,7 +122,7 @@ def publish_command(
     elif dry_run:
         typer.echo(_dry_run_text(result))
     else:
-        typer.echo(_summary(result))
+        typer.echo(_summary(result) + ("\n" + bandwidth_line(max_bandwidth, bandwidth).strip() if bandwidth else ""))
     return EXIT_OK
 
 

@@ -71,6 +71,18 @@ DataDiskOption = Annotated[
     ),
 ]
 ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group of the new resource.")]
+NameOption = Annotated[Optional[str], typer.Option("--name", "-n", metavar="NAME", help="The name, as az takes it (or give NAME).")]
+
+
+def _name(argument: str | None, option: str | None) -> str:
+    """NAME, given as an argument or as az's ``-n/--name``."""
+    if argument and option and argument != option:
+        raise typer.BadParameter(f"NAME {argument!r} and --name {option!r} differ: give one", param_hint="--name")
+    name = argument or option
+    if not name:
+        raise typer.BadParameter("give the NAME, or -n NAME", param_hint="NAME")
+    return name
+
 
 
 def _blob_factory(account_url: str | None, connection_string: str | None, account_key: str | None, emulator: bool,
@@ -169,8 +181,9 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
 
 @register_app.command("image")
 def image_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed image.")],
     resource_group: ResourceGroupOption,
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Name of the managed image (or -n NAME).", show_default=False)] = None,
+    name_option: NameOption = None,
     location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region (a captured VM's own by default).")] = None,
     os_disk: Annotated[
         Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob, or a managed disk's resource ID.")
@@ -213,6 +226,7 @@ def image_command(
     before the upload); for a specialized disk set use `register gallery-version --os-state specialized`.
     With --source-vm, capture an existing deallocated VM that was generalized and marked so (`az vm generalize`).
     """
+    name = _name(name, name_option)
     tags = parse_tags(tag)
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
@@ -250,9 +264,9 @@ def image_command(
 
 @register_app.command("gallery-version")
 def gallery_version_command(
-    gallery: Annotated[str, typer.Option("--gallery", help="Azure Compute Gallery (created when missing).")],
-    image_definition: Annotated[str, typer.Option("--image-definition", help="Image definition (created when missing, given --publisher --offer --sku --os-type).")],
-    version: Annotated[str, typer.Option("--version", help="Version MAJOR.MINOR.PATCH.")],
+    gallery: Annotated[str, typer.Option("--gallery", "--gallery-name", "-r", help="Azure Compute Gallery (created when missing).")],
+    image_definition: Annotated[str, typer.Option("--image-definition", "--gallery-image-definition", "-i", help="Image definition (created when missing, given --publisher --offer --sku --os-type).")],
+    version: Annotated[str, typer.Option("--version", "--gallery-image-version", "-e", help="Version MAJOR.MINOR.PATCH.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the gallery resources.")],
     os_disk: Annotated[str, typer.Option("--os-disk", help="URL of the OS disk's page blob, or a managed disk's resource ID.")],
@@ -316,10 +330,11 @@ def gallery_version_command(
 
 @register_app.command("disk")
 def disk_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed disk.")],
     source: Annotated[str, typer.Option("--source", help="URL of the page blob to import.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the disk.")],
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Name of the managed disk (or -n NAME).", show_default=False)] = None,
+    name_option: NameOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type, e.g. Premium_LRS.")] = None,
     os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk (not given: a data disk).")] = None,
     hyper_v_generation: Annotated[
@@ -347,6 +362,7 @@ def disk_command(
     max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Import a page blob as a managed disk."""
+    name = _name(name, name_option)
     arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
                          max_retries=max_retries)
     spec = DiskImportSpec(

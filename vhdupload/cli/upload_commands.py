@@ -21,7 +21,7 @@ from ..redact import printable
 from ..status import status as upload_status
 from ..transfer import TransferSettings
 from ..transfer.bandwidth import describe_rate, parse_rate
-from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS, DEFAULT_WAIT_TIMEOUT
+from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_WAIT_TIMEOUT
 from ..upload import RESUME_HINT, UploadResult
 from ..upload import upload as upload_disk
 from ..verify import VerifyResult
@@ -29,7 +29,7 @@ from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import MaxRetriesOption, setup_logging, suggest_raw_first
+from ._common import MaxRetriesOption, ThreadsOption, parse_threads, setup_logging, suggest_raw_first
 from ._destination import ArmOptions, DiskOptions, destination, given
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._progress import ProgressBar as _ProgressBar
@@ -62,7 +62,6 @@ RawOption = Annotated[bool, typer.Option("--raw", help="SOURCE is a raw disk ima
 NoResizeOption = Annotated[
     bool, typer.Option("--no-resize", help="Refuse a virtual size that is not a whole MiB instead of rounding it up.")
 ]
-ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=256, help="Requests in flight at once.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 TimeoutOption = Annotated[
     Optional[float], typer.Option("--timeout", min=1, help="Seconds one request may take before it is retried.")
@@ -101,7 +100,7 @@ def upload(
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 16 to start, up to 64).")] = None,
+    threads: ThreadsOption = "auto",
     content_md5: Annotated[
         bool, typer.Option("--content-md5", help="Also compute the whole-file MD5 and set the blob's Content-MD5 (CPU ~ virtual size).")
     ] = False,
@@ -158,8 +157,8 @@ def upload(
     """Upload a VHD to a page blob or straight into a managed disk, sending only its data; rerun the same command to resume."""
     setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
-    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
-                                 max_gap=max_gap, wait_timeout=wait_timeout)
+    settings = transfer_settings(threads=parse_threads(threads), max_retries=max_retries, timeout=timeout,
+                                 max_bandwidth=bandwidth, max_gap=max_gap, wait_timeout=wait_timeout)
     disk = None
     if managed_disk is not None:
         if content_md5:
@@ -203,7 +202,7 @@ def verify(
     dest: OptionalDestArg = None,
     raw: RawOption = False,
     no_resize: NoResizeOption = False,
-    threads: ThreadsOption = DEFAULT_THREADS,
+    threads: ThreadsOption = "auto",
     as_json: JsonOption = False,
     timeout: TimeoutOption = None,
     max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
@@ -233,7 +232,7 @@ def verify(
 ) -> int:
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     setup_logging(verbose)
-    settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
+    settings = transfer_settings(threads=parse_threads(threads), timeout=timeout, max_retries=max_retries)
     target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
                      account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
                      disk_only=given(resource_group=resource_group, location=location, sku=_sku, zone=_zone,
@@ -260,6 +259,9 @@ def verify(
 def status(
     dest: OptionalDestArg = None,
     as_json: JsonOption = False,
+    _no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Accepted as upload and verify take it (status draws no bar).")
+    ] = False,
     timeout: TimeoutOption = None,
     max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
     verbose: VerboseOption = False,
