@@ -336,3 +336,34 @@ def test_convert_json_status_no_progress_and_one_threads_default(azurite, contai
     for command in ("upload", "verify", "publish"):
         assert main([command, "--help"]) == 0
         assert "--threads N|auto" in capsys.readouterr().out
+
+
+# -- 9. publish: os_type "auto" or absent is what the guest check found ---------------------------
+
+@pytest.mark.parametrize("line", ['os_type = "auto"\n', ""])
+def test_publish_takes_the_os_type_found_inside(stub_az, disks, double, azurite, container_url, tmp_path, capsys, line):
+    from tests.guest.image_set import Images
+    from tests.publish.conftest import write_manifest
+
+    (tmp_path / "guest").mkdir()
+    shutil.copyfile(Images(tmp_path / "guest").get("ext4-generalized"), disks.path("os.vhd"))
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    manifest.write_text(manifest.read_text().replace('os_type = "linux"\n', line))
+    code = main(["publish", str(manifest), "--dry-run", "-o", "json", "--subscription", SUB, "--arm-endpoint", double.url,
+                 "--connection-string", azurite.connection_string])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    body = json.loads(out)["requests"][0]["body"]
+    assert body["properties"]["storageProfile"]["osDisk"]["osType"] == "Linux"
+
+
+def test_publish_auto_without_an_os_found_says_what_to_set(stub_az, disks, double, azurite, container_url, capsys):
+    from tests.publish.conftest import write_manifest
+
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    manifest.write_text(manifest.read_text().replace('os_type = "linux"', 'os_type = "auto"'))
+    code = main(["publish", str(manifest), "--dry-run", "--subscription", SUB, "--arm-endpoint", double.url,
+                 "--connection-string", azurite.connection_string])
+    _, err = capsys.readouterr()
+    assert code == 1 and 'no OS was recognised on the OS disk: set os_type = "linux" or "windows"' in err, err
+    assert double.requests == []

@@ -34,6 +34,7 @@ class CheckedDisk:
     allocated: int  # bytes the source may hold data in (an upper bound of what is sent)
     generation: str | None = None  # the OS disk's
     os_name: str | None = None
+    os_type: str | None = None  # the OS disk's, as found inside ("Linux", "Windows"), None if unknown
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -73,6 +74,8 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
         result.generation = _generation(plan, image, result)
         if not skip_guest_check:
             _guest(plan, source, result)
+        elif plan.image.os_type.lower() == "auto":  # not checked, but still read for the OS type
+            result.os_type, _ = choose_os_type(None, examine(source))
         return result
     finally:
         source.close()
@@ -108,7 +111,8 @@ def _guest(plan: PublishPlan, source: VirtualDisk, result: CheckedDisk) -> None:
         raise NotGeneralizedError(f"{exc}; or, if you are sure, skip this check (--skip-guest-check)",
                                   problems=exc.problems) from None
     found, _ = choose_os_type(None, report)
-    if found and found.lower() != plan.image.os_type.lower():
+    result.os_type = found
+    if found and plan.image.os_type.lower() not in ("auto", found.lower()):
         raise PublishCheckError([f"os_type = \"{plan.image.os_type.lower()}\" is set in [image], but the disk holds "
                                  f"{report.os_name or found} ({found}): set os_type = \"{found.lower()}\""])
     result.os_name = report.os_name

@@ -36,7 +36,7 @@ from ..azure.arm import ArmConnection, arm_errors
 from ..azure.lease import MAX_LEASE_SECONDS
 from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
-from ..errors import CancelledError, DestinationConflictError, InputError, StorageError, VhdUploadError
+from ..errors import CancelledError, DestinationConflictError, InputError, PublishCheckError, StorageError, VhdUploadError
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
@@ -394,6 +394,7 @@ def publish(
     plan = manifest_or_plan if isinstance(manifest_or_plan, PublishPlan) else load_manifest(manifest_or_plan)
     plan = plan.validated()
     checked = check_disks(plan, skip_guest_check=options.skip_guest_check)  # local only: refuses before anything remote
+    plan = _os_type_found(plan, checked)
     storage = _Storage(credential=storage_credential, connection_string=connection_string,
                        blob_client_factory=blob_client_factory)
     run = _Publisher(plan, checked, arm=arm, storage=storage, settings=settings, options=options, cancel=cancel)
@@ -475,6 +476,17 @@ def publish(
         seconds=time.monotonic() - started, disks=results(per_disk),
         existing=state, plan=planned, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
     )
+
+
+def _os_type_found(plan: PublishPlan, checked: list[CheckedDisk]) -> PublishPlan:
+    """``os_type = "auto"`` (or none given): the plan with what the guest check found on the OS disk."""
+    if plan.image.os_type.lower() != "auto":
+        return plan
+    found = next((c.os_type for c in checked if c.source.role == "os"), None)
+    if not found:
+        raise PublishCheckError(['[image]: os_type is "auto" (or not given), but no OS was recognised on the OS '
+                                 'disk: set os_type = "linux" or "windows"'])
+    return replace(plan, image=replace(plan.image, os_type=found))
 
 
 def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | None,
