@@ -367,3 +367,34 @@ def test_publish_auto_without_an_os_found_says_what_to_set(stub_az, disks, doubl
     _, err = capsys.readouterr()
     assert code == 1 and 'no OS was recognised on the OS disk: set os_type = "linux" or "windows"' in err, err
     assert double.requests == []
+
+
+# -- 6. the dry run's az lines: convert first, the converted file's size, --subscription everywhere --
+
+@pytest.mark.parametrize("storage", ["managed_disks = true", "blob"])
+def test_the_dry_run_az_lines_convert_first_and_name_the_subscription(stub_az, disks, double, azurite, container_url,
+                                                                      capsys, storage):
+    import shlex
+
+    from tests.publish.conftest import write_manifest
+
+    manifest = write_manifest(disks.folder, storage=storage if storage != "blob" else f'container_url = "{container_url}"')
+    code = main(["publish", str(manifest), "--dry-run", "--subscription", SUB, "--arm-endpoint", double.url,
+                 "--connection-string", azurite.connection_string])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out[out.index("# the same with the Azure CLI:"):].splitlines()[1:]
+    commands = [line for line in lines if not line.startswith("#")]
+    assert all(f"--subscription {SUB}" in line for line in commands if line.startswith("az ")), commands
+    for name in ("data0", "data1"):  # dynamic; fixed but not a whole MiB
+        source, fixed = disks.path(f"{name}.vhd"), disks.path(f"{name}-fixed.vhd")
+        convert = f"vhdupload convert {source} {fixed}"
+        sends = [i for i, line in enumerate(commands) if str(fixed) in line and not line.startswith("vhdupload")]
+        assert convert in commands and sends and commands.index(convert) < sends[0], commands
+        assert not any(f"{source} " in line or line.endswith(str(source)) for line in commands if line != convert)
+        assert main(shlex.split(convert)[1:]) == 0  # the step as printed, then its file is what the size says
+        capsys.readouterr()
+        if storage != "blob":
+            create = next(line for line in commands if line.startswith("az disk create") and f"app-image-{name}" in line)
+            assert f"--upload-size-bytes {fixed.stat().st_size}" in create
+    assert not any("os-fixed.vhd" in line for line in commands)  # a fixed VHD of a whole MiB goes as it is

@@ -35,6 +35,7 @@ class CheckedDisk:
     generation: str | None = None  # the OS disk's
     os_name: str | None = None
     os_type: str | None = None  # the OS disk's, as found inside ("Linux", "Windows"), None if unknown
+    as_is: bool = False  # the file is what Azure takes (a fixed VHD of a whole MiB): az can send it unconverted
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -61,7 +62,8 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
         image = (managed_disk_image(source, resize=True) if plan.storage.managed_disks
                  else blob_image(source, resize=True))
         result = CheckedDisk(index=index, source=disk, path=path, virtual_size=source.virtual_size,
-                             upload_size=image.size, allocated=source.allocated_bytes())
+                             upload_size=image.size, allocated=source.allocated_bytes(),
+                             as_is=source.disk_type == "fixed" and path.stat().st_size == image.size)
         if image.resized:
             result.notes.append(f"its size is rounded up to {format_size(image.data_size)}, as Azure wants")
         if disk.role != "os":

@@ -50,7 +50,7 @@ from ..transfer.progress import Progress
 from ..upload import upload
 from ..upload_result import UploadResult
 from ..verify import VerifyResult, verify
-from .az import az_upload_blob, az_upload_disk
+from .az import az_upload_blob, az_upload_disk, convert_lines, converted_path
 from .check import CheckedDisk, check_disks
 from .compare import first_difference
 from .manifest import load_manifest
@@ -337,12 +337,16 @@ class _Publisher:
 
     def az_lines(self, checked: CheckedDisk) -> list[str]:
         disk, image = checked.source, self.plan.image
+        # az sends the file as it is: one Azure refuses (dynamic, not a whole MiB) is converted first
+        first = [] if checked.as_is else convert_lines(path=str(checked.path))
+        path = str(checked.path) if checked.as_is else converted_path(str(checked.path))
         if not self.plan.storage.managed_disks:
-            return [az_upload_blob(path=str(checked.path), url=strip_query(self.destination(disk)))]
-        return az_upload_disk(
-            path=str(checked.path), name=self.plan.disk_name(disk), resource_group=image.resource_group,
+            return first + [az_upload_blob(path=path, url=strip_query(self.destination(disk)), subscription=self.subscription)]
+        return first + az_upload_disk(
+            path=path, name=self.plan.disk_name(disk), resource_group=image.resource_group,
             location=image.location, upload_size=checked.upload_size, sku=self.plan.storage.disk_sku,
             os_type=image.os_type if disk.role == "os" else None, generation=checked.generation,
+            subscription=self.subscription,
         )
 
     def pending(self, checked: CheckedDisk) -> tuple[int, bool]:
