@@ -398,3 +398,71 @@ def test_the_dry_run_az_lines_convert_first_and_name_the_subscription(stub_az, d
             create = next(line for line in commands if line.startswith("az disk create") and f"app-image-{name}" in line)
             assert f"--upload-size-bytes {fixed.stat().st_size}" in create
     assert not any("os-fixed.vhd" in line for line in commands)  # a fixed VHD of a whole MiB goes as it is
+
+
+# -- 4. dry runs without an Azure sign-in ---------------------------------------------------------
+
+@pytest.fixture
+def signed_out(monkeypatch, tmp_path):
+    """Only the Azure CLI credential, and no ``az`` on PATH: every sign-in fails, nothing leaves."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY",
+                 "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_ACCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_publish_dry_run_works_offline_with_placeholders(disks, signed_out, capsys):
+    from tests.publish.conftest import write_manifest
+
+    manifest = write_manifest(disks.folder, storage="managed_disks = true")
+    code = main(["publish", str(manifest), "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("# no Azure sign-in: Azure Resource Manager was not asked, so existing resources were not compared")
+    assert "<subscription> stands for the subscription" in out
+    assert ": PUT /subscriptions/<subscription>/resourceGroups/images-rg/providers/Microsoft.Compute/images/app-image\n" in out
+    assert '"osType": "Linux"' in out and "az image create --subscription '<subscription>'" in out
+    assert "note: no Azure sign-in" in err and "az login" in err
+    code = main(["publish", str(manifest), "--dry-run", "--json", "--subscription", SUB])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["compared"] is False and result["requests"][0]["id"].startswith(f"/subscriptions/{SUB}/")
+
+
+def test_publish_dry_run_online_still_compares(stub_az, disks, double, azurite, capsys):
+    from tests.publish.conftest import write_manifest
+
+    manifest = write_manifest(disks.folder, storage="managed_disks = true")
+    code = main(["publish", str(manifest), "--dry-run", "--json", "--subscription", SUB, "--arm-endpoint", double.url])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["compared"] is True and "no Azure sign-in" not in err
+    assert double.requests and double.writes() == []  # it looked (reads only)
+
+
+def test_register_dry_run_works_offline(signed_out, azurite, blobs, capsys):
+    source = blobs.page_blob("os.vhd")
+    code = main(["register", "image", "img", "-g", RG, "-l", LOC, "--os-disk", source, "--os-type", "linux",
+                 "--hyper-v-generation", "V2", "--skip-guest-check", "--dry-run",
+                 "--connection-string", azurite.connection_string])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert ": PUT /subscriptions/<subscription>/resourceGroups/images-rg/providers/Microsoft.Compute/images/img\n" in out
+    assert "existing resources were not compared" in out and "note: no Azure sign-in" in err
+
+
+def test_a_sign_in_error_names_its_side_and_fix(signed_out, tmp_path, capsys):
+    from tests.publish.conftest import write_manifest
+
+    assert main(["status", "https://acct.blob.core.windows.net/vhds/x.vhd"]) == 1
+    storage = capsys.readouterr().err.strip()
+    assert storage.startswith("error: no credential for Azure Storage worked:") and "--connection-string" in storage
+    code = main(["register", "disk", "d", "--source", "https://acct.blob.core.windows.net/vhds/d.vhd", "-g", RG, "-l", LOC,
+                 "--subscription", SUB, "--skip-preflight", "--storage-account-id", "/subscriptions/x/resourceGroups/r/"
+                 "providers/Microsoft.Storage/storageAccounts/acct", "--arm-endpoint", "http://127.0.0.1:9"])
+    arm = capsys.readouterr().err.strip()
+    assert code == 1 and arm.startswith("error: no credential for Azure Resource Manager worked: run `az login`"), arm
+    assert "--connection-string" not in arm and "--account-key" not in arm
+    assert "--dry-run works without one" in arm

@@ -22,8 +22,13 @@ _LEVELS = {None: 0, "verbose": 1, "debug": 2}
 _state: dict[str, str | None] = {"level": None}
 
 SIGN_IN_HINT = (
-    "no Azure credential worked: run `az login`, or give a SAS (in the URL or --sas-token), "
+    "no credential for Azure Storage worked: run `az login`, or give a SAS (in the URL or --sas-token), "
     "--account-key or --connection-string; AZURE_TOKEN_CREDENTIALS picks the sign-in method"
+)
+#: The same for Azure Resource Manager, where a storage key or SAS is no help.
+ARM_SIGN_IN_HINT = (
+    "no credential for Azure Resource Manager worked: run `az login` (or set the AZURE_CLIENT_* variables; "
+    "AZURE_TOKEN_CREDENTIALS picks the sign-in method); a --dry-run works without one"
 )
 
 
@@ -80,11 +85,10 @@ def error_lines(exc: VhdUploadError) -> list[str]:
     if isinstance(exc, HostNotFoundError):
         lines = [f"error: cannot resolve {exc.host}: {_check_host(exc.host)}"]
         return lines + ([f"  {redact(str(exc))}"] if loud else [])
-    no_credential = isinstance(exc, NoCredentialError) or (
-        isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
-    )
-    if no_credential:
-        lines = [f"error: {SIGN_IN_HINT}" + ("" if loud else " (-v shows each credential tried)")]
+    arm_side = isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
+    if isinstance(exc, NoCredentialError) or arm_side:
+        hint = ARM_SIGN_IN_HINT if arm_side else SIGN_IN_HINT
+        lines = [f"error: {hint}" + ("" if loud else " (-v shows each credential tried)")]
         if loud:
             details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
             lines += [f"  {line}" for line in details.strip().splitlines()]

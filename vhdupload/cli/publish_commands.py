@@ -8,6 +8,7 @@ anything remote is one ``error:`` line; Ctrl-C exits 130 and deletes nothing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..azure.arm import ArmConnection
 from ..errors import PublishCheckError
 from ..publish import PublishOptions, PublishResult, publish
 from ..publish.runner import RERUN_HINT
@@ -22,7 +24,15 @@ from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES
 from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._arm_options import (
+    ArmEndpointOption,
+    AudienceOption,
+    CloudOption,
+    SubscriptionOption,
+    arm_connection,
+    dry_run as plan_dry_run,
+    offline_note,
+)
 from ._common import ThreadsOption, parse_threads, setup_logging
 from ._storage_options import (
     AccountKeyOption,
@@ -89,7 +99,6 @@ def publish_command(
     pinned = parse_threads(threads)  # a number is a budget the disks share; auto: they adapt together
     settings = transfer_settings(threads=pinned, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
     storage = StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator)
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds)
 
@@ -99,8 +108,15 @@ def publish_command(
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
     try:
-        result = publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
-                         progress=bars.update, cancel=cancel)
+        def run(arm: ArmConnection) -> PublishResult:
+            return publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
+                           progress=bars.update, cancel=cancel)
+
+        online = True
+        if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
+            result, online = plan_dry_run(run, subscription, arm_endpoint, cloud, arm_audience)
+        else:
+            result = run(arm_connection(subscription, arm_endpoint, cloud, arm_audience))
     except PublishCheckError as exc:
         bars.close()
         for problem in exc.problems:
@@ -113,14 +129,15 @@ def publish_command(
         return 130
     finally:
         bars.close()
-    for note in result.notes:
+    offline = [] if online else [offline_note(bool(subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")))]
+    for note in [*result.notes, *offline]:
         typer.echo(f"note: {note}", err=True)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+        typer.echo(json.dumps(result.to_dict() | ({"compared": online} if dry_run else {}), sort_keys=True))
     elif dry_run:
-        typer.echo(_dry_run_text(result))
+        typer.echo("".join(f"# {line}\n" for line in offline) + _dry_run_text(result))
     else:
         typer.echo(_summary(result) + ("\n" + bandwidth_line(max_bandwidth, bandwidth).strip() if bandwidth else ""))
     return EXIT_OK

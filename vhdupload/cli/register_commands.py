@@ -7,7 +7,9 @@ run, a spinner on stderr while Azure works, the resource ID (or ``--json``) on s
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
@@ -25,7 +27,16 @@ from ..registration import (
     RegistrationPlan,
 )
 from . import app
-from ._arm_options import ArmEndpointOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ..azure.arm import ArmConnection
+from ._arm_options import (
+    ArmEndpointOption,
+    AudienceOption,
+    CloudOption,
+    SubscriptionOption,
+    arm_connection,
+    dry_run as plan_dry_run,
+    offline_note,
+)
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
 from ._storage_options import (
     AccountKeyOption,
@@ -103,9 +114,9 @@ def _say(plan: RegistrationPlan) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
+def _print_dry_run(plan: RegistrationPlan, as_json: bool, *, compared: bool = True) -> None:
     if as_json:
-        echo_json(plan.to_dict())  # one object on one line, like every --json
+        echo_json(plan.to_dict() | {"compared": compared})  # one object on one line, like every --json
         return
     for request in plan.requests:
         typer.echo(f"# {request.description}: PUT {request.resource_id}")
@@ -152,12 +163,41 @@ def _wait(registration: Registration) -> Any:
     return registration.result()
 
 
-def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as_json: bool) -> None:
+@dataclass(frozen=True)
+class _Arm:
+    """The ARM options, to connect once the command knows whether it is a dry run."""
+
+    subscription: str | None
+    endpoint: str | None
+    cloud: str | None
+    audience: str | None
+    timeout: float | None
+    max_retries: int
+
+    def connect(self) -> ArmConnection:
+        return arm_connection(self.subscription, self.endpoint, self.cloud, self.audience, timeout=self.timeout,
+                              max_retries=self.max_retries)
+
+
+def _finish(arm: _Arm, factory: Callable[[str], Any], spec: Any, *, dry_run: bool, no_wait: bool,
+            as_json: bool) -> None:
+    if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
+        def planned(connection: ArmConnection) -> RegistrationPlan:
+            return Registrar(connection, blob_client_factory=factory).plan(spec)
+
+        plan, online = plan_dry_run(planned, arm.subscription, arm.endpoint, arm.cloud, arm.audience, timeout=arm.timeout,
+                               max_retries=arm.max_retries)
+        _say(plan)
+        if not online:
+            note = offline_note(bool(arm.subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")))
+            typer.echo(f"note: {note}", err=True)
+            if not as_json:
+                typer.echo(f"# {note}")
+        _print_dry_run(plan, as_json, compared=online)
+        return
+    registrar = Registrar(arm.connect(), blob_client_factory=factory)
     plan = registrar.plan(spec)
     _say(plan)
-    if dry_run:
-        _print_dry_run(plan, as_json)
-        return
     try:
         registration = registrar.run(plan)
     except KeyboardInterrupt:  # e.g. while a new gallery or image definition is being created
@@ -237,8 +277,7 @@ def image_command(
         ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
-        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+        arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries)
         spec = CaptureSpec(
             name=name, resource_group=resource_group, source_vm=source_vm,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
@@ -251,15 +290,14 @@ def image_command(
         assert os_disk is not None and location is not None
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blob sources
         # are read through storage only, so a dry run of them sends nothing to ARM.
-        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries)
+        arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries)
         spec = ImageSpec(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
             tags=tags, skip_preflight=skip_preflight, skip_guest_check=skip_guest_check,
         )
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
 @register_app.command("gallery-version")
@@ -313,8 +351,7 @@ def gallery_version_command(
 
     With --dry-run the gallery and definition are still looked up (read-only) to show what would be created.
     """
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+    arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries)
     spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, data_disks=data_disk or [],
@@ -325,7 +362,7 @@ def gallery_version_command(
     )
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
 @register_app.command("disk")
@@ -363,8 +400,7 @@ def disk_command(
 ) -> None:
     """Import a page blob as a managed disk."""
     name = _name(name, name_option)
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries)
+    arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries)
     spec = DiskImportSpec(
         name=name, resource_group=resource_group, location=location, source=source,
         sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
@@ -372,4 +408,4 @@ def disk_command(
     )
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)

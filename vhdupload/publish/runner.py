@@ -36,7 +36,15 @@ from ..azure.arm import ArmConnection, arm_errors
 from ..azure.lease import MAX_LEASE_SECONDS
 from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
-from ..errors import CancelledError, DestinationConflictError, InputError, PublishCheckError, StorageError, VhdUploadError
+from ..errors import (
+    AuthenticationError,
+    CancelledError,
+    DestinationConflictError,
+    InputError,
+    PublishCheckError,
+    StorageError,
+    VhdUploadError,
+)
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
@@ -351,7 +359,11 @@ class _Publisher:
 
     def pending(self, checked: CheckedDisk) -> tuple[int, bool]:
         """A dry run's look at the destination (reads only): ``(bytes it may still need, complete)``."""
-        found = status(self.target(checked), settings=self.settings)
+        try:
+            found = status(self.target(checked), settings=self.settings)
+        except AuthenticationError as exc:  # a dry run without storage credentials still shows its plan
+            self.notes.append(f"{self.plan.label(checked.index)}: not compared with what is there ({exc})")
+            return checked.allocated, False
         return (0, True) if found.complete else (checked.allocated, False)
 
 
