@@ -466,3 +466,34 @@ def test_a_sign_in_error_names_its_side_and_fix(signed_out, tmp_path, capsys):
     assert code == 1 and arm.startswith("error: no credential for Azure Resource Manager worked: run `az login`"), arm
     assert "--connection-string" not in arm and "--account-key" not in arm
     assert "--dry-run works without one" in arm
+
+
+# -- 11. after a resume, the bar's rate and time left come from what this run sends ---------------
+
+def test_after_a_resume_the_bar_rate_is_this_runs(azurite, container_name, tmp_path):
+    import re
+    import threading
+
+    from tests.support.terminal import run_cli
+    from tests.support.uploads import page_blob, write_random
+    from vhdupload import TransferSettings, upload
+    from vhdupload.errors import CancelledError
+
+    image = tmp_path / "disk.img"
+    write_random(image, 32 * MIB, runs=[(0, 32 * MIB)])
+    dest = f"{container_name}/r.vhd"
+    cancel = threading.Event()
+    with pytest.raises(CancelledError):  # a first run stopped after ~16 MiB
+        upload(image, page_blob(azurite.connection_string, dest), raw=True, cancel=cancel,
+               progress=lambda p: p.bytes_sent >= 16 * MIB and cancel.set(), settings=TransferSettings(threads=2))
+    code, out, err = run_cli(["upload", str(image), dest, "--raw", "--connection-string", azurite.connection_string,
+                              "--max-bandwidth", "8MB/s", "--threads", "2", "--json"], tty=True)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["resumed"] and result["bytes_sent"] < 20 * MIB
+    frames = [f for f in re.split(r"[\r\n]", err) if "upload:" in f and "MiB/s" in f]
+    rates = [float(m[1]) for f in frames if (m := re.search(r"<[\d:?]+, +([\d.]+)MiB/s", f))]
+    assert rates, err
+    # what this run sends, capped at 8 MB/s (7.6 MiB/s); the bar's own count (present bytes included)
+    # would show far more
+    assert max(rates[len(rates) // 2:]) < 8e6 / MIB * 1.3, frames[-3:]
