@@ -497,3 +497,33 @@ def test_after_a_resume_the_bar_rate_is_this_runs(azurite, container_name, tmp_p
     # what this run sends, capped at 8 MB/s (7.6 MiB/s); the bar's own count (present bytes included)
     # would show far more
     assert max(rates[len(rates) // 2:]) < 8e6 / MIB * 1.3, frames[-3:]
+
+
+# -- 12. sizes in IEC units everywhere ----------------------------------------------------------
+
+def test_bench_prints_mib_as_its_size_takes(azurite, container_name, capsys):
+    import re
+
+    code = main(["bench", container_name, "--connection-string", azurite.connection_string, "--size", "16MiB",
+                 "--threads", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("vhdupload"))
+    assert re.search(r"[\d.]+ MiB/s +[\d.]+ MiB/s", row) and re.search(r"[\d.]+ (MiB|KiB)\b", row), row
+    assert not re.search(r"\b(MB|kB|GB)\b", out + err), out + err
+
+
+def test_publish_bars_count_in_mib(stub_az, disks, double, azurite, container_url):
+    import re
+
+    from tests.publish.conftest import write_manifest
+    from tests.support.terminal import run_cli
+
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    code, out, err = run_cli(["publish", str(manifest), "--subscription", SUB, "--arm-endpoint", double.url,
+                              "--connection-string", azurite.connection_string, "--max-bandwidth", "16MB/s"], tty=True)
+    assert code == 0, err
+    frames = [f for f in re.split(r"[\r\n]", err) if "total:" in f or "os.vhd:" in f]
+    assert frames and all(" MiB [" in f for f in frames), frames[-3:]
+    assert not re.search(r"\d(MB|kB|GB)\b", err), err[-500:]
+    assert "bandwidth cap: 16MB/s" in out

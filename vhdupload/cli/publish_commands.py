@@ -184,6 +184,10 @@ def _dry_run_text(result: PublishResult) -> str:
     return "\n".join(lines)
 
 
+_MIB = 1024 * 1024
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} MiB [{elapsed}<{remaining}, {rate_fmt}]"
+
+
 class _Bars:
     """One tqdm bar per disk plus a total, on stderr, fed from worker threads."""
 
@@ -203,22 +207,22 @@ class _Bars:
         with self._lock:
             columns, rows = _stderr_size()
             if self._total is None:
-                self._total = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1000, desc="total",
+                self._total = tqdm(total=0, unit="MiB", desc="total", bar_format=_BAR_FORMAT,  # MiB, as upload's bar
                                    file=sys.stderr, ncols=columns, nrows=rows, position=0, leave=False)
             bar = self._bars.get(event.index)
             if bar is None:
-                bar = tqdm(total=event.progress.total, unit="B", unit_scale=True, unit_divisor=1000,
+                bar = tqdm(total=event.progress.total / _MIB, unit="MiB", bar_format=_BAR_FORMAT,
                            desc=Path(event.path).name[:20], file=sys.stderr, ncols=columns, nrows=rows,
                            position=event.index + 1, leave=False)
                 self._bars[event.index] = bar
                 self._sizes[event.index] = event.progress.total
-                self._total.total = sum(self._sizes.values())
+                self._total.total = sum(self._sizes.values()) / _MIB
                 self._total.refresh()
             delta = event.progress.covered - self._covered.get(event.index, 0)
             if delta > 0:
                 self._covered[event.index] = event.progress.covered
-                bar.update(delta)
-                self._total.update(delta)
+                bar.update(delta / _MIB)
+                self._total.update(delta / _MIB)
 
     def close(self) -> None:
         with self._lock:
