@@ -527,3 +527,20 @@ def test_publish_bars_count_in_mib(stub_az, disks, double, azurite, container_ur
     assert frames and all(" MiB [" in f for f in frames), frames[-3:]
     assert not re.search(r"\d(MB|kB|GB)\b", err), err[-500:]
     assert "bandwidth cap: 16MB/s" in out
+
+
+def test_register_disk_and_gallery_version_dry_runs_work_offline(signed_out, capsys):
+    blob = "https://acct.blob.core.invalid/vhds/d.vhd"  # never read (--skip-preflight), never resolved
+    account = ("/subscriptions/<subscription>/resourceGroups/<storage-account-resource-group>/providers/"
+               "Microsoft.Storage/storageAccounts/acct")
+    assert main(["register", "disk", "-n", "d", "--source", blob, "-g", RG, "-l", LOC, "--skip-preflight",
+                 "--dry-run", "-o", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["compared"] is False
+    assert plan["requests"][0]["body"]["properties"]["creationData"]["storageAccountId"] == account
+    assert main(["register", "gallery-version", "-r", "gal", "-i", "def", "-e", "1.0.0", "--os-disk", blob, "-g", RG,
+                 "-l", LOC, "--skip-preflight", "--dry-run", "--os-type", "linux", "--hyper-v-generation", "V2",
+                 "--publisher", "p", "--offer", "o", "--sku", "s"]) == 0
+    out, err = capsys.readouterr()
+    assert "az sig create --subscription '<subscription>'" in out and f"--os-vhd-storage-account '{account}'" in out
+    assert "the gallery gal does not exist and will be created" in err

@@ -5,6 +5,7 @@ the CLI turns them into a credential, a compute client and an :class:`~vhdupload
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 from collections.abc import Callable
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -69,9 +70,9 @@ def arm_client_options(*, timeout: float | None, max_retries: int) -> dict[str, 
     return options
 
 
-def dry_run(run: Callable[[ArmConnection], T], subscription: str | None, arm_endpoint: str | None, cloud: str | None,
+def dry_run(run: Callable[[ArmConnection, bool], T], subscription: str | None, arm_endpoint: str | None, cloud: str | None,
             audience: str | None, *, timeout: float | None = None, max_retries: int = DEFAULT_RETRIES) -> tuple[T, bool]:
-    """``run(connection)`` for a ``--dry-run``, and whether ARM was reachable: read-only when a
+    """``run(connection, online)`` for a ``--dry-run``, and whether ARM was reachable (``online``): read-only when a
     subscription is given and the sign-in works (existing resources are compared; the sign-in is
     tried only if ARM is asked at all), else again offline, where nothing exists and nothing is
     sent, the subscription a placeholder unless given."""
@@ -79,7 +80,7 @@ def dry_run(run: Callable[[ArmConnection], T], subscription: str | None, arm_end
     if sub:
         try:
             return run(arm_connection(sub, arm_endpoint, cloud, audience, read_only=True, timeout=timeout,
-                                      max_retries=max_retries)), True
+                                      max_retries=max_retries), True), True
         except ArmError as exc:
             if not (exc.code == "AuthenticationFailed" and exc.status is None):  # not "no credential": a real answer
                 raise
@@ -87,7 +88,19 @@ def dry_run(run: Callable[[ArmConnection], T], subscription: str | None, arm_end
         credential=placeholder_credential(), subscription_id=sub or SUBSCRIPTION_PLACEHOLDER, arm_endpoint=arm_endpoint,
         cloud=cloud, audience=audience, read_only=True, transport=offline_transport(), retry_total=0,
     )
-    return run(ArmConnection(sub or SUBSCRIPTION_PLACEHOLDER, compute_client=client)), False
+    return run(ArmConnection(sub or SUBSCRIPTION_PLACEHOLDER, compute_client=client), False), False
+
+
+def storage_account_placeholder(subscription: str, blob_url: str) -> str | None:
+    """What stands for the storage account ID of ``blob_url`` in a plan made without ARM (None
+    for a managed disk's resource ID, which needs none)."""
+    host = urlsplit(blob_url).hostname or ""
+    if not blob_url.startswith(("https://", "http://")):
+        return None
+    account = host.split(".", 1)[0] if not host.replace(".", "").isdigit() and host != "localhost" else \
+        urlsplit(blob_url).path.strip("/").split("/")[0]
+    return (f"/subscriptions/{subscription}/resourceGroups/<storage-account-resource-group>/providers/"
+            f"Microsoft.Storage/storageAccounts/{account}")
 
 
 def offline_note(subscription_given: bool) -> str:

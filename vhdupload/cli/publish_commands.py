@@ -108,7 +108,7 @@ def publish_command(
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
     try:
-        def run(arm: ArmConnection) -> PublishResult:
+        def run(arm: ArmConnection, _online: bool = True) -> PublishResult:
             return publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
                            progress=bars.update, cancel=cancel)
 

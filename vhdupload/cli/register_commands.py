@@ -6,6 +6,7 @@ run, a spinner on stderr while Azure works, the resource ID (or ``--json``) on s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -36,6 +37,7 @@ from ._arm_options import (
     arm_connection,
     dry_run as plan_dry_run,
     offline_note,
+    storage_account_placeholder,
 )
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json
 from ._storage_options import (
@@ -182,8 +184,14 @@ class _Arm:
 def _finish(arm: _Arm, factory: Callable[[str], Any], spec: Any, *, dry_run: bool, no_wait: bool,
             as_json: bool) -> None:
     if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
-        def planned(connection: ArmConnection) -> RegistrationPlan:
-            return Registrar(connection, blob_client_factory=factory).plan(spec)
+        def planned(connection: ArmConnection, online: bool) -> RegistrationPlan:
+            offline_spec = spec
+            source = getattr(spec, "os_disk", None) or getattr(spec, "source", None)
+            if not online and getattr(spec, "storage_account_id", "given") is None and isinstance(source, str):
+                # ARM would say which account holds the blobs: without it, a placeholder
+                placeholder = storage_account_placeholder(connection.subscription_id, source)
+                offline_spec = dataclasses.replace(spec, storage_account_id=placeholder)
+            return Registrar(connection, blob_client_factory=factory).plan(offline_spec)
 
         plan, online = plan_dry_run(planned, arm.subscription, arm.endpoint, arm.cloud, arm.audience, timeout=arm.timeout,
                                max_retries=arm.max_retries)
