@@ -12,6 +12,7 @@ made whatever ``az account show`` says.
 from __future__ import annotations
 
 import shlex
+from pathlib import PurePath
 
 from ..redact import strip_query
 from ..registration.blobs import parse_blob_url
@@ -19,9 +20,8 @@ from ..registration.blobs import parse_blob_url
 
 def converted_path(path: str) -> str:
     """Where :func:`convert_lines` writes the fixed copy of ``path``: beside it, ``NAME-fixed.vhd``."""
-    folder, _, file_name = path.rpartition("/")
-    stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
-    return f"{folder}/{stem}-fixed.vhd" if folder else f"{stem}-fixed.vhd"
+    source = PurePath(path)
+    return str(source.with_name(f"{source.stem}-fixed.vhd"))
 
 
 def convert_lines(*, path: str) -> list[str]:
