@@ -36,7 +36,7 @@ def _raw(path: Path, size: int = 2 * MIB, data: int = 64 * 1024) -> Path:
 
 @pytest.mark.parametrize("text, expected", [
     ("50MBps", 50e6), ("50MB/s", 50e6), ("400Mbps", 50e6), ("400Mbit/s", 50e6), ("50MiB/s", 50 * MIB),
-    ("400", 50e6), ("2kB/s", 2e3), ("1GiB/s", 1024**3),
+    ("400", 50e6), ("800kB/s", 8e5), ("1GiB/s", 1024**3),
 ])
 def test_max_bandwidth_keeps_bytes_and_bits_apart_and_says_the_cap(azurite, container_name, tmp_path, capsys,
                                                                      text, expected):
@@ -544,3 +544,22 @@ def test_register_disk_and_gallery_version_dry_runs_work_offline(signed_out, cap
     out, err = capsys.readouterr()
     assert "az sig create --subscription '<subscription>'" in out and f"--os-vhd-storage-account '{account}'" in out
     assert "the gallery gal does not exist and will be created" in err
+
+
+_BYTES = {"B/s": 1, "kB/s": 1e3, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "MBps": 1e6, "KiB/s": 1024, "MiB/s": 2**20,
+          "GiB/s": 2**30}
+_BITS = {"bps": 1 / 8, "kbps": 1e3 / 8, "Mbps": 1e6 / 8, "Gbps": 1e9 / 8, "Mbit/s": 1e6 / 8, "Gbit/s": 1e9 / 8,
+         "Mb/s": 1e6 / 8}
+
+
+def test_every_rate_unit_means_what_it_says_and_caps_are_bytes():
+    from hypothesis import given, strategies as st
+
+    from vhdupload.transfer.bandwidth import parse_rate
+
+    @given(st.integers(min_value=1, max_value=10**6), st.sampled_from(sorted({**_BYTES, **_BITS})),
+           st.sampled_from(["", " "]))
+    def check(number: int, unit: str, space: str) -> None:
+        assert parse_rate(f"{number}{space}{unit}") == pytest.approx(number * {**_BYTES, **_BITS}[unit])
+
+    check()
