@@ -563,3 +563,17 @@ def test_every_rate_unit_means_what_it_says_and_caps_are_bytes():
         assert parse_rate(f"{number}{space}{unit}") == pytest.approx(number * {**_BYTES, **_BITS}[unit])
 
     check()
+
+
+def test_library_publish_reads_the_storage_variables_before_a_passed_sign_in(disks, double, compute_client, azurite,
+                                                                            container_url, monkeypatch):
+    """Item 3 in the library: ``publish(..., storage_credential=<the ARM sign-in>)`` as the README
+    shows it; the variables come first, as the documented order (az's) says."""
+    from tests.publish.conftest import write_manifest
+    from tests.support.registration import FakeCredential
+    from vhdupload import ArmConnection, publish
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
+    result = publish(manifest, arm=ArmConnection.from_client(compute_client()), storage_credential=FakeCredential())
+    assert result.created

@@ -238,7 +238,9 @@ def resolve_blob_client(
         account_url = account_url or EMULATOR_ACCOUNT_URL
         if not (connection_string or account_key or credential or sas_token):
             account_key = EMULATOR_KEY
-    explicit = connection_string or account_key or credential or sas_token
+    # A credential object comes after the variables (the order above, az's): publish handed its
+    # ARM sign-in down as one, and AZURE_STORAGE_CONNECTION_STRING / _KEY were never read.
+    explicit = connection_string or account_key or sas_token
     if not explicit:
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         if not connection_string:
