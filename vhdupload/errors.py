@@ -174,3 +174,12 @@ class EndpointUnreachableError(StorageError):
     def __init__(self, message: str, *, address: str) -> None:
         super().__init__(message)
         self.address = address
+
+
+class HostNotFoundError(StorageError):
+    """The name ``host`` does not resolve (a mistyped account name or endpoint). Not retried:
+    a name that does not exist does not come into existence in seconds."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host

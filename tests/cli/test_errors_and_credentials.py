@@ -45,10 +45,10 @@ def no_credential(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
 
 
-def _one_sign_in_line(err: str) -> None:
+def _one_sign_in_line(err: str, needs: tuple[str, ...] = ("az login", "SAS", "--account-key", "AZURE_TOKEN_CREDENTIALS")) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    for needed in ("az login", "SAS", "--account-key", "AZURE_TOKEN_CREDENTIALS"):
+    for needed in needs:
         assert needed in lines[0], (needed, lines[0])
     assert "AzureCliCredential" not in err  # the chain only with -v
 
@@ -64,15 +64,16 @@ def test_verbose_shows_each_credential_tried(no_credential, capsys):
     code = main(["status", "https://acct.blob.core.windows.net/vhds/x.vhd", "-v"])
     _, err = capsys.readouterr()
     assert code == 1
-    assert "error: no Azure credential worked" in err and "AzureCliCredential" in err
+    assert "error: no credential for Azure Storage worked" in err and "AzureCliCredential" in err
 
 
-def test_an_arm_sign_in_failure_is_the_same_line(no_credential, arm, capsys):
+def test_an_arm_sign_in_failure_is_one_line_with_its_own_fix(no_credential, arm, capsys):
     code = main(["register", "disk", "d", "--source", "https://acct.blob.core.windows.net/vhds/d.vhd", "-g", RG,
                  "-l", LOC, "--subscription", SUB, "--arm-endpoint", arm.url, "--skip-preflight"])
     _, err = capsys.readouterr()
     assert code == 1
-    _one_sign_in_line(err)
+    _one_sign_in_line(err, ("Azure Resource Manager", "az login", "AZURE_TOKEN_CREDENTIALS"))  # no storage advice
+    assert "--account-key" not in err
 
 
 # -- an emulator that is not running -----------------------------------------------------------

@@ -70,8 +70,8 @@ def test_dry_run_prints_the_plan_and_creates_nothing(stub_az, disks, double, azu
     assert double.writes() == [] and not double.upload_disks
     assert "# disks (nothing is created by a dry run):" in out
     assert "os.vhd (OS disk) -> /subscriptions/" in out and "/disks/app-image-os" in out
-    assert "az disk create --resource-group images-rg --name app-image-data1 --location westeurope --upload-type Upload " \
-           "--upload-size-bytes 24117760" in out  # 23 MiB + 512
+    assert f"az disk create --subscription {SUB} --resource-group images-rg --name app-image-data1 --location westeurope " \
+           "--upload-type Upload --upload-size-bytes 24117760" in out  # 23 MiB + 512
     assert "az image create" in out and '"managedDisk": {' in out
 
 

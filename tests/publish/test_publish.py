@@ -206,7 +206,7 @@ def test_dry_run_creates_nothing(disks, double, compute_client, azurite, service
     manifest = write_manifest(disks.folder, storage="managed_disks = true", name="md.toml")
     result = publish(manifest, arm=_arm(compute_client), options=PublishOptions(dry_run=True))
     assert double.writes() == [] and not double.upload_disks
-    assert any(line.startswith("az disk create --resource-group images-rg --name app-image-os") for line in result.upload_az)
+    assert any(line.startswith(f"az disk create --subscription {SUB} --resource-group images-rg --name app-image-os") for line in result.upload_az)
 
 
 def test_a_different_existing_image_is_refused_unless_overwrite(disks, double, compute_client, azurite, container_url):

@@ -15,6 +15,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.core.tools import get_arm_endpoints
 
 from .error_map import arm_error
+from .name_lookup import ArmRetryPolicy
 from ..errors import ArmError, InputError
 from ..keywords import refuse_unknown_keywords
 from ..printable import printable
@@ -236,6 +237,8 @@ def make_compute_client(
     # bearer-token policy.
     per_retry = list(client_options.pop("per_retry_policies", []) or [])
     guard = [ReadOnlyPolicy()] if read_only else []
+    retry_options = {k: v for k, v in client_options.items() if k.startswith("retry_")}
+    client_options.setdefault("retry_policy", ArmRetryPolicy(**retry_options))  # a mistyped host: no retries
     return ComputeManagementClient(
         credential, subscription_id,
         per_retry_policies=[*guard, LoopbackHttpPolicy(), RetryAfterCapPolicy(on_wait=on_wait), *per_retry], **kwargs,

@@ -30,6 +30,7 @@ from azure.storage.blob import BlobClient
 from ..errors import AuthenticationError, InputError
 from ..redact import register_secret, strip_query
 from .blob_names import check_blob_name
+from .name_lookup import StorageRetryPolicy
 
 #: The Azurite / storage emulator development account (public, documented values).
 EMULATOR_ACCOUNT = "devstoreaccount1"
@@ -195,6 +196,8 @@ def client_options(*, threads: int = 8, timeout: float | None = None, **extra: A
         "max_single_put_size": 4 * 1024 * 1024,
     }
     options.update(extra)
+    if options["retry_total"]:  # the SDK retries (registration's reads): never a name that does not resolve
+        options.setdefault("retry_policy", StorageRetryPolicy(retry_total=options["retry_total"]))
     return options
 
 
@@ -235,7 +238,9 @@ def resolve_blob_client(
         account_url = account_url or EMULATOR_ACCOUNT_URL
         if not (connection_string or account_key or credential or sas_token):
             account_key = EMULATOR_KEY
-    explicit = connection_string or account_key or credential or sas_token
+    # A credential object comes after the variables (the order above, az's): publish handed its
+    # ARM sign-in down as one, and AZURE_STORAGE_CONNECTION_STRING / _KEY were never read.
+    explicit = connection_string or account_key or sas_token
     if not explicit:
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         if not connection_string:

@@ -24,6 +24,7 @@ from ..errors import (
     ArmError,
     AuthenticationError,
     EndpointUnreachableError,
+    HostNotFoundError,
     LeaseHeldError,
     NoCredentialError,
     PreflightError,
@@ -32,6 +33,7 @@ from ..errors import (
 )
 from ..redact import redact
 from .errors import LEASE_CODES, describe, error_code, expired_sas, refused_loopback_address, status_of
+from .name_lookup import unresolved_host
 
 Side = Literal["storage", "arm", "preflight"]
 
@@ -107,6 +109,9 @@ RULES: tuple[Rule, ...] = (
     Rule("storage", lambda e: refused_loopback_address(e) is not None, lambda e, c: EndpointUnreachableError(
         f"{c.action} failed: nothing listens at {refused_loopback_address(e)}; start the storage emulator there, "
         f"or use another blob endpoint{c.tail}", address=str(refused_loopback_address(e)))),
+    Rule("storage", lambda e: unresolved_host(e) is not None, lambda e, c: HostNotFoundError(
+        f"{c.action} failed: cannot resolve {unresolved_host(e)}: check the storage account name or the blob "
+        f"endpoint{c.tail}", host=str(unresolved_host(e)))),
     Rule("storage", _before_any_request, lambda e, c: NoCredentialError(
         f"{c.action} failed: no Azure credential worked: give a SAS, an account key or a connection string, "
         f"or sign in with `az login` (AZURE_TOKEN_CREDENTIALS picks the sign-in method){c.tail}",
@@ -140,6 +145,8 @@ RULES: tuple[Rule, ...] = (
              "(--connection-string, --account-key or a SAS URL), or pass --skip-preflight")),
     Rule("preflight", lambda e: isinstance(e, HttpResponseError), lambda e, c: PreflightError(
         f"cannot read {c.url}: HTTP {status_of(e)} {getattr(e, 'reason', None) or 'error'}")),
+    Rule("preflight", lambda e: unresolved_host(e) is not None, lambda e, c: PreflightError(
+        f"cannot read {c.url}: cannot resolve {unresolved_host(e)}: check the storage account name in the URL")),
     Rule("preflight", _anything, lambda e, c: PreflightError(f"cannot read {c.url}: {_first_line(e)}")),
 )
 

@@ -17,6 +17,7 @@ from azure.core.exceptions import (
 )
 
 from .credentials import is_loopback
+from .name_lookup import unresolved_host
 from ..redact import redact
 from ..transfer import Retryable
 
@@ -126,6 +127,8 @@ def classify(exc: BaseException) -> Retryable | None:
     """A :class:`Retryable` for a transient failure, ``None`` if another try cannot help."""
     if refused_loopback_address(exc) is not None:
         return None  # nothing listens there: an emulator not started, which no retry fixes
+    if unresolved_host(exc) is not None:
+        return None  # no such name: a typo, which no retry fixes
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return Retryable(describe(exc))
     if isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError):

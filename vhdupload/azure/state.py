@@ -56,7 +56,7 @@ class SourceIdentity:
         return (self.virtual_size, self.uuid, self.fingerprint) == (other.virtual_size, other.uuid, other.fingerprint)
 
     def describe(self) -> str:
-        uuid = f", UUID {self.uuid}" if self.uuid else ""
+        uuid = f", UUID {uuid_module.UUID(hex=self.uuid)}" if self.uuid else ""  # 8-4-4-4-12, as everywhere else
         return f"{self.name or 'a source'} ({self.disk_type or 'disk'}, {self.virtual_size} bytes{uuid})"
 
 

@@ -95,8 +95,8 @@ class BenchReport:
                 row.tool,
                 str(row.threads) if row.threads is not None else "auto",
                 f"{row.seconds:.2f}",
-                f"{row.data_rate / 1e6:.1f} MB/s",
-                f"{row.effective_rate / 1e6:.1f} MB/s",
+                f"{row.data_rate / 2**20:.1f} MiB/s",  # IEC units, as every size and rate the tool prints
+                f"{row.effective_rate / 2**20:.1f} MiB/s",
                 f"{row.requests_per_second:.0f}",
                 _size(row.bytes_sent),
                 str(row.retries),
@@ -145,7 +145,7 @@ def _median_run(runs: list[Run]) -> Run:
 
 
 def _size(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{int(n)} B"

@@ -137,7 +137,7 @@ def run_bench(
                       bytes_sent=sent, requests=requests, retries=retries)
             report.runs.append(run)
             say(f"{tool} threads={threads if threads is not None else 'auto'}: {seconds:.2f} s, "
-                f"{run.data_rate / 1e6:.1f} MB/s of data")
+                f"{run.data_rate / 2**20:.1f} MiB/s of data")
 
         for repeat in range(options.repeat):
             for threads in options.threads:

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Optional
+from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
 from ..azure.arm import ArmConnection, make_compute_client
-from ..errors import InputError
+from ..azure.offline import SUBSCRIPTION_PLACEHOLDER, offline_transport, placeholder_credential
+from ..errors import ArmError, InputError
 from ._common import DEFAULT_RETRIES, say
 
+T = TypeVar("T")
 _ARM = "Azure Resource Manager"
 SubscriptionOption = Annotated[
     Optional[str], typer.Option("--subscription", help="Subscription ID (else AZURE_SUBSCRIPTION_ID).", rich_help_panel=_ARM)
@@ -79,6 +83,46 @@ def arm_client_options(*, timeout: float | None, max_retries: int) -> dict[str, 
     if timeout:
         options.update(connection_timeout=min(timeout, 20), read_timeout=timeout)
     return options
+
+
+def dry_run(run: Callable[[ArmConnection, bool], T], subscription: str | None, arm_endpoint: str | None, cloud: str | None,
+            audience: str | None, *, timeout: float | None = None, max_retries: int = DEFAULT_RETRIES) -> tuple[T, bool]:
+    """``run(connection, online)`` for a ``--dry-run``, and whether ARM was reachable (``online``): read-only when a
+    subscription is given and the sign-in works (existing resources are compared; the sign-in is
+    tried only if ARM is asked at all), else again offline, where nothing exists and nothing is
+    sent, the subscription a placeholder unless given."""
+    sub = subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if sub:
+        try:
+            return run(arm_connection(sub, arm_endpoint, cloud, audience, read_only=True, timeout=timeout,
+                                      max_retries=max_retries), True), True
+        except ArmError as exc:
+            if not (exc.code == "AuthenticationFailed" and exc.status is None):  # not "no credential": a real answer
+                raise
+    client = make_compute_client(
+        credential=placeholder_credential(), subscription_id=sub or SUBSCRIPTION_PLACEHOLDER, arm_endpoint=arm_endpoint,
+        cloud=cloud, audience=audience, read_only=True, transport=offline_transport(), retry_total=0,
+    )
+    return run(ArmConnection(sub or SUBSCRIPTION_PLACEHOLDER, compute_client=client), False), False
+
+
+def storage_account_placeholder(subscription: str, blob_url: str) -> str | None:
+    """What stands for the storage account ID of ``blob_url`` in a plan made without ARM (None
+    for a managed disk's resource ID, which needs none)."""
+    host = urlsplit(blob_url).hostname or ""
+    if not blob_url.startswith(("https://", "http://")):
+        return None
+    account = host.split(".", 1)[0] if not host.replace(".", "").isdigit() and host != "localhost" else \
+        urlsplit(blob_url).path.strip("/").split("/")[0]
+    return (f"/subscriptions/{subscription}/resourceGroups/<storage-account-resource-group>/providers/"
+            f"Microsoft.Storage/storageAccounts/{account}")
+
+
+def offline_note(subscription_given: bool) -> str:
+    """What a dry run without a sign-in says about its plan."""
+    placeholder = "" if subscription_given else f"; {SUBSCRIPTION_PLACEHOLDER} stands for the subscription"
+    return ("no Azure sign-in: Azure Resource Manager was not asked, so existing resources were not compared (the plan "
+            f"assumes none exist){placeholder}; run `az login` and give --subscription to compare")
 
 
 def arm_connection(subscription: str | None, arm_endpoint: str | None, cloud: str | None, audience: str | None, *,

@@ -9,11 +9,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from ..errors import EndpointUnreachableError, NoCredentialError
+from ..errors import EndpointUnreachableError, HostNotFoundError, NoCredentialError
 from ..errors import ArmError, NotAVhdError, VhdUploadError
 from ..printable import printable
 from ..redact import RedactingFilter, redact
@@ -22,8 +23,13 @@ _LEVELS = {None: 0, "verbose": 1, "debug": 2}
 _state: dict[str, str | None] = {"level": None}
 
 SIGN_IN_HINT = (
-    "no Azure credential worked: run `az login`, or give a SAS (in the URL or --sas-token), "
+    "no credential for Azure Storage worked: run `az login`, or give a SAS (in the URL or --sas-token), "
     "--account-key or --connection-string; AZURE_TOKEN_CREDENTIALS picks the sign-in method"
+)
+#: The same for Azure Resource Manager, where a storage key or SAS is no help.
+ARM_SIGN_IN_HINT = (
+    "no credential for Azure Resource Manager worked: run `az login` (or set the AZURE_CLIENT_* variables; "
+    "AZURE_TOKEN_CREDENTIALS picks the sign-in method); a --dry-run works without one"
 )
 
 
@@ -106,19 +112,50 @@ def error_lines(exc: VhdUploadError) -> list[str]:
     """The ``error:`` line for ``exc`` in the CLI's words, plus (with -v/--debug) what lies under it."""
     loud = level() is not None
     if isinstance(exc, EndpointUnreachableError):
-        lines = [f"error: nothing listens at {exc.address}: start Azurite (`./run azurite`) or pass --blob-endpoint"]
+        lines = [f"error: nothing listens at {exc.address}: start Azurite ({azurite_hint()}) or pass --blob-endpoint"]
         return lines + ([f"  {redact(str(exc))}"] if loud else [])
-    no_credential = isinstance(exc, NoCredentialError) or (
-        isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
-    )
-    if no_credential:
-        lines = [f"error: {SIGN_IN_HINT}" + ("" if loud else " (-v shows each credential tried)")]
+    if isinstance(exc, HostNotFoundError):
+        lines = [f"error: cannot resolve {exc.host}: {_check_host(exc.host)}"]
+        return lines + ([f"  {redact(str(exc))}"] if loud else [])
+    arm_side = isinstance(exc, ArmError) and exc.code == "AuthenticationFailed" and exc.status is None
+    if isinstance(exc, NoCredentialError) or arm_side:
+        hint = ARM_SIGN_IN_HINT if arm_side else SIGN_IN_HINT
+        lines = [f"error: {hint}" + ("" if loud else " (-v shows each credential tried)")]
         if loud:
             details = getattr(exc, "details", "") or redact(str(exc.__cause__ or exc))
             lines += [f"  {line}" for line in details.strip().splitlines()]
         return lines
     hint = " (allow longer with --arm-timeout SECONDS)" if isinstance(exc, ArmError) and exc.code == "OperationTimedOut" else ""
     return [f"error: {printable(redact(str(exc)))}{hint}"]  # errors quote server texts: one line, no escapes
+
+
+#: The blob endpoints' suffixes of the clouds ``--account-name`` places an account in.
+_ACCOUNT_SUFFIXES = (".blob.core.windows.net", ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net")
+
+
+def _check_host(host: str) -> str:
+    if host.endswith(_ACCOUNT_SUFFIXES):
+        return "check --account-name (or the account in the blob URL)"
+    return "check the blob URL or --blob-endpoint"
+
+
+#: How to start Azurite where the repository's ``./run`` is not at hand (a pip install).
+AZURITE_ELSEWHERE = (
+    "`npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000 --inMemoryPersistence`, or "
+    "`docker run -p 127.0.0.1:10000:10000 mcr.microsoft.com/azure-storage/azurite azurite-blob --blobHost 0.0.0.0`"
+)
+
+
+def azurite_hint() -> str:
+    """The command that starts Azurite from here: ``./run azurite`` in a checkout of the
+    repository, else npx or a container (after ``pip install`` there is no ``./run``)."""
+    root = Path(__file__).resolve().parents[2]
+    script = root / "run"
+    if not (script.is_file() and (root / "pyproject.toml").is_file() and (root / "vhdupload").is_dir()):
+        return AZURITE_ELSEWHERE
+    if Path.cwd().resolve() == root:
+        return "`./run azurite`"
+    return f"`{script} azurite`"
 
 
 def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -171,6 +208,24 @@ MaxRetriesOption = Annotated[
     int, typer.Option("--max-retries", min=0, metavar="N", help="Retries of one request before giving up.")
 ]
 DEFAULT_RETRIES = DEFAULT_MAX_RETRIES
+ThreadsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads", metavar="N|auto",
+        help="Requests in flight at once, 1 to 256; auto: upload and publish adapt to the link (16 to start, "
+        "up to 64), verify reads with 8.",
+    ),
+]
+
+
+def parse_threads(value: str | None) -> int | None:
+    """``--threads``: None for ``auto`` (the library adapts, or picks its default), else 1..256."""
+    text = (value or "auto").strip().lower()
+    if text == "auto":
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise typer.BadParameter(f"{value!r} is not a number from 1 to 256, nor auto", param_hint="--threads")
+    return int(text)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -34,9 +34,16 @@ class DiskOptions:
 
 
 def destination(dest: str | None, *, disk: DiskOptions | None, storage: StorageOptions, arm: ArmOptions,
-                blob: dict[str, Any] | None = None) -> Destination:
+                blob: dict[str, Any] | None = None, disk_only: list[str] | None = None) -> Destination:
     """The destination the options name. ``blob``: PageBlob's upload options (content_md5,
-    lease_seconds)."""
+    lease_seconds). ``disk_only``: the managed-disk options given (``--resource-group``...):
+    without ``--managed-disk`` they are a usage error, not silently a blob upload."""
+    if disk is None and disk_only:
+        flag = disk_only[0]
+        raise typer.BadParameter(
+            f"{flag} applies to a managed disk: add --managed-disk NAME (or drop {flag} to use the blob DEST)",
+            param_hint=flag,
+        )
     if disk is not None:
         if dest is not None:
             raise typer.BadParameter("give either DEST or --managed-disk, not both", param_hint="DEST")
@@ -58,3 +65,8 @@ def _required(value: str | None, flag: str) -> str:
     if not value:
         raise typer.BadParameter(f"{flag} is needed with --managed-disk", param_hint=flag)
     return value
+
+
+def given(**flags: Any) -> list[str]:
+    """The flags among ``flags`` (``resource_group=value``...) that were given, as ``--resource-group``."""
+    return ["--" + name.replace("_", "-") for name, value in flags.items() if value not in (None, False, [], "")]

@@ -151,7 +151,63 @@ def style(command: Any, *, on_verbose: Callable[[str], None]) -> Any:
             param.show_default = str(DEFAULT_REQUEST_TIMEOUT)  # None means the library's default: say which
     if subcommands is None:
         _add_logging_flags(command, on_verbose)
+        _add_output_option(command)
     return command
+
+
+#: ``-o/--output`` as az users type it: json is ``--json``; table is what is printed anyway.
+OUTPUT_HELP = "az's output option: json (the same as --json) or table (the text printed by default)."
+_OUTPUT_AS_TEXT = {"table"}
+_OUTPUT_AS_JSON = {"json", "jsonc"}
+
+
+def _add_output_option(command: Any) -> None:
+    """Give a command with ``--json`` az's ``-o/--output FORMAT`` too (``tsv``, ``yaml``, ``none``:
+    a usage error with the hint)."""
+    if not any(getattr(p, "name", None) == "as_json" for p in command.params) or \
+            any("--output" in getattr(p, "opts", []) for p in command.params):
+        return
+
+    def remember(ctx: Any, param: Any, value: Any) -> Any:
+        if value is None:
+            return value
+        wanted = str(value).strip().lower()
+        if wanted in _OUTPUT_AS_JSON:
+            ctx.meta["vhdupload.output_json"] = True
+        elif wanted not in _OUTPUT_AS_TEXT:
+            raise typer.BadParameter(
+                f"{value!r} is not an output of vhdupload: -o json (one JSON object; pipe it to jq for other "
+                "shapes) or -o table (the default text)", ctx=ctx, param=param)
+        return value
+
+    option = _fresh_output_option()
+    option.expose_value = False
+    option.callback = remember
+    command.params.append(option)
+    invoke = command.invoke
+
+    def invoke_with_output(ctx: Any) -> Any:
+        if ctx.meta.get("vhdupload.output_json"):
+            ctx.params["as_json"] = True
+        return invoke(ctx)
+
+    command.invoke = invoke_with_output
+
+
+_output = typer.Typer(add_completion=False)
+
+
+@_output.command()
+def _output_option(
+    output: str = typer.Option(None, "--output", "-o", metavar="json|table", help=OUTPUT_HELP),
+) -> None:
+    """Only a template, as for the logging flags."""
+
+
+def _fresh_output_option() -> Any:
+    option = typer.main.get_command(_output).params[0]
+    option.__class__ = _Option
+    return option
 
 
 def _add_logging_flags(command: Any, on_verbose: Callable[[str], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from typing import TYPE_CHECKING
@@ -174,9 +175,13 @@ def convert_command(
     raw: RawFlag = False,
     source_format: FormatOption = None,
     skip_free: bool = typer.Option(False, "--skip-free", help=SKIP_FREE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> int:
     """Write SRC as a fixed VHD whose size is a whole MiB, sparse, ready for Azure."""
     result = convert_image(src, dst, force=force, raw=source_is_raw(raw, source_format), skip_free=skip_free)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result), sort_keys=True))
+        return EXIT_OK
     rounded = (
         f" (rounded up from {result.source_size})" if result.virtual_size != result.source_size else ""
     )

@@ -8,6 +8,7 @@ anything remote is one ``error:`` line; Ctrl-C exits 130 and deletes nothing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..azure.arm import ArmConnection
 from ..errors import PublishCheckError
 from ..publish import PublishOptions, PublishResult, publish
 from ..publish.runner import RERUN_HINT
@@ -22,11 +24,29 @@ from ..transfer.settings import ADAPTIVE_MAX, DEFAULT_MAX_RETRIES
 from ..azure_rules import format_size
 from . import app
 from ._exit import EXIT_ERROR, EXIT_OK
-from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ._arm_options import (
+    ArmEndpointOption,
+    ArmTimeoutOption,
+    AudienceOption,
+    CloudOption,
+    SubscriptionOption,
+    arm_connection,
+    dry_run as plan_dry_run,
+    offline_note,
+)
 from ._replication import ReplicationBars
-from ._common import say, setup_logging
-from ._storage_options import AccountKeyOption, ConnectionStringOption, StorageOptions, blob_client_from_options
-from .upload_commands import parse_bandwidth, transfer_settings
+from ._common import ThreadsOption, parse_threads, say, setup_logging
+from ._storage_options import (
+    AccountKeyOption,
+    AccountNameOption,
+    AccountUrlOption,
+    ConnectionStringOption,
+    EmulatorOption,
+    SasTokenOption,
+    StorageOptions,
+    blob_client_from_options,
+)
+from .upload_commands import bandwidth_line, parse_bandwidth, transfer_settings
 
 
 #: Problems listed one to a line before the rest are counted: enough to fix in one pass.
@@ -51,9 +71,7 @@ def publish_command(
     manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The TOML manifest (see docs/publish.md).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (disks, bytes, ARM bodies, az lines); create nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once, shared by all disks (default: each disk's adapt).")
-    ] = None,
+    threads: ThreadsOption = "auto",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing image with another body (deleted, then created), and a blob or disk holding another source.")
@@ -74,6 +92,10 @@ def publish_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests and retries to stderr (secrets redacted).")] = False,
     connection_string: ConnectionStringOption = None,
     account_key: AccountKeyOption = None,
+    account_name: AccountNameOption = None,
+    sas_token: SasTokenOption = None,
+    account_url: AccountUrlOption = None,
+    emulator: EmulatorOption = False,
     subscription: SubscriptionOption = None,
     arm_endpoint: ArmEndpointOption = None,
     cloud: CloudOption = None,
@@ -90,22 +112,29 @@ def publish_command(
     """Upload an OS disk and its data disks, verify them and register the image, from one manifest; rerun to continue."""
     setup_logging(verbose)
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
-    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, arm_timeout=arm_timeout)
+    pinned = parse_threads(threads)  # a number is a budget the disks share; auto: they adapt together
+    settings = transfer_settings(threads=pinned, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth)
+    storage = StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator)
     options = PublishOptions(overwrite=overwrite, cleanup=cleanup, dry_run=dry_run, wait=wait,
                              skip_guest_check=skip_guest_check, lease_seconds=lease_seconds, watch_replication=not no_wait, verify=verify,
                              polling_interval=poll_seconds)
 
     def blob_client(url: str) -> Any:
-        return blob_client_from_options(url, StorageOptions(connection_string=connection_string, account_key=account_key),
-                                        threads=threads or ADAPTIVE_MAX, timeout=timeout)
+        return blob_client_from_options(url, storage, threads=pinned or ADAPTIVE_MAX, timeout=timeout)
 
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
     replication = ReplicationBars(enabled=not no_progress and not dry_run)
     try:
-        result = publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
-                         progress=bars.update, cancel=cancel, on_replication=replication)
+        def run(arm: ArmConnection, _online: bool = True) -> PublishResult:
+            return publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
+                           progress=bars.update, cancel=cancel, on_replication=replication)
+
+        online = True
+        if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
+            result, online = plan_dry_run(run, subscription, arm_endpoint, cloud, arm_audience)
+        else:
+            result = run(arm_connection(subscription, arm_endpoint, cloud, arm_audience, arm_timeout=arm_timeout))
     except PublishCheckError as exc:
         bars.close()
         shown = exc.problems[:MAX_PROBLEMS_SHOWN]  # a manifest of 10,000 bad disks is not 20,000 lines
@@ -121,16 +150,17 @@ def publish_command(
     finally:
         bars.close()
         replication.close()
-    for note in result.notes:
+    offline = [] if online else [offline_note(bool(subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")))]
+    for note in [*result.notes, *offline]:
         say(f"note: {note}", err=True)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), sort_keys=True))
+        typer.echo(json.dumps(result.to_dict() | ({"compared": online} if dry_run else {}), sort_keys=True))
     elif dry_run:
-        say(*_dry_run_text(result))
+        say(*[f"# {line}" for line in offline], *_dry_run_text(result))
     else:
-        say(*_summary(result))
+        say(*_summary(result), *([bandwidth_line(max_bandwidth, bandwidth).strip()] if bandwidth else []))
     return EXIT_OK
 
 
@@ -179,6 +209,10 @@ def _dry_run_text(result: PublishResult) -> list[str]:
     return lines
 
 
+_MIB = 1024 * 1024
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} MiB [{elapsed}<{remaining}, {rate_fmt}]"
+
+
 class _Bars:
     """One tqdm bar per disk plus a total, on stderr, fed from worker threads."""
 
@@ -198,22 +232,22 @@ class _Bars:
         with self._lock:
             columns, rows = _stderr_size()
             if self._total is None:
-                self._total = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1000, desc="total",
+                self._total = tqdm(total=0, unit="MiB", desc="total", bar_format=_BAR_FORMAT,  # MiB, as upload's bar
                                    file=sys.stderr, ncols=columns, nrows=rows, position=0, leave=False)
             bar = self._bars.get(event.index)
             if bar is None:
-                bar = tqdm(total=event.progress.total, unit="B", unit_scale=True, unit_divisor=1000,
+                bar = tqdm(total=event.progress.total / _MIB, unit="MiB", bar_format=_BAR_FORMAT,
                            desc=Path(event.path).name[:20], file=sys.stderr, ncols=columns, nrows=rows,
                            position=event.index + 1, leave=False)
                 self._bars[event.index] = bar
                 self._sizes[event.index] = event.progress.total
-                self._total.total = sum(self._sizes.values())
+                self._total.total = sum(self._sizes.values()) / _MIB
                 self._total.refresh()
             delta = event.progress.covered - self._covered.get(event.index, 0)
             if delta > 0:
                 self._covered[event.index] = event.progress.covered
-                bar.update(delta)
-                self._total.update(delta)
+                bar.update(delta / _MIB)
+                self._total.update(delta / _MIB)
 
     def close(self) -> None:
         with self._lock:

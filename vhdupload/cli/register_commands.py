@@ -6,8 +6,11 @@ run, a spinner on stderr while Azure works, the resource ID (or ``--json``) on s
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
@@ -25,8 +28,19 @@ from ..registration import (
     RegistrationPlan,
 )
 from . import app
-from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption, arm_connection
+from ..azure.arm import ArmConnection
 from ..printable import printable
+from ._arm_options import (
+    ArmEndpointOption,
+    ArmTimeoutOption,
+    AudienceOption,
+    CloudOption,
+    SubscriptionOption,
+    arm_connection,
+    dry_run as plan_dry_run,
+    offline_note,
+    storage_account_placeholder,
+)
 from ._common import DEFAULT_RETRIES, MaxRetriesOption, TimeoutOption, echo_json, say
 from ._replication import ReplicationBars
 from ._storage_options import (
@@ -73,6 +87,18 @@ DataDiskOption = Annotated[
     ),
 ]
 ResourceGroupOption = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group of the new resource.")]
+NameOption = Annotated[Optional[str], typer.Option("--name", "-n", metavar="NAME", help="The name, as az takes it (or give NAME).")]
+
+
+def _name(argument: str | None, option: str | None) -> str:
+    """NAME, given as an argument or as az's ``-n/--name``."""
+    if argument and option and argument != option:
+        raise typer.BadParameter(f"NAME {argument!r} and --name {option!r} differ: give one", param_hint="--name")
+    name = argument or option
+    if not name:
+        raise typer.BadParameter("give the NAME, or -n NAME", param_hint="NAME")
+    return name
+
 
 
 def _blob_factory(account_url: str | None, connection_string: str | None, account_key: str | None, emulator: bool,
@@ -93,9 +119,9 @@ def _say(plan: RegistrationPlan) -> None:
         say(f"warning: {warning}", err=True)
 
 
-def _print_dry_run(plan: RegistrationPlan, as_json: bool) -> None:
+def _print_dry_run(plan: RegistrationPlan, as_json: bool, *, compared: bool = True) -> None:
     if as_json:
-        echo_json(plan.to_dict())  # one object on one line, like every --json
+        echo_json(plan.to_dict() | {"compared": compared})  # one object on one line, like every --json
         return
     for request in plan.requests:
         say(f"# {request.description}: PUT {request.resource_id}")
@@ -156,13 +182,48 @@ def _watch(registrar: Registrar, registration: Registration, *, as_json: bool, t
     return status.to_dict()
 
 
-def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as_json: bool,
-            replication_timeout: float | None = None) -> None:
+@dataclass(frozen=True)
+class _Arm:
+    """The ARM options, to connect once the command knows whether it is a dry run."""
+
+    subscription: str | None
+    endpoint: str | None
+    cloud: str | None
+    audience: str | None
+    timeout: float | None
+    max_retries: int
+    arm_timeout: float | None = None
+
+    def connect(self) -> ArmConnection:
+        return arm_connection(self.subscription, self.endpoint, self.cloud, self.audience, timeout=self.timeout,
+                              max_retries=self.max_retries, arm_timeout=self.arm_timeout)
+
+
+def _finish(arm: _Arm, factory: Callable[[str], Any], spec: Any, *, dry_run: bool, no_wait: bool,
+            as_json: bool, replication_timeout: float | None = None, poll_seconds: float | None = None) -> None:
+    if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
+        def planned(connection: ArmConnection, online: bool) -> RegistrationPlan:
+            offline_spec = spec
+            source = getattr(spec, "os_disk", None) or getattr(spec, "source", None)
+            if not online and getattr(spec, "storage_account_id", "given") is None and isinstance(source, str):
+                # ARM would say which account holds the blobs: without it, a placeholder
+                placeholder = storage_account_placeholder(connection.subscription_id, source)
+                offline_spec = dataclasses.replace(spec, storage_account_id=placeholder)
+            return Registrar(connection, blob_client_factory=factory).plan(offline_spec)
+
+        plan, online = plan_dry_run(planned, arm.subscription, arm.endpoint, arm.cloud, arm.audience, timeout=arm.timeout,
+                               max_retries=arm.max_retries)
+        _say(plan)
+        if not online:
+            note = offline_note(bool(arm.subscription or os.environ.get("AZURE_SUBSCRIPTION_ID")))
+            say(f"note: {note}", err=True)
+            if not as_json:
+                say(f"# {note}")
+        _print_dry_run(plan, as_json, compared=online)
+        return
+    registrar = Registrar(arm.connect(), blob_client_factory=factory, polling_interval=poll_seconds)
     plan = registrar.plan(spec)
     _say(plan)
-    if dry_run:
-        _print_dry_run(plan, as_json)
-        return
     try:
         registration = registrar.run(plan)
     except KeyboardInterrupt:  # e.g. while a new gallery or image definition is being created
@@ -190,13 +251,14 @@ def _finish(registrar: Registrar, spec: Any, *, dry_run: bool, no_wait: bool, as
 
 @register_app.command("image")
 def image_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed image.")],
     resource_group: ResourceGroupOption,
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Name of the managed image (or -n NAME).", show_default=False)] = None,
+    name_option: NameOption = None,
     location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region (a captured VM's own by default).")] = None,
     os_disk: Annotated[
         Optional[str], typer.Option("--os-disk", help="URL of the generalized OS disk's page blob, or a managed disk's resource ID.")
     ] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (read inside the OS disk).")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", metavar="linux|windows|auto", help="linux, windows or auto (read inside the OS disk).")] = None,
     data_disk: DataDiskOption = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized (a managed image cannot be specialized).")] = "generalized",
     hyper_v_generation: Annotated[
@@ -239,6 +301,7 @@ def image_command(
     before the upload); for a specialized disk set use `register gallery-version --os-state specialized`.
     With --source-vm, capture an existing deallocated VM that was generalized and marked so (`az vm generalize`).
     """
+    name = _name(name, name_option)
     tags = parse_tags(tag)
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
@@ -251,8 +314,7 @@ def image_command(
         ignored = [o for o, v in (("--os-type", os_type), ("--storage-sku", storage_sku)) if v]
         if ignored:
             raise InputError(f"{', '.join(ignored)} apply to an image from blobs; a captured image takes the VM's own")
-        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries, arm_timeout=arm_timeout)
+        arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries, arm_timeout)
         spec = CaptureSpec(
             name=name, resource_group=resource_group, source_vm=source_vm,
             location=location, hyper_v_generation=hyper_v_generation, zone_resilient=zone_resilient, tags=tags,
@@ -265,22 +327,21 @@ def image_command(
         assert os_disk is not None and location is not None
         # Managed disk sources are pre-flighted through ARM (read-only in a dry run); blob sources
         # are read through storage only, so a dry run of them sends nothing to ARM.
-        arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                             max_retries=max_retries, arm_timeout=arm_timeout)
+        arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries, arm_timeout)
         spec = ImageSpec(
             name=name, resource_group=resource_group, location=location, os_disk=os_disk, os_type=os_type or "auto",
             data_disks=data_disk or [], os_state=os_state,
             hyper_v_generation=hyper_v_generation or "auto", zone_resilient=zone_resilient, storage_sku=storage_sku,
             tags=tags, skip_preflight=skip_preflight, skip_guest_check=skip_guest_check, security_type=security_type,
         )
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
 
 
 @register_app.command("gallery-version")
 def gallery_version_command(
-    gallery: Annotated[str, typer.Option("--gallery", help="Azure Compute Gallery (created when missing).")],
-    image_definition: Annotated[str, typer.Option("--image-definition", help="Image definition (created when missing, given --publisher --offer --sku --os-type).")],
-    version: Annotated[str, typer.Option("--version", help="Version MAJOR.MINOR.PATCH.")],
+    gallery: Annotated[str, typer.Option("--gallery", "--gallery-name", "-r", help="Azure Compute Gallery (created when missing).")],
+    image_definition: Annotated[str, typer.Option("--image-definition", "--gallery-image-definition", "-i", help="Image definition (created when missing, given --publisher --offer --sku --os-type).")],
+    version: Annotated[str, typer.Option("--version", "--gallery-image-version", "-e", help="Version MAJOR.MINOR.PATCH.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the gallery resources.")],
     os_disk: Annotated[str, typer.Option("--os-disk", help="URL of the OS disk's page blob, or a managed disk's resource ID.")],
@@ -320,7 +381,7 @@ def gallery_version_command(
     poll_seconds: Annotated[Optional[float], typer.Option("--poll-seconds", hidden=True, min=0)] = None,
     os_state: Annotated[str, typer.Option("--os-state", help="generalized or specialized.")] = "generalized",
     os_type: Annotated[
-        Optional[str], typer.Option("--os-type", help="linux or windows, for a new definition (default: read inside the OS disk).")
+        Optional[str], typer.Option("--os-type", metavar="linux|windows|auto", help="linux, windows or auto (read inside the OS disk; the default), for a new definition.")
     ] = None,
     architecture: Annotated[
         Optional[str], typer.Option("--architecture", help="x64, Arm64 or auto (read inside the OS disk), for a new definition.")
@@ -358,12 +419,12 @@ def gallery_version_command(
     Generation 2, NVMe and accelerated networking when their drivers are inside. With --dry-run the
     gallery and definition are still looked up (read-only) to show what would be created.
     """
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries, arm_timeout=arm_timeout)
+    arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries, arm_timeout)
     spec = GalleryVersionSpec(
         gallery=gallery, image_definition=image_definition, version=version, resource_group=resource_group,
         location=location, os_disk=os_disk, data_disks=data_disk or [],
-        storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state, os_type=os_type,
+        storage_account_id=storage_account_id, target_regions=target_region or [], os_state=os_state,
+        os_type=None if (os_type or "").strip().lower() == "auto" else os_type,  # None: what the disk holds
         hyper_v_generation=hyper_v_generation, publisher=publisher, offer=offer, sku=sku, tags=parse_tags(tag),
         skip_preflight=skip_preflight, architecture=architecture, skip_guest_check=skip_guest_check,
         replica_count=replica_count, storage_account_type=storage_account_type, replication_mode=replication_mode,
@@ -371,18 +432,19 @@ def gallery_version_command(
     )
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
-    _finish(Registrar(arm, blob_client_factory=factory, polling_interval=poll_seconds), spec, dry_run=dry_run,
-            no_wait=no_wait, as_json=as_json, replication_timeout=replication_timeout)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json,
+            replication_timeout=replication_timeout, poll_seconds=poll_seconds)
 
 
 @register_app.command("disk")
 def disk_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the managed disk.")],
     source: Annotated[str, typer.Option("--source", help="URL of the page blob to import.")],
     resource_group: ResourceGroupOption,
     location: Annotated[str, typer.Option("--location", "-l", help="Azure region of the disk.")],
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]", help="Name of the managed disk (or -n NAME).", show_default=False)] = None,
+    name_option: NameOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type, e.g. Premium_LRS.")] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk.")] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux or windows, for an OS disk (not given: a data disk).")] = None,
     hyper_v_generation: Annotated[
         Optional[str], typer.Option("--hyper-v-generation", help="V1, V2 or auto (default auto with --os-type).")
     ] = None,
@@ -409,8 +471,8 @@ def disk_command(
     max_retries: MaxRetriesOption = DEFAULT_RETRIES,
 ) -> None:
     """Import a page blob as a managed disk."""
-    arm = arm_connection(subscription, arm_endpoint, cloud, arm_audience, read_only=dry_run, timeout=timeout,
-                         max_retries=max_retries, arm_timeout=arm_timeout)
+    name = _name(name, name_option)
+    arm = _Arm(subscription, arm_endpoint, cloud, arm_audience, timeout, max_retries, arm_timeout)
     spec = DiskImportSpec(
         name=name, resource_group=resource_group, location=location, source=source,
         sku=sku, os_type=os_type, hyper_v_generation=hyper_v_generation,
@@ -418,4 +480,4 @@ def disk_command(
     )
     factory = _blob_factory(account_url, connection_string, account_key, emulator, account_name, sas_token,
                             timeout=timeout, max_retries=max_retries)
-    _finish(Registrar(arm, blob_client_factory=factory), spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)
+    _finish(arm, factory, spec, dry_run=dry_run, no_wait=no_wait, as_json=as_json)

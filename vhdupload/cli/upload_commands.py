@@ -21,7 +21,8 @@ from ..destinations import SKUS, Destination, UploadStatus
 from ..errors import InputError
 from ..status import status as upload_status
 from ..transfer import TransferSettings
-from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_THREADS, DEFAULT_WAIT_TIMEOUT
+from ..transfer.bandwidth import describe_rate, parse_rate
+from ..transfer.settings import DEFAULT_MAX_RETRIES, DEFAULT_WAIT_TIMEOUT
 from ..upload import RESUME_HINT, UploadResult
 from ..upload import upload as upload_disk
 from ..verify import VerifyResult
@@ -29,8 +30,9 @@ from ..verify import verify as verify_disk
 from ..azure_rules import format_size
 from . import app
 from ._arm_options import ArmEndpointOption, ArmTimeoutOption, AudienceOption, CloudOption, SubscriptionOption
-from ._common import FormatOption, MaxRetriesOption, say, setup_logging, source_is_raw, suggest_raw_first
-from ._destination import ArmOptions, DiskOptions, destination
+from ._common import (FormatOption, MaxRetriesOption, ThreadsOption, parse_threads, say, setup_logging, source_is_raw,
+                      suggest_raw_first)
+from ._destination import ArmOptions, DiskOptions, destination, given
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._free_space import SKIP_FREE_HELP, VERIFY_SKIP_FREE_HELP, free_space_line
 from ._progress import ProgressBar as _ProgressBar
@@ -63,7 +65,6 @@ RawOption = Annotated[bool, typer.Option("--raw", help="SOURCE is a raw disk ima
 NoResizeOption = Annotated[
     bool, typer.Option("--no-resize", help="Refuse a virtual size that is not a whole MiB instead of rounding it up.")
 ]
-ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=256, help="Requests in flight at once.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 TimeoutOption = Annotated[
     Optional[float], typer.Option("--timeout", min=1, help="Seconds one request may take before it is retried.")
@@ -105,7 +106,7 @@ def upload(
     no_resize: NoResizeOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished or foreign blob, or an unattached disk (created afresh).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another upload is writing to the blob or disk, wait for it (see --wait-timeout).")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=256, help="Requests in flight at once (default: adaptive, 16 to start, up to 64).")] = None,
+    threads: ThreadsOption = "auto",
     content_md5: Annotated[
         bool, typer.Option("--content-md5", help="Also compute the whole-file MD5 and set the blob's Content-MD5 (CPU ~ virtual size).")
     ] = False,
@@ -113,7 +114,8 @@ def upload(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     max_bandwidth: Annotated[
         Optional[str],
-        typer.Option("--max-bandwidth", help="Cap the upload rate: a number of megabits/s like AzCopy's --cap-mbps, or with a unit: 50MB/s, 400Mbps, 1GiB/s."),
+        typer.Option("--max-bandwidth", metavar="RATE", help="Cap the upload rate: a bare number is megabits/s (AzCopy's --cap-mbps); "
+                     "b is a bit and B a byte: 400Mbps, 400Mbit/s, 50MB/s, 50MBps, 50MiB/s."),
     ] = None,
     max_retries: Annotated[int, typer.Option("--max-retries", min=0, help="Retries of one request before giving up.")] = DEFAULT_MAX_RETRIES,
     timeout: TimeoutOption = None,
@@ -149,10 +151,10 @@ def upload(
     arm_timeout: ArmTimeoutOption = None,
     sku: Annotated[Optional[str], typer.Option("--sku", help="The disk's storage type: " + ", ".join(SKUS) + ".", rich_help_panel=_DISK)] = None,
     zone: Annotated[Optional[str], typer.Option("--zone", metavar="N", help="Availability zone of the disk.", rich_help_panel=_DISK)] = None,
-    os_type: Annotated[Optional[str], typer.Option("--os-type", help="linux, windows or auto (what the disk holds): an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
+    os_type: Annotated[Optional[str], typer.Option("--os-type", metavar="linux|windows|auto", help="linux, windows or auto (what the disk holds): an OS disk (else a data disk).", rich_help_panel=_DISK)] = None,
     hyper_v_generation: Annotated[
-        str, typer.Option("--hyper-v-generation", help="auto (from the partition table), V1 or V2; OS disks only.", rich_help_panel=_DISK)
-    ] = "auto",
+        Optional[str], typer.Option("--hyper-v-generation", help="auto (from the partition table, the default), V1 or V2; OS disks only.", rich_help_panel=_DISK)
+    ] = None,
     security_type: Annotated[
         Optional[str],
         typer.Option("--security-type", help="TrustedLaunch, or ConfidentialVM_VMGuestStateOnlyEncryptedWithPlatformKey / "
@@ -184,13 +186,13 @@ def upload(
         raise typer.BadParameter(f"{verify_after!r} is not ranges or full", param_hint="--verify")
     as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
     bandwidth = parse_bandwidth(max_bandwidth) if max_bandwidth else None
-    settings = transfer_settings(threads=threads, max_retries=max_retries, timeout=timeout, max_bandwidth=bandwidth,
-                                 max_gap=max_gap, wait_timeout=wait_timeout)
+    settings = transfer_settings(threads=parse_threads(threads), max_retries=max_retries, timeout=timeout,
+                                 max_bandwidth=bandwidth, max_gap=max_gap, wait_timeout=wait_timeout)
     disk = None
     if managed_disk is not None:
         if content_md5:
             raise typer.BadParameter("a managed disk's upload endpoint cannot set Content-MD5", param_hint="--content-md5")
-        details = dict(sku=sku, zone=zone, os_type=os_type, hyper_v_generation=hyper_v_generation,
+        details = dict(sku=sku, zone=zone, os_type=os_type, hyper_v_generation=hyper_v_generation or "auto",
                        security_type=security_type, vm_guest_state=vm_guest_state, security_metadata=security_metadata,
                        data_access_auth_mode=data_access_auth_mode,
                        tags=parse_tags(tag), delete_on_failure=delete_on_failure)
@@ -200,6 +202,10 @@ def upload(
         dest, disk=disk, blob={"content_md5": content_md5, "lease_seconds": lease_seconds},
         storage=StorageOptions(account_url, connection_string, account_key, account_name, sas_token, emulator),
         arm=ArmOptions(subscription, arm_endpoint, cloud, arm_audience, arm_timeout),
+        disk_only=given(resource_group=resource_group, location=location, sku=sku, zone=zone, os_type=os_type,
+                        hyper_v_generation=hyper_v_generation, security_type=security_type,
+                        vm_guest_state=vm_guest_state, security_metadata=security_metadata,
+                        data_access_auth_mode=data_access_auth_mode, tag=tag, delete_on_failure=delete_on_failure),
     )
     cancel = threading.Event()
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
@@ -217,18 +223,19 @@ def upload(
         return 130
     finally:
         bar.close()
+    cap = bandwidth_line(max_bandwidth, bandwidth)
     if verify_after is None:
         if as_json:
             typer.echo(json.dumps(result.to_dict(), sort_keys=True))
         else:
-            say(*summary(result))
+            say(*summary(result, cap=cap))
         return EXIT_OK
     check = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=dataclasses.replace(settings, max_bandwidth=None),
                         mode=verify_after, skip_free=skip_free)
     if as_json:
         typer.echo(json.dumps(result.to_dict() | {"verify": check.to_dict()}, sort_keys=True))
     else:
-        say(*summary(result), f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
+        say(*summary(result, cap=cap), f"verified ({check.mode}): " + ("identical" if check.ok else f"DIFFERENT: {check.problem}")
             + f", {format_size(check.bytes_compared)} downloaded")
     return EXIT_OK if check.ok else EXIT_FINDING
 
@@ -241,7 +248,7 @@ def verify(
     raw: RawOption = False,
     source_format: FormatOption = None,
     no_resize: NoResizeOption = False,
-    threads: ThreadsOption = DEFAULT_THREADS,
+    threads: ThreadsOption = "auto",
     as_json: JsonOption = False,
     timeout: TimeoutOption = None,
     max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
@@ -275,9 +282,12 @@ def verify(
     """Compare a blob or managed disk with the local disk without downloading zeros: exit 0 identical, 3 not, 1 could not compare."""
     setup_logging(verbose)
     as_raw = source_is_raw(raw, source_format)  # a bad --format: a usage error before any sign-in
-    settings = transfer_settings(threads=threads, timeout=timeout, max_retries=max_retries)
+    settings = transfer_settings(threads=parse_threads(threads), timeout=timeout, max_retries=max_retries)
     target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
-                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
+                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
+                     disk_only=given(resource_group=resource_group, location=location, sku=_sku, zone=_zone,
+                                     os_type=_os_type, hyper_v_generation=_generation, security_type=_security,
+                                     data_access_auth_mode=_auth_mode, tag=_tags, delete_on_failure=_delete_on_failure))
     bar = _ProgressBar(enabled=wanted(no_progress), label="verify", moved="read", field="bytes_received")
     try:
         result = verify_disk(source, target, raw=as_raw, resize=not no_resize, settings=settings, progress=bar.update,
@@ -290,8 +300,9 @@ def verify(
     elif result.identical:
         say(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})", *verify_reads(result))
     else:
-        where = f" (first difference at offset {result.first_difference})" if result.first_difference is not None else ""
-        say(f"different: {result.problem}{where}", err=True)
+        offset = result.first_difference
+        said = offset is None or f"offset {offset}" in (result.problem or "")  # the problem may name it already
+        say(f"different: {result.problem}" + ("" if said else f" (first difference at offset {offset})"), err=True)
     return EXIT_OK if result.identical else EXIT_FINDING
 
 
@@ -299,6 +310,9 @@ def verify(
 def status(
     dest: OptionalDestArg = None,
     as_json: JsonOption = False,
+    _no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Accepted as upload and verify take it (status draws no bar).")
+    ] = False,
     timeout: TimeoutOption = None,
     max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
     verbose: VerboseOption = False,
@@ -329,7 +343,10 @@ def status(
     """Show what a blob or managed disk holds of an upload: how much, from which source, whether complete."""
     setup_logging(verbose)
     target = _target(dest, managed_disk, resource_group, StorageOptions(account_url, connection_string, account_key,
-                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience))
+                     account_name, sas_token, emulator), ArmOptions(subscription, arm_endpoint, cloud, arm_audience),
+                     disk_only=given(resource_group=resource_group, location=location, sku=_sku, zone=_zone,
+                                     os_type=_os_type, hyper_v_generation=_generation, security_type=_security,
+                                     data_access_auth_mode=_auth_mode, tag=_tags, delete_on_failure=_delete_on_failure))
     result = upload_status(target, settings=transfer_settings(threads=2, timeout=timeout, max_retries=max_retries))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
@@ -339,9 +356,9 @@ def status(
 
 
 def _target(dest: str | None, managed_disk: str | None, resource_group: str | None, storage: StorageOptions,
-            arm: ArmOptions) -> Destination:
+            arm: ArmOptions, *, disk_only: list[str]) -> Destination:
     disk = DiskOptions(managed_disk, resource_group) if managed_disk is not None else None
-    return destination(dest, disk=disk, storage=storage, arm=arm)
+    return destination(dest, disk=disk, storage=storage, arm=arm, disk_only=disk_only)
 
 
 def status_lines(result: UploadStatus) -> list[str]:
@@ -405,8 +422,9 @@ def _required(value: str | None, flag: str) -> str:
     return value
 
 
-def summary(result: UploadResult) -> list[str]:
-    """The closing summary a person reads, line by line (a warning the upload noted says so)."""
+def summary(result: UploadResult, *, cap: str = "") -> list[str]:
+    """The closing summary a person reads, line by line (a warning the upload noted says so);
+    ``cap``: the bandwidth cap's line, if one was set."""
     notes = [note if note.startswith("warning: ") else f"note: {note}" for note in result.notes]
     if result.already_complete:
         where = f"the disk {result.disk_id} ({result.disk_state})" if result.disk_id else result.blob_url
@@ -433,6 +451,10 @@ def summary(result: UploadResult) -> list[str]:
         f"  threads:       {result.threads} ({result.concurrency})",
         f"  zero gaps:     sent when under {result.max_gap // 1024} KiB ({result.merging})",
         f"  duration:      {result.seconds:.1f} s ({rate:.1f} MiB/s sent)",
+    ]
+    if cap:
+        lines.append(cap)
+    lines += [
         f"  CRC64:         {result.crc64}",
     ]
     if result.content_md5:
@@ -443,20 +465,16 @@ def summary(result: UploadResult) -> list[str]:
     return lines + notes
 
 
-_UNITS = {
-    "": 1e6 / 8,  # a bare number: megabits per second, as AzCopy's --cap-mbps
-    "bps": 1 / 8, "kbps": 1e3 / 8, "mbps": 1e6 / 8, "gbps": 1e9 / 8,
-    "b/s": 1, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9,
-    "kib/s": 1024, "mib/s": 1024**2, "gib/s": 1024**3,
-    "k": 1e3, "m": 1e6, "g": 1e9, "kb": 1e3, "mb": 1e6, "gb": 1e9,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
-}
-
-
 def parse_bandwidth(text: str) -> float:
-    """Bytes per second from ``50``, ``400Mbps``, ``50MB/s``, ``1GiB/s``..."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z/]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise typer.BadParameter(f"{text!r} is not a bandwidth like 400 (Mbit/s), 400Mbps or 50MB/s", param_hint="--max-bandwidth")
-    return float(match.group(1)) * _UNITS[unit]
+    """Bytes per second from ``--max-bandwidth`` (``400``: megabits, ``400Mbps``, ``50MB/s``, ``50MiB/s``)."""
+    try:
+        return parse_rate(text)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--max-bandwidth") from None
+
+
+def bandwidth_line(text: str | None, rate: float | None) -> str:
+    """The summary's line for the cap, in the user's words and in MiB/s (what the rate line says)."""
+    if not text or not rate:
+        return ""
+    return f"  bandwidth cap: {text.strip()} = {describe_rate(rate)}"

@@ -37,6 +37,8 @@ class CheckedDisk:
     generation: str | None = None  # the OS disk's
     os_name: str | None = None
     report: GuestReport | None = None  # what the guest check read inside the OS disk
+    os_type: str | None = None  # the OS disk's, as found inside ("Linux", "Windows"), None if unknown
+    as_is: bool = False  # the file is what Azure takes (a fixed VHD of a whole MiB): az can send it unconverted
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -63,7 +65,8 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
         image = (managed_disk_image(source, resize=True) if plan.storage.managed_disks
                  else blob_image(source, resize=True))
         result = CheckedDisk(index=index, source=disk, path=path, virtual_size=source.virtual_size,
-                             upload_size=image.size, allocated=source.allocated_bytes())
+                             upload_size=image.size, allocated=source.allocated_bytes(),
+                             as_is=source.disk_type == "fixed" and path.stat().st_size == image.size)
         if image.resized:
             result.notes.append(f"its size is rounded up to {format_size(image.data_size)}, as Azure wants")
         if disk.role != "os":
@@ -77,6 +80,8 @@ def _check(plan: PublishPlan, index: int, disk: DiskSource, *, skip_guest_check:
         _secure(plan, disk, result.generation)
         if not skip_guest_check:
             _guest(plan, source, result)
+        elif plan.image.os_type.lower() == "auto":  # not checked, but still read for the OS type
+            result.os_type, _ = choose_os_type(None, examine(source))
         return result
     finally:
         source.close()
@@ -128,7 +133,8 @@ def _guest(plan: PublishPlan, source: VirtualDisk, result: CheckedDisk) -> None:
         raise NotGeneralizedError(f"{exc}; or, if you are sure, skip this check (--skip-guest-check)",
                                   problems=exc.problems) from None
     found, _ = choose_os_type(None, report)
-    if found and found.lower() != plan.image.os_type.lower():
+    result.os_type = found
+    if found and plan.image.os_type.lower() not in ("auto", found.lower()):
         raise PublishCheckError([f"os_type = \"{plan.image.os_type.lower()}\" is set in [image], but the disk holds "
                                  f"{report.os_name or found} ({found}): set os_type = \"{found.lower()}\""])
     result.os_name = report.os_name

@@ -41,7 +41,7 @@ class ImageTarget:
     name: str
     resource_group: str
     location: str
-    os_type: str  # linux | windows
+    os_type: str = "auto"  # linux | windows | auto (what the OS disk holds, found by the guest check)
     kind: str = "managed-image"  # or "gallery-version"
     os_state: str = "generalized"  # "specialized" only for a gallery version
     hyper_v_generation: str = "auto"  # or V1 / V2
@@ -255,7 +255,9 @@ def _image(image: ImageTarget, problems: list[str]) -> ImageTarget:
     kind = _text(image.kind, where, "kind", problems) or "managed-image"
     if kind not in KINDS:
         problems.append(f"{where}: kind = {kind!r} is not \"managed-image\" or \"gallery-version\"")
-    os_type = _choice(_text(image.os_type, where, "os_type", problems, required=True), OS_TYPES, where, "os_type", problems)
+    os_type = _text(image.os_type, where, "os_type", problems) or "auto"
+    if os_type.lower() != "auto":
+        os_type = _choice(os_type, OS_TYPES, where, "os_type", problems) or ""
     os_state = _choice(_text(image.os_state, where, "os_state", problems) or "generalized", OS_STATES, where, "os_state", problems)
     if os_state == "Specialized" and kind == "managed-image":
         problems.append(f"{where}: os_state = \"specialized\" is for kind = \"gallery-version\" only (a managed image is generalized)")
@@ -276,7 +278,7 @@ def _image(image: ImageTarget, problems: list[str]) -> ImageTarget:
         tags = {}
     security, distribution = _gallery_promises(image, kind, location, problems)
     return ImageTarget(
-        name=name or "", resource_group=rg or "", location=location or "", os_type=os_type or "", kind=kind,
+        name=name or "", resource_group=rg or "", location=location or "", os_type=os_type, kind=kind,
         os_state=os_state or "Generalized", hyper_v_generation=generation or "auto", tags=dict(tags), **gallery,
         security_type=security, **distribution,
     )

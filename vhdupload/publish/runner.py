@@ -36,8 +36,15 @@ from ..azure.arm import ArmConnection, arm_errors, wait_for
 from ..azure.lease import MAX_LEASE_SECONDS
 from ..azure.credentials import resolve_blob_client
 from ..destinations import Destination, ManagedDisk, PageBlob
-from ..errors import (CancelledError, DestinationConflictError, InputError, PublishCheckError, StorageError,
-                      VhdUploadError)
+from ..errors import (
+    AuthenticationError,
+    CancelledError,
+    DestinationConflictError,
+    InputError,
+    PublishCheckError,
+    StorageError,
+    VhdUploadError,
+)
 from ..keywords import refuse_unknown_keywords
 from ..redact import strip_query
 from ..registration import bodies, resource_ids
@@ -52,7 +59,7 @@ from ..transfer.progress import Progress
 from ..upload import upload
 from ..upload_result import UploadResult
 from ..verify import VerifyResult, verify
-from .az import az_upload_blob, az_upload_disk
+from .az import az_upload_blob, az_upload_disk, convert_lines, converted_path
 from .check import CheckedDisk, check_disks
 from ..registration.compare import first_difference
 from .manifest import load_manifest
@@ -398,17 +405,25 @@ class _Publisher:
 
     def az_lines(self, checked: CheckedDisk) -> list[str]:
         disk, image = checked.source, self.plan.image
+        # az sends the file as it is: one Azure refuses (dynamic, not a whole MiB) is converted first
+        first = [] if checked.as_is else convert_lines(path=str(checked.path))
+        path = str(checked.path) if checked.as_is else converted_path(str(checked.path))
         if not self.plan.storage.managed_disks:
-            return [az_upload_blob(path=str(checked.path), url=strip_query(self.destination(disk)))]
-        return az_upload_disk(
-            path=str(checked.path), name=self.plan.disk_name(disk), resource_group=image.resource_group,
+            return first + [az_upload_blob(path=path, url=strip_query(self.destination(disk)), subscription=self.subscription)]
+        return first + az_upload_disk(
+            path=path, name=self.plan.disk_name(disk), resource_group=image.resource_group,
             location=image.location, upload_size=checked.upload_size, sku=self.plan.storage.disk_sku,
             os_type=image.os_type if disk.role == "os" else None, generation=checked.generation,
+            subscription=self.subscription,
         )
 
     def pending(self, checked: CheckedDisk) -> tuple[int, bool]:
         """A dry run's look at the destination (reads only): ``(bytes it may still need, complete)``."""
-        found = status(self.target(checked), settings=self.settings)
+        try:
+            found = status(self.target(checked), settings=self.settings)
+        except AuthenticationError as exc:  # a dry run without storage credentials still shows its plan
+            self.notes.append(f"{self.plan.label(checked.index)}: not compared with what is there ({exc})")
+            return checked.allocated, False
         return (0, True) if found.complete else (checked.allocated, False)
 
 
@@ -460,6 +475,7 @@ def publish(
     plan = manifest_or_plan if isinstance(manifest_or_plan, PublishPlan) else load_manifest(manifest_or_plan)
     plan = plan.validated()
     checked = check_disks(plan, skip_guest_check=options.skip_guest_check)  # local only: refuses before anything remote
+    plan = _os_type_found(plan, checked)
     storage = _Storage(credential=storage_credential, connection_string=connection_string,
                        blob_client_factory=blob_client_factory)
     run = _Publisher(plan, checked, arm=arm, storage=storage, settings=settings, options=options, cancel=cancel)
@@ -550,6 +566,17 @@ def publish(
         existing=state, plan=planned, cleaned_up=cleaned, threads=shares, notes=run.notes, warnings=run.warnings,
         replication=replication,
     )
+
+
+def _os_type_found(plan: PublishPlan, checked: list[CheckedDisk]) -> PublishPlan:
+    """``os_type = "auto"`` (or none given): the plan with what the guest check found on the OS disk."""
+    if plan.image.os_type.lower() != "auto":
+        return plan
+    found = next((c.os_type for c in checked if c.source.role == "os"), None)
+    if not found:
+        raise PublishCheckError(['[image]: os_type is "auto" (or not given), but no OS was recognised on the OS '
+                                 'disk: set os_type = "linux" or "windows"'])
+    return replace(plan, image=replace(plan.image, os_type=found))
 
 
 def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | None,

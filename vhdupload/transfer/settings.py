@@ -39,8 +39,9 @@ class TransferSettings:
     :param max_retries: retries of one request after the first try, with exponential backoff
         and jitter (``Retry-After`` honoured).
     :param timeout: seconds one request may take before it is retried (None: 60).
-    :param max_bandwidth: a cap on bytes per second sent (the CLI's ``--max-bandwidth`` is
-        megabits per second); None for no cap.
+    :param max_bandwidth: a cap on bytes per second sent (bytes, not bits:
+        :func:`vhdupload.transfer.bandwidth.parse_rate` reads ``"400Mbps"`` or ``"50MB/s"``);
+        None for no cap.
     :param max_gap: bytes of zeros between two data runs that are sent rather than split into two
         requests; None starts from the destination's limits (bytes/s against requests/s) and
         moves it while the link's data rate says so (:mod:`vhdupload.transfer.gap_tuning`).
