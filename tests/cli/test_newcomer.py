@@ -323,7 +323,7 @@ def test_dash_o_maps_to_json_or_the_text_or_is_refused_with_a_hint(tmp_path, cap
 
 def test_convert_json_status_no_progress_and_one_threads_default(azurite, container_name, tmp_path, capsys):
     raw = _raw(tmp_path / "d.raw")
-    assert main(["convert", str(raw), str(tmp_path / "d.vhd"), "--json"]) == 0
+    assert main(["convert", str(raw), str(tmp_path / "d.vhd"), "--json", "--raw"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["virtual_size"] == 2 * MIB and result["source_type"] == "raw"
     dest = [f"{container_name}/d.vhd", "--connection-string", azurite.connection_string]

@@ -167,7 +167,7 @@ def suggest_raw_first(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except NotAVhdError as exc:
-            source = kwargs.get("source", "SOURCE")
+            source = kwargs.get("source") or kwargs.get("src") or kwargs.get("path") or "SOURCE"
             raise NotAVhdError(
                 f"{source} is not a disk image vhdupload recognises (no VHD footer, no other format's signature) and "
                 "its first bytes hold no partition table or file system: if it is a raw disk image all the same, "

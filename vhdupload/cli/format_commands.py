@@ -14,7 +14,7 @@ from ..azure_rules import format_size
 from ..inspect import inspect_archive
 from ..ova import is_ova_path
 from . import app
-from ._common import FormatOption, RawFlag, say, source_is_raw
+from ._common import FormatOption, RawFlag, say, source_is_raw, suggest_raw_first
 from ._exit import EXIT_FINDING, EXIT_OK
 from ._free_space import SKIP_FREE_HELP, free_space_line
 
@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # annotations only
 
 
 @app.command("inspect")
+@suggest_raw_first
 def inspect_command(
-    path: str = typer.Argument(..., metavar="PATH", help="The disk to inspect (VHD, VHDX, VMDK, raw), an OVA, or an OVA's disk (app.ova/disk1.vmdk).", show_default=False),
+    path: str = typer.Argument(..., metavar="PATH", help="The disk to inspect (VHD, VHDX, VMDK, qcow2, VDI, raw), an OVA, or an OVA's disk (app.ova/disk1.vmdk).", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 3 when the VHD is readable but not ready for Azure, or its OS would not provision."
@@ -168,8 +169,9 @@ def _inside(guest: GuestReport) -> list[str]:
 
 
 @app.command("convert")
+@suggest_raw_first
 def convert_command(
-    src: str = typer.Argument(..., metavar="SRC", help="A VHD, VHDX or VMDK of any type, an OVA's disk (app.ova/disk1.vmdk), or a raw disk image.", show_default=False),
+    src: str = typer.Argument(..., metavar="SRC", help="A VHD, VHDX, VMDK, qcow2 or VDI of any type, an OVA's disk (app.ova/disk1.vmdk), or a raw disk image.", show_default=False),
     dst: str = typer.Argument(..., metavar="DST", help="Where to write the fixed VHD.", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace DST if it exists."),
     raw: RawFlag = False,
