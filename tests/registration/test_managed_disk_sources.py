@@ -153,3 +153,14 @@ def test_cli_register_image_from_a_disk_id_and_its_dry_run(stub_az, managed_disk
                  "--data-disk", data_id, *common])
     out, err = capsys.readouterr()
     assert code == 1 and err.startswith("error: the managed disk data0 is ActiveUpload") and err.count("\n") == 1
+
+
+def test_os_type_auto_takes_what_the_disk_records_when_nothing_inside_tells(managed_disk_double, compute_client):
+    """Another tool's disk whose contents say nothing (no OS found inside): ``auto`` takes the
+    OS type the disk itself records instead of asking for --os-type."""
+    double = managed_disk_double
+    os_id = _disk(double, "os", osType="Windows", hyperVGeneration="V2")
+    register_image(name="img", resource_group=RG, location=LOC, os_disk=os_id, os_type="auto",
+                   arm=ArmConnection.from_client(compute_client()))
+    put = [r for r in double.puts() if "/images/" in r.path][0]
+    assert put.body["properties"]["storageProfile"]["osDisk"]["osType"] == "Windows"

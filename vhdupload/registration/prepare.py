@@ -203,9 +203,11 @@ def plan_image(spec: ImageSpec, *, context: PlanContext) -> RegistrationPlan:
     guest.check_os_type(kind_os)
     refuse_arm64_image(guest.report.architecture if guest.report is not None else None)
     kind_os = kind_os or guest.os_type
+    os_check = _os_disk_check(checks)
+    if kind_os is None and os_check is not None:
+        kind_os = os_check.os_type  # "auto" and nothing read inside: the OS type the managed disk records
     if kind_os is None:
         raise InputError("--os-type is required for an image (the OS disk did not tell): linux or windows")
-    os_check = _os_disk_check(checks)
     if os_check is not None:
         check_os_type(os_check, kind_os)
         generation = disk_generation(hyper_v_generation, os_check)
