@@ -173,3 +173,18 @@ def sparse_extents(fd: int, start: int, stop: int) -> Iterator[tuple[int, int]]:
         end = min(hole, stop)
         yield (data, end)
         pos = end
+
+
+def pread_padded(fd: int, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset``; what lies past the file's end reads as zeros (a last block
+    or cluster cut short, as qemu's file driver reads it)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < length:
+        chunk = os.pread(fd, length - got, offset + got)
+        if not chunk:
+            chunks.append(bytes(length - got))
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

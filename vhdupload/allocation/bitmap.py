@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from ..planning import coalesce as coalesce  # one definition of joining ranges, re-exported to the readers
+
 Range = tuple[int, int]
 
 #: Reads ``length`` bytes at ``offset`` of a volume or disk (fewer only at its end).
@@ -82,20 +84,6 @@ def subtract(ranges: Iterable[Range], remove: Iterable[Range]) -> list[Range]:
             j += 1
         if cursor < stop:
             out.append((cursor, stop))
-    return out
-
-
-def coalesce(ranges: Iterable[Range]) -> list[Range]:
-    """Sort ranges and join those that touch or overlap; drop empty ones."""
-    out: list[Range] = []
-    for start, stop in sorted(ranges):
-        if stop <= start:
-            continue
-        if out and start <= out[-1][1]:
-            if stop > out[-1][1]:
-                out[-1] = (out[-1][0], stop)
-        else:
-            out.append((start, stop))
     return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from ..errors import CorruptVhdError
 from ..ranges import coalesce
-from ..virtual_disk import VirtualDisk, sparse_extents
+from ..virtual_disk import VirtualDisk, pread_padded, sparse_extents
 from .compressed import inflate
 from .header import COMPRESSION_ZSTD, Header
 from .tables import DATA, PACKED, UNALLOCATED, Tables
@@ -59,9 +59,9 @@ class Qcow2Disk(VirtualDisk):
         cs = self.header.cluster_size
         for a, b, kind, host, csize in self._tables.pieces(start, stop):
             if kind == DATA:
-                yield _pread_padded(self._data_fd, host, b - a)
+                yield pread_padded(self._data_fd, host, b - a)
             elif kind == PACKED:
-                packed = _pread_padded(self._fd, host, csize)
+                packed = pread_padded(self._fd, host, csize)
                 cluster = inflate(packed, cluster_size=cs, zstd=self.header.compression_type == COMPRESSION_ZSTD,
                                   where=f"at host offset {host} (guest offset {a - a % cs})")
                 yield cluster[a % cs:a % cs + b - a]
@@ -105,17 +105,3 @@ class Qcow2Disk(VirtualDisk):
             os.close(self._data_fd)
             self._data_fd = -1
         super().close()
-
-
-def _pread_padded(fd: int, offset: int, length: int) -> bytes:
-    """``length`` bytes at ``offset``; past the end of the file reads zeros, as qemu's file driver does."""
-    chunks: list[bytes] = []
-    got = 0
-    while got < length:
-        chunk = os.pread(fd, length - got, offset + got)
-        if not chunk:
-            chunks.append(bytes(length - got))
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

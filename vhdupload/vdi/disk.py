@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..errors import CorruptVhdError
 from ..ranges import coalesce
-from ..virtual_disk import VirtualDisk, sparse_extents
+from ..virtual_disk import VirtualDisk, pread_padded, sparse_extents
 from .header import DIFF, FIXED, UNALLOCATED, ZERO, Header
 
 _DATA, _ZERO, _PARENT = "data", "zero", "parent"
@@ -81,7 +81,7 @@ class VdiDisk(VirtualDisk):
         parts: list[bytes] = []
         for a, b, kind, file_offset in self._pieces(offset, offset + length):
             if kind == _DATA:
-                parts.append(_pread_padded(self._fd, file_offset, b - a))
+                parts.append(pread_padded(self._fd, file_offset, b - a))
             elif kind == _PARENT and self.parent is not None:
                 end = min(b, self.parent.virtual_size)
                 if a < end:
@@ -109,17 +109,3 @@ class VdiDisk(VirtualDisk):
             self.parent.close()
             self.parent = None
         super().close()
-
-
-def _pread_padded(fd: int, offset: int, length: int) -> bytes:
-    """``length`` bytes at ``offset``; a last block cut short by the file's end reads zeros."""
-    chunks: list[bytes] = []
-    got = 0
-    while got < length:
-        chunk = os.pread(fd, length - got, offset + got)
-        if not chunk:
-            chunks.append(bytes(length - got))
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -13,6 +13,7 @@ import pathlib
 import uuid
 from collections.abc import Iterator
 
+from ..ranges import coalesce
 from ..virtual_disk import VirtualDisk, sparse_extents
 from . import bat as bat_module
 from .bat import Bat
@@ -142,16 +143,7 @@ class VhdxDisk(VirtualDisk):
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _extents(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
-        pending: tuple[int, int] | None = None
-        for a, b in self._raw_extents(start, stop):
-            if pending is not None and a <= pending[1]:
-                pending = (pending[0], max(pending[1], b))
-                continue
-            if pending is not None:
-                yield pending
-            pending = (a, b)
-        if pending is not None:
-            yield pending
+        return coalesce(self._raw_extents(start, stop))  # neighbouring runs as one extent
 
     def _raw_extents(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
         view = self._view

@@ -12,6 +12,7 @@ import os
 import pathlib
 from collections.abc import Iterator, Sequence
 
+from ..ranges import coalesce
 from ..virtual_disk import VirtualDisk, sparse_extents
 from .descriptor import Descriptor
 from .extent import FILE, GRAIN, PARENT, Extent, FlatExtent, SparseExtent
@@ -94,16 +95,7 @@ class VmdkDisk(VirtualDisk):
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _extents(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
-        pending: tuple[int, int] | None = None
-        for a, b in self._data_runs(start, stop):
-            if pending is not None and a <= pending[1]:
-                pending = (pending[0], max(pending[1], b))
-                continue
-            if pending is not None:
-                yield pending
-            pending = (a, b)
-        if pending is not None:
-            yield pending
+        return coalesce(self._data_runs(start, stop))  # neighbouring runs as one extent
 
     def _data_runs(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
         for a, b, kind, where, extent, _base in self._pieces(start, stop):
