@@ -188,11 +188,11 @@ def publish_disks(tmp_path):
 
 
 def test_publish_uploads_the_os_disk_with_its_guest_state(managed_disk_double, arm_connection, publish_disks):
-    from vhdupload import publish
+    from vhdupload import PublishOptions, publish
 
     disks, guest = publish_disks
     manifest = _manifest(disks.folder, 'vm_guest_state = "vmgs.vhd"\nsecurity_type = "TrustedLaunch"\n')
-    publish(manifest, arm=arm_connection())
+    publish(manifest, arm=arm_connection(), options=PublishOptions(polling_interval=0))  # the replication's polls
     body = [r for r in managed_disk_double.disk_calls("app-image-os") if r.method == "PUT"][0].body
     assert body["properties"]["creationData"]["createOption"] == "UploadPreparedSecure"
     assert body["properties"]["securityProfile"] == {"securityType": "TrustedLaunch"}
