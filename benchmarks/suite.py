@@ -46,15 +46,23 @@ from tests.support.shaping_proxy import ShapingProxy  # noqa: E402
 
 MIB = 1024 * 1024
 SHAPE = dict(rtt=0.040, byte_rate=20 * MIB, request_rate=250)
-ALL_IMAGES = ("a", "b", "c", "giant", "dyn")
+#: Image (a) in other formats, made by qemu-img: (name, qemu-img output format, its options, what it is).
+CONVERTED = {
+    "dyn": ("vpc", ["-o", "subformat=dynamic"], "(a) as a dynamic VHD made by qemu-img convert -O vpc -o subformat=dynamic"),
+    "qcow2": ("qcow2", [], "(a) as a qcow2 made by qemu-img convert -O qcow2"),
+    "qcow2z": ("qcow2", ["-c"], "(a) as a compressed qcow2 (deflate) made by qemu-img convert -c -O qcow2"),
+    "vmdk": ("vmdk", ["-o", "subformat=streamOptimized"],
+             "(a) as a streamOptimized VMDK (the format of an OVA) made by qemu-img convert -O vmdk"),
+}
+ALL_IMAGES = ("a", "b", "c", "giant", *CONVERTED)
 
 # The managed-disk upload of (a) runs through benchmarks/bench_managed_disk.py (the ARM double
 # and its restricting proxy beside a fresh Azurite), next to a page-blob upload of the same image.
 NA = {
     ("giant", "sdk"): "n/a: upload_blob reads all 256 GiB (minutes of zeros)",
     ("giant", "azcopy"): "n/a: AzCopy reads all 256 GiB (121 s on 2026-11-26); bench_upload.py --giant-azcopy runs it",
-    ("dyn", "sdk"): "n/a: sends the dynamic VHD file as it is, which Azure refuses as a disk",
-    ("dyn", "azcopy"): "n/a: sends the dynamic VHD file as it is, which Azure refuses as a disk",
+    **{(name, tool): f"n/a: sends the {name} file as it is, which Azure refuses as a disk"
+       for name in CONVERTED for tool in ("sdk", "azcopy")},
 }
 
 
@@ -65,29 +73,85 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- images
 
 
-def dynamic_image() -> Image:
-    """(a) converted by qemu-img into a dynamic VHD (cached next to the others)."""
+def converted_image(name: str) -> Image:
+    """(a) converted by qemu-img into another format (cached next to the others)."""
+    out_format, options, description = CONVERTED[name]
     a = get_image("a", log=log)
-    path = WORK_DIR / "image-dyn-from-a-qemu.vhd"
+    suffix = {"vpc": ".vhd"}.get(out_format, f".{out_format}")
+    path = WORK_DIR / f"image-{name}-from-a-qemu{suffix}"
     sidecar = path.with_suffix(".json")
     if not (path.exists() and sidecar.exists()):
-        log("making the dynamic VHD with qemu-img (from image a)")
+        log(f"making {name} with qemu-img (from image a)")
         tmp = path.with_suffix(".tmp")
-        subprocess.run(["qemu-img", "convert", "-f", "vpc", "-O", "vpc", "-o", "subformat=dynamic", str(a.path),
-                        str(tmp)], check=True)
+        subprocess.run(["qemu-img", "convert", "-f", "vpc", "-O", out_format, *options, str(a.path), str(tmp)], check=True)
         os.replace(tmp, path)
         sidecar.write_text(str(path.stat().st_size))
-    raw = WORK_DIR / "image-dyn-from-a-qemu.raw"  # what the blob must hold: qemu-img's reading of it
+    raw = WORK_DIR / f"image-{name}-from-a-qemu.raw"  # what the blob must hold: qemu-img's reading of it
     if not raw.exists():
-        subprocess.run(["qemu-img", "convert", "-f", "vpc", "-O", "raw", str(path), str(raw)], check=True)
-    bu.RAW_REFERENCES["dyn"] = raw
+        subprocess.run(["qemu-img", "convert", "-f", out_format, "-O", "raw", str(path), str(raw)], check=True)
+    bu.RAW_REFERENCES[name] = raw
     size = path.stat().st_size
-    return Image(name="dyn", path=path, file_size=size, virtual_size=a.virtual_size, data_pages=a.data_pages,
-                 allocated=size, description="(a) as a dynamic VHD made by qemu-img convert -O vpc -o subformat=dynamic")
+    return Image(name=name, path=path, file_size=size, virtual_size=a.virtual_size, data_pages=a.data_pages,
+                 allocated=size, description=description)
 
 
 def load_image(name: str) -> Image:
-    return dynamic_image() if name == "dyn" else get_image(name, log=log)
+    return converted_image(name) if name in CONVERTED else get_image(name, log=log)
+
+
+def compressed_read_rates() -> list[tuple[str, str]]:
+    """Decompression on one core: 64 MiB of text-like data (image (a)'s random data does not
+    compress, so qemu-img stores it raw and reading it measures no inflate), compressed by
+    qemu-img into a zlib and a zstd qcow2 and a streamOptimized VMDK, read back through open_disk."""
+    from vhdupload import open_disk
+
+    source = WORK_DIR / "text-64m.raw"
+    if not source.exists():
+        words = [f"{w}{i % 97}" for i, w in enumerate("the quick brown fox jumps over lazy dogs while disks upload".split() * 50)]
+        rng = random.Random(3)
+        with open(source, "wb") as f:
+            while f.tell() < 64 * MIB:
+                f.write((" ".join(rng.choice(words) for _ in range(4096)) + "\n").encode())
+            f.truncate(64 * MIB)
+    rows = []
+    for name, args in (("qcow2, zlib", ["-c", "-O", "qcow2"]),
+                       ("qcow2, zstd", ["-c", "-O", "qcow2", "-o", "compression_type=zstd"]),
+                       ("VMDK streamOptimized", ["-O", "vmdk", "-o", "subformat=streamOptimized"])):
+        target = WORK_DIR / f"text-64m-{name.split(',')[0].split()[0].lower()}-{len(args)}.img"
+        if not target.exists():
+            subprocess.run(["qemu-img", "convert", "-f", "raw", *args, str(source), str(target)], check=True)
+        with open_disk(str(target)) as disk:
+            start = time.process_time()
+            total = 0
+            for lo, hi in disk.extents(0, disk.virtual_size):
+                for offset in range(lo, hi, 4 * MIB):
+                    total += len(disk.read(offset, min(4 * MIB, hi - offset)))
+            took = time.process_time() - start
+        ratio = source.stat().st_size / max(1, target.stat().st_size)
+        rows.append((f"decompressing {name} (64 MiB of text, {ratio:.1f}x smaller; one core)",
+                     f"{total / MIB / took:.0f} MiB/s" if took > 0 else "-"))
+    return rows
+
+
+def read_rates(images: list[Image]) -> list[tuple[str, str]]:
+    """How fast each converted image's data is read (decompressed, for qcow2z and vmdk) on one
+    core: every extent read through open_disk, as an upload's workers read it."""
+    from vhdupload import open_disk
+
+    rows = []
+    for image in images:
+        if image.name not in CONVERTED:
+            continue
+        with open_disk(str(image.path)) as disk:
+            start = time.process_time()
+            total = 0
+            for lo, hi in disk.extents(0, disk.virtual_size):
+                for offset in range(lo, hi, 4 * MIB):
+                    total += len(disk.read(offset, min(4 * MIB, hi - offset)))
+            took = time.process_time() - start
+        rows.append((f"reading {image.name} through open_disk ({total / MIB:.0f} MiB of extents, one core)",
+                     f"{total / MIB / took:.0f} MiB/s" if took > 0 else "-"))
+    return rows
 
 
 # --------------------------------------------------------------------------- micro-benchmarks
@@ -214,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     images = [load_image(name) for name in args.images]
     giant = next((i for i in images if i.name == "giant"), None)
     log("micro-benchmarks")
-    micro_rows = micro(giant)
+    micro_rows = micro(giant) + read_rates(images) + (compressed_read_rates() if any(i.name in CONVERTED for i in images) else [])
     rng = random.Random(0)
     tools = ["vhdupload", "vhdupload-t16", "floor", "sdk"] + ([] if args.no_azcopy else ["azcopy"])
     if args.quick:
