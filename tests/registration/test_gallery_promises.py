@@ -206,3 +206,15 @@ def test_watching_gives_up_at_its_timeout_and_says_it_goes_on(blobs, arm, comput
 
     with pytest.raises(RegistrationError, match=r"replication of app 1.0.0 is not done after 0 s \(westeurope 1%\); it goes on"):
         registrar.watch_replication(registration, poll_seconds=0, timeout=0)
+
+
+def test_the_az_lines_carry_the_features_and_the_distribution(blobs, arm, compute, tmp_path):
+    plan = _registrar(blobs, compute).plan(_spec(
+        _gen2_blob(blobs, tmp_path), capabilities=NVME_AND_MLX, target_regions=["eastus=2=Standard_ZRS", "westus3"],
+        replica_count=3, replication_mode="Full", exclude_from_latest=True, end_of_life="2030-01-01",
+    ))
+    definition, version = (r.az_command for r in plan.requests[-2:])
+    assert ("--features SecurityType=TrustedLaunchSupported DiskControllerTypes=SCSI,NVMe "
+            "IsAcceleratedNetworkSupported=True") in definition
+    assert "--target-regions westeurope=3 eastus=2=Standard_ZRS westus3=3 --replica-count 3" in version
+    assert "--replication-mode Full --exclude-from-latest true --end-of-life-date 2030-01-01T00:00:00+00:00" in version

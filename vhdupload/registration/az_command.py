@@ -83,6 +83,8 @@ def az_sig_image_definition_create(
         "--os-type", props["osType"], "--os-state", props["osState"],
         *_opt("--hyper-v-generation", props.get("hyperVGeneration")),
         *_opt("--architecture", props.get("architecture")),
+        # az's --features takes NAME=VALUE words, a list value without spaces (DiskControllerTypes=SCSI,NVMe)
+        *_opt("--features", [f"{f['name']}={str(f['value']).replace(' ', '')}" for f in props.get("features") or []]),
     ]
     return _line(words + _tags(body))
 
@@ -94,7 +96,11 @@ def az_sig_image_version_create(
     storage = props["storageProfile"]
     os_source = storage["osDiskImage"]["source"]
     data = storage.get("dataDiskImages") or []
-    regions = [f"{r['name']}={r.get('regionalReplicaCount', 1)}" for r in props["publishingProfile"]["targetRegions"]]
+    profile = props["publishingProfile"]
+    # az's --target-regions value syntax: REGION[=REPLICAS][=STORAGE_TYPE]
+    regions = ["=".join([r["name"], str(r.get("regionalReplicaCount") or profile.get("replicaCount") or 1),
+                         *([r["storageAccountType"]] if r.get("storageAccountType") else [])])
+               for r in profile["targetRegions"]]
     words = [
         "az", "sig", "image-version", "create", *_common(subscription, resource_group, body),
         "--gallery-name", gallery, "--gallery-image-definition", definition, "--gallery-image-version", version,
@@ -112,6 +118,11 @@ def az_sig_image_version_create(
         *_opt("--data-snapshots", [d["source"]["id"] for d in disk_data]),
         *_opt("--data-snapshot-luns", [d["lun"] for d in disk_data]),
         "--target-regions", *regions,
+        *_opt("--replica-count", profile.get("replicaCount")),
+        *_opt("--storage-account-type", profile.get("storageAccountType")),
+        *_opt("--replication-mode", profile.get("replicationMode")),
+        *_opt("--exclude-from-latest", "true" if profile.get("excludeFromLatest") else None),
+        *_opt("--end-of-life-date", profile.get("endOfLifeDate")),
     ]
     return _line(words + _tags(body))
 
