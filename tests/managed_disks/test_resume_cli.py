@@ -137,7 +137,7 @@ def test_ctrl_c_then_the_same_command_resumes_at_once(stub_az, managed_disk_doub
     raw = tmp_path / "int.raw"
     content = write_random(raw, 48 * MIB, runs=[(i * 2 * MIB, MIB) for i in range(24)])
     argv = ["upload", str(raw), "--managed-disk", "int", *arm_args(managed_disk_double), "--raw", "--no-progress",
-            "--threads", "2", "--max-bandwidth", "4Mbit/s"]
+            "--threads", "2", "--max-bandwidth", "4MB/s"]
     proc = subprocess.Popen(cli_command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

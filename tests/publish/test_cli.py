@@ -104,7 +104,7 @@ def _stop_mid_flight(argv: list[str], container, sig: int) -> subprocess.Complet
 def test_ctrl_c_then_kill_9_in_the_middle_then_a_rerun_completes(stub_az, disks, double, azurite, container_url,  # noqa: F811
                                                                  service):
     manifest = write_manifest(disks.folder, storage=f'container_url = "{container_url}"')
-    argv = cli_command("publish", str(manifest), "--json", "--no-progress", "--max-bandwidth", "4Mbit/s",
+    argv = cli_command("publish", str(manifest), "--json", "--no-progress", "--max-bandwidth", "1MB/s",
                        "--lease-seconds", "15", *_args(double, azurite))
     container = service.get_container_client(container_url.rsplit("/", 1)[1])
     interrupted = _stop_mid_flight(argv, container, signal.SIGINT)

@@ -71,8 +71,12 @@ def qemu_raw(path, tmp_path) -> bytes:
 
 
 def cli_command(*args: str) -> list[str]:
-    """argv running the ``vhdupload`` CLI in a fresh interpreter (for subprocess tests)."""
-    return [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))", *args]
+    """argv running the ``vhdupload`` CLI in a fresh interpreter (for subprocess tests). Ctrl-C is
+    made a KeyboardInterrupt first, as the console script's entry does: a suite started in the
+    background of a non-interactive shell hands its children SIGINT ignored."""
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from vhdupload.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", code, *args]
 
 
 def libvhdi_read(chain) -> bytes:
