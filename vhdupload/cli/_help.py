@@ -37,7 +37,7 @@ METAVARS = {
     "account-name": "NAME", "account-key": "KEY", "sas-token": "SAS", "connection-string": "STRING",
     "subscription": "ID", "resource-group": "NAME", "location": "REGION", "zone": "N",
     "managed-disk": "NAME", "gallery": "NAME", "image-definition": "NAME", "version": "MAJOR.MINOR.PATCH",
-    "source-vm": "VM", "storage-account-id": "ID", "target-region": "REGION[=N]", "tag": "KEY=VALUE",
+    "source-vm": "VM", "storage-account-id": "ID", "target-region": "REGION[=N][=TYPE]", "tag": "KEY=VALUE",
     "os-disk": "BLOB_URL", "source": "BLOB_URL", "data-disk": "BLOB_URL[,lun=N][,caching=...]",
     "os-type": "linux|windows", "os-state": "generalized|specialized", "hyper-v-generation": "auto|V1|V2",
     "cloud": "public|china|usgov", "max-bandwidth": "RATE", "timeout": "SECONDS", "sku": "SKU",
