@@ -188,3 +188,22 @@ def pread_padded(fd: int, offset: int, length: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: Trees whose files are never disk images, whatever they look like (/proc/self/mem is a
+#: "regular" file of 0 bytes): a parent locator naming one is refused, not opened.
+PSEUDO_FILE_TREES = ("/proc", "/sys", "/dev")
+
+
+def pseudo_file_reason(real_path: str) -> str | None:
+    """Why the resolved ``real_path`` cannot be a parent disk (a file of /proc, /sys or /dev), or None."""
+    for top in PSEUDO_FILE_TREES:
+        if real_path == top or real_path.startswith(top + "/"):
+            return f"a file of {top}, which is never a disk image"
+    return None
+
+
+def os_error_words(exc: OSError) -> str:
+    """The OS's words for ``exc``, without ``[Errno N]`` or the (possibly huge) file name."""
+    text = exc.strerror or type(exc).__name__
+    return text[:1].lower() + text[1:]

@@ -17,7 +17,7 @@ from azure.core.exceptions import (
 )
 
 from .credentials import is_loopback
-from .name_lookup import unresolved_host
+from .name_lookup import exception_chain, unresolved_host
 from ..redact import redact
 from ..transfer import Retryable
 
@@ -33,28 +33,9 @@ LEASE_CODES = {
 }
 
 
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what lies under it: causes, contexts, azure-core's ``inner_exception`` and
-    urllib3's ``reason``."""
-    seen: list[BaseException] = []
-    todo = [exc]
-    while todo and len(seen) < 20:
-        current = todo.pop()
-        if current is None or any(current is s for s in seen):
-            continue
-        seen.append(current)
-        for name in ("__cause__", "__context__", "inner_exception", "reason"):
-            nested = getattr(current, name, None)
-            if isinstance(nested, BaseException):
-                todo.append(nested)
-    return seen
-
-
 def refused_loopback_address(exc: BaseException) -> str | None:
     """``host:port`` when ``exc`` is a connection refused by a loopback address, else None."""
-    chain = _causes(exc)
+    chain = exception_chain(exc)
     if not any(isinstance(e, ConnectionRefusedError) or "[Errno 111]" in str(e) or "Connection refused" in str(e)
                for e in chain):
         return None

@@ -13,7 +13,9 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.storage.blob import ExponentialRetry
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what lies under it: causes, contexts, azure-core's ``inner_exception`` and
+    urllib3's ``reason`` (at most 20, each once)."""
     seen: list[BaseException] = []
     todo = [exc]
     while todo and len(seen) < 20:
@@ -31,7 +33,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def unresolved_host(exc: BaseException) -> str | None:
     """The host name when ``exc`` is a failed name lookup (``socket.gaierror`` under urllib3's
     NameResolutionError), else None."""
-    chain = _causes(exc)
+    chain = exception_chain(exc)
     if not any(isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError" for e in chain):
         return None
     for error in chain:

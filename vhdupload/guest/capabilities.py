@@ -57,9 +57,14 @@ def linux_capabilities(fs: GuestFs, report: GuestReport) -> None:
     network = [m for m in NETWORK_MODULES if m in builtin or m in loadable]
     if network:
         signs.append(f"accelerated-networking drivers ({', '.join(network)}) in kernel {version}")
+    _record(report, nvme=bool(nvme), accelerated_network=bool(network), signs=signs)
+
+
+def _record(report: GuestReport, *, nvme: bool, accelerated_network: bool, signs: list[str]) -> None:
+    """What the drivers found say, in the report's capabilities and among its signs."""
     report.capabilities = Capabilities(
         disk_controller_types=["SCSI", "NVMe"] if nvme else ["SCSI"],
-        accelerated_network=bool(network),
+        accelerated_network=accelerated_network,
         signs=signs,
     )
     for sign in signs:
@@ -107,10 +112,4 @@ def windows_capabilities(drivers: set[str], report: GuestReport) -> None:
         signs.append(f"NVMe driver Windows/System32/drivers/{nvme[0]}")
     if network:
         signs.append(f"accelerated-networking drivers in Windows/System32/drivers: {', '.join(network)}")
-    report.capabilities = Capabilities(
-        disk_controller_types=["SCSI", "NVMe"] if nvme else ["SCSI"],
-        accelerated_network=bool(network),
-        signs=signs,
-    )
-    for sign in signs:
-        report.sign(sign)
+    _record(report, nvme=bool(nvme), accelerated_network=bool(network), signs=signs)

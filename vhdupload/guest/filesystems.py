@@ -10,10 +10,13 @@ failure into :class:`FsError`, so a damaged file system never escapes as a crash
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .source import Budget, Window
+
+if TYPE_CHECKING:
+    from .report import GuestReport
 
 #: probe kind -> (module, human name); the module's ``volume()`` reads the file system.
 READERS = {
@@ -229,3 +232,17 @@ class GuestFs:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def run_checks(fs: GuestFs, report: "GuestReport",
+               checks: Iterable[tuple[str, Callable[[GuestFs, "GuestReport"], None]]]) -> None:
+    """Run each ``(what, check)`` on its own: one that cannot read its files is recorded as
+    unchecked (and said, while the budget lasts) and the others still run, so one unreadable
+    file never hides the other signs."""
+    for what, check in checks:
+        try:
+            check(fs, report)
+        except FsError as exc:
+            report.unchecked.append(what)
+            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
+                report.warn(f"could not check {what}: {exc}")

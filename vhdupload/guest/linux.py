@@ -13,7 +13,7 @@ import re
 from typing import Callable
 
 from .capabilities import linux_capabilities
-from .filesystems import FsError, GuestFs
+from .filesystems import FsError, GuestFs, run_checks
 from .machine import elf_machine
 from .report import GuestReport
 
@@ -53,13 +53,7 @@ def examine_linux(fs: GuestFs, report: GuestReport) -> None:
         ("/etc/fstab", _fstab),
         ("the disk controllers and accelerated networking", linux_capabilities),
     )
-    for what, check in checks:
-        try:
-            check(fs, report)
-        except FsError as exc:
-            report.unchecked.append(what)
-            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
-                report.warn(f"could not check {what}: {exc}")
+    run_checks(fs, report, checks)
 
 
 def _os_release(fs: GuestFs, report: GuestReport) -> None:

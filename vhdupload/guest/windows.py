@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .filesystems import FsError, GuestFs, _short, install_hint
+from .filesystems import FsError, GuestFs, run_checks, _short, install_hint
 from .capabilities import windows_capabilities
 from .machine import pe_machine
 from .report import GuestReport
@@ -41,13 +41,7 @@ def examine_windows(fs: GuestFs, report: GuestReport) -> None:
         ("the drivers", _drivers),
         ("the Azure VM Agent", _agent),
     )
-    for what, check in checks:
-        try:
-            check(fs, report)
-        except FsError as exc:
-            report.unchecked.append(what)
-            if not fs.exhausted:  # once the budget is spent, one warning says so for all (examine)
-                report.warn(f"could not check {what}: {exc}")
+    run_checks(fs, report, checks)
 
 
 def _drivers(fs: GuestFs, report: GuestReport) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from ..errors import CorruptVhdError, FormatError, InputError, ParentChainError, with_repair_hint
-from ..virtual_disk import VirtualDisk, pread_exact
+from ..virtual_disk import VirtualDisk, os_error_words, pread_exact, pseudo_file_reason
 from .dynamic_header import DynamicHeader
 from .layout import Region
 
@@ -38,8 +38,6 @@ NAME_LIMIT = 80
 MESSAGE_LIMIT = 400
 #: "No such file" answers: the candidate is simply not there; try the next one.
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
-#: Pseudo file systems: their files are not disk images, whatever stat says.
-_PSEUDO = ("/proc", "/sys", "/dev")
 
 OpenParent = Callable[[pathlib.Path, tuple[pathlib.Path, ...]], VirtualDisk]
 
@@ -156,13 +154,13 @@ def open_parent(
             ) from exc
         except InputError as exc:
             if isinstance(exc.__cause__, OSError):  # it vanished or became unreadable since the stat
-                unusable.append((candidate, _reason(exc.__cause__)))
+                unusable.append((candidate, os_error_words(exc.__cause__)))
                 continue
             raise ParentChainError(
                 f"{shorten(child)}: its parent {shorten(candidate.path)} is not a disk image: {exc}"
             ) from exc
         except OSError as exc:
-            unusable.append((candidate, _reason(exc)))
+            unusable.append((candidate, os_error_words(exc)))
             continue
         if parent.footer is None or parent.footer.uuid != header.parent_uuid:
             got = parent.footer.uuid if parent.footer else None
@@ -196,7 +194,7 @@ def _why_unusable(path: pathlib.Path) -> str | None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        return _ABSENT_MARK if exc.errno in _ABSENT else _reason(exc)
+        return _ABSENT_MARK if exc.errno in _ABSENT else os_error_words(exc)
     except ValueError:  # a name the OS cannot take at all
         return "the name is not a valid path"
     if not stat.S_ISREG(st.st_mode):
@@ -205,16 +203,7 @@ def _why_unusable(path: pathlib.Path) -> str | None:
         real = os.path.realpath(path)
     except (OSError, ValueError):
         return None
-    for top in _PSEUDO:  # /proc/self/mem is a "regular" file of 0 bytes
-        if real == top or real.startswith(top + "/"):
-            return f"a file of {top}, which is never a disk image"
-    return None
-
-
-def _reason(exc: OSError) -> str:
-    """The OS's words for ``exc``, without ``[Errno N]`` or the (possibly huge) file name."""
-    text = exc.strerror or type(exc).__name__
-    return text[:1].lower() + text[1:]
+    return pseudo_file_reason(real)
 
 
 def _raise_unusable(child: pathlib.Path, candidate: Candidate, reason: str, wanted: str) -> NoReturn:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import FormatError, InputError, ParentChainError
-from ..virtual_disk import VirtualDisk
+from ..virtual_disk import VirtualDisk, os_error_words, pseudo_file_reason
 from .disk import VhdxDisk
 from .parent_locator import ParentLocator
 
@@ -34,9 +34,6 @@ _LONG_PREFIX = "\\\\?\\"
 NAME_LIMIT = 80
 #: "No such file" answers: the candidate is simply not there; try the next one.
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
-#: Pseudo file systems: their files are not disk images, whatever stat says (``/proc/self/mem``
-#: is a "regular" file of 0 bytes).
-_PSEUDO = ("/proc", "/sys", "/dev")
 
 OpenParent = Callable[[pathlib.Path, tuple[pathlib.Path, ...]], VirtualDisk]
 
@@ -118,14 +115,14 @@ def open_parent(*, child: pathlib.Path, locator: ParentLocator, chain: tuple[pat
             ) from exc
         except InputError as exc:
             if isinstance(exc.__cause__, OSError):  # it vanished or became unreadable since the stat
-                unusable.append((candidate, _reason(exc.__cause__)))
+                unusable.append((candidate, os_error_words(exc.__cause__)))
                 continue
             raise ParentChainError(
                 f"{shorten(child)}: its parent {shorten(candidate.path)}, named by its parent locator's "
                 f"{candidate.source}, is not a disk image: {exc}"
             ) from exc
         except OSError as exc:
-            unusable.append((candidate, _reason(exc)))
+            unusable.append((candidate, os_error_words(exc)))
             continue
         if not isinstance(parent, VhdxDisk):
             parent.close()
@@ -167,20 +164,13 @@ def _why_unusable(path: pathlib.Path) -> str | None:
         st = os.stat(path)
         real = os.path.realpath(path)
     except OSError as exc:
-        return _ABSENT_MARK if exc.errno in _ABSENT else _reason(exc)
+        return _ABSENT_MARK if exc.errno in _ABSENT else os_error_words(exc)
     except ValueError:  # a NUL: a name the OS cannot take at all
         return "the name holds a NUL character, which no file name can"
     if stat.S_ISDIR(st.st_mode):
         return _ABSENT_MARK
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file: a device, a pipe or a socket is never a parent"
-    for top in _PSEUDO:
-        if real == top or real.startswith(top + "/"):
-            return f"a file of {top}, which is never a disk image"
-    return None
+    return pseudo_file_reason(real)
 
 
-def _reason(exc: OSError) -> str:
-    """The OS's words for ``exc``, without ``[Errno N]`` or the (possibly huge) file name."""
-    text = exc.strerror or type(exc).__name__
-    return text[:1].lower() + text[1:]
