@@ -22,6 +22,7 @@ from .errors import SourceChangedError, VhdUploadError
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, Retryable, TransferSettings, run_bounded
 from .transfer.concurrency import AdaptiveConcurrency
 from .transfer.gap_tuning import GapTuner
+from .transfer.set_pacing import Lane
 
 log = logging.getLogger("vhdupload.engine")
 
@@ -257,7 +258,7 @@ def make_sender(
     reread: Callable[[int, int], bytes],
     is_checksum_mismatch: Callable[[BaseException], bool],
     policy: RetryPolicy,
-    limiter: BandwidthLimiter,
+    limiter: BandwidthLimiter | Lane,
     tracker: ProgressTracker,
 ) -> SendFunction:
     """A ``send`` that rate-limits, retries transient failures and counts everything.

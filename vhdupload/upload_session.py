@@ -27,6 +27,7 @@ from .errors import CancelledError, DestinationConflictError, InputError, Source
 from .source_checks import SourceProof, rewrite_unproven, spot_check
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
+from .transfer.set_pacing import Lane
 from .upload_decision import Action, Decision, decide
 from .upload_result import UploadResult
 from .vhd import Footer
@@ -226,7 +227,16 @@ class UploadSession:
         self.dest.open_for_writing(state=lambda: self.state, seconds_hint=image.size / _PLANNING_RATE)
         listed = self._listed_for_resume() if mode == "resume" else []
         tracker = ProgressTracker(total=image.examined_bytes() + FOOTER_SIZE, subscribers=[progress] if progress else None)
-        send = self._sender(tracker)
+        send, lane = self._sender(tracker)
+        try:
+            return self._send_all(send, tracker, listed, mode=mode, started=started)
+        finally:
+            if lane is not None:
+                lane.close()
+
+    def _send_all(self, send: SendFunction, tracker: ProgressTracker, listed: list[tuple[int, int]], *,
+                  mode: str, started: float) -> UploadResult:
+        image = self.image
         held = rewrite_unproven(image, send, listed, proven=self.proven, tracker=tracker) if listed else planning.RangeSet()
         max_gap = self.settings.max_gap
         if max_gap is None:  # start from the destination's bytes/s over its requests/s, then measure
@@ -269,8 +279,15 @@ class UploadSession:
                  planning.RangeSet(listed).size(), self.proven)
         return listed
 
-    def _sender(self, tracker: ProgressTracker) -> SendFunction:
+    def _sender(self, tracker: ProgressTracker) -> tuple[SendFunction, Lane | None]:
+        """The send function, and its lane when the upload is one of a set paced together."""
         cancel_message = f"upload cancelled; {RESUME_HINT}"
+        limiter: BandwidthLimiter | Lane = BandwidthLimiter(self.settings.max_bandwidth, cancel=self.cancel,
+                                                            cancel_message=cancel_message)
+        lane = None
+        if self.settings.set_pacing is not None:
+            lane = limiter = self.settings.set_pacing.lane(lambda: tracker.snapshot, inner=limiter, cancel=self.cancel,
+                                                            cancel_message=cancel_message)
         policy = RetryPolicy(
             max_retries=self.settings.max_retries, cancel=self.cancel, base=self.settings.backoff_base,
             cap=self.settings.backoff_cap, on_retry=lambda _exc: tracker.add(retries=1),
@@ -280,9 +297,8 @@ class UploadSession:
             put=self._put, classify=classify,
             translate=lambda exc, offset, n: translate(exc, action=f"writing {n} bytes at offset {offset}", hint=RESUME_HINT),
             reread=self._reread, is_checksum_mismatch=is_checksum_mismatch, policy=policy,
-            limiter=BandwidthLimiter(self.settings.max_bandwidth, cancel=self.cancel, cancel_message=cancel_message),
-            tracker=tracker,
-        )
+            limiter=limiter, tracker=tracker,
+        ), lane
 
     def _advance_watermark(self, position: int, crc: int) -> None:
         """Called as the prefix [0, position) is wholly sent: the next save records it."""

@@ -1,8 +1,13 @@
 """A loopback TCP relay shaped like a WAN: added round-trip latency, a byte rate and a request
-rate, shared by all connections, with every byte and HTTP request counted.
+rate for the link (shared by all connections) and optionally for each blob, with every byte and
+HTTP request counted.
 
     with ShapingProxy(upstream_port=azurite.port, rtt=0.040, byte_rate=20 * MiB, request_rate=250) as proxy:
         url = f"http://127.0.0.1:{proxy.port}/devstoreaccount1"
+
+    # Azure's shape: each blob has its own targets, and the link one more (issue 21's set):
+    ShapingProxy(upstream_port=..., rtt=0.040, byte_rate=40 * MiB,
+                 blob_byte_rate=20 * MiB, blob_request_rate=250)
 
 Used by the benchmarks (the "shaped link") and its tests. It stands for Azure's per-blob
 targets (60 MiB/s, 500 requests/s) scaled down so that Azurite is not the limit.
@@ -10,9 +15,11 @@ targets (60 MiB/s, 500 requests/s) scaled down so that Azurite is not the limit.
 How: each direction of each connection is a delay line (a reader thread stamps every chunk with
 ``arrival + rtt / 2``; a writer thread sends it no earlier). The client-to-server direction is
 parsed as HTTP/1.1 (``Content-Length`` bodies; what the SDK, vhdupload and AzCopy send) so that
-each request start takes a token from the request-rate bucket before it leaves, and its bytes
-from the byte-rate bucket. Bounded: loopback only (listens on and relays to 127.0.0.1), at
-most ``max_connections`` at once, at most ``QUEUE_CHUNKS`` x 64 KiB queued per direction.
+each request start takes a token from the request-rate buckets (the link's, then its blob's)
+before it leaves, and its bytes from the byte-rate buckets. A request's blob is its path without
+the query (``/account/container/blob``). Bounded: loopback only (listens on and relays to
+127.0.0.1), at most ``max_connections`` at once, at most ``QUEUE_CHUNKS`` x 64 KiB queued per
+direction, at most ``MAX_BLOBS`` blobs with buckets of their own (later ones share one).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from tests.support.relay import LoopbackRelay
 
 CHUNK = 64 * 1024
 QUEUE_CHUNKS = 64  # per direction: at most 4 MiB in the delay line
+MAX_BLOBS = 1024
 _EOF = object()
 
 
@@ -51,39 +59,62 @@ class TokenBucket:
 
 
 class _RequestCounter:
-    """Finds where HTTP/1.1 requests start in a client's byte stream (Content-Length bodies)."""
+    """Finds where HTTP/1.1 requests start in a client's byte stream (Content-Length bodies),
+    and which blob each byte is for."""
 
     def __init__(self) -> None:
         self._head = b""
         self._body_left = 0
+        self._blob: str | None = None  # the blob of the request whose body is flowing
         self.broken = False  # a framing it cannot follow (chunked): stops counting, keeps relaying
 
     def feed(self, data: bytes) -> int:
         """How many request heads complete in ``data``."""
-        count = 0
+        return sum(heads for _blob, heads, _nbytes in self.segments(data))
+
+    def segments(self, data: bytes) -> list[tuple[str | None, int, int]]:
+        """``data`` cut by request: ``(blob, heads, nbytes)`` in order, ``heads`` 1 where a
+        request's head completes in that piece. Bytes of a head still incomplete belong to no
+        blob (None: the link's buckets only); heads are small, so that hardly moves a rate."""
+        out: list[tuple[str | None, int, int]] = []
         i, n = 0, len(data)
-        while i < n and not self.broken:
+        while i < n:
+            if self.broken:
+                out.append((None, 0, n - i))
+                break
             if self._body_left:
                 step = min(self._body_left, n - i)
                 self._body_left -= step
+                out.append((self._blob, 0, step))
                 i += step
                 continue
             buffer = self._head + data[i:]
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
+                out.append((None, 0, n - i))
                 self._head = buffer
                 self.broken = len(buffer) > 256 * 1024
                 break
-            i += end + 4 - len(self._head)
-            head, self._head = buffer[: end + 4].lower(), b""
-            count += 1
-            if b"transfer-encoding: chunked" in head:
+            taken = end + 4 - len(self._head)
+            head, self._head = buffer[: end + 4], b""
+            self._blob = _blob_of(head)
+            out.append((self._blob, 1, taken))
+            i += taken
+            lowered = head.lower()
+            if b"transfer-encoding: chunked" in lowered:
                 self.broken = True
-                break
-            at = head.find(b"\r\ncontent-length:")
+                continue
+            at = lowered.find(b"\r\ncontent-length:")
             if at >= 0:
-                self._body_left = int(head[at + 17 : head.find(b"\r\n", at + 2)].strip() or 0)
-        return count
+                self._body_left = int(lowered[at + 17 : lowered.find(b"\r\n", at + 2)].strip() or 0)
+        return out
+
+
+def _blob_of(head: bytes) -> str:
+    """``PUT /acct/cont/blob?comp=page HTTP/1.1`` -> ``/acct/cont/blob``."""
+    line = head.split(b"\r\n", 1)[0].split(b" ")
+    target = line[1] if len(line) > 1 else b""
+    return target.split(b"?", 1)[0].decode("latin-1")
 
 
 class ShapingProxy(LoopbackRelay):
@@ -96,11 +127,17 @@ class ShapingProxy(LoopbackRelay):
         rtt: float = 0.0,
         byte_rate: float | None = None,
         request_rate: float | None = None,
+        blob_byte_rate: float | None = None,
+        blob_request_rate: float | None = None,
         max_connections: int = 256,
     ) -> None:
         self.rtt = rtt
         self.bytes = TokenBucket(byte_rate)
         self.requests_bucket = TokenBucket(request_rate, burst_seconds=0.01)
+        self.blob_byte_rate = blob_byte_rate
+        self.blob_request_rate = blob_request_rate
+        self._blob_buckets: dict[str | None, tuple[TokenBucket, TokenBucket]] = {}
+        self.blob_sent: dict[str, int] = {}  # client -> server bytes per blob (bodies and heads)
         self.sent = 0  # client -> server bytes
         self.received = 0  # server -> client bytes
         self.requests = 0
@@ -111,6 +148,20 @@ class ShapingProxy(LoopbackRelay):
     def reset(self) -> None:
         with self._lock:
             self.sent = self.received = self.requests = self.connections = 0
+            self.blob_sent = {}
+
+    def _buckets_of(self, blob: str | None) -> tuple[TokenBucket, TokenBucket] | None:
+        """The byte and request buckets of ``blob`` (None without per-blob limits)."""
+        if blob is None or not (self.blob_byte_rate or self.blob_request_rate):
+            return None
+        with self._lock:
+            buckets = self._blob_buckets.get(blob)
+            if buckets is None:
+                key = blob if len(self._blob_buckets) < MAX_BLOBS else None
+                buckets = self._blob_buckets.setdefault(key, (
+                    TokenBucket(self.blob_byte_rate), TokenBucket(self.blob_request_rate, burst_seconds=0.01)))
+                self._blob_buckets[blob] = buckets
+            return buckets
 
     def _add(self, **deltas: int) -> None:
         with self._lock:
@@ -133,8 +184,8 @@ class ShapingProxy(LoopbackRelay):
                     data = src.recv(CHUNK)
                     if not data:
                         break
-                    heads = counter.feed(data) if counter is not None else 0
-                    line.put((time.monotonic() + delay, data, heads))
+                    pieces = counter.segments(data) if counter is not None else []
+                    line.put((time.monotonic() + delay, data, pieces))
             except OSError:
                 pass
             finally:
@@ -146,15 +197,12 @@ class ShapingProxy(LoopbackRelay):
                     item = line.get()
                     if item is _EOF:
                         break
-                    due, data, heads = item
+                    due, data, pieces = item
                     wait = due - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
                     if upload:
-                        if heads:
-                            self.requests_bucket.take(heads)
-                        self.bytes.take(len(data))
-                        self._add(sent=len(data), requests=heads)
+                        self._pace(pieces)
                     else:
                         self._add(received=len(data))
                     dst.sendall(data)
@@ -167,3 +215,20 @@ class ShapingProxy(LoopbackRelay):
 
         threading.Thread(target=reader, name="shaping-read", daemon=True).start()
         threading.Thread(target=writer, name="shaping-write", daemon=True).start()
+
+    def _pace(self, pieces: list[tuple[str | None, int, int]]) -> None:
+        """Hold a chunk until the link and each blob it carries bytes for may take them."""
+        for blob, heads, nbytes in pieces:
+            own = self._buckets_of(blob)
+            if heads:
+                self.requests_bucket.take(heads)
+                if own is not None:
+                    own[1].take(heads)
+            if own is not None:
+                own[0].take(nbytes)
+            self.bytes.take(nbytes)
+            with self._lock:
+                self.sent += nbytes
+                self.requests += heads
+                if blob is not None:
+                    self.blob_sent[blob] = self.blob_sent.get(blob, 0) + nbytes

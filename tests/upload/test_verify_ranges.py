@@ -105,3 +105,22 @@ def test_extents_that_do_not_start_on_a_page_are_checked_page_by_page():
     disk = SimpleNamespace(virtual_size=4 * MIB, extents=lambda lo, hi: [(512, 1536), (3584, 5120), (MIB + 1024, MIB + 2048)])
     image = SimpleNamespace(disk=disk, data_size=4 * MIB)
     assert [(lo, hi) for _i, lo, hi in _pieces(image)] == [(0, 8192), (MIB, MIB + 4096)]
+
+
+def test_merged_gaps_are_sampled_and_a_page_beside_no_data_is_always_read(tmp_path, conn, dest):
+    # 100 short runs 8 KiB apart: the upload merges each gap into one request with its
+    # neighbours, so the page map holds 100 merged gaps; the cheap check downloads at most
+    # GAP_SAMPLE of them, and still reads every held page that no data run borders.
+    from vhdupload.verify_ranges import GAP_SAMPLE
+
+    path = tmp_path / "scattered.img"
+    runs = [(i * 12288, 4096) for i in range(100)]
+    write_random(path, 4 * MIB, runs=runs)
+    target = PageBlob.from_connection_string(conn, *dest.split("/"))
+    upload(path, target, raw=True, settings=TransferSettings(threads=2, max_gap=64 * 1024))
+    cheap = verify(path, target, raw=True, mode="ranges")
+    assert cheap.ok
+    assert cheap.bytes_compared <= GAP_SAMPLE * 8192 + 4096  # sampled gaps and the footer, not 99 gaps
+    blob_client(conn, dest).upload_page(b"\x01" * 512, offset=3 * MIB, length=512)  # no data beside it
+    result = verify(path, target, raw=True, mode="ranges")
+    assert not result.ok and result.first_difference == 3 * MIB

@@ -1,6 +1,7 @@
 """``publish``: from local VHD files to a registered image in one call, rerunnable.
 
-The steps, each finished for every disk before the next starts:
+The steps (the first for every disk before any upload starts, the last once every disk is
+verified):
 
 1. **check** every disk locally (:mod:`.check`); build the registration body the run would send
    and look at the image ARM already has. Nothing remote is written before this passes, so a
@@ -8,10 +9,13 @@ The steps, each finished for every disk before the next starts:
    created.
 2. **upload** all disks at once, through ``upload_vhd`` (page blobs) or
    ``upload_to_managed_disk``, which resume what a previous run left and send nothing for a
-   disk already complete. The connection budget ``threads`` is shared: each disk gets a share in
-   proportion to the bytes it may hold (at least one), so that the disks finish together
-   (see :func:`split_budget`); ``max_bandwidth`` is split the same way.
-3. **verify** each disk against its source without downloading zeros;
+   disk already complete. By default each disk adapts its own requests in flight (Azure's
+   limits are per blob) and a pacing makes them finish together, so that the link carries the
+   slowest disk at its blob's rate (:mod:`vhdupload.transfer.set_pacing`). A pinned ``threads``
+   is a budget shared in proportion to the bytes each disk may hold (at least one:
+   :func:`split_budget`); ``max_bandwidth`` is split the same way.
+3. **verify** each disk against its source as soon as its upload ends, while the others still
+   upload (by default from its page map and records, without downloading the data again);
 4. **register** the image (after deleting an existing one of another body, with ``overwrite``).
 
 An image that already exists with the same body ends the run after step 1: Azure copied the
@@ -54,7 +58,8 @@ from ..registration.specs import GalleryVersionSpec, ImageSpec
 from ..registration.plans import RegistrationPlan
 from ..status import status
 from ..transfer import TransferSettings
-from ..transfer.concurrency import AdaptiveConcurrency
+from ..transfer.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, AdaptiveConcurrency
+from ..transfer.set_pacing import SetPacing
 from ..transfer.progress import Progress
 from ..upload import upload
 from ..upload_result import UploadResult
@@ -385,6 +390,23 @@ class _Publisher:
         return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
                       cancel=self.cancel, overwrite=True, skip_free=self.plan.skips_free(disk))
 
+    def upload_and_verify(self, checked: CheckedDisk, *, settings: TransferSettings,
+                          progress: Callable[[DiskProgress], None] | None) -> UploadResult:
+        """Steps 2 and 3 for one disk: its verify starts as soon as its upload ends, while the
+        other disks still upload (a set's verifies no longer wait for its slowest upload)."""
+        result = self.upload(checked, settings=settings, progress=progress)
+        if self.verify_mode == "none":
+            return result
+        if self.cancel.is_set():
+            raise CancelledError(f"publish cancelled; {RERUN_HINT}")
+        check = self.verify(checked)
+        if not check.identical:
+            raise StorageError(
+                f"{strip_query(self.destination(checked.source))} does not match its source after the upload: "
+                f"{check.problem}; nothing was registered: add --overwrite to upload it afresh"
+            )
+        return result
+
     def verify(self, checked: CheckedDisk) -> VerifyResult:
         return verify(checked.path, self.target(checked), cancel=self.cancel,
                       settings=replace(self.settings, max_bandwidth=None), mode=self.verify_mode,
@@ -524,28 +546,18 @@ def publish(
                              disks=results(), existing=state, plan=planned, notes=run.notes, warnings=run.warnings,
                              replication=replication)
 
-    uploads, shares = _upload_all(run, progress=progress)
+    uploads, shares = _upload_all(run, progress=progress)  # steps 2 and 3
     per_disk: dict[int, dict[str, Any]] = {}
     for c in checked:
         result = uploads[c.index]
         per_disk[c.index] = {"bytes_sent": result.bytes_sent, "resumed": result.resumed,
-                                  "already_complete": result.already_complete,
-                                  "free_bytes_skipped": result.free_bytes_skipped}
+                             "already_complete": result.already_complete,
+                             "free_bytes_skipped": result.free_bytes_skipped}
+        if run.verify_mode != "none":
+            per_disk[c.index]["verified"] = True
         run.notes += [f"{plan.label(c.index)}: {n}" for n in result.notes]
         if plan.storage.managed_disks and result.disk_id:
             per_disk[c.index]["destination"] = result.disk_id
-    for c in checked:  # step 3
-        if run.verify_mode == "none":
-            break
-        if cancel.is_set():
-            raise CancelledError(f"publish cancelled; {RERUN_HINT}")
-        check = run.verify(c)
-        if not check.identical:
-            raise StorageError(
-                f"{plan.label(c.index)}: {strip_query(run.destination(c.source))} does not match its source after the "
-                f"upload: {check.problem}; nothing was registered: add --overwrite to upload it afresh"
-            )
-        per_disk[c.index]["verified"] = True
     if state == "different":
         run.delete_existing()
     run.register(planned)  # step 4: the plan made before anything was sent
@@ -588,17 +600,25 @@ def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | N
     shares = split_budget(total_threads, [c.allocated for c in checked]) if total_threads else []
     weights = shares or [max(1, c.allocated) for c in checked]
     bandwidth = run.settings.max_bandwidth
-    # Without a pinned count, the disks share one adaptive limit: their requests together follow
-    # what the link takes, as one upload's do.
-    shared = None if total_threads else AdaptiveConcurrency()
-    per_disk = [replace(run.settings, threads=shares[i] if shares else None, shared_concurrency=shared,
+    # Without a pinned count each disk adapts its own requests in flight, since Azure's limits
+    # are per blob: a scattered data disk that needs many small requests widens while a big
+    # disk at its blob's byte rate does not (one limit for all starved the small ones: 3.9x the
+    # set's floor). The pacing makes them finish together, so that the link carries the slowest
+    # disk at its blob's rate (see vhdupload.transfer.set_pacing). The ceiling keeps the whole
+    # set within about twice one upload's requests in flight (memory: a chunk each).
+    adaptive = not total_threads
+    ceiling = max(ADAPTIVE_START, min(ADAPTIVE_MAX, 2 * ADAPTIVE_MAX // max(1, len(checked))))
+    pacing = SetPacing() if adaptive and len(checked) > 1 else None
+    per_disk = [replace(run.settings, threads=shares[i] if shares else None,
+                        shared_concurrency=AdaptiveConcurrency(maximum=ceiling) if adaptive else None,
+                        set_pacing=pacing,
                         max_bandwidth=bandwidth * weights[i] / sum(weights) if bandwidth else None)
                 for i in range(len(checked))]
     results: dict[int, UploadResult] = {}
     errors: list[tuple[CheckedDisk, BaseException]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="vhdupload-disk")
     try:
-        futures = {pool.submit(run.upload, c, settings=per_disk[i], progress=progress): c
+        futures = {pool.submit(run.upload_and_verify, c, settings=per_disk[i], progress=progress): c
                    for i, c in enumerate(checked)}
         pending = set(futures)
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..keywords import refuse_unknown_keywords
 from . import concurrency as _adaptive
+from . import set_pacing as _pacing
 
 #: Requests in flight by default. Measured against Azurite on this 2-core machine (Azurite's
 #: node process shares the cores, load average ~4 from other work during the runs):
@@ -51,8 +52,11 @@ class TransferSettings:
         before giving up.
     :param shared_concurrency: with ``threads`` None, one
         :class:`~vhdupload.AdaptiveConcurrency` that several uploads running at once share, so
-        that its limit holds for their requests together (``publish`` shares one among its
-        disks); None: each upload adapts on its own.
+        that its limit holds for their requests together; None: each upload adapts on its own.
+    :param set_pacing: one :class:`~vhdupload.transfer.set_pacing.SetPacing` that several
+        uploads running at once share, so that they finish together: one that would finish
+        well before the slowest is held back and the link carries the slowest (``publish``
+        paces its disks so); None: not paced.
     """
 
     threads: int | None = None  # None: adaptive
@@ -64,6 +68,7 @@ class TransferSettings:
     backoff_cap: float = 30.0
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
     shared_concurrency: "_adaptive.AdaptiveConcurrency | None" = None
+    set_pacing: "_pacing.SetPacing | None" = None
 
     def __post_init__(self) -> None:
         if self.threads is not None and not 1 <= self.threads <= 256:

@@ -1,0 +1,165 @@
+"""The disks of one run finish together: a disk that would finish well before the slowest is
+held back, so that the link carries the slowest at its own limit.
+
+Azure's limits are per blob (about 60 MiB/s for a standard page blob), and a link is shared. A
+VM's OS disk holding 512 MiB and two scattered data disks of 90 MB each, sent side by side
+through a link of twice the per-blob rate, each taking what it could, finished in 36-41 s where
+25.6 s was the floor (the OS disk at its blob's rate all along): the data disks took half the
+link while the OS disk, the one everything waits for, got less than its blob could take.
+
+So each disk's upload is a :class:`Lane` of one :class:`SetPacing`. About once a second the
+pacing looks at every lane's progress: its rate over the last seconds and what it has left give
+the time it needs; the longest of those is the set's. A lane that would finish before
+``margin`` of that is capped at the byte rate that finishes it there; the slowest lane is never
+capped. When the slowest speeds up (it was starved by the link), the others' caps loosen by the
+same measure. Nothing is capped before ``warmup`` seconds of measurement, nor below
+``minimum_rate``; a lane that finished or failed leaves the set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from ..errors import CancelledError
+from .progress import Progress
+
+
+class _Limiter(Protocol):
+    def acquire(self, n: int) -> None: ...
+
+
+#: Seconds of progress a lane's rate is measured over.
+RATE_WINDOW = 2.0
+
+
+class SetPacing:
+    """The pacing shared by the uploads of one run (see the module docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        margin: float = 0.85,
+        warmup: float = 2.0,
+        minimum_rate: float = 256 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < margin <= 1:
+            raise ValueError(f"margin must be in (0, 1], got {margin}")
+        self.interval = interval
+        self.margin = margin
+        self.warmup = warmup
+        self.minimum_rate = minimum_rate
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lanes: list[Lane] = []
+        self._next = clock() + warmup
+        self.capped_seconds = 0.0  # lane-seconds spent held back, for the summary
+
+    def lane(self, snapshot: Callable[[], Progress], *, inner: _Limiter, cancel: threading.Event,
+             cancel_message: str = "cancelled") -> "Lane":
+        """A lane for one upload: ``snapshot()`` says where it stands, ``inner`` is its own cap
+        (a user's bandwidth share), applied first."""
+        lane = Lane(self, snapshot, inner=inner, cancel=cancel, cancel_message=cancel_message)
+        with self._lock:
+            self._lanes.append(lane)
+        return lane
+
+    def leave(self, lane: "Lane") -> None:
+        with self._lock:
+            if lane in self._lanes:
+                self._lanes.remove(lane)
+
+    def caps(self) -> list[float | None]:
+        """Every lane's current cap in bytes per second (None: not held back), in lane order."""
+        with self._lock:
+            return [lane.cap for lane in self._lanes]
+
+    def tick(self) -> None:
+        """Look again if ``interval`` has passed (called from the lanes' ``acquire``)."""
+        now = self._clock()
+        with self._lock:
+            if now < self._next:
+                return
+            self._next = now + self.interval
+            self._decide(now)
+
+    def _decide(self, now: float) -> None:
+        needs: list[tuple[Lane, float, float]] = []  # (lane, seconds left, bytes sent per second)
+        for lane in list(self._lanes):
+            progress = lane.snapshot()
+            if progress.total and progress.covered >= progress.total:
+                self._lanes.remove(lane)
+                continue
+            lane.record(now, progress)
+            needs.append((lane, float(progress.total - progress.covered), 0.0))
+        measured = [(lane, left, lane.rates()) for lane, left, _ in needs]
+        if any(rates is None or rates[0] <= 0 for _lane, _left, rates in measured):
+            return  # not every lane measured yet: hold no one back on a guess
+        needs = [(lane, left / rates[0], rates[1]) for lane, left, rates in measured if rates is not None]
+        if len(needs) < 2:
+            for lane, _left, _rate in needs:
+                lane.cap = None
+            return
+        longest = max(left for _lane, left, _rate in needs)
+        target = self.margin * longest
+        for lane, left, sent_rate in needs:
+            if left >= target or sent_rate <= 0:
+                lane.cap = None
+                continue
+            # Sending at ``sent_rate`` it finishes in ``left``; at this cap, in ``target``.
+            cap = max(self.minimum_rate, sent_rate * left / target)
+            lane.cap = cap
+            self.capped_seconds += self.interval
+
+
+class Lane:
+    """One upload's place in a :class:`SetPacing`: ``acquire(n)`` before sending ``n`` bytes."""
+
+    def __init__(self, pacing: SetPacing, snapshot: Callable[[], Progress], *, inner: _Limiter,
+                 cancel: threading.Event, cancel_message: str) -> None:
+        self._pacing = pacing
+        self.snapshot = snapshot
+        self._inner = inner
+        self._cancel = cancel
+        self._cancel_message = cancel_message
+        self.cap: float | None = None
+        self._samples: deque[tuple[float, int, int]] = deque()  # (time, covered, sent)
+        self._bucket_lock = threading.Lock()
+        self._next_free = 0.0  # when the cap lets the next byte out
+
+    def record(self, now: float, progress: Progress) -> None:
+        self._samples.append((now, progress.covered, progress.bytes_sent))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW:
+            self._samples.popleft()
+
+    def rates(self) -> tuple[float, float] | None:
+        """(bytes covered per second, bytes sent per second) over the window; None until it has
+        a second of samples."""
+        if len(self._samples) < 2:
+            return None
+        (t0, c0, s0), (t1, c1, s1) = self._samples[0], self._samples[-1]
+        if t1 - t0 < 1.0:
+            return None
+        return (c1 - c0) / (t1 - t0), (s1 - s0) / (t1 - t0)
+
+    def acquire(self, n: int) -> None:
+        self._inner.acquire(n)
+        self._pacing.tick()
+        cap = self.cap
+        if not cap:
+            return
+        with self._bucket_lock:
+            now = time.monotonic()
+            start = max(self._next_free, now)
+            self._next_free = start + n / cap
+            wait = start - now
+        if wait > 0 and self._cancel.wait(wait):
+            raise CancelledError(self._cancel_message)
+
+    def close(self) -> None:
+        self._pacing.leave(self)
