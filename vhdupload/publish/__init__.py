@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .manifest import load_manifest
 from .plan import DiskSource, ImageTarget, PublishPlan, StorageTarget
-from .runner import DiskProgress, DiskResult, PublishOptions, PublishResult, publish, split_budget
+from ..transfer.set_pacing import split_budget
+from .runner import DiskProgress, DiskResult, PublishOptions, PublishResult, publish
 
 __all__ = [
     "DiskProgress",

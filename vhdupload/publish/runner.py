@@ -58,8 +58,7 @@ from ..registration.specs import GalleryVersionSpec, ImageSpec
 from ..registration.plans import RegistrationPlan
 from ..status import status
 from ..transfer import TransferSettings
-from ..transfer.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, AdaptiveConcurrency
-from ..transfer.set_pacing import SetPacing
+from ..transfer.set_pacing import set_settings, split_budget
 from ..transfer.progress import Progress
 from ..upload import upload
 from ..upload_result import UploadResult
@@ -146,28 +145,6 @@ class PublishResult:
             data["requests"] = plan["requests"]
             data["az"] = [*self.upload_az, *plan["az"]]
         return data
-
-
-def split_budget(total: int, weights: list[int]) -> list[int]:
-    """Share ``total`` connections among disks in proportion to ``weights`` (bytes each may
-    send), each at least one; the shares add up to ``total`` (to the disk count if larger)."""
-    count = len(weights)
-    if count == 0:
-        return []
-    if total <= count:
-        return [1] * count
-    weights = [max(1, w) for w in weights]
-    whole = sum(weights)
-    shares = [max(1, total * w // whole) for w in weights]
-    order = sorted(range(count), key=lambda i: -weights[i])
-    step = 0
-    while sum(shares) < total:
-        shares[order[step % count]] += 1
-        step += 1
-    while sum(shares) > total:
-        biggest = max(range(count), key=lambda i: shares[i])
-        shares[biggest] -= 1
-    return shares
 
 
 def _blob_url(container_url: str, blob: str) -> str:
@@ -596,24 +573,8 @@ def _upload_all(run: _Publisher, *, progress: Callable[[DiskProgress], None] | N
     """Step 2: every disk at once, within the shared budget; on failure the others finish first
     (what they sent is kept for the rerun), then the first error is raised, naming its disk."""
     checked = run.checked
-    total_threads = run.settings.threads
-    shares = split_budget(total_threads, [c.allocated for c in checked]) if total_threads else []
-    weights = shares or [max(1, c.allocated) for c in checked]
-    bandwidth = run.settings.max_bandwidth
-    # Without a pinned count each disk adapts its own requests in flight, since Azure's limits
-    # are per blob: a scattered data disk that needs many small requests widens while a big
-    # disk at its blob's byte rate does not (one limit for all starved the small ones: 3.9x the
-    # set's floor). The pacing makes them finish together, so that the link carries the slowest
-    # disk at its blob's rate (see vhdupload.transfer.set_pacing). The ceiling keeps the whole
-    # set within about twice one upload's requests in flight (memory: a chunk each).
-    adaptive = not total_threads
-    ceiling = max(ADAPTIVE_START, min(ADAPTIVE_MAX, 2 * ADAPTIVE_MAX // max(1, len(checked))))
-    pacing = SetPacing() if adaptive and len(checked) > 1 else None
-    per_disk = [replace(run.settings, threads=shares[i] if shares else None,
-                        shared_concurrency=AdaptiveConcurrency(maximum=ceiling) if adaptive else None,
-                        set_pacing=pacing,
-                        max_bandwidth=bandwidth * weights[i] / sum(weights) if bandwidth else None)
-                for i in range(len(checked))]
+    per_disk = set_settings(run.settings, [c.allocated for c in checked])
+    shares = [t.threads for t in per_disk if t.threads is not None]
     results: dict[int, UploadResult] = {}
     errors: list[tuple[CheckedDisk, BaseException]] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checked), thread_name_prefix="vhdupload-disk")

@@ -24,8 +24,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from dataclasses import replace
+
 from ..errors import CancelledError
+from .concurrency import ADAPTIVE_MAX, ADAPTIVE_START, AdaptiveConcurrency
 from .progress import Progress
+from .settings import TransferSettings
 
 
 class _Limiter(Protocol):
@@ -163,3 +167,50 @@ class Lane:
 
     def close(self) -> None:
         self._pacing.leave(self)
+
+
+def set_settings(settings: TransferSettings, weights: list[int]) -> list[TransferSettings]:
+    """The settings of each upload of a set sent side by side, from the set's ``settings``
+    (``weights``: the bytes each may send).
+
+    Without a pinned count each upload adapts its own requests in flight, since Azure's limits
+    are per blob: a scattered data disk that needs many small requests widens while a big disk
+    at its blob's byte rate does not (one limit for all starved the small ones: 3.9x the set's
+    floor through a shaped link), and one :class:`SetPacing` makes them finish together. The
+    ceiling keeps the set within about twice one upload's requests in flight (memory: a chunk
+    each). A pinned ``threads`` is a budget shared in proportion to the weights
+    (:func:`split_budget`), not paced. ``max_bandwidth`` is shared in proportion to the weights.
+    """
+    count = len(weights)
+    shares = split_budget(settings.threads, weights) if settings.threads else []
+    shared_weights = shares or [max(1, w) for w in weights]
+    bandwidth = settings.max_bandwidth
+    ceiling = max(ADAPTIVE_START, min(ADAPTIVE_MAX, 2 * ADAPTIVE_MAX // max(1, count)))
+    pacing = SetPacing() if not shares and count > 1 else None
+    return [replace(settings, threads=shares[i] if shares else None,
+                    shared_concurrency=None if shares else AdaptiveConcurrency(maximum=ceiling),
+                    set_pacing=pacing,
+                    max_bandwidth=bandwidth * shared_weights[i] / sum(shared_weights) if bandwidth else None)
+            for i in range(count)]
+
+
+def split_budget(total: int, weights: list[int]) -> list[int]:
+    """Share ``total`` connections among disks in proportion to ``weights`` (bytes each may
+    send), each at least one; the shares add up to ``total`` (to the disk count if larger)."""
+    count = len(weights)
+    if count == 0:
+        return []
+    if total <= count:
+        return [1] * count
+    weights = [max(1, w) for w in weights]
+    whole = sum(weights)
+    shares = [max(1, total * w // whole) for w in weights]
+    order = sorted(range(count), key=lambda i: -weights[i])
+    step = 0
+    while sum(shares) < total:
+        shares[order[step % count]] += 1
+        step += 1
+    while sum(shares) > total:
+        biggest = max(range(count), key=lambda i: shares[i])
+        shares[biggest] -= 1
+    return shares

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..keywords import refuse_unknown_keywords
 from . import concurrency as _adaptive
-from . import set_pacing as _pacing
+
+if TYPE_CHECKING:  # set_pacing builds settings: imported for the annotation only
+    from . import set_pacing as _pacing
 
 #: Requests in flight by default. Measured against Azurite on this 2-core machine (Azurite's
 #: node process shares the cores, load average ~4 from other work during the runs):
