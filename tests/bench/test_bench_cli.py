@@ -131,6 +131,8 @@ def test_plot_without_matplotlib_says_how_to_install_it_before_any_work(tmp_path
         (["--compare", "rclone"], "--compare"),
         (["--pattern", "stripes"], "--pattern"),
         (["--size", "10000000"], "MiB"),
+        (["--disks", "0"], "--disks"),
+        (["--disks", "99"], "--disks"),
     ],
 )
 def test_bad_options_give_one_line(args, needle):
@@ -140,3 +142,24 @@ def test_bad_options_give_one_line(args, needle):
     assert len(lines) == 1, done.stderr
     assert needle in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_disks_sends_a_set_side_by_side_and_counts_the_whole_set(azurite, container_name, capsys):
+    # --disks 3: the 64 MiB disk and two 32 MiB scattered data disks, sent at once as publish
+    # sends a VM's disks; the run's bytes and data are the set's, and every blob is deleted.
+    conn = azurite.connection_string
+    BlobServiceClient.from_connection_string(conn).create_container(container_name)
+    code = main(["bench", container_name, "--connection-string", conn, "--size", "64MiB", "--fill", "25%",
+                 "--threads", "auto,4", "--disks", "3", "--compare", "sdk", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    image = report["image"]
+    assert image["size"] == (64 + 32 + 32) * 2**20
+    assert image["pattern"] == "3 disks side by side: random-blocks + scattered-pages"
+    assert 16 * 2**20 < image["data_bytes"] < 16 * 2**20 + 2 * 0.12 * 32 * 2**20
+    runs = {(r["tool"], r["threads"]): r for r in report["runs"]}
+    assert set(runs) == {("vhdupload", None), ("vhdupload", 4), ("sdk", 4)}
+    for key in (("vhdupload", None), ("vhdupload", 4)):
+        assert image["data_bytes"] <= runs[key]["bytes_sent"] <= 1.6 * image["data_bytes"]
+    assert runs[("sdk", 4)]["bytes_sent"] > runs[("vhdupload", 4)]["bytes_sent"]
+    assert blobs(conn, container_name) == []

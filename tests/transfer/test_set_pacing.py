@@ -107,3 +107,20 @@ def test_a_held_back_request_ends_at_once_on_cancel():
     cancel.set()
     with pytest.raises(CancelledError):
         lane.acquire(60)
+
+
+def test_a_sets_settings_adapt_per_disk_and_pace_together_unless_pinned():
+    from vhdupload.transfer import TransferSettings
+    from vhdupload.transfer.set_pacing import set_settings
+
+    adaptive = set_settings(TransferSettings(max_bandwidth=30.0), [3 * MIB, MIB, 2 * MIB])
+    controllers = [s.shared_concurrency for s in adaptive]
+    assert all(c is not None for c in controllers) and len({id(c) for c in controllers}) == 3  # one each
+    assert all(c.maximum * 3 <= 2 * 64 for c in controllers if c is not None)  # the set stays bounded
+    assert len({id(s.set_pacing) for s in adaptive}) == 1 and adaptive[0].set_pacing is not None
+    assert [s.max_bandwidth for s in adaptive] == [15.0, 5.0, 10.0]
+    pinned = set_settings(TransferSettings(threads=8), [3 * MIB, MIB, 2 * MIB])
+    assert [s.threads for s in pinned] == [4, 1, 3] or sum(s.threads or 0 for s in pinned) == 8
+    assert all(s.set_pacing is None and s.shared_concurrency is None for s in pinned)
+    alone = set_settings(TransferSettings(), [MIB])
+    assert alone[0].set_pacing is None and alone[0].shared_concurrency is not None

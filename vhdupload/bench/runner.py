@@ -10,9 +10,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .. import planning
@@ -23,14 +24,17 @@ from ..destinations import PageBlob
 from ..endpoints import open_source
 from ..errors import InputError
 from ..transfer import TransferSettings
+from ..transfer.set_pacing import set_settings
 from ..transfer.settings import ADAPTIVE_MAX, ADAPTIVE_START, DEFAULT_MAX_RETRIES
 from ..upload import upload
+from ..upload_result import UploadResult
 from . import competitors
 from .floor import data_runs
 from .images import PATTERNS, make_image
 from .report import BenchReport, ImageInfo, Run
 
 COMPETITORS = ("sdk", "azcopy")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +58,7 @@ class BenchOptions:
     seed: int = 1
     timeout: float | None = None  # seconds one request may take before it is retried (None: 60)
     max_retries: int = DEFAULT_MAX_RETRIES  # retries of one request before giving up
+    disks: int = 1  # a set sent side by side: the image, then data disks (see data_disk_shape)
 
     def check(self) -> None:
         if not self.threads or any(t is not None and not 1 <= t <= 256 for t in self.threads):
@@ -65,6 +70,21 @@ class BenchOptions:
             raise InputError(f"cannot compare with {', '.join(unknown)}: use sdk, azcopy or both")
         if self.pattern not in PATTERNS:
             raise InputError(f"unknown pattern {self.pattern!r}; use one of {', '.join(PATTERNS)}")
+        if not 1 <= self.disks <= MAX_DISKS:
+            raise InputError(f"the disk count must be between 1 and {MAX_DISKS}, got {self.disks}")
+
+
+#: The most disks a bench sends side by side (a VM size's data disks go to 64; a bench of 16
+#: already shows how a set shares the link).
+MAX_DISKS = 16
+#: A set's data disks, each beside the first: scattered 4-64 KiB runs over half its size, 9 %
+#: of it data (the benchmarks' image (b) beside image (a)), each with its own seed.
+DATA_DISK_PATTERN, DATA_DISK_FILL = "scattered-pages", 0.09
+
+
+def data_disk_size(size: int) -> int:
+    """A data disk's virtual size beside a first disk of ``size`` bytes (whole MiB, >= 8 MiB)."""
+    return max(8 * 1024**2, size // 2 // 1024**2 * 1024**2)
 
 
 def blob_destination(container: str, name: str) -> str:
@@ -127,8 +147,27 @@ def run_bench(
             source = str(synthetic.path)
             info = synthetic.to_dict()
             info.pop("path")
+        sources = [source]
+        if options.disks > 1:
+            folder = folder or tempfile.mkdtemp(prefix="vhdupload-bench-", dir=options.workdir)
+            data_size = data_disk_size(info["size"])
+            say(f"making {options.disks - 1} data disk(s) of {data_size / 2**30:g} GiB ({DATA_DISK_PATTERN}, "
+                f"{DATA_DISK_FILL:.0%} data)")
+            for i in range(1, options.disks):
+                place = os.path.join(folder, f"disk{i}")
+                os.makedirs(place, exist_ok=True)
+                extra = make_image(place, size=data_size, fill=DATA_DISK_FILL, pattern=DATA_DISK_PATTERN,
+                                   seed=options.seed + i)
+                sources.append(str(extra.path))
+                info["size"] += extra.virtual_size
+                info["data_bytes"] += extra.data_bytes
+            info["fill"] = round(info["data_bytes"] / info["size"], 4)
+            info["pattern"] = f"{options.disks} disks side by side: {info['pattern']} + {DATA_DISK_PATTERN}"
         report = BenchReport(image=info)
         data_bytes, size = info["data_bytes"], info["size"]
+
+        def blob_name(run: str, disk: int) -> str:
+            return f"vhdupload-bench-{tag}-{run}{f'-d{disk}' if len(sources) > 1 else ''}.vhd"
 
         def record(tool: str, threads: int | None, seconds: float, sent: int, requests: int, retries: int) -> None:
             run = Run(tool=tool, threads=threads, seconds=seconds,
@@ -143,39 +182,52 @@ def run_bench(
             for threads in options.threads:
                 if cancel.is_set():
                     raise KeyboardInterrupt
-                client = client_for(f"vhdupload-bench-{tag}-vhdupload-t{threads or 'auto'}-r{repeat}.vhd")
-                made.append(client)
+                clients = [client_for(blob_name(f"vhdupload-t{threads or 'auto'}-r{repeat}", i))
+                           for i in range(len(sources))]
+                made.extend(clients)
+                settings = TransferSettings(threads=threads, timeout=options.timeout, max_retries=options.max_retries)
                 start = time.perf_counter()
-                result = upload(source, PageBlob.from_client(client), cancel=cancel, settings=TransferSettings(
-                                    threads=threads, timeout=options.timeout, max_retries=options.max_retries))
+                results = _upload_set(sources, clients, settings=settings, cancel=cancel)
                 seconds = time.perf_counter() - start
-                record("vhdupload", threads, seconds, result.bytes_sent, result.requests, result.retries)
+                record("vhdupload", threads, seconds, sum(r.bytes_sent for r in results),
+                       sum(r.requests for r in results), sum(r.retries for r in results))
             if "sdk" in options.compare:
-                kwargs, counter = competitors.sdk_counting_options()
-                client = client_for(f"vhdupload-bench-{tag}-sdk-t{top}-r{repeat}.vhd", **kwargs)
-                made.append(client)
-                counted = competitors.run_sdk(source, blob_client=client, counter=counter, concurrency=top)
-                record("sdk", top, counted.seconds, counted.bytes_sent, counted.requests, counted.retries)
+                counted_runs = []
+                for i, path in enumerate(sources):
+                    kwargs, counter = competitors.sdk_counting_options()
+                    client = client_for(blob_name(f"sdk-t{top}-r{repeat}", i), **kwargs)
+                    made.append(client)
+                    counted_runs.append(partial(competitors.run_sdk, path, blob_client=client, counter=counter,
+                                                concurrency=top))
+                start = time.perf_counter()
+                counted = _side_by_side(counted_runs)
+                record("sdk", top, time.perf_counter() - start, sum(c.bytes_sent for c in counted),
+                       sum(c.requests for c in counted), sum(c.retries for c in counted))
             if "azcopy" in options.compare:
                 binary = options.azcopy or competitors.find_azcopy()
                 if binary is None:
                     if repeat == 0:
                         report.notes.append("azcopy: no azcopy binary on PATH, so it was not compared")
                     continue
-                client = client_for(f"vhdupload-bench-{tag}-azcopy-r{repeat}.vhd")
-                made.append(client)
                 key = (options.account_key or _key_of(options.connection_string)
                        or (competitors_key_for_emulator() if options.emulator else None)
                        or _key_of(os.environ.get("AZURE_STORAGE_CONNECTION_STRING"))
                        or os.environ.get("AZURE_STORAGE_KEY"))
+                azcopy_runs = []
                 try:
-                    url = competitors.azcopy_url(client, account_key=key)
+                    for i, path in enumerate(sources):
+                        client = client_for(blob_name(f"azcopy-r{repeat}", i))
+                        made.append(client)
+                        url = competitors.azcopy_url(client, account_key=key)
+                        azcopy_runs.append(partial(competitors.run_azcopy, binary, path, url=url))
                 except InputError as exc:
                     if repeat == 0:
                         report.notes.append(f"azcopy: not compared: {exc}")
                     continue
-                counted = competitors.run_azcopy(binary, source, url=url)
-                record("azcopy", None, counted.seconds, counted.bytes_sent, counted.requests, counted.retries)
+                start = time.perf_counter()
+                counted = _side_by_side(azcopy_runs)
+                record("azcopy", None, time.perf_counter() - start, sum(c.bytes_sent for c in counted),
+                       sum(c.requests for c in counted), sum(c.retries for c in counted))
         if "sdk" in options.compare and options.image and _is_dynamic(options.image):
             report.notes.append("sdk and azcopy send a dynamic VHD as it is, which Azure refuses as a disk")
         return report
@@ -184,6 +236,47 @@ def run_bench(
             shutil.rmtree(folder, ignore_errors=True)
         if not options.keep:
             _clean_up(made, container_client=container_client, drop_container=not container_existed)
+
+
+def _upload_set(sources: list[str], clients: list[Any], *, settings: TransferSettings,
+                cancel: threading.Event) -> list[UploadResult]:
+    """Upload each source to its client, all at once, sharing the link the way ``publish``
+    shares it among a VM's disks (:func:`vhdupload.transfer.set_pacing.set_settings`)."""
+    if len(sources) == 1:
+        return [upload(sources[0], PageBlob.from_client(clients[0]), cancel=cancel, settings=settings)]
+    weights = [_allocated(path) for path in sources]
+    return _side_by_side([partial(upload, path, PageBlob.from_client(client), cancel=cancel, settings=each)
+                          for path, client, each in zip(sources, clients, set_settings(settings, weights))])
+
+
+def _side_by_side(jobs: Sequence[Callable[[], R]]) -> list[R]:
+    """Run ``jobs`` at once, one thread each; their results in order, or the first error once
+    all have ended."""
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            results[index] = jobs[index]()
+        except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"vhdupload-bench-{i}", daemon=True)
+               for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _allocated(path: str) -> int:
+    """Bytes a sparse file holds on disk: what its upload may send."""
+    return os.stat(path).st_blocks * 512
 
 
 def _clean_up(clients: list[Any], *, container_client: Any, drop_container: bool) -> None:
