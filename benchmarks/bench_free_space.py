@@ -156,7 +156,7 @@ def check_skip_free(image: FreeSpaceImage, conn: str, blob: str, tmp: Path, *, e
             if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
                 raise CheckFailed(f"kept file {volume}:/{rel} differs after the --skip-free upload")
             count += 1
-    return (f"verify --skip-free: identical ({verify_seconds:.1f} s); e2fsck -fn and fsck.fat -n clean; "
+    return (f"verify --skip-free: used blocks identical, free ones zero ({verify_seconds:.1f} s); e2fsck -fn and fsck.fat -n clean; "
             f"{count:,} kept files intact")
 
 
