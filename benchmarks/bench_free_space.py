@@ -224,7 +224,7 @@ def free_space_run(*, repeat: int = 1, log: Callable[[str], None] = bu.log,
                 log(f"    {run['wall']:.2f} s, {run['wire']:,} bytes sent{'; ' + run['verified'] if run['verified'] else ''}")
                 runs[mode].append(run)
     except Exception as exc:  # noqa: BLE001 - a failed measurement is reported (as bench_upload.measure does)
-        failure = f"{type(exc).__name__}: {exc}"
+        failure = " ".join(f"{type(exc).__name__}: {exc}".split())[:400].replace("|", "/")  # one Markdown line
         log(f"    FAILED: {failure}")
     return render(image, inspected, runs, repeat=repeat, failure=failure), not failure
 
