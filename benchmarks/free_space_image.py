@@ -135,8 +135,20 @@ def esp_content(seed: int, scale: float = 1.0) -> tuple[dict[str, bytes], dict[s
 # --------------------------------------------------------------------------- tools
 
 
+TOOLS = ("sfdisk", "mkfs.ext4", "debugfs", "mkfs.fat", "mmd", "mcopy", "mdel", "fallocate")
+
+
+def missing_tools() -> list[str]:
+    """The tools the builder needs that are not installed."""
+    return [name for name in TOOLS if not _which(name)]
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(f"/usr/sbin/{name}") or shutil.which(f"/sbin/{name}")
+
+
 def tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(f"/usr/sbin/{name}") or shutil.which(f"/sbin/{name}")
+    path = _which(name)
     if path is None:
         raise RuntimeError(f"{name} is not installed (Debian: e2fsprogs, dosfstools, mtools, fdisk)")
     return path
