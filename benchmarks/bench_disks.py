@@ -155,6 +155,11 @@ def run_set(label: str, extra: list[str], disks: list[tuple[str, Path, Image]], 
 
 def disks_section(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> str:
     """The Markdown section of the multi-disk publish (what ``suite.py`` adds to RESULTS.md)."""
+    return disks_run(count=count, repeat=repeat, timeout=timeout)[0]
+
+
+def disks_run(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> tuple[str, bool]:
+    """The section, and whether every publish succeeded and verified."""
     folder = Path(tempfile.mkdtemp(prefix="bench-disks-", dir=WORK_DIR))
     try:
         disks = disk_files(folder, count)
@@ -167,7 +172,8 @@ def disks_section(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> s
                 run = run_set(label, extra, disks, folder, timeout=timeout)
                 log(f"    {run.seconds:.2f} s, {run.sent:,} bytes, {run.requests:,} requests {run.error}")
                 runs[label].append(run)
-        return render(disks, floor, how, runs)
+        ok = all(not r.error for items in runs.values() for r in items)
+        return render(disks, floor, how, runs), ok
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -202,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         for label in list(SETTINGS):
             if label != args.only:
                 del SETTINGS[label]
-    print(disks_section(count=args.disks, repeat=args.repeat))
-    return 0
+    section, ok = disks_run(count=args.disks, repeat=args.repeat)
+    print(section)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

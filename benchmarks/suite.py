@@ -16,7 +16,12 @@ What it measures (see benchmarks/README.md for one measurement's steps):
   case usefully;
 * through the shaping proxy (40 ms round trip, 20 MiB/s, 250 requests/s) on (a) and (b):
   vhdupload at its defaults, the computed shaped floor (best merge, max(bytes/B, requests/R)),
-  a measured bare Put Page at that merge, and the SDK's ``upload_blob(max_concurrency=8)``.
+  a measured bare Put Page at that merge, and the SDK's ``upload_blob(max_concurrency=8)``;
+* a VM's disks (``bench_disks.py``): ``publish`` of (a) as OS disk with two (b)s as data disks
+  through per-blob limits (20 MiB/s, 250 requests/s) and a 40 MiB/s link, beside the set's floor,
+  at the defaults and at the old split of 8 connections;
+* free space (``bench_free_space.py``): a used-then-cleaned disk, its deleted data as ``inspect``
+  finds it, and the bytes sent plain and with ``--skip-free``.
 
 Each row is the median of ``--repeat`` runs (spread shown as min-max).
 """
@@ -247,6 +252,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="images a and b, no AzCopy, shaped (b) only")
     parser.add_argument("--no-shaped", action="store_true", help="skip the shaped-link section")
     parser.add_argument("--no-azcopy", action="store_true", help="skip AzCopy")
+    parser.add_argument("--no-disks", action="store_true", help="skip the three-disk publish through the shaped link")
+    parser.add_argument("--no-free-space", action="store_true", help="skip the free-space image")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"), help="where to add the section")
     parser.add_argument("--vhdupload-path", default=None,
@@ -323,15 +330,29 @@ def main(argv: list[str] | None = None) -> int:
                         run_one(image, tool, repeat, commands=commands, timeout=args.timeout, rng=rng, shaped=True,
                                 extra=extra, env_extra=env_extra))
     managed = managed_disk_section(args) if "a" in args.images and not args.quick else ""
+    disks, disks_ok = "", True
+    if not (args.no_disks or args.quick):
+        import bench_disks
+
+        log("a VM's disks: publish of (a) + (b) + (b) through the shaped link (per blob and link limits)")
+        disks, disks_ok = bench_disks.disks_run(repeat=args.repeat, timeout=args.timeout)
+    free, free_ok = "", True
+    if not args.no_free_space:
+        import bench_free_space
+
+        log("free space: a used-then-cleaned disk, plain and --skip-free")
+        free, free_ok = bench_free_space.free_space_run(repeat=args.repeat, log=log,
+                                                        vhdupload_path=args.vhdupload_path)
     total = time.monotonic() - t0
-    section = render(args, argv, started, total, images, micro_rows, loop, shaped, computed, tools) + managed
+    section = (render(args, argv, started, total, images, micro_rows, loop, shaped, computed, tools) + managed
+               + ("\n" + disks if disks else "") + ("\n" + free if free else ""))
     plots = make_plots(images, loop, shaped, computed, started)
     if plots:
         section += "\n" + "\n".join(f"![{title}]({name})" for name, title in plots) + "\n"
     print(section)
     write_results(Path(args.results), section)
     failed = [r for runs in list(loop.values()) + list(shaped.values()) for r in runs if not r.ok]
-    return 1 if failed else 0
+    return 1 if failed or not disks_ok or not free_ok else 0
 
 
 def managed_disk_section(args) -> str:
