@@ -137,5 +137,26 @@ def test_bars_per_disk_and_a_total_on_a_terminal_only(stub_az, disks, double, az
     assert json.loads(out)["created"] is True  # stdout: the JSON alone
     for name in ("total", "os.vhd", "data0.vhd", "data1.vhd"):  # one bar per disk plus the total
         assert re.search(rf"\r{re.escape(name)}:\s+\d+%\|", err), (name, err)
+        # and once the uploads end, its final line stays on screen at 100 % (a small disk done
+        # between two redraws was wiped at 0 %)
+        assert re.search(rf"[\r\n]{re.escape(name)}: 100%\|[^\r\n\x1b]*\]\r?\n", err), (name, err)
     code, out, err = run_cli([*args[:2], "--json", *_args(double, azurite)], tty=False)  # a rerun, not on a terminal
     assert code == 0 and "total" not in err and "os.vhd:" not in err
+
+
+def test_replication_bars_are_drawn_on_a_terminal_that_says_it_has_no_rows(stub_az, disks, double, azurite,  # noqa: F811
+                                                                           container_url):
+    # A fresh pseudo-terminal reports 0 x 0; tqdm given 0 rows draws nothing, and the regions'
+    # bars never showed (the disks' did: they were given the size the CLI worked out).
+    from tests.support.terminal import run_cli
+
+    double.replication_step = 50
+    manifest = write_manifest(
+        disks.folder, kind="gallery-version", storage=f'container_url = "{container_url}"',
+        image_extra='gallery = "gal"\ndefinition = "app"\nversion = "1.0.0"\npublisher = "c"\noffer = "a"\nsku = "v1"\n'
+                    'target_regions = ["eastus"]\n')
+    code, _out, err = run_cli(["publish", str(manifest), "--poll-seconds", "0", *_args(double, azurite)], tty=True)
+    assert code == 0, err
+    for region in ("westeurope", "eastus"):
+        assert re.search(rf"replicating to {region}: 100%\|[^\r\n]*\| Completed", err), (region, err)
+    assert "| , " not in err  # the state follows the bar, without tqdm's postfix comma

@@ -9,6 +9,7 @@ from typing import Any
 from ..printable import printable
 from ..registration import ReplicationStatus
 from ._common import say
+from ._progress import stderr_size
 
 
 class ReplicationBars:
@@ -26,7 +27,11 @@ class ReplicationBars:
         for region in status.regions:
             if self._tty:
                 self._bar(region.region, len(self._bars)).update(region.progress - self._bars[region.region].n)
-                self._bars[region.region].set_postfix_str(printable(region.state), refresh=True)
+                bar = self._bars[region.region]
+                # The state in the format itself: tqdm's postfix comes with a ", " before it.
+                state = printable(region.state).replace("{", "{{").replace("}", "}}")
+                bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| " + state
+                bar.refresh()
             elif self._said.get(region.region) != (region.state, region.progress):
                 self._said[region.region] = (region.state, region.progress)
                 say(f"replication: {region.region} {region.progress}% ({region.state})", err=True)  # ARM's words, escaped
@@ -35,8 +40,9 @@ class ReplicationBars:
         if region not in self._bars:
             from tqdm import tqdm
 
+            columns, rows = stderr_size()  # a terminal saying 0 rows would get no bar drawn at all
             self._bars[region] = tqdm(total=100, desc=f"replicating to {printable(region)}", unit="%", position=position,
-                                      file=sys.stderr, leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+                                      file=sys.stderr, leave=True, ncols=columns, nrows=rows, bar_format="{desc}: {percentage:3.0f}%|{bar}|")
         return self._bars[region]
 
     def close(self) -> None:

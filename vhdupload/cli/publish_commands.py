@@ -34,6 +34,7 @@ from ._arm_options import (
     dry_run as plan_dry_run,
     offline_note,
 )
+from ._progress import stderr_size
 from ._replication import ReplicationBars
 from ._common import ThreadsOption, parse_threads, say, setup_logging
 from ._storage_options import (
@@ -51,19 +52,6 @@ from .upload_commands import bandwidth_line, parse_bandwidth, transfer_settings
 
 #: Problems listed one to a line before the rest are counted: enough to fix in one pass.
 MAX_PROBLEMS_SHOWN = 20
-
-
-def _stderr_size() -> tuple[int, int]:
-    """Columns and lines of stderr's terminal (0 x 0, as fresh pseudo-terminals say, is unknown)."""
-    import os
-    import shutil
-
-    fallback = shutil.get_terminal_size()
-    try:
-        size = os.get_terminal_size(sys.stderr.fileno())
-    except (AttributeError, ValueError, OSError):
-        return fallback.columns, fallback.lines
-    return (size.columns or fallback.columns), (size.lines or fallback.lines)
 
 
 @app.command("publish")
@@ -125,16 +113,22 @@ def publish_command(
     cancel = threading.Event()
     bars = _Bars(enabled=not no_progress and not dry_run and sys.stderr.isatty())
     replication = ReplicationBars(enabled=not no_progress and not dry_run)
+
+    def replicating(status: Any) -> None:
+        bars.finish()  # the disks are registered: their bars make room for the regions'
+        replication(status)
+
     try:
         def run(arm: ArmConnection, _online: bool = True) -> PublishResult:
             return publish(manifest, arm=arm, blob_client_factory=blob_client, settings=settings, options=options,
-                           progress=bars.update, cancel=cancel, on_replication=replication)
+                           progress=bars.update, cancel=cancel, on_replication=replicating)
 
         online = True
         if dry_run:  # without a sign-in: the plan and its bodies all the same, nothing compared
             result, online = plan_dry_run(run, subscription, arm_endpoint, cloud, arm_audience)
         else:
             result = run(arm_connection(subscription, arm_endpoint, cloud, arm_audience, arm_timeout=arm_timeout))
+            bars.finish()
     except PublishCheckError as exc:
         bars.close()
         shown = exc.problems[:MAX_PROBLEMS_SHOWN]  # a manifest of 10,000 bad disks is not 20,000 lines
@@ -230,7 +224,7 @@ class _Bars:
         from tqdm import tqdm
 
         with self._lock:
-            columns, rows = _stderr_size()
+            columns, rows = stderr_size()
             if self._total is None:
                 self._total = tqdm(total=0, unit="MiB", desc="total", bar_format=_BAR_FORMAT,  # MiB, as upload's bar
                                    file=sys.stderr, ncols=columns, nrows=rows, position=0, leave=False)
@@ -248,6 +242,23 @@ class _Bars:
                 self._covered[event.index] = event.progress.covered
                 bar.update(delta / _MIB)
                 self._total.update(delta / _MIB)
+
+    def finish(self) -> None:
+        """The uploads are done: wipe the moving bars and print each disk's final line (and the
+        total's) where they were, so that they stay on screen above what follows (several tqdm
+        bars left in place by their positions overwrote each other and the replication bars)."""
+        with self._lock:
+            if self._total is None:
+                return
+            lines = []
+            for index in sorted(self._bars):
+                bar = self._bars[index]
+                bar.update(max(0.0, bar.total - bar.n))  # a disk done between two redraws showed 0 %
+                lines.append(str(bar))
+            self._total.update(max(0.0, self._total.total - self._total.n))
+            lines.append(str(self._total))
+        self.close()
+        say(*lines, err=True)
 
     def close(self) -> None:
         with self._lock:
