@@ -95,13 +95,18 @@ class SourceProof:
 
 
 def rewrite_unproven(image: BlobImage, send: SendFunction, listed: list[tuple[int, int]], *, proven: int,
-                     tracker: ProgressTracker) -> planning.RangeSet:
+                     tracker: ProgressTracker, redo: planning.RangeSet | None = None) -> planning.RangeSet:
     """What the destination holds past the ``proven`` watermark may be of an older source: write
     the local bytes (zeros included) over each such range, so nothing stale survives beside
-    skipped zeros. Returns what the pump may skip: the proven prefix and what was rewritten."""
-    kept = [(lo, min(hi, proven)) for lo, hi in listed if lo < proven]
+    skipped zeros; so too where it holds pages of ``redo`` (pages the proven prefix holds as
+    another way of sending made them). Returns what the pump may skip: the proven prefix (less
+    ``redo``) and what was rewritten."""
+    redo = redo or planning.RangeSet()
+    proven_held = [(lo, min(hi, proven)) for lo, hi in listed if lo < proven]
+    kept = redo.subtract_from(proven_held)
+    stale = [piece for lo, hi in proven_held for piece in redo.within(lo, hi)]
     beyond = [(max(lo, proven), min(hi, image.data_size)) for lo, hi in listed if hi > proven]
-    rewritten = planning.RangeSet([(lo, hi) for lo, hi in beyond if hi > lo])
+    rewritten = planning.RangeSet([(lo, hi) for lo, hi in [*stale, *beyond] if hi > lo])
     for lo, hi in rewritten.ranges:
         for offset in range(lo, hi, planning.CHUNK):
             piece = image.read(offset, min(planning.CHUNK, hi - offset))
