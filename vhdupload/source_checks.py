@@ -107,12 +107,18 @@ def rewrite_unproven(image: BlobImage, send: SendFunction, listed: list[tuple[in
     stale = [piece for lo, hi in proven_held for piece in redo.within(lo, hi)]
     beyond = [(max(lo, proven), min(hi, image.data_size)) for lo, hi in listed if hi > proven]
     rewritten = planning.RangeSet([(lo, hi) for lo, hi in [*stale, *beyond] if hi > lo])
+    redone = planning.RangeSet(stale)
+    counted = 0  # of what was rewritten, what the pump will count as present when it skips it
     for lo, hi in rewritten.ranges:
         for offset in range(lo, hi, planning.CHUNK):
             piece = image.read(offset, min(planning.CHUNK, hi - offset))
             send(piece, offset, crc64.compute(piece))
+            # a redone page is mostly free space, which the pump never looks at: only its data counts
+            inside = redone.within(offset, offset + len(piece))
+            counted += len(piece) - planning.total(inside) + sum(
+                planning.total(planning.nonzero_runs(piece[a - offset : b - offset])) for a, b in inside)
     if rewritten.ranges:
         # The pump counts what it skips as already present; these were just sent.
-        tracker.add(bytes_present=-rewritten.size())
-        log.info("rewrote %d bytes held past the proven watermark %d", rewritten.size(), proven)
+        tracker.add(bytes_present=-counted)
+        log.info("rewrote %d bytes held past the proven watermark %d or made the other way", rewritten.size(), proven)
     return planning.RangeSet(kept + rewritten.ranges)

@@ -110,9 +110,10 @@ def test_an_interrupted_upload_rerun_with_the_flag_switched_ends_as_one_run_of_t
         assert DELETED in read_blob(conn, dest)
 
     flag = [] if first else ["--skip-free"]
-    assert main(["upload", str(image), dest, *storage(conn), *flag]) == 0, capsys.readouterr().err
-    said = capsys.readouterr().out
-    assert "begun" in said  # the note says the unfinished upload was begun the other way
+    assert main(["upload", str(image), dest, *storage(conn), *flag, "--json"]) == 0, capsys.readouterr().err
+    said = json.loads(capsys.readouterr().out)
+    assert said["resumed"] and any("was begun" in note for note in said["notes"])
+    assert 0 <= said["bytes_present"] and said["bytes_sent"] + said["bytes_present"] <= SIZE  # counted once each
 
     blob = read_blob(conn, dest)
     assert blob[:SIZE] == expected[not first] and not any(blob[SIZE:-512])
