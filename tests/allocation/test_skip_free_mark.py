@@ -26,6 +26,7 @@ from vhdupload.upload_decision import Action, Existing, decide
 from .filesystems import DELETED, deleted_files, kept_files, make_ext4
 
 SIZE = 16 * MIB
+PINNED = TransferSettings(threads=4)  # no adaptive ramp-up to wait for: the tests stay fast
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def watermark(conn: str, dest: str) -> int:
 
 
 def storage(conn: str) -> list[str]:
-    return ["--connection-string", conn, "--raw", "--no-progress"]
+    return ["--connection-string", conn, "--raw", "--no-progress", "--threads", "4"]  # pinned: no ramp-up to wait for
 
 
 # -- the record ---------------------------------------------------------------------------------
@@ -134,12 +135,12 @@ def test_a_switched_rerun_cancelled_again_is_finished_either_way(image, conn, de
     assert status(page_blob(conn, dest)).skip_free is True
     assert main(["upload", str(image), dest, *storage(conn)]) == 0, capsys.readouterr().err
     assert read_blob(conn, dest)[:SIZE] == expected[False]
-    assert verify(image, page_blob(conn, dest), raw=True).identical
+    assert verify(image, page_blob(conn, dest), raw=True, settings=PINNED).identical
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["plain", "skip-free"])
 def test_a_finished_upload_rerun_with_the_flag_switched_is_refused_with_both_fixes(image, conn, dest, first, capsys):
-    upload(image, page_blob(conn, dest), raw=True, skip_free=first)
+    upload(image, page_blob(conn, dest), raw=True, skip_free=first, settings=PINNED)
     flag = [] if first else ["--skip-free"]
     assert main(["upload", str(image), dest, *storage(conn), *flag]) == 1
     err = capsys.readouterr().err.strip()
@@ -156,7 +157,7 @@ def test_a_finished_upload_rerun_with_the_flag_switched_is_refused_with_both_fix
 
 
 def test_verify_and_status_read_the_record(image, conn, dest, capsys):
-    upload(image, page_blob(conn, dest), raw=True, skip_free=True)
+    upload(image, page_blob(conn, dest), raw=True, skip_free=True, settings=PINNED)
     assert main(["verify", str(image), dest, *storage(conn)]) == 0
     out = capsys.readouterr().out
     assert "identical" in out and "the upload left it home: --skip-free" in out
@@ -169,7 +170,7 @@ def test_verify_and_status_read_the_record(image, conn, dest, capsys):
     assert main(["status", dest, "--connection-string", conn, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skip_free"] is True
 
-    upload(image, page_blob(conn, dest + "-plain"), raw=True)
+    upload(image, page_blob(conn, dest + "-plain"), raw=True, settings=PINNED)
     assert main(["verify", str(image), dest + "-plain", *storage(conn), "--skip-free"]) == 3
     assert "sent the disk whole" in capsys.readouterr().err
     assert main(["status", dest + "-plain", "--connection-string", conn, "--json"]) == 0
@@ -183,12 +184,13 @@ def test_a_managed_disk_begun_whole_is_finished_without_free_space(image, stub_a
     interrupt(image, disk, skip_free=False, after=4 * MIB + 256 * 1024)
     assert status(disk).skip_free is False and DELETED in managed_disk_double.disk_bytes("mark")
     arm = ["-g", RG, "-l", "westeurope", "--subscription", SUB, "--arm-endpoint", managed_disk_double.url]
-    assert main(["upload", str(image), "--managed-disk", "mark", *arm, "--raw", "--no-progress", "--skip-free"]) == 0, \
+    assert main(["upload", str(image), "--managed-disk", "mark", *arm, "--raw", "--no-progress", "--skip-free",
+                 "--threads", "4"]) == 0, \
         capsys.readouterr().err
     capsys.readouterr()
     held = managed_disk_double.disk_bytes("mark")
     assert held[:SIZE] == either_way(image)[True] and not any(held[SIZE:-512])
     assert status(disk).skip_free is True
-    assert main(["verify", str(image), "--managed-disk", "mark", *arm, "--raw", "--no-progress"]) == 0
+    assert main(["verify", str(image), "--managed-disk", "mark", *arm, "--raw", "--no-progress", "--threads", "4"]) == 0
     assert "the upload left it home" in capsys.readouterr().out
 
