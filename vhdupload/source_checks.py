@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import crc64, planning
 from .azure.page_blob import RANGE_WINDOW
@@ -25,13 +27,27 @@ _SPOT_CHECKS = 16  # data ranges of the destination compared with the source bef
 _SPOT_CHECK_BYTES = 64 * 1024
 
 
-def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState) -> None:
+@dataclass(frozen=True)
+class OtherWay:
+    """The source as an upload with ``skip_free`` the other way sends it: its ``image``, and
+    the pages where the two may differ (those holding a free byte)."""
+
+    image: BlobImage
+    differ: planning.RangeSet
+
+
+def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState, *,
+               other_way: Callable[[], OtherWay] | None = None) -> None:
     """Compare up to 16 of the destination's data ranges (64 KiB at the start of each, spread
     over the first listing window) with the local source, and refuse if one differs.
 
     The fingerprint samples fixed places only, so that any copy of the source agrees with it;
     two sparse images of one size whose data differs elsewhere would share it. The
-    destination's own pages settle that, wherever the rerun runs, for ~1 MiB of reads."""
+    destination's own pages settle that, wherever the rerun runs, for ~1 MiB of reads.
+
+    ``other_way`` (made only on a difference): a page holding a free byte may also be as the
+    other way sends it, where a rerun switching ways was stopped (past the watermark; what is
+    there is written again)."""
     listed = dest.held_ranges(size=min(image.data_size, RANGE_WINDOW))
     if not listed:
         return
@@ -39,7 +55,10 @@ def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState
     ranges = planning.RangeSet(held).ranges
     for lo, hi in ranges[:: max(1, len(ranges) // _SPOT_CHECKS)][:_SPOT_CHECKS]:
         n = min(_SPOT_CHECK_BYTES, hi - lo)
-        if n > 0 and dest.read(lo, n) != image.read(lo, n):
+        if n <= 0:
+            continue
+        remote, local = dest.read(lo, n), image.read(lo, n)
+        if remote != local and not _either_way(remote, local, lo, other_way):
             state = "a finished" if existing.complete else "an unfinished"
             raise DestinationConflictError(
                 f"{dest.url} holds {state} upload that looks like {image.disk.path.name} (same size and "
@@ -92,6 +111,22 @@ class SourceProof:
                 f"samples) but its CRC64 {existing.crc64} is not the file's {local}: the source changed since, or "
                 "it is another one; add --overwrite to upload it again"
             )
+
+
+def _either_way(remote: bytes, local: bytes, lo: int, other_way: Callable[[], OtherWay] | None) -> bool:
+    """Whether each page of ``remote`` (at ``lo``) is ``local``'s, or the other way's where the
+    two ways may differ."""
+    if other_way is None:
+        return False
+    other = other_way()
+    alternative = other.image.read(lo, len(local))
+    for start in range(0, len(local), planning.PAGE):
+        end = min(len(local), start + planning.PAGE)
+        if remote[start:end] == local[start:end]:
+            continue
+        if not other.differ.within(lo + start, lo + end) or remote[start:end] != alternative[start:end]:
+            return False
+    return True
 
 
 def rewrite_unproven(image: BlobImage, send: SendFunction, listed: list[tuple[int, int]], *, proven: int,

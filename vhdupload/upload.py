@@ -30,7 +30,8 @@ from .endpoints import open_source, package_errors
 from .transfer import TransferSettings
 from .transfer.progress import ProgressCallback
 from .upload_result import UploadResult
-from .upload_session import RESUME_HINT, OtherWay, UploadRequest, UploadSession
+from .source_checks import OtherWay
+from .upload_session import RESUME_HINT, UploadRequest, UploadSession
 from .virtual_disk import VirtualDisk
 
 __all__ = ["RESUME_HINT", "UploadResult", "upload"]

@@ -24,7 +24,7 @@ from .blob_image import BlobImage
 from .destinations.base import DestinationSession
 from .engine import SendFunction, Stream, make_sender, pump
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
-from .source_checks import SourceProof, rewrite_unproven, spot_check
+from .source_checks import OtherWay, SourceProof, rewrite_unproven, spot_check
 from .source_proof import prefix_crc
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
@@ -40,15 +40,6 @@ RESUME_HINT = "nothing was deleted: run the same command again to resume"
 _PLANNING_RATE = 20 * 1024 * 1024
 #: Looks at a destination that keeps changing under this upload before giving up.
 _ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class OtherWay:
-    """The source as an upload with ``skip_free`` the other way sends it: its ``image``, and
-    the pages where the two may differ (those holding a free byte)."""
-
-    image: BlobImage
-    differ: planning.RangeSet
 
 
 @dataclass(frozen=True)
@@ -81,6 +72,7 @@ class UploadSession:
         self.merging_used = (0, "")
         #: Set when resuming an unfinished upload made with ``skip_free`` the other way.
         self.switch: OtherWay | None = None
+        self._other_way: OtherWay | None = None
 
     # -- steps 2 and 3 ------------------------------------------------------------------------
     def _decide(self) -> tuple[Decision, UploadState | None]:
@@ -151,13 +143,15 @@ class UploadSession:
             return "new", None
         assert existing is not None
         recorded = self.image  # as the upload being resumed sent it: what its pages and proofs are of
+        alternative = self._other if self.request.other_way is not None else None
         if existing.skip_free != self.request.skip_free:
-            assert self.request.other_way is not None
-            self.switch = self.request.other_way()
+            self.switch = self._other()
             recorded = self.switch.image
+            switch = self.switch
+            alternative = lambda: OtherWay(image=self._image_for(existing), differ=switch.differ)  # noqa: E731
         recorded = self._image_for(existing, recorded)
         if self.dest.can_read_back:
-            spot_check(self.dest, recorded, existing)
+            spot_check(self.dest, recorded, existing, other_way=alternative)
         self.image = self._image_for(existing)
         self.proven = self.proof.prefix(recorded, existing)
         existing.lease_seconds = self.dest.lease_seconds  # what a rerun meeting our guard reads
@@ -165,6 +159,13 @@ class UploadSession:
         self.state = existing
         self.dest.save_state(existing)
         return "resume", existing
+
+    def _other(self) -> OtherWay:
+        """The source sent the other way (read once: it may read allocation maps)."""
+        if self._other_way is None:
+            assert self.request.other_way is not None
+            self._other_way = self.request.other_way()
+        return self._other_way
 
     def _fresh_state(self) -> UploadState:
         footer = Footer.parse(self.image.footer)
