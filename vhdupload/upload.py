@@ -75,7 +75,8 @@ def upload(
         read are sent as they are (``notes`` say which); ``free_bytes_skipped`` says how much.
         False (the default) sends the disk bit for bit. The choice is recorded on the destination:
         :func:`vhdupload.verify` reads it. An unfinished upload made the other way is finished this
-        way (what differs is written again); a finished one is refused unless ``overwrite``.
+        way (what differs is written again); a finished one is done if it holds the very bytes this
+        way leaves, else refused unless ``overwrite``.
     :param settings: how the data travels (:class:`vhdupload.TransferSettings`: threads,
         retries, timeout, bandwidth cap in bytes/s, zero-gap merging); its defaults when None.
     :param progress: called with :class:`vhdupload.Progress` snapshots, from worker threads;

@@ -25,7 +25,7 @@ from .destinations.base import DestinationSession
 from .engine import SendFunction, Stream, make_sender, pump
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
 from .source_checks import OtherWay, SourceProof, rewrite_unproven, spot_check
-from .source_proof import prefix_crc
+from .source_proof import prefix_crc, whole_crc
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
 from .upload_decision import Action, Decision, decide
@@ -93,9 +93,9 @@ class UploadSession:
                 if self._create():
                     return "new", None
                 continue  # someone created it just now: look again
-            if decision.action is Action.COMPLETE:
+            if decision.action in (Action.COMPLETE, Action.COMPLETE_IF_SAME):
                 assert existing is not None
-                return "complete", self._accept_complete(existing, spot=self.dest.can_read_back)
+                return "complete", self._accept_complete(existing, spot=self.dest.can_read_back, decision=decision)
             with self._claimed():
                 if decision.action is Action.RESUME:
                     return self._resume_under_guard()
@@ -124,20 +124,34 @@ class UploadSession:
         self.image = self._image_for(self.state)
         self.dest.replace(size=self.image.size, state=self.state)
 
-    def _accept_complete(self, existing: UploadState, *, spot: bool) -> UploadState:
-        if spot:
-            spot_check(self.dest, self.image, existing)
-        self.proof.complete(self._image_for(existing), existing)
+    def _accept_complete(self, existing: UploadState, *, spot: bool, decision: Decision) -> UploadState:
+        if decision.action is Action.COMPLETE_IF_SAME:
+            self._same_bytes_or_refuse(existing, decision.reason)
+        else:
+            if spot:
+                spot_check(self.dest, self.image, existing)
+            self.proof.complete(self._image_for(existing), existing)
         self.dest.confirm_complete(existing)
         return existing
+
+    def _same_bytes_or_refuse(self, existing: UploadState, refusal: str) -> None:
+        """A finished upload sent with ``skip_free`` the other way is this one's only if its
+        recorded CRC64 is this way's image's (the free space read zeros anyway): recomputed
+        always, since the file being unmodified says nothing about the other way."""
+        local = crc64.to_hex(whole_crc(self._image_for(existing), cancel=self.cancel))
+        if not existing.crc64 or local != existing.crc64:
+            raise DestinationConflictError(f"{self.dest.url} {refusal}")
+        sent = "leaving free space home" if existing.skip_free else "whole"
+        self.dest.notes.append(f"it was sent {sent}, and holds the very bytes this upload would leave: "
+                               "nothing to send (its free space reads zeros either way)")
 
     def _resume_under_guard(self) -> tuple[str, UploadState | None]:
         """Look again under the guard: another upload may have finished meanwhile."""
         decision, existing = self._decide()
-        if decision.action is Action.COMPLETE:
+        if decision.action in (Action.COMPLETE, Action.COMPLETE_IF_SAME):
             assert existing is not None
             self.dest.release()
-            return "complete", self._accept_complete(existing, spot=False)
+            return "complete", self._accept_complete(existing, spot=False, decision=decision)
         if decision.action is not Action.RESUME:
             self._replace()  # it changed under us: make it afresh
             return "new", None

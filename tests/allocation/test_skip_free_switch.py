@@ -10,13 +10,14 @@ import dataclasses
 import threading
 import time
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from tests.support.memory_destination import MemoryDestination
 from vhdupload import TransferSettings, crc64, open_disk
 from vhdupload.allocation import WithoutFreeSpace
 from vhdupload.azure.state import source_identity, stat_token
-from vhdupload.errors import VhdUploadError
+from vhdupload.errors import DestinationConflictError, VhdUploadError
 from vhdupload.planning import RangeSet
 from vhdupload.source_proof import whole_crc
 from vhdupload.source_checks import OtherWay
@@ -99,8 +100,18 @@ def test_a_rerun_with_the_flag_switched_ends_as_one_run_of_its_kind(tmp_path, ca
         kinds = [case["first"], not case["first"]]
         dest = MemoryDestination()
         if _run(whole, view, dest, skip_free=kinds[0], max_gap=case["max_gap"], fail_after=case["stop_after"]):
-            event("the first run finished")
-            return  # a finished upload switched is the decision table's (refused)
+            # finished: a switched rerun takes it as done only when it holds that way's very bytes
+            before = dest.image()
+            same = (view if kinds[1] else whole).read(0, SIZE) == before[:SIZE]
+            event(f"the first run finished, the same bytes either way: {same}")
+            try:
+                _session(whole, view, dest, skip_free=kinds[1], max_gap=case["max_gap"]).run(
+                    progress=None, started=time.monotonic())
+                assert same
+            except DestinationConflictError:
+                assert not same
+            assert dest.image() == before
+            return
         last = kinds[1]
         if not _run(whole, view, dest, skip_free=last, max_gap=case["max_gap"], fail_after=case["again_after"]):
             last = case["third"]  # the switched rerun failed too: either kind finishes it
@@ -114,3 +125,26 @@ def test_a_rerun_with_the_flag_switched_ends_as_one_run_of_its_kind(tmp_path, ca
         assert dest.state is not None and dest.state.complete and dest.state.skip_free is last
         image = dataclasses.replace(dest.layout(view if last else whole, resize=True), footer=held[-512:])
         assert dest.state.crc64 == crc64.to_hex(whole_crc(image))
+
+
+def test_a_finished_upload_made_the_other_way_is_done_only_if_it_holds_the_same_bytes(tmp_path):
+    """Free space that reads zeros anyway (here: where no data lies) leaves the same bytes either
+    way: a rerun switched sends nothing. Free space holding data does not: refused, with the fix."""
+    case = {"data": [(0, MIB), (5 * MIB, 6 * MIB)], "seed": 7}
+    path = _source(tmp_path, case)
+    with open_disk(path, raw=True) as whole:
+        for first in (False, True):
+            blank = WithoutFreeSpace(whole, [(2 * MIB, 4 * MIB)])  # free, and zeros
+            dest = MemoryDestination()
+            assert _run(whole, blank, dest, skip_free=first, max_gap=0, fail_after=None)
+            again = _session(whole, blank, dest, skip_free=not first, max_gap=0).run(progress=None,
+                                                                                        started=time.monotonic())
+            assert again.already_complete and again.bytes_sent == 0 and dest.state.skip_free is first
+            assert any("the very bytes" in note for note in again.notes)
+
+            deleted = WithoutFreeSpace(whole, [(MIB // 2, 2 * MIB)])  # free, but holding data
+            dest = MemoryDestination()
+            assert _run(whole, deleted, dest, skip_free=first, max_gap=0, fail_after=None)
+            with pytest.raises(DestinationConflictError, match="--overwrite"):
+                _session(whole, deleted, dest, skip_free=not first, max_gap=0).run(progress=None,
+                                                                                    started=time.monotonic())
