@@ -27,10 +27,10 @@ from .allocation import WithoutFreeSpace, without_free_space
 from .azure.state import source_identity, stat_token
 from .destinations.base import Destination
 from .endpoints import open_source, package_errors
+from .source_checks import OtherWay
 from .transfer import TransferSettings
 from .transfer.progress import ProgressCallback
 from .upload_result import UploadResult
-from .source_checks import OtherWay
 from .upload_session import RESUME_HINT, UploadRequest, UploadSession
 from .virtual_disk import VirtualDisk
 

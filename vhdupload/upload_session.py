@@ -157,12 +157,14 @@ class UploadSession:
             return "new", None
         assert existing is not None
         recorded = self.image  # as the upload being resumed sent it: what its pages and proofs are of
-        alternative = self._other if self.request.other_way is not None else None
+        # A page holding a free byte may be either way's past the watermark (a switch stopped midway)
+        alternative: Callable[[], OtherWay] | None = self._other if self.request.other_way is not None else None
         if existing.skip_free != self.request.skip_free:
-            self.switch = self._other()
-            recorded = self.switch.image
-            switch = self.switch
-            alternative = lambda: OtherWay(image=self._image_for(existing), differ=switch.differ)  # noqa: E731
+            switch = self.switch = self._other()
+            recorded = switch.image
+
+            def alternative() -> OtherWay:
+                return OtherWay(image=self.image, differ=switch.differ)
         recorded = self._image_for(existing, recorded)
         if self.dest.can_read_back:
             spot_check(self.dest, recorded, existing, other_way=alternative)

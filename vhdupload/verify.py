@@ -27,8 +27,8 @@ from .errors import InputError, StorageError
 from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_THREADS, TransferSettings
-from .virtual_disk import VirtualDisk
 from .verify_ranges import RangeFindings, compare_ranges
+from .virtual_disk import VirtualDisk
 
 VERIFY_MAX_GAP = 1024 * 1024
 #: ``verify(mode=)``: the full comparison, or the page map and records (:mod:`.verify_ranges`).
@@ -142,8 +142,8 @@ def verify(
 
 
 def _with_free_space(result: VerifyResult, *, compared: bool, recorded: bool | None) -> VerifyResult:
-    """Say how free space was compared; where the comparison failed against what the upload
-    recorded, say that first: it is the likelier cause than the data."""
+    """Say how free space was compared; where the comparison failed and was not made as the
+    upload recorded, the problem says so too (the likelier cause) and how to compare as uploaded."""
     problem = result.problem
     if problem is not None and recorded is not None and compared != recorded:
         if recorded:
