@@ -141,7 +141,7 @@ def test_upload_verify_and_status_take_a_destination_and_keywords_only_after_it(
         ("source", POS, EMPTY), ("destination", POS, EMPTY),
         ("raw", KW, False), ("resize", KW, True), ("settings", KW, None), ("cancel", KW, None), ("progress", KW, None),
         ("mode", KW, "full"),
-        ("skip_free", KW, False),
+        ("skip_free", KW, None),  # None: as the destination records it
     ]
     assert _parameters(vhdupload.status) == [("destination", POS, EMPTY), ("settings", KW, None)]
 
@@ -194,7 +194,7 @@ def test_one_upload_status_type_for_every_destination() -> None:
     fields = list(UploadStatus.__dataclass_fields__)
     assert fields == ["url", "exists", "made_by_vhdupload", "complete", "size", "bytes_present", "source_name",
                       "source_type", "source_size", "source_uuid", "crc64", "source_changed", "writer",
-                      "last_modified", "disk_id", "disk_state"]
+                      "last_modified", "disk_id", "disk_state", "skip_free"]
     states = {
         UploadStatus(url="u", exists=False).state,
         UploadStatus(url="u", exists=True).state,

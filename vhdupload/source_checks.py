@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import crc64, planning
 from .azure.page_blob import RANGE_WINDOW
@@ -25,13 +27,27 @@ _SPOT_CHECKS = 16  # data ranges of the destination compared with the source bef
 _SPOT_CHECK_BYTES = 64 * 1024
 
 
-def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState) -> None:
+@dataclass(frozen=True)
+class OtherWay:
+    """The source as an upload with ``skip_free`` the other way sends it: its ``image``, and
+    the pages where the two may differ (those holding a free byte)."""
+
+    image: BlobImage
+    differ: planning.RangeSet
+
+
+def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState, *,
+               other_way: Callable[[], OtherWay] | None = None) -> None:
     """Compare up to 16 of the destination's data ranges (64 KiB at the start of each, spread
     over the first listing window) with the local source, and refuse if one differs.
 
     The fingerprint samples fixed places only, so that any copy of the source agrees with it;
     two sparse images of one size whose data differs elsewhere would share it. The
-    destination's own pages settle that, wherever the rerun runs, for ~1 MiB of reads."""
+    destination's own pages settle that, wherever the rerun runs, for ~1 MiB of reads.
+
+    ``other_way`` (made only on a difference): a page holding a free byte may also be as the
+    other way sends it, where a rerun switching ways was stopped (past the watermark; what is
+    there is written again)."""
     listed = dest.held_ranges(size=min(image.data_size, RANGE_WINDOW))
     if not listed:
         return
@@ -39,7 +55,10 @@ def spot_check(dest: DestinationSession, image: BlobImage, existing: UploadState
     ranges = planning.RangeSet(held).ranges
     for lo, hi in ranges[:: max(1, len(ranges) // _SPOT_CHECKS)][:_SPOT_CHECKS]:
         n = min(_SPOT_CHECK_BYTES, hi - lo)
-        if n > 0 and dest.read(lo, n) != image.read(lo, n):
+        if n <= 0:
+            continue
+        remote, local = dest.read(lo, n), image.read(lo, n)
+        if remote != local and not _either_way(remote, local, lo, other_way):
             state = "a finished" if existing.complete else "an unfinished"
             raise DestinationConflictError(
                 f"{dest.url} holds {state} upload that looks like {image.disk.path.name} (same size and "
@@ -94,20 +113,47 @@ class SourceProof:
             )
 
 
+def _either_way(remote: bytes, local: bytes, lo: int, other_way: Callable[[], OtherWay] | None) -> bool:
+    """Whether each page of ``remote`` (at ``lo``) is ``local``'s, or the other way's where the
+    two ways may differ."""
+    if other_way is None:
+        return False
+    other = other_way()
+    alternative = other.image.read(lo, len(local))
+    for start in range(0, len(local), planning.PAGE):
+        end = min(len(local), start + planning.PAGE)
+        if remote[start:end] == local[start:end]:
+            continue
+        if not other.differ.within(lo + start, lo + end) or remote[start:end] != alternative[start:end]:
+            return False
+    return True
+
+
 def rewrite_unproven(image: BlobImage, send: SendFunction, listed: list[tuple[int, int]], *, proven: int,
-                     tracker: ProgressTracker) -> planning.RangeSet:
+                     tracker: ProgressTracker, redo: planning.RangeSet | None = None) -> planning.RangeSet:
     """What the destination holds past the ``proven`` watermark may be of an older source: write
     the local bytes (zeros included) over each such range, so nothing stale survives beside
-    skipped zeros. Returns what the pump may skip: the proven prefix and what was rewritten."""
-    kept = [(lo, min(hi, proven)) for lo, hi in listed if lo < proven]
+    skipped zeros; so too where it holds pages of ``redo`` (pages the proven prefix holds as
+    another way of sending made them). Returns what the pump may skip: the proven prefix (less
+    ``redo``) and what was rewritten."""
+    redo = redo or planning.RangeSet()
+    proven_held = [(lo, min(hi, proven)) for lo, hi in listed if lo < proven]
+    kept = redo.subtract_from(proven_held)
+    stale = [piece for lo, hi in proven_held for piece in redo.within(lo, hi)]
     beyond = [(max(lo, proven), min(hi, image.data_size)) for lo, hi in listed if hi > proven]
-    rewritten = planning.RangeSet([(lo, hi) for lo, hi in beyond if hi > lo])
+    rewritten = planning.RangeSet([(lo, hi) for lo, hi in [*stale, *beyond] if hi > lo])
+    redone = planning.RangeSet(stale)
+    counted = 0  # of what was rewritten, what the pump will count as present when it skips it
     for lo, hi in rewritten.ranges:
         for offset in range(lo, hi, planning.CHUNK):
             piece = image.read(offset, min(planning.CHUNK, hi - offset))
             send(piece, offset, crc64.compute(piece))
+            # a redone page is mostly free space, which the pump never looks at: only its data counts
+            inside = redone.within(offset, offset + len(piece))
+            counted += len(piece) - planning.total(inside) + sum(
+                planning.total(planning.nonzero_runs(piece[a - offset : b - offset])) for a, b in inside)
     if rewritten.ranges:
         # The pump counts what it skips as already present; these were just sent.
-        tracker.add(bytes_present=-rewritten.size())
-        log.info("rewrote %d bytes held past the proven watermark %d", rewritten.size(), proven)
+        tracker.add(bytes_present=-counted)
+        log.info("rewrote %d bytes held past the proven watermark %d or made the other way", rewritten.size(), proven)
     return planning.RangeSet(kept + rewritten.ranges)

@@ -22,14 +22,17 @@ import threading
 import time
 from os import PathLike
 
-from .allocation import without_free_space
+from . import planning
+from .allocation import WithoutFreeSpace, without_free_space
 from .azure.state import source_identity, stat_token
 from .destinations.base import Destination
 from .endpoints import open_source, package_errors
+from .source_checks import OtherWay
 from .transfer import TransferSettings
 from .transfer.progress import ProgressCallback
 from .upload_result import UploadResult
 from .upload_session import RESUME_HINT, UploadRequest, UploadSession
+from .virtual_disk import VirtualDisk
 
 __all__ = ["RESUME_HINT", "UploadResult", "upload"]
 
@@ -70,7 +73,10 @@ def upload(
         files' data included), swap past its header and space no partition covers become holes,
         neither read nor sent, and the destination reads zeros there. Volumes whose maps cannot be
         read are sent as they are (``notes`` say which); ``free_bytes_skipped`` says how much.
-        False (the default) sends the disk bit for bit.
+        False (the default) sends the disk bit for bit. The choice is recorded on the destination:
+        :func:`vhdupload.verify` reads it. An unfinished upload made the other way is finished this
+        way (what differs is written again); a finished one is done if it holds the very bytes this
+        way leaves, else refused unless ``overwrite``.
     :param settings: how the data travels (:class:`vhdupload.TransferSettings`: threads,
         retries, timeout, bandwidth cap in bytes/s, zero-gap merging); its defaults when None.
     :param progress: called with :class:`vhdupload.Progress` snapshots, from worker threads;
@@ -84,20 +90,31 @@ def upload(
     started = time.monotonic()
     settings = settings or TransferSettings()
     cancel = cancel or threading.Event()
-    disk = open_source(source, raw=raw)
+    whole = open_source(source, raw=raw)
     try:
-        stats = stat_token(disk.fingerprint_files())  # before any data is read: a change from here on is caught
+        stats = stat_token(whole.fingerprint_files())  # before any data is read: a change from here on is caught
+        disk: VirtualDisk = whole
         free = None
         if skip_free:  # free space becomes holes: never read, never sent, zeros at the destination
-            disk, free = without_free_space(disk)
+            disk, free = without_free_space(whole)
         session = destination.open(settings=settings, cancel=cancel)
         image = session.layout(disk, resize=resize)  # refuses before anything remote happens
-        request = UploadRequest(image=image, identity=source_identity(disk), stats=stats, overwrite=overwrite,
-                                wait=wait, trust_stat=trust_stat)
+
+        def other_way() -> OtherWay:
+            """Only when the destination holds an unfinished upload made the other way."""
+            view = disk if isinstance(disk, WithoutFreeSpace) else without_free_space(whole)[0]
+            other = whole if skip_free else view
+            return OtherWay(image=dataclasses.replace(image, disk=other),
+                            differ=planning.RangeSet(view.touched_pages))
+
+        # The source's identity is the file's, however it is sent: a rerun with --skip-free
+        # switched is the same source (what differs is settled by the session).
+        request = UploadRequest(image=image, identity=source_identity(whole), stats=stats, overwrite=overwrite,
+                                wait=wait, trust_stat=trust_stat, skip_free=skip_free, other_way=other_way)
         result = UploadSession(dest=session, request=request, settings=settings, cancel=cancel).run(
             progress=progress, started=started)
         if free is not None:
             result = dataclasses.replace(result, free_bytes_skipped=free.free_bytes, notes=[*result.notes, *free.kept()])
         return result
     finally:
-        disk.close()
+        whole.close()

@@ -18,6 +18,9 @@ class Action(enum.Enum):
     CREATE = "create"  # nothing there: make it
     RESUME = "resume"  # our unfinished upload of this source: send the rest
     COMPLETE = "complete"  # our finished upload of this source: nothing to send
+    #: Our finished upload of this source, sent with ``skip_free`` the other way: nothing to send
+    #: if it holds what this way would leave (its CRC64 says), else refuse with ``reason``.
+    COMPLETE_IF_SAME = "complete-if-same"
     REPLACE = "replace"  # something else is there and the caller said overwrite
     REFUSE = "refuse"  # something else is there: say what, and how to replace it
 
@@ -55,11 +58,15 @@ def decide(
     blob_size: int,
     stats: str,
     overwrite: bool,
+    skip_free: bool = False,
 ) -> Decision:
     """The one decision table of an upload (see the module docstring).
 
     ``stats`` is the source files' stat token now (see ``azure.state.stat_token``): the very
     same file modified since the recorded upload read it is never resumed nor taken as done.
+    ``skip_free`` is whether this upload leaves free space home: an unfinished upload made the
+    other way is still resumed (the session rewrites what differs); a finished one is taken as
+    done only if it holds the very bytes this call would leave, else refused with both ways out.
     """
     if not existing.exists:
         return Decision(Action.CREATE)
@@ -84,6 +91,8 @@ def decide(
             return Decision(Action.REFUSE, _CHANGED)
         if state.source_changed:
             return Decision(Action.REFUSE, _CHANGED)
+        if state.complete and state.skip_free != skip_free:
+            return Decision(Action.COMPLETE_IF_SAME, _finished_the_other_way(identity, recorded_skip_free=state.skip_free))
         return Decision(Action.COMPLETE if state.complete else Action.RESUME)
     if overwrite:
         return Decision(Action.REPLACE)
@@ -105,3 +114,12 @@ _CHANGED = (
     "holds an unfinished upload whose source changed during or since it, so the pages already there "
     "cannot be trusted; add --overwrite to upload afresh"
 )
+
+
+def _finished_the_other_way(identity: SourceIdentity, *, recorded_skip_free: bool) -> str:
+    name = identity.name or "this source"
+    if recorded_skip_free:
+        return (f"holds a finished upload of {name} that left its free space home (--skip-free); run it with "
+                "--skip-free to accept it as done, or add --overwrite to send the disk whole")
+    return (f"holds a finished upload of {name} sent whole (without --skip-free); run it without --skip-free "
+            "to accept it as done, or add --overwrite to send it again without its free space")

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid as uuid_module
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import crc64, planning
@@ -24,7 +24,8 @@ from .blob_image import BlobImage
 from .destinations.base import DestinationSession
 from .engine import SendFunction, Stream, make_sender, pump
 from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
-from .source_checks import SourceProof, rewrite_unproven, spot_check
+from .source_checks import OtherWay, SourceProof, rewrite_unproven, spot_check
+from .source_proof import prefix_crc, whole_crc
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
 from .transfer.progress import ProgressCallback
 from .transfer.set_pacing import Lane
@@ -52,6 +53,9 @@ class UploadRequest:
     overwrite: bool
     wait: bool
     trust_stat: bool
+    skip_free: bool = False  # ``image`` leaves the free space out: recorded, and compared with the record
+    #: Made only when an unfinished upload made the other way is met (it reads allocation maps).
+    other_way: Callable[[], OtherWay] | None = None
 
 
 class UploadSession:
@@ -67,12 +71,16 @@ class UploadSession:
         self.proof = SourceProof(url=dest.url, cancel=cancel, trust_stat=request.trust_stat, stats=request.stats)
         self.concurrency_used = (0, "")
         self.merging_used = (0, "")
+        #: Set when resuming an unfinished upload made with ``skip_free`` the other way.
+        self.switch: OtherWay | None = None
+        self._other_way: OtherWay | None = None
 
     # -- steps 2 and 3 ------------------------------------------------------------------------
     def _decide(self) -> tuple[Decision, UploadState | None]:
         existing = self.dest.look()
         decision = decide(existing, identity=self.request.identity, blob_size=self.image.size,
-                          stats=self.request.stats, overwrite=self.request.overwrite)
+                          stats=self.request.stats, overwrite=self.request.overwrite,
+                          skip_free=self.request.skip_free)
         if decision.action is Action.REFUSE:
             raise DestinationConflictError(f"{self.dest.url} {decision.reason}")
         return decision, existing.state
@@ -86,9 +94,9 @@ class UploadSession:
                 if self._create():
                     return "new", None
                 continue  # someone created it just now: look again
-            if decision.action is Action.COMPLETE:
+            if decision.action in (Action.COMPLETE, Action.COMPLETE_IF_SAME):
                 assert existing is not None
-                return "complete", self._accept_complete(existing, spot=self.dest.can_read_back)
+                return "complete", self._accept_complete(existing, spot=self.dest.can_read_back, decision=decision)
             with self._claimed():
                 if decision.action is Action.RESUME:
                     return self._resume_under_guard()
@@ -117,33 +125,64 @@ class UploadSession:
         self.image = self._image_for(self.state)
         self.dest.replace(size=self.image.size, state=self.state)
 
-    def _accept_complete(self, existing: UploadState, *, spot: bool) -> UploadState:
-        if spot:
-            spot_check(self.dest, self.image, existing)
-        self.proof.complete(self._image_for(existing), existing)
+    def _accept_complete(self, existing: UploadState, *, spot: bool, decision: Decision) -> UploadState:
+        if decision.action is Action.COMPLETE_IF_SAME:
+            self._same_bytes_or_refuse(existing, decision.reason)
+        else:
+            if spot:
+                spot_check(self.dest, self.image, existing)
+            self.proof.complete(self._image_for(existing), existing)
         self.dest.confirm_complete(existing)
         return existing
+
+    def _same_bytes_or_refuse(self, existing: UploadState, refusal: str) -> None:
+        """A finished upload sent with ``skip_free`` the other way is this one's only if its
+        recorded CRC64 is this way's image's (the free space read zeros anyway): recomputed
+        always, since the file being unmodified says nothing about the other way."""
+        local = crc64.to_hex(whole_crc(self._image_for(existing), cancel=self.cancel))
+        if not existing.crc64 or local != existing.crc64:
+            raise DestinationConflictError(f"{self.dest.url} {refusal}")
+        sent = "leaving free space home" if existing.skip_free else "whole"
+        self.dest.notes.append(f"it was sent {sent}, and holds the very bytes this upload would leave: "
+                               "nothing to send (its free space reads zeros either way)")
 
     def _resume_under_guard(self) -> tuple[str, UploadState | None]:
         """Look again under the guard: another upload may have finished meanwhile."""
         decision, existing = self._decide()
-        if decision.action is Action.COMPLETE:
+        if decision.action in (Action.COMPLETE, Action.COMPLETE_IF_SAME):
             assert existing is not None
             self.dest.release()
-            return "complete", self._accept_complete(existing, spot=False)
+            return "complete", self._accept_complete(existing, spot=False, decision=decision)
         if decision.action is not Action.RESUME:
             self._replace()  # it changed under us: make it afresh
             return "new", None
         assert existing is not None
+        recorded = self.image  # as the upload being resumed sent it: what its pages and proofs are of
+        # A page holding a free byte may be either way's past the watermark (a switch stopped midway)
+        alternative: Callable[[], OtherWay] | None = self._other if self.request.other_way is not None else None
+        if existing.skip_free != self.request.skip_free:
+            switch = self.switch = self._other()
+            recorded = switch.image
+
+            def alternative() -> OtherWay:
+                return OtherWay(image=self.image, differ=switch.differ)
+        recorded = self._image_for(existing, recorded)
         if self.dest.can_read_back:
-            spot_check(self.dest, self.image, existing)
+            spot_check(self.dest, recorded, existing, other_way=alternative)
         self.image = self._image_for(existing)
-        self.proven = self.proof.prefix(self.image, existing)
+        self.proven = self.proof.prefix(recorded, existing)
         existing.lease_seconds = self.dest.lease_seconds  # what a rerun meeting our guard reads
         existing.source_stat = self.request.stats  # this file (maybe a copy) is the one now read
         self.state = existing
         self.dest.save_state(existing)
         return "resume", existing
+
+    def _other(self) -> OtherWay:
+        """The source sent the other way (read once: it may read allocation maps)."""
+        if self._other_way is None:
+            assert self.request.other_way is not None
+            self._other_way = self.request.other_way()
+        return self._other_way
 
     def _fresh_state(self) -> UploadState:
         footer = Footer.parse(self.image.footer)
@@ -157,12 +196,14 @@ class UploadSession:
             footer_timestamp=footer.timestamp,
             lease_seconds=self.dest.lease_seconds,
             source_stat=self.request.stats,
+            skip_free=self.request.skip_free,
         )
 
-    def _image_for(self, state: UploadState) -> BlobImage:
-        if self.image.disk.footer is not None:
-            return self.image
-        return self.image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
+    def _image_for(self, state: UploadState, image: BlobImage | None = None) -> BlobImage:
+        image = image or self.image
+        if image.disk.footer is not None:
+            return image
+        return image.with_footer(footer_uuid=state.footer_uuid_value, footer_timestamp=state.footer_timestamp)
 
     # -- steps 4 and 5 -----------------------------------------------------------------------
     def run(self, *, progress: ProgressCallback | None, started: float) -> UploadResult:
@@ -226,18 +267,22 @@ class UploadSession:
         image = self.image
         self.dest.open_for_writing(state=lambda: self.state, seconds_hint=image.size / _PLANNING_RATE)
         listed = self._listed_for_resume() if mode == "resume" else []
+        redo = planning.RangeSet()
+        if self.switch is not None:
+            redo = self._switch_way(listed)
         tracker = ProgressTracker(total=image.examined_bytes() + FOOTER_SIZE, subscribers=[progress] if progress else None)
         send, lane = self._sender(tracker)
         try:
-            return self._send_all(send, tracker, listed, mode=mode, started=started)
+            return self._send_all(send, tracker, listed, redo=redo, mode=mode, started=started)
         finally:
             if lane is not None:
                 lane.close()
 
-    def _send_all(self, send: SendFunction, tracker: ProgressTracker, listed: list[tuple[int, int]], *,
-                  mode: str, started: float) -> UploadResult:
+    def _send_all(self, send: SendFunction, tracker: ProgressTracker, listed: list[tuple[int, int]] | None, *,
+                  redo: planning.RangeSet, mode: str, started: float) -> UploadResult:
         image = self.image
-        held = rewrite_unproven(image, send, listed, proven=self.proven, tracker=tracker) if listed else planning.RangeSet()
+        held = (rewrite_unproven(image, send, listed, proven=self.proven, tracker=tracker, redo=redo)
+                if listed else planning.RangeSet())
         max_gap = self.settings.max_gap
         if max_gap is None:  # start from the destination's bytes/s over its requests/s, then measure
             max_gap = planning.default_max_gap(self.dest.limits)
@@ -270,8 +315,37 @@ class UploadSession:
             md5=base64.b64encode(md5).decode("ascii") if md5 is not None else None,
         )
 
-    def _listed_for_resume(self) -> list[tuple[int, int]]:
+    def _switch_way(self, listed: list[tuple[int, int]] | None) -> planning.RangeSet:
+        """Finish an unfinished upload made with ``skip_free`` the other way so that the
+        destination ends as one upload made this way leaves it. Its proven prefix was the other
+        way's; only the pages holding a free byte may differ, so those the destination holds
+        there are written again (zeros in the free bytes, or their data) and the pump sends
+        the rest. The record switches first, its watermark lowered to where the two ways part,
+        so a crash from here on resumes either way, correctly. Returns the pages to rewrite."""
+        assert self.switch is not None and self.state is not None
+        if listed is None:  # stale pages could survive where this way reads zeros
+            way = "with --skip-free" if self.state.skip_free else "without --skip-free"
+            raise DestinationConflictError(
+                f"{self.dest.url} holds an unfinished upload made {way}, and it cannot list which pages it "
+                f"holds to change that; run it {way} to finish it as begun, or add --overwrite to upload afresh"
+            )
+        parted = min([self.proven, *(lo for lo, _hi in self.switch.differ.ranges[:1])])
+        self.state.watermark = (parted, crc64.to_hex(prefix_crc(self.image, parted))) if parted else (0, "")
+        self.state.skip_free = self.request.skip_free
+        self.dest.save_state(self.state)
+        redo = planning.RangeSet(self.switch.differ.within(0, self.proven))
+        self.dest.notes.append(
+            "the unfinished upload there was begun leaving free space home and is finished whole: the free "
+            "space of the part already sent was sent too" if not self.request.skip_free else
+            "the unfinished upload there was begun with the disk whole and is finished leaving free space "
+            "home: the free space already sent was overwritten with zeros"
+        )
+        return redo
+
+    def _listed_for_resume(self) -> list[tuple[int, int]] | None:
         listed = self.dest.held_ranges(size=self.image.data_size)
+        if listed is None and self.switch is not None:
+            return None
         if listed is None:
             self.dest.notes.append("the destination did not list what it holds: everything was sent again")
             return []

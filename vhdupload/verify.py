@@ -28,6 +28,7 @@ from .transfer import ProgressTracker, run_bounded
 from .transfer.progress import ProgressCallback
 from .transfer.settings import DEFAULT_THREADS, TransferSettings
 from .verify_ranges import RangeFindings, compare_ranges
+from .virtual_disk import VirtualDisk
 
 VERIFY_MAX_GAP = 1024 * 1024
 #: ``verify(mode=)``: the full comparison, or the page map and records (:mod:`.verify_ranges`).
@@ -51,6 +52,10 @@ class VerifyResult:
     seconds: float
     source_bytes_read: int = 0  # read from the local source (its extents; zeros elsewhere are not read)
     mode: str = "full"  # "full": every data byte downloaded; "ranges": the page map and records (verify_ranges)
+    #: Compared as an upload that left free space home: used blocks byte for byte, free ones as zeros.
+    skip_free: bool = False
+    #: What the destination records of that: True/False, None where vhdupload did not make it.
+    skip_free_recorded: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,7 +79,7 @@ def verify(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     mode: str = "full",
-    skip_free: bool = False,
+    skip_free: bool | None = None,
 ) -> VerifyResult:
     """Compare ``destination`` with ``source`` without downloading its zeros (a managed disk is
     granted read access for the comparison, revoked afterwards).
@@ -92,8 +97,11 @@ def verify(
         the page map, the completion mark and the whole-disk CRC64 the upload recorded (each Put Page's
         CRC64 was checked by the service): see :mod:`vhdupload.verify_ranges`. A destination without
         a recorded CRC64 (another tool's upload) gets the full comparison.
-    :param skip_free: the upload skipped free space: compare the used blocks, and check that the
-        free ones read as zeros at the destination.
+    :param skip_free: whether the upload skipped free space (then the used blocks are compared,
+        and the free ones must read as zeros at the destination). None (the default) takes what
+        the upload recorded on the destination (a plain comparison where nothing is recorded);
+        True or False compares that way whatever it records, and a difference then says that the
+        record disagrees. ``skip_free`` and ``skip_free_recorded`` of the result say both.
     :returns: a :class:`vhdupload.VerifyResult` whose ``ok`` says whether they match.
     :raises vhdupload.StorageError: only when the comparison itself could not be made (the
         destination is missing, holds an unfinished upload, cannot be read).
@@ -106,12 +114,15 @@ def verify(
         settings = dataclasses.replace(settings, threads=DEFAULT_THREADS)
     cancel = cancel or threading.Event()
     session = destination.open(settings=settings, cancel=cancel)  # holds nothing until it reads
-    disk = open_source(source, raw=raw)
-    if skip_free:  # what such an upload sent: zeros in the free space
-        disk, _found = without_free_space(disk)
+    whole = open_source(source, raw=raw)
+    disk: VirtualDisk = whole
     failed = True
     try:
         readback = session.open_for_reading()
+        recorded = readback.state.skip_free if readback.state is not None else None
+        compare_free = bool(recorded) if skip_free is None else skip_free
+        if compare_free:  # what such an upload sent: zeros in the free space
+            disk, _found = without_free_space(whole)
         # A raw image's footer is the one the upload pinned in the recorded state.
         image = session.layout(disk, resize=resize, state=readback.state)
         threads = settings.threads or DEFAULT_THREADS
@@ -122,12 +133,26 @@ def verify(
         else:
             result = _compare(readback, image, threads=threads, cancel=cancel, started=started, progress=progress)
         failed = False
-        return result
+        return _with_free_space(result, compared=compare_free, recorded=recorded)
     finally:
         try:
             session.close(failed=failed)
         finally:
-            disk.close()
+            whole.close()
+
+
+def _with_free_space(result: VerifyResult, *, compared: bool, recorded: bool | None) -> VerifyResult:
+    """Say how free space was compared; where the comparison failed and was not made as the
+    upload recorded, the problem says so too (the likelier cause) and how to compare as uploaded."""
+    problem = result.problem
+    if problem is not None and recorded is not None and compared != recorded:
+        if recorded:
+            problem += ("; the upload recorded on it left its free space home (--skip-free) but it was compared bit "
+                        "for bit: drop --no-skip-free to compare it as uploaded")
+        else:
+            problem += ("; the upload recorded on it sent the disk whole but it was compared with free space as "
+                        "zeros: drop --skip-free to compare it as uploaded")
+    return dataclasses.replace(result, problem=problem, skip_free=compared, skip_free_recorded=recorded)
 
 
 def _from_findings(readback: Readback, image: BlobImage, started: float, found: RangeFindings) -> VerifyResult:

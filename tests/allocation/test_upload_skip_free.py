@@ -39,8 +39,11 @@ def test_skip_free_sends_no_deleted_byte_and_the_blob_holds_every_file(disk, con
     # leaves the extents on page boundaries, as the check reads them
     ranges = verify(disk.path, page_blob(conn, dest), raw=True, skip_free=True, mode="ranges")
     assert ranges.identical, ranges.problem
-    bitwise = verify(disk.path, page_blob(conn, dest), raw=True)
+    recorded = verify(disk.path, page_blob(conn, dest), raw=True)  # the upload recorded how it sent it
+    assert recorded.identical and recorded.skip_free and recorded.skip_free_recorded
+    bitwise = verify(disk.path, page_blob(conn, dest), raw=True, skip_free=False)
     assert not bitwise.identical  # the source still holds the deleted data; the blob does not
+    assert "left its free space home" in (bitwise.problem or "")
 
     plain = upload(disk.path, page_blob(conn, dest + "-plain"), raw=True)
     # the deleted data (3 MiB per file system, 1 MiB of swap, 1 MiB unpartitioned) stayed home
@@ -50,6 +53,7 @@ def test_skip_free_sends_no_deleted_byte_and_the_blob_holds_every_file(disk, con
     # verify --skip-free wants zeros in the free space: the plain upload carried the deleted data
     lenient = verify(disk.path, page_blob(conn, dest + "-plain"), raw=True, skip_free=True)
     assert not lenient.identical and lenient.first_difference is not None
+    assert "sent the disk whole" in (lenient.problem or "")
 
 
 def test_the_cli_says_how_much_free_space_it_skipped(conn, dest, tmp_path):

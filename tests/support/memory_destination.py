@@ -55,7 +55,8 @@ class MemoryDestination:
         self.lost: BaseException | None = None
         self.can_read_back = True
         self.size: int | None = None
-        self.pages: dict[int, bytes] = {}  # offset -> data, as written
+        self.pages: dict[int, bytes] = {}  # offset -> data, the last write at each offset
+        self.writes: list[tuple[int, bytes]] = []  # every write in order: a later one wins where they overlap
         self.state: UploadState | None = None
         self.md5: bytes | None = None  # what finish() was given
         self.calls: list[str] = []
@@ -94,7 +95,7 @@ class MemoryDestination:
 
     def create(self, *, size: int, state: UploadState) -> bool:
         self.calls.append("create")
-        self.size, self.state, self.pages = size, state, {}
+        self.size, self.state, self.pages, self.writes = size, state, {}, []
         return True
 
     def claim(self, *, wait: bool, cancel: threading.Event, wait_timeout: float) -> None:
@@ -107,21 +108,22 @@ class MemoryDestination:
 
     def replace(self, *, size: int, state: UploadState) -> None:
         self.calls.append("replace")
-        self.size, self.state, self.pages = size, state, {}
+        self.size, self.state, self.pages, self.writes = size, state, {}, []
 
     def open_for_writing(self, *, state: Any, seconds_hint: float) -> None:
         self.calls.append("open_for_writing")
 
     def held_ranges(self, *, size: int) -> list[tuple[int, int]]:
         with self._lock:
-            return sorted((o, min(o + len(d), size)) for o, d in self.pages.items() if o < size)
+            return sorted({(o, min(o + len(d), size)) for o, d in self.writes if o < size})
 
     def put_page(self, data: bytes, *, offset: int, crc: bytes) -> None:
         with self._lock:
-            if self.fail_after is not None and len(self.pages) >= self.fail_after:
+            if self.fail_after is not None and len(self.writes) >= self.fail_after:
                 raise ConnectionResetError("the memory went away")
             assert offset % 512 == 0 and len(data) % 512 == 0 and len(data) <= 4 * 1024 * 1024
             self.pages[offset] = bytes(data)
+            self.writes.append((offset, bytes(data)))
 
     def read(self, offset: int, length: int) -> bytes:
         return self.image()[offset : offset + length]
@@ -157,7 +159,7 @@ class MemoryDestination:
 
     def delete(self) -> None:
         self.calls.append("delete")
-        self.size, self.state, self.pages = None, None, {}
+        self.size, self.state, self.pages, self.writes = None, None, {}, []
 
     # the end
     def close(self, *, failed: bool = False, cancelled: bool = False) -> str:
@@ -170,6 +172,6 @@ class MemoryDestination:
 
     def image(self) -> bytes:
         out = bytearray(self.size or 0)
-        for offset, data in self.pages.items():
+        for offset, data in self.writes:
             out[offset : offset + len(data)] = data
         return bytes(out)

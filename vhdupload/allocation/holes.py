@@ -47,6 +47,12 @@ class WithoutFreeSpace(VirtualDisk):
     def free_bytes(self) -> int:
         return sum(hi - lo for lo, hi in self.free)
 
+    @property
+    def touched_pages(self) -> list[Range]:
+        """The 4 KiB pages holding a free byte: the only places where this view and the inner
+        disk may read differently (a rerun that switches between them rewrites just these)."""
+        return coalesce((lo - lo % _PAGE, -(-hi // _PAGE) * _PAGE) for lo, hi in self.free)
+
     def extents(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
         for lo, hi in self.inner.extents(start, stop):
             yield from _outside(self.holes, self._hole_starts, lo, hi)

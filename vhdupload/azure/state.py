@@ -36,6 +36,12 @@ KEY_SOURCE_STAT = PREFIX + "source_stat"
 #: proves against the local source before it resumes (see ``vhdupload.source_proof``).
 KEY_WATERMARK = PREFIX + "watermark"
 KEY_WATERMARK_CRC64 = PREFIX + "watermark_crc64"
+#: ``true`` when the upload left the disk's free space home (``skip_free``): the destination
+#: holds zeros there by design, which a rerun and ``verify`` must know. Absent: sent whole (an
+#: upload made before the mark existed, or without ``skip_free``), so plain uploads' metadata is
+#: what it always was.
+KEY_SKIP_FREE = PREFIX + "skip_free"
+_FLAG_WORDS = {"true": True, "false": False}
 
 _SAMPLE = 64 * 1024
 _SPREAD_SAMPLES = 16
@@ -120,6 +126,8 @@ class UploadState:
     #: tuple, replaced whole, so a heartbeat writing it from another thread never pairs a new W
     #: with an old CRC.
     watermark: tuple[int, str] = (0, "")
+    #: The free space of the disk's file systems was left out (read as zeros): see KEY_SKIP_FREE.
+    skip_free: bool = False
     extra: dict[str, str] = field(default_factory=dict)  # others' metadata, kept as is
 
     @property
@@ -171,6 +179,8 @@ class UploadState:
         if mark and mark_crc:
             meta[KEY_WATERMARK] = str(mark)
             meta[KEY_WATERMARK_CRC64] = mark_crc
+        if self.skip_free:
+            meta[KEY_SKIP_FREE] = "true"
         return meta
 
     @classmethod
@@ -198,6 +208,7 @@ class UploadState:
                 lease_seconds=int(meta.get(KEY_LEASE_SECONDS, "0") or 0),
                 source_stat=meta.get(KEY_SOURCE_STAT, ""),
                 watermark=(int(meta.get(KEY_WATERMARK, "0") or 0), meta.get(KEY_WATERMARK_CRC64, "")),
+                skip_free=_FLAG_WORDS[meta.get(KEY_SKIP_FREE, "false")],  # another word: not ours to trust
                 extra={k: v for k, v in meta.items() if not k.startswith(PREFIX)},
             )
         except (KeyError, ValueError):

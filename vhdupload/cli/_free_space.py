@@ -10,7 +10,8 @@ SKIP_FREE_HELP = (
     "Volumes that cannot be read are sent as they are (a note says which)."
 )
 VERIFY_SKIP_FREE_HELP = (
-    "The upload used --skip-free: compare the used blocks, and check that the free ones read as zeros."
+    "Compare as an upload with --skip-free left it: the used blocks, and the free ones must read as zeros. "
+    "Default: as the upload recorded on the destination (--no-skip-free: bit for bit)."
 )
 
 

@@ -260,7 +260,7 @@ def verify(
     account_name: AccountNameOption = None,
     sas_token: SasTokenOption = None,
     emulator: EmulatorOption = False,
-    skip_free: Annotated[bool, typer.Option("--skip-free", help=VERIFY_SKIP_FREE_HELP)] = False,
+    skip_free: Annotated[bool | None, typer.Option("--skip-free/--no-skip-free", help=VERIFY_SKIP_FREE_HELP)] = None,
     managed_disk: ManagedDiskOption = None,
     resource_group: DiskResourceGroupOption = None,
     location: DiskLocationOption = None,
@@ -298,7 +298,8 @@ def verify(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.identical:
-        say(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})", *verify_reads(result))
+        say(f"identical: {result.blob_url} matches {source} (CRC64 {result.crc64})", *verify_reads(result),
+            *verify_free_space_lines(result))
     else:
         offset = result.first_difference
         said = offset is None or f"offset {offset}" in (result.problem or "")  # the problem may name it already
@@ -380,6 +381,8 @@ def status_lines(result: UploadStatus) -> list[str]:
             lines.append(f"  complete:      {'yes' if result.complete else 'no: rerun the upload to finish it'}")
         if result.crc64:
             lines.append(f"  CRC64:         {result.crc64}")
+        if result.skip_free:
+            lines.append("  free space:    left home (--skip-free): the destination reads zeros there")
     if result.writer:
         lines.append(f"  writer:        {result.writer}")
     return lines
@@ -393,6 +396,17 @@ def verify_reads(result: Any) -> list[str]:
         f"{format_size(result.source_bytes_read)} from the source (the rest is zeros on both sides)",
         f"  duration:      {result.seconds:.1f} s",
     ]
+
+
+def verify_free_space_lines(result: Any) -> list[str]:
+    """How a verify compared free space, and why (said only where the disk's free space mattered)."""
+    if result.skip_free and result.skip_free_recorded:
+        return ["  free space:    compared as zeros, used blocks byte for byte (the upload left it home: --skip-free)"]
+    if result.skip_free:
+        return ["  free space:    compared as zeros, used blocks byte for byte (--skip-free)"]
+    if result.skip_free_recorded:
+        return ["  free space:    compared bit for bit (--no-skip-free), though the upload left it home"]
+    return []
 
 
 def transfer_settings(**knobs: Any) -> TransferSettings:

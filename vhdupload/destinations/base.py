@@ -56,6 +56,7 @@ class UploadStatus:
     last_modified: str | None = None  # ISO 8601, where the destination says
     disk_id: str | None = None  # a managed disk's ARM resource ID
     disk_state: str | None = None  # a managed disk's diskState, as ARM says it
+    skip_free: bool | None = None  # the upload leaves free space home (reads zeros there); None: not vhdupload's
 
     @classmethod
     def recorded(cls, url: str, state: UploadState | None, **found: Any) -> "UploadStatus":
@@ -67,7 +68,7 @@ class UploadStatus:
             url=url, exists=True, made_by_vhdupload=True, complete=state.complete, source_name=state.source.name,
             source_type=state.source.disk_type, source_size=state.source.virtual_size,
             source_uuid=canonical_uuid(state.source.uuid), crc64=state.crc64, source_changed=state.source_changed,
-            **found,
+            skip_free=state.skip_free, **found,
         )
 
     @property

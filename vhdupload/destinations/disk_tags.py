@@ -35,7 +35,7 @@ def recorded_state(tags: dict[str, str] | None) -> tuple[UploadState | None, str
     state = UploadState.from_metadata(tags)
     if state is None:
         ours = any(k.lower().startswith(PREFIX) for k in (tags or {}))
-        return None, ("its vhdupload_* tags are incomplete or not numbers where numbers belong" if ours else None)
+        return None, ("its vhdupload_* tags are incomplete, or hold values vhdupload never writes" if ours else None)
     if state.footer_uuid:
         try:
             uuid.UUID(hex=state.footer_uuid)
