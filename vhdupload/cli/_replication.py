@@ -24,9 +24,10 @@ class ReplicationBars:
     def __call__(self, status: ReplicationStatus) -> None:
         if not self._enabled:
             return
+        width = max((len(printable(r.region)) for r in status.regions), default=0)  # bars one under another
         for region in status.regions:
             if self._tty:
-                self._bar(region.region, len(self._bars)).update(region.progress - self._bars[region.region].n)
+                self._bar(region.region, len(self._bars), width).update(region.progress - self._bars[region.region].n)
                 bar = self._bars[region.region]
                 # The state in the format itself: tqdm's postfix comes with a ", " before it.
                 state = printable(region.state).replace("{", "{{").replace("}", "}}")
@@ -36,12 +37,12 @@ class ReplicationBars:
                 self._said[region.region] = (region.state, region.progress)
                 say(f"replication: {region.region} {region.progress}% ({region.state})", err=True)  # ARM's words, escaped
 
-    def _bar(self, region: str, position: int) -> Any:
+    def _bar(self, region: str, position: int, width: int) -> Any:
         if region not in self._bars:
             from tqdm import tqdm
 
             columns, rows = stderr_size()  # a terminal saying 0 rows would get no bar drawn at all
-            self._bars[region] = tqdm(total=100, desc=f"replicating to {printable(region)}", unit="%", position=position,
+            self._bars[region] = tqdm(total=100, desc=f"replicating to {printable(region):<{width}}", unit="%", position=position,
                                       file=sys.stderr, leave=True, ncols=columns, nrows=rows, bar_format="{desc}: {percentage:3.0f}%|{bar}|")
         return self._bars[region]
 
