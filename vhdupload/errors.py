@@ -120,6 +120,15 @@ class DestinationConflictError(StorageError):
     """The destination blob holds a finished or foreign upload."""
 
 
+class SkipFreeMismatchError(DestinationConflictError):
+    """The destination holds a finished upload of this source sent with free space left home
+    (``recorded_skip_free``) or not, and this upload asks the other way."""
+
+    def __init__(self, message: str, *, recorded_skip_free: bool) -> None:
+        super().__init__(message)
+        self.recorded_skip_free = recorded_skip_free
+
+
 class LeaseHeldError(StorageError):
     """Another upload holds the destination blob's lease."""
 

@@ -23,7 +23,14 @@ from .azure.state import STATE_COMPLETE, STATE_SOURCE_CHANGED, SourceIdentity, U
 from .blob_image import BlobImage
 from .destinations.base import DestinationSession
 from .engine import SendFunction, Stream, make_sender, pump
-from .errors import CancelledError, DestinationConflictError, InputError, SourceChangedError, VhdUploadError
+from .errors import (
+    CancelledError,
+    DestinationConflictError,
+    InputError,
+    SkipFreeMismatchError,
+    SourceChangedError,
+    VhdUploadError,
+)
 from .source_checks import OtherWay, SourceProof, rewrite_unproven, spot_check
 from .source_proof import prefix_crc, whole_crc
 from .transfer import BandwidthLimiter, ProgressTracker, RetryPolicy, TransferSettings
@@ -141,7 +148,7 @@ class UploadSession:
         always, since the file being unmodified says nothing about the other way."""
         local = crc64.to_hex(whole_crc(self._image_for(existing), cancel=self.cancel))
         if not existing.crc64 or local != existing.crc64:
-            raise DestinationConflictError(f"{self.dest.url} {refusal}")
+            raise SkipFreeMismatchError(f"{self.dest.url} {refusal}", recorded_skip_free=existing.skip_free)
         sent = "leaving free space home" if existing.skip_free else "whole"
         self.dest.notes.append(f"it was sent {sent}, and holds the very bytes this upload would leave: "
                                "nothing to send (its free space reads zeros either way)")

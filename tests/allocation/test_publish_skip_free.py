@@ -42,3 +42,24 @@ def test_a_generalized_images_disk_leaves_its_free_space_home(disk, double, comp
     assert result.to_dict()["disks"][0]["free_bytes_skipped"] == only.free_bytes_skipped
     assert DELETED not in read_back(azurite.connection_string, f"{container_name}/os.vhd", tmp_path / "blob")
     assert DELETED in (tmp_path / "os.vhd").read_bytes()
+
+
+def test_a_finished_disk_sent_the_other_way_is_refused_in_the_manifests_words(disk, double, compute_client,  # noqa: F811
+                                                                               azurite, container_name, tmp_path):
+    # The blob was sent whole (a plain upload, or a manifest that said skip_free = false) and the
+    # image was not registered; the rerun's manifest leaves free space home: the refusal names
+    # the manifest's key, not upload's --skip-free flag.
+    import pytest
+
+    from vhdupload import PageBlob, upload
+    from vhdupload.errors import DestinationConflictError
+
+    convert_image(disk.path, tmp_path / "os.vhd")
+    upload(tmp_path / "os.vhd", PageBlob.from_connection_string(azurite.connection_string, container_name, "os.vhd"))
+    manifest = tmp_path / "publish.toml"
+    manifest.write_text(MANIFEST.format(container_url=f"{azurite.account_url}/{container_name}"))
+    with pytest.raises(DestinationConflictError) as info:
+        publish(manifest, arm=ArmConnection.from_client(compute_client()), connection_string=azurite.connection_string)
+    message = str(info.value)
+    assert "skip_free = false" in message and "set skip_free = false on this [[disk]]" in message
+    assert "--skip-free" not in message and "--overwrite" in message

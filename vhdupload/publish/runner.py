@@ -46,6 +46,7 @@ from ..errors import (
     DestinationConflictError,
     InputError,
     PublishCheckError,
+    SkipFreeMismatchError,
     StorageError,
     VhdUploadError,
 )
@@ -360,6 +361,14 @@ class _Publisher:
         try:  # a destination already holding this source is kept (0 bytes), even with overwrite
             return upload(checked.path, target, settings=settings, wait=self.options.wait, progress=report,
                           cancel=self.cancel, skip_free=self.plan.skips_free(disk))
+        except SkipFreeMismatchError as exc:
+            if not self.overwrite:  # in a manifest's words, not upload's flags
+                recorded = "true" if exc.recorded_skip_free else "false"
+                raise DestinationConflictError(
+                    f"{strip_query(self.destination(disk))} holds a finished upload of this disk sent with "
+                    f"skip_free = {recorded}: set skip_free = {recorded} on this [[disk]] to accept it as done, "
+                    "or add --overwrite to send it again"
+                ) from None
         except DestinationConflictError:
             if not self.overwrite:
                 raise
