@@ -82,7 +82,7 @@ def test_long_no_secret_in_anything_printed_or_logged(request, azurite, conn, co
 
 def _search_a_run(azurite, conn, container_name, tmp_path, managed_disk_double, https_azurite, loudnesses):
     image = tmp_path / "s.img"
-    scattered_image(image, size=24 * MIB, runs=6, seed_value=seed())
+    scattered_image(image, size=8 * MIB, runs=6, seed_value=seed())
     account = azurite.account_url
     sas = _sas(container_name, "sas.vhd", read=True, write=True, create=True)
     read_only = _sas(container_name, "ro.vhd", read=True)
