@@ -127,8 +127,9 @@ def arm_connection(managed_disk_double):
 
 
 # -- Entra ID: a second Azurite, over HTTPS, that takes bearer tokens (tests/support/entra_id.py) --
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def https_azurite(tmp_path_factory):
+    """One for the session (as ``azurite``): its tests name their containers uniquely."""
     server = start_https_azurite(tmp_path_factory.mktemp("tls"))
     yield server
     server.stop()

@@ -177,6 +177,16 @@ def _child_with_locator(tmp_path: Path, text: str, *, key: str = "relative_path"
     return path
 
 
+def _names(message: str, path: Path) -> bool:
+    """Whether ``message`` starts with ``path``: whole, or cut in the middle (``head…tail``) as
+    the library cuts a long name (a longer temporary directory, as under pytest-xdist, is one)."""
+    named = message.split(": ", 1)[0]
+    if named == str(path):
+        return True
+    head, _, tail = named.partition("…")
+    return bool(tail) and len(head) >= 20 and str(path).startswith(head) and str(path).endswith(tail)
+
+
 @pytest.mark.parametrize(
     ("key", "text", "reason"),
     [
@@ -193,7 +203,7 @@ def test_hostile_vhdx_parent_locators_name_the_child_and_the_locator(tmp_path, c
     with pytest.raises(ParentChainError) as info:
         open_disk(child)
     message = str(info.value)
-    assert message.startswith(str(child)) and key in message and reason in message
+    assert _names(message, child) and key in message and reason in message
     assert len(message) < 400 and "\0" not in message
     code, err = _cli(capsys, "inspect", str(child))
     assert code != 0 and one_line(err) and "child.vhdx" in err

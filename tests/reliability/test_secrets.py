@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, quote, unquote
 
@@ -82,12 +83,20 @@ def test_long_no_secret_in_anything_printed_or_logged(request, azurite, conn, co
 
 def _search_a_run(azurite, conn, container_name, tmp_path, managed_disk_double, https_azurite, loudnesses):
     image = tmp_path / "s.img"
-    scattered_image(image, size=24 * MIB, runs=6, seed_value=seed())
+    scattered_image(image, size=8 * MIB, runs=6, seed_value=seed())
     account = azurite.account_url
     sas = _sas(container_name, "sas.vhd", read=True, write=True, create=True)
     read_only = _sas(container_name, "ro.vhd", read=True)
     secrets = {"account key": DEV_KEY, "blob SAS sig": parse_qs(sas)["sig"][0],
                "read-only SAS sig": parse_qs(read_only)["sig"][0], "ARM/disk bearer token": ARM_TOKEN}
+    wrong = DEV_KEY[:-5] + ("A" if DEV_KEY[-5] != "A" else "B") + DEV_KEY[-4:]
+    secrets["wrong account key"] = wrong
+    jwt = fake_jwt()
+    secrets["storage JWT"] = jwt
+    secrets["storage JWT claims"] = jwt.rsplit(".", 1)[0]
+    az = stub_az(tmp_path, ARM_TOKEN)
+    (tmp_path / "jwt").mkdir()
+    az_jwt = stub_az(tmp_path / "jwt", jwt)
     outputs: list[tuple[str, int, str]] = []
 
     def go(label: str, args: list[str], expect: int = 0, **kw) -> None:
@@ -97,49 +106,54 @@ def _search_a_run(azurite, conn, container_name, tmp_path, managed_disk_double, 
             assert code == expect, (label, loudness, text[-2000:])
 
     key_args = ["--account-url", account, "--account-key", DEV_KEY]
-    go("upload, account key", ["upload", str(image), f"{container_name}/key.vhd", "--raw", *key_args, "--overwrite"])
-    go("verify, account key", ["verify", str(image), f"{container_name}/key.vhd", "--raw", *key_args])
-    go("status, connection string", ["status", f"{container_name}/key.vhd", "--connection-string", conn])
-    go("upload, connection string", ["upload", str(image), f"{container_name}/cs.vhd", "--raw", "--connection-string", conn,
-                                     "--overwrite"])
-    go("upload, AZURE_STORAGE_KEY", ["upload", str(image), f"{container_name}/env.vhd", "--raw", "--account-url", account,
-                                     "--overwrite"], env_extra={"AZURE_STORAGE_KEY": DEV_KEY})
-    go("upload, SAS URL", ["upload", str(image), f"{account}/{container_name}/sas.vhd?{sas}", "--raw", "--overwrite"])
-    go("verify, --sas-token", ["verify", str(image), f"{account}/{container_name}/sas.vhd", "--raw", "--sas-token", sas])
-    # Failures: a SAS that may not write, a key that is wrong in one character.
-    go("upload refused, read-only SAS", ["upload", str(image), f"{account}/{container_name}/ro.vhd?{read_only}", "--raw"],
-       expect=1)
-    wrong = DEV_KEY[:-5] + ("A" if DEV_KEY[-5] != "A" else "B") + DEV_KEY[-4:]
-    secrets["wrong account key"] = wrong
-    go("upload refused, wrong key", ["upload", str(image), f"{container_name}/bad.vhd", "--raw", "--account-url", account,
-                                     "--account-key", wrong], expect=1)
-
-    # Managed disk: ARM and the disk endpoint with the stub az's token; the accessSAS it is granted.
-    az = stub_az(tmp_path, ARM_TOKEN)
+    # Chains of runs, each on blobs or disks of its own: a chain runs in order (a verify after its
+    # upload), the chains side by side (each run is a process that mostly waits: its imports, HTTP).
     arm = ["-g", RG, "-l", "westeurope", "--subscription", SUB, "--arm-endpoint", managed_disk_double.url]
-    go("managed disk upload", ["upload", str(image), "--managed-disk", "sec1", *arm, "--raw", "--overwrite",
-                               "--data-access-auth-mode", "AzureActiveDirectory"], path_dir=az)
-    go("managed disk upload", ["upload", str(image), "--managed-disk", "sec2", *arm, "--raw", "--overwrite"], path_dir=az)
-    # (verify reads the disk; reading an Entra-ID-only disk fails today: test_entra_id_disks.py)
-    go("managed disk verify", ["verify", str(image), "--managed-disk", "sec2", *arm, "--raw"], path_dir=az)
-    go("managed disk status", ["status", "--managed-disk", "sec1", *arm], path_dir=az)
+    tls = {"REQUESTS_CA_BUNDLE": str(https_azurite.cert_path)}
+    # The first makes the container (its request logged too); the failures below then meet an
+    # existing container, as they would one after another.
+    go("upload, account key", ["upload", str(image), f"{container_name}/key.vhd", "--raw", *key_args, "--overwrite"])
+    chains = [
+        [lambda: go("verify, account key", ["verify", str(image), f"{container_name}/key.vhd", "--raw", *key_args]),
+         lambda: go("status, connection string", ["status", f"{container_name}/key.vhd", "--connection-string", conn])],
+        [lambda: go("upload, connection string", ["upload", str(image), f"{container_name}/cs.vhd", "--raw",
+                                                  "--connection-string", conn, "--overwrite"])],
+        [lambda: go("upload, AZURE_STORAGE_KEY", ["upload", str(image), f"{container_name}/env.vhd", "--raw",
+                                                  "--account-url", account, "--overwrite"],
+                    env_extra={"AZURE_STORAGE_KEY": DEV_KEY})],
+        [lambda: go("upload, SAS URL", ["upload", str(image), f"{account}/{container_name}/sas.vhd?{sas}", "--raw",
+                                        "--overwrite"]),
+         lambda: go("verify, --sas-token", ["verify", str(image), f"{account}/{container_name}/sas.vhd", "--raw",
+                                            "--sas-token", sas])],
+        # Failures: a SAS that may not write, a key that is wrong in one character.
+        [lambda: go("upload refused, read-only SAS", ["upload", str(image), f"{account}/{container_name}/ro.vhd?{read_only}",
+                                                      "--raw"], expect=1)],
+        [lambda: go("upload refused, wrong key", ["upload", str(image), f"{container_name}/bad.vhd", "--raw", "--account-url",
+                                                  account, "--account-key", wrong], expect=1)],
+        # Managed disk: ARM and the disk endpoint with the stub az's token; the accessSAS it is granted.
+        [lambda: go("managed disk upload", ["upload", str(image), "--managed-disk", "sec1", *arm, "--raw", "--overwrite",
+                                            "--data-access-auth-mode", "AzureActiveDirectory"], path_dir=az),
+         lambda: go("managed disk status", ["status", "--managed-disk", "sec1", *arm], path_dir=az)],
+        # (verify reads the disk; reading an Entra-ID-only disk fails today: test_entra_id_disks.py)
+        [lambda: go("managed disk upload", ["upload", str(image), "--managed-disk", "sec2", *arm, "--raw", "--overwrite"],
+                    path_dir=az),
+         lambda: go("managed disk verify", ["verify", str(image), "--managed-disk", "sec2", *arm, "--raw"], path_dir=az)],
+        # Entra ID over HTTPS: a storage JWT from the stub az.
+        [lambda: go("Entra ID upload", ["upload", str(image), f"{https_azurite.account_url}/{container_name}/entra.vhd",
+                                        "--raw", "--overwrite"], env_extra=tls, path_dir=az_jwt),
+         lambda: go("Entra ID verify", ["verify", str(image), f"{https_azurite.account_url}/{container_name}/entra.vhd",
+                                        "--raw"], env_extra=tls, path_dir=az_jwt)],
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in [pool.submit(lambda chain=chain: [step() for step in chain]) for chain in chains]:
+            done.result()
+    assert len(outputs) == 15 * len(loudnesses)
+
     grants = managed_disk_double.proxy.grants
     assert grants
     for i, grant in enumerate(grants):
         secrets[f"accessSAS sig {i}"] = grant.sig
     assert ARM_TOKEN in managed_disk_double.proxy.bearer_tokens  # the disk endpoint did get the token
-
-    # Entra ID over HTTPS: a storage JWT from the stub az.
-    jwt = fake_jwt()
-    secrets["storage JWT"] = jwt
-    secrets["storage JWT claims"] = jwt.rsplit(".", 1)[0]
-    (tmp_path / "jwt").mkdir()
-    az_jwt = stub_az(tmp_path / "jwt", jwt)
-    tls = {"REQUESTS_CA_BUNDLE": str(https_azurite.cert_path)}
-    go("Entra ID upload", ["upload", str(image), f"{https_azurite.account_url}/{container_name}/entra.vhd", "--raw",
-                           "--overwrite"], env_extra=tls, path_dir=az_jwt)
-    go("Entra ID verify", ["verify", str(image), f"{https_azurite.account_url}/{container_name}/entra.vhd", "--raw"],
-       env_extra=tls, path_dir=az_jwt)
 
     found = {label: leaks(text, secrets) for label, _, text in outputs}
     found = {label: names for label, names in found.items() if names}

@@ -1,6 +1,6 @@
 """The Entra ID doubles: a JWT that Azurite's basic OAuth check accepts, and a second Azurite
 over HTTPS (a self-signed certificate made here, ``--oauth basic``). The fixture
-``https_azurite`` (tests/conftest.py) starts one per test module.
+``https_azurite`` (tests/conftest.py) starts one for the session.
 
 Azurite's basic OAuth check (BlobTokenAuthenticator) decodes the JWT without verifying its
 signature and checks ``nbf``/``exp``/``iat``, an issuer starting with
