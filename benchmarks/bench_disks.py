@@ -13,6 +13,7 @@ link rate. Runs: vhdupload at its defaults, and pinned to ``--threads 8`` (the b
 across the disks by their size: what publish did before one pool served them all).
 
     .venv/bin/python benchmarks/bench_disks.py --repeat 3
+    .venv/bin/python benchmarks/bench_disks.py --repeat 3 --baseline ../old-checkout   # + its defaults
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def stub_az(folder: Path) -> Path:
 
 
 def run_set(label: str, extra: list[str], disks: list[tuple[str, Path, Image]], folder: Path, *,
-            timeout: float) -> SetRun:
+            timeout: float, tree: Path = ROOT) -> SetRun:
+    """One publish of the set, launch to exit, with vhdupload from ``tree``."""
     with start_azurite() as azurite, ShapingProxy(upstream_port=azurite.port, **SET_SHAPE) as proxy:
         account_url = f"http://127.0.0.1:{proxy.port}/{DEV_ACCOUNT}"
         double = start_arm_double(azurite_connection_string=azurite.connection_string, polls=1)
@@ -133,7 +135,7 @@ def run_set(label: str, extra: list[str], disks: list[tuple[str, Path, Image]], 
             connection = (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
                           f"BlobEndpoint={account_url};")
             env = {**os.environ, "PATH": f"{stub_az(folder)}:/usr/bin:/bin", "AZURE_TOKEN_CREDENTIALS": "AzureCliCredential",
-                   "PYTHONPATH": str(ROOT)}
+                   "PYTHONPATH": str(tree)}
             env.pop("AZURE_SUBSCRIPTION_ID", None)
             argv = [sys.executable, "-c", "import sys; from vhdupload.cli import main; sys.exit(main())", "publish",
                     str(path), "--json", "--no-progress", "--skip-guest-check", "--subscription", SUB,
@@ -158,24 +160,34 @@ def disks_section(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> s
     return disks_run(count=count, repeat=repeat, timeout=timeout)[0]
 
 
-def disks_run(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> tuple[str, bool]:
-    """The section, and whether every publish succeeded and verified."""
+def disks_run(*, count: int = 3, repeat: int = 1, timeout: float = 900,
+              baseline: Path | None = None) -> tuple[str, bool]:
+    """The section, and whether every publish succeeded and verified; ``baseline``: another
+    source tree (an older checkout) whose defaults run beside, as one more row."""
     folder = Path(tempfile.mkdtemp(prefix="bench-disks-", dir=WORK_DIR))
     try:
         disks = disk_files(folder, count)
         floor, how = set_floor([image for _role, _path, image in disks])
         log(f"set floor {floor:.2f} s ({how})")
-        runs: dict[str, list[SetRun]] = {label: [] for label in SETTINGS}
+        settings = {label: (extra, ROOT) for label, extra in SETTINGS.items()}
+        if baseline is not None:
+            settings[f"defaults of {_commit(baseline)}"] = ([], baseline)
+        runs: dict[str, list[SetRun]] = {label: [] for label in settings}
         for r in range(repeat):
-            for label, extra in SETTINGS.items():  # interleaved, so drift hits both alike
+            for label, (extra, tree) in settings.items():  # interleaved, so drift hits all alike
                 log(f"  publish of {count} disks, {label}, run {r + 1}")
-                run = run_set(label, extra, disks, folder, timeout=timeout)
+                run = run_set(label, extra, disks, folder, timeout=timeout, tree=tree)
                 log(f"    {run.seconds:.2f} s, {run.sent:,} bytes, {run.requests:,} requests {run.error}")
                 runs[label].append(run)
         ok = all(not r.error for items in runs.values() for r in items)
         return render(disks, floor, how, runs), ok
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _commit(tree: Path) -> str:
+    done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return done.stdout.strip() or str(tree)
 
 
 def render(disks, floor: float, how: str, runs: dict[str, list[SetRun]]) -> str:
@@ -203,12 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--disks", type=int, default=3, help="disks in the set: (a) as OS disk, then (b)s")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", choices=sorted(SETTINGS), help="run one setting only")
+    parser.add_argument("--baseline", type=Path, help="also run the defaults of this source tree (an older checkout)")
     args = parser.parse_args(argv)
     if args.only:
         for label in list(SETTINGS):
             if label != args.only:
                 del SETTINGS[label]
-    section, ok = disks_run(count=args.disks, repeat=args.repeat)
+    section, ok = disks_run(count=args.disks, repeat=args.repeat, baseline=args.baseline)
     print(section)
     return 0 if ok else 1
 

@@ -55,7 +55,7 @@ def test_the_disk_with_slack_is_held_back_to_finish_near_the_slowest():
     big = FakeUpload(clock, total=500 * MIB, rate=10 * MIB)  # 50 s
     small = FakeUpload(clock, total=100 * MIB, rate=10 * MIB)  # 10 s
     big_lane, small_lane = lanes(pacing, big, small)
-    run_for(pacing, clock, 1.5)
+    run_for(pacing, clock, 1.25)
     assert small_lane.cap is None  # nothing before the warm-up, and nothing on one sample
     run_for(pacing, clock, 2)
     assert big_lane.cap is None
