@@ -249,7 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", default=",".join(ALL_IMAGES), help=f"comma-separated of {', '.join(ALL_IMAGES)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and image (median shown)")
-    parser.add_argument("--quick", action="store_true", help="images a and b, no AzCopy, shaped (b) only")
+    parser.add_argument("--quick", action="store_true", help="images a and b, no AzCopy, shaped (b) only, no disk set or free-space image")
     parser.add_argument("--no-shaped", action="store_true", help="skip the shaped-link section")
     parser.add_argument("--no-azcopy", action="store_true", help="skip AzCopy")
     parser.add_argument("--no-disks", action="store_true", help="skip the three-disk publish through the shaped link")
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         log("a VM's disks: publish of (a) + (b) + (b) through the shaped link (per blob and link limits)")
         disks, disks_ok = bench_disks.disks_run(repeat=args.repeat, timeout=args.timeout)
     free, free_ok = "", True
-    if not args.no_free_space:
+    if not (args.no_free_space or args.quick):
         import bench_free_space
 
         log("free space: a used-then-cleaned disk, plain and --skip-free")
