@@ -73,7 +73,6 @@ class SetPacing:
         self._lock = threading.Lock()
         self._lanes: list[Lane] = []
         self._next = clock() + warmup
-        self.capped_seconds = 0.0  # lane-seconds spent held back, for the summary
 
     def lane(self, snapshot: Callable[[], Progress], *, inner: _Limiter, cancel: threading.Event,
              cancel_message: str = "cancelled") -> "Lane":
@@ -104,18 +103,20 @@ class SetPacing:
             self._decide(now)
 
     def _decide(self, now: float) -> None:
-        needs: list[tuple[Lane, float, float]] = []  # (lane, seconds left, bytes sent per second)
+        remaining: list[tuple[Lane, int]] = []  # every lane records its sample before any is judged
         for lane in list(self._lanes):
             progress = lane.snapshot()
             if progress.total and progress.covered >= progress.total:
                 self._lanes.remove(lane)
                 continue
             lane.record(now, progress)
-            needs.append((lane, float(progress.total - progress.covered), 0.0))
-        measured = [(lane, left, lane.rates()) for lane, left, _ in needs]
-        if any(rates is None or rates[0] <= 0 for _lane, _left, rates in measured):
-            return  # not every lane measured yet: hold no one back on a guess
-        needs = [(lane, left / rates[0], rates[1]) for lane, left, rates in measured if rates is not None]
+            remaining.append((lane, progress.total - progress.covered))
+        needs: list[tuple[Lane, float, float]] = []  # (lane, seconds left, bytes sent per second)
+        for lane, bytes_left in remaining:
+            rates = lane.rates()
+            if rates is None or rates[0] <= 0:
+                return  # not every lane measured yet: hold no one back on a guess
+            needs.append((lane, bytes_left / rates[0], rates[1]))
         if len(needs) < 2:
             for lane, _left, _rate in needs:
                 lane.cap = None
@@ -126,13 +127,8 @@ class SetPacing:
             log.debug("pacing: %s", "; ".join(f"{left:.1f} s left at {rate / 2**20:.1f} MiB/s sent"
                                               for _lane, left, rate in needs))
         for lane, left, sent_rate in needs:
-            if left >= target or sent_rate <= 0:
-                lane.cap = None
-                continue
             # Sending at ``sent_rate`` it finishes in ``left``; at this cap, in ``target``.
-            cap = max(self.minimum_rate, sent_rate * left / target)
-            lane.cap = cap
-            self.capped_seconds += self.interval
+            lane.cap = None if left >= target or sent_rate <= 0 else max(self.minimum_rate, sent_rate * left / target)
 
 
 class Lane:
