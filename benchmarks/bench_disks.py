@@ -67,8 +67,7 @@ def disk_files(folder: Path, count: int) -> list[tuple[str, Path, Image]]:
     """The set's disks as files in ``folder``: the cached bench images, each data disk its own
     sparse copy (publish sends each file to its own blob)."""
     out = []
-    for i, (role, name) in enumerate(DISKS[:count] if count <= len(DISKS) else
-                                     DISKS + (("data", "b"),) * (count - len(DISKS))):
+    for i, (role, name) in enumerate((DISKS + (("data", "b"),) * count)[:count]):
         image = get_image(name, log=log)
         path = folder / f"disk{i}-{name}.vhd"
         subprocess.run(["cp", "--sparse=always", str(image.path), str(path)], check=True)
@@ -155,14 +154,10 @@ def run_set(label: str, extra: list[str], disks: list[tuple[str, Path, Image]], 
             double.stop()
 
 
-def disks_section(*, count: int = 3, repeat: int = 1, timeout: float = 900) -> str:
-    """The Markdown section of the multi-disk publish (what ``suite.py`` adds to RESULTS.md)."""
-    return disks_run(count=count, repeat=repeat, timeout=timeout)[0]
-
-
 def disks_run(*, count: int = 3, repeat: int = 1, timeout: float = 900,
               baseline: Path | None = None) -> tuple[str, bool]:
-    """The section, and whether every publish succeeded and verified; ``baseline``: another
+    """The Markdown section of the multi-disk publish (what ``suite.py`` adds to RESULTS.md),
+    and whether every publish succeeded and verified; ``baseline``: another
     source tree (an older checkout) whose defaults run beside, as one more row."""
     folder = Path(tempfile.mkdtemp(prefix="bench-disks-", dir=WORK_DIR))
     try:

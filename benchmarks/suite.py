@@ -104,12 +104,24 @@ def load_image(name: str) -> Image:
     return converted_image(name) if name in CONVERTED else get_image(name, log=log)
 
 
+def timed_read(path: Path) -> tuple[int, float]:
+    """Every extent of the disk at ``path`` read through open_disk in 4 MiB pieces, as an
+    upload's workers read it: (bytes read, CPU seconds)."""
+    from vhdupload import open_disk
+
+    with open_disk(str(path)) as disk:
+        start = time.process_time()
+        total = 0
+        for lo, hi in disk.extents(0, disk.virtual_size):
+            for offset in range(lo, hi, 4 * MIB):
+                total += len(disk.read(offset, min(4 * MIB, hi - offset)))
+        return total, time.process_time() - start
+
+
 def compressed_read_rates() -> list[tuple[str, str]]:
     """Decompression on one core: 64 MiB of text-like data (image (a)'s random data does not
     compress, so qemu-img stores it raw and reading it measures no inflate), compressed by
     qemu-img into a zlib and a zstd qcow2 and a streamOptimized VMDK, read back through open_disk."""
-    from vhdupload import open_disk
-
     source = WORK_DIR / "text-64m.raw"
     if not source.exists():
         words = [f"{w}{i % 97}" for i, w in enumerate("the quick brown fox jumps over lazy dogs while disks upload".split() * 50)]
@@ -125,13 +137,7 @@ def compressed_read_rates() -> list[tuple[str, str]]:
         target = WORK_DIR / f"text-64m-{name.split(',')[0].split()[0].lower()}-{len(args)}.img"
         if not target.exists():
             subprocess.run(["qemu-img", "convert", "-f", "raw", *args, str(source), str(target)], check=True)
-        with open_disk(str(target)) as disk:
-            start = time.process_time()
-            total = 0
-            for lo, hi in disk.extents(0, disk.virtual_size):
-                for offset in range(lo, hi, 4 * MIB):
-                    total += len(disk.read(offset, min(4 * MIB, hi - offset)))
-            took = time.process_time() - start
+        total, took = timed_read(target)
         ratio = source.stat().st_size / max(1, target.stat().st_size)
         rows.append((f"decompressing {name} (64 MiB of text, {ratio:.1f}x smaller; one core)",
                      f"{total / MIB / took:.0f} MiB/s" if took > 0 else "-"))
@@ -141,19 +147,11 @@ def compressed_read_rates() -> list[tuple[str, str]]:
 def read_rates(images: list[Image]) -> list[tuple[str, str]]:
     """How fast each converted image's data is read (decompressed, for qcow2z and vmdk) on one
     core: every extent read through open_disk, as an upload's workers read it."""
-    from vhdupload import open_disk
-
     rows = []
     for image in images:
         if image.name not in CONVERTED:
             continue
-        with open_disk(str(image.path)) as disk:
-            start = time.process_time()
-            total = 0
-            for lo, hi in disk.extents(0, disk.virtual_size):
-                for offset in range(lo, hi, 4 * MIB):
-                    total += len(disk.read(offset, min(4 * MIB, hi - offset)))
-            took = time.process_time() - start
+        total, took = timed_read(image.path)
         rows.append((f"reading {image.name} through open_disk ({total / MIB:.0f} MiB of extents, one core)",
                      f"{total / MIB / took:.0f} MiB/s" if took > 0 else "-"))
     return rows

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .. import planning
@@ -35,6 +35,17 @@ from .report import BenchReport, ImageInfo, Run
 
 COMPETITORS = ("sdk", "azcopy")
 R = TypeVar("R")
+
+
+class _Counted(Protocol):
+    """What one upload's result counts, whichever tool made it."""
+
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,11 +180,13 @@ def run_bench(
         def blob_name(run: str, disk: int) -> str:
             return f"vhdupload-bench-{tag}-{run}{f'-d{disk}' if len(sources) > 1 else ''}.vhd"
 
-        def record(tool: str, threads: int | None, seconds: float, sent: int, requests: int, retries: int) -> None:
+        def record(tool: str, threads: int | None, seconds: float, parts: Sequence[_Counted]) -> None:
+            """One run of ``tool``: ``parts`` are its disks' counts (one each, sent side by side)."""
             run = Run(tool=tool, threads=threads, seconds=seconds,
                       data_rate=data_bytes / seconds if seconds > 0 else 0.0,
                       effective_rate=size / seconds if seconds > 0 else 0.0,
-                      bytes_sent=sent, requests=requests, retries=retries)
+                      bytes_sent=sum(p.bytes_sent for p in parts), requests=sum(p.requests for p in parts),
+                      retries=sum(p.retries for p in parts))
             report.runs.append(run)
             say(f"{tool} threads={threads if threads is not None else 'auto'}: {seconds:.2f} s, "
                 f"{run.data_rate / 2**20:.1f} MiB/s of data")
@@ -189,8 +202,7 @@ def run_bench(
                 start = time.perf_counter()
                 results = _upload_set(sources, clients, settings=settings, cancel=cancel)
                 seconds = time.perf_counter() - start
-                record("vhdupload", threads, seconds, sum(r.bytes_sent for r in results),
-                       sum(r.requests for r in results), sum(r.retries for r in results))
+                record("vhdupload", threads, seconds, results)
             if "sdk" in options.compare:
                 counted_runs = []
                 for i, path in enumerate(sources):
@@ -201,8 +213,7 @@ def run_bench(
                                                 concurrency=top))
                 start = time.perf_counter()
                 counted = _side_by_side(counted_runs)
-                record("sdk", top, time.perf_counter() - start, sum(c.bytes_sent for c in counted),
-                       sum(c.requests for c in counted), sum(c.retries for c in counted))
+                record("sdk", top, time.perf_counter() - start, counted)
             if "azcopy" in options.compare:
                 binary = options.azcopy or competitors.find_azcopy()
                 if binary is None:
@@ -226,8 +237,7 @@ def run_bench(
                     continue
                 start = time.perf_counter()
                 counted = _side_by_side(azcopy_runs)
-                record("azcopy", None, time.perf_counter() - start, sum(c.bytes_sent for c in counted),
-                       sum(c.requests for c in counted), sum(c.retries for c in counted))
+                record("azcopy", None, time.perf_counter() - start, counted)
         if "sdk" in options.compare and options.image and _is_dynamic(options.image):
             report.notes.append("sdk and azcopy send a dynamic VHD as it is, which Azure refuses as a disk")
         return report
@@ -242,8 +252,6 @@ def _upload_set(sources: list[str], clients: list[Any], *, settings: TransferSet
                 cancel: threading.Event) -> list[UploadResult]:
     """Upload each source to its client, all at once, sharing the link the way ``publish``
     shares it among a VM's disks (:func:`vhdupload.transfer.set_pacing.set_settings`)."""
-    if len(sources) == 1:
-        return [upload(sources[0], PageBlob.from_client(clients[0]), cancel=cancel, settings=settings)]
     weights = [_allocated(path) for path in sources]
     return _side_by_side([partial(upload, path, PageBlob.from_client(client), cancel=cancel, settings=each)
                           for path, client, each in zip(sources, clients, set_settings(settings, weights))])
