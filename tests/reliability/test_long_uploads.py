@@ -41,8 +41,7 @@ _COMMON = ["--raw", "--no-progress", "--lease-seconds", "15", "--threads", "2"]
 
 
 def sas_expiry(azurite, conn, container, tmp_path, capsys, *, seconds: int, size: int):
-    """Upload with a SAS that lives ``seconds``, at 1 MB/s (at 2 MB/s the ~8 MB of 20 runs could
-    all be sent before a 4 s SAS lapsed, in this process, and the test saw exit 0): ``(image, content, url, seconds to fail, stderr)``.
+    """Upload with a SAS that lives ``seconds``, at 2 MB/s: ``(image, content, url, seconds to fail, stderr)``.
     In this process: a fresh interpreter's imports (seconds on a busy machine) would eat the SAS's
     short life before the first chunk and its watermark were written."""
     image = tmp_path / "long.img"
@@ -54,7 +53,7 @@ def sas_expiry(azurite, conn, container, tmp_path, capsys, *, seconds: int, size
     capsys.readouterr()
     started = time.monotonic()
     code = main(["upload", str(image), f"{url}?{_sas(container, 'long.vhd', seconds)}", *_COMMON,
-                 "--max-bandwidth", "1MB/s"])
+                 "--max-bandwidth", "2MB/s"])
     failed_after = time.monotonic() - started
     err = capsys.readouterr().err
     assert code == 1, err
@@ -91,13 +90,16 @@ def sas_expiry_then_fresh(azurite, conn, container, tmp_path, capsys, *, seconds
 def test_a_sas_that_expires_mid_upload_stops_in_one_line_and_a_fresh_one_continues(
     azurite, conn, container_name, tmp_path, capsys
 ):
-    figures = sas_expiry_then_fresh(azurite, conn, container_name, tmp_path, capsys, seconds=4, size=20 * MIB,
+    # 48 MiB holds ~19 MB in 48 runs: ~9.5 s at 2 MB/s, well past the 4 s SAS (20 MiB held
+    # ~7 MB, which in this process could all go out before it lapsed: exit 0), and the watermark,
+    # written every 2 s, has a prefix to record (at 1 MB/s it once had none: nothing present).
+    figures = sas_expiry_then_fresh(azurite, conn, container_name, tmp_path, capsys, seconds=4, size=48 * MIB,
                                     wait_out_the_lease=False)
     assert one_line(figures["error"] + "\n") and "run the same command again to resume" in figures["error"], figures
 
 
 def test_the_line_for_an_expired_sas_says_it_expired(azurite, conn, container_name, tmp_path, capsys):
-    *_, line = sas_expiry(azurite, conn, container_name, tmp_path, capsys, seconds=3, size=16 * MIB)
+    *_, line = sas_expiry(azurite, conn, container_name, tmp_path, capsys, seconds=3, size=40 * MIB)  # ~8 s of data at 2 MB/s
     assert re.search(r"SAS.*expired|expired.*SAS", line, re.I), line
 
 
